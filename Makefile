@@ -1,0 +1,75 @@
+# grape — position encodings as group actions. `make` builds libgrape (static + shared), the grape CLI and tests.
+#   make [CC=clang] [PORTABLE=1]   build (-O3 -march=native; PORTABLE=1 drops -march=native)
+#   make test                      install missing Debian packages, build, run every test; ends "N passed, N failed"
+#   make debug                     AddressSanitizer + UndefinedBehaviorSanitizer build (make test DEBUG=1 runs it)
+#   make bench                     run the benchmarks (bench/run.sh)
+#   make demo                      install, build and run the demo
+ifeq ($(origin CC),default)
+CC = gcc
+endif
+
+BUILD ?= build$(if $(filter-out gcc,$(notdir $(CC))),-$(notdir $(CC)))$(if $(DEBUG),-san)$(if $(PORTABLE),-portable)
+
+ARCH := $(if $(PORTABLE),,-march=native)
+SAN := -fsanitize=address,undefined
+ifdef DEBUG
+OPT := -O1 -g -fno-omit-frame-pointer $(SAN) -fno-sanitize-recover=undefined
+else
+OPT := -O3 -g
+endif
+CFLAGS += -std=c11 $(OPT) $(ARCH) -fopenmp -fPIC -Wall -Wextra -Werror -Iinclude -Isrc -D_DEFAULT_SOURCE -MMD -MP
+LDFLAGS += -fopenmp $(if $(DEBUG),$(SAN))
+LDLIBS += -lm
+
+LIB_SRC := $(wildcard src/core/*.c src/pe/*.c src/attn/*.c src/model/*.c src/train/*.c src/eval/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_UTIL := tests/util.c
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test debug bench demo deps data clean
+all: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libgrape.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libgrape.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/grape: $(CLI_OBJ) $(BUILD)/libgrape.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgrape.a $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/util.o $(BUILD)/libgrape.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/util.o $(BUILD)/libgrape.a $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/run_tests.sh $(BUILD) $(if $(DEBUG),--no-torch)
+
+debug:
+	@$(MAKE) --no-print-directory DEBUG=1 all
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bench/run.sh $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf build build-*
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(BUILD)/obj/tests/util.d

@@ -1,0 +1,257 @@
+// grape.h — public API of libgrape: position encodings as group actions.
+//
+// A position encoding is a pair of actions on attention:
+//   * a multiplicative action G(n) in SO(d) that rotates queries and keys (RoPE, xPos, GRAPE-M, ...);
+//   * an additive action, a unipotent element of GL(d+k) whose only effect is a logit bias b(t,j)
+//     (ALiBi, FoX, GRAPE-A, GRAPE-AP).
+// Any rotation composes with any bias ("ROT+BIAS"). Both keep an exact relative law and a streaming cache.
+//
+// Conventions used throughout:
+//   * tensors are float32, row-major, shapes written as (B,T,H,D) = (batch, time, heads, head dim);
+//   * a backward ACCUMULATES (+=) into every gradient it is given; callers zero gradients once per step;
+//   * every function that can fail returns grape_status; grape_last_error() explains the last failure
+//     on the calling thread. The library never prints and never exits.
+#ifndef GRAPE_H
+#define GRAPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GRAPE_VERSION "0.1.0"
+
+// ----------------------------------------------------------------------------------------------------------------
+// Errors
+
+typedef enum {
+    GRAPE_OK = 0,
+    GRAPE_ERR_ARG,         // impossible argument or configuration
+    GRAPE_ERR_NOMEM,       // allocation failed or a size overflowed
+    GRAPE_ERR_IO,          // a file could not be read or written
+    GRAPE_ERR_FORMAT,      // a file or string is malformed
+    GRAPE_ERR_NUMERIC,     // NaN/Inf where a finite value is required
+    GRAPE_ERR_UNSUPPORTED, // valid request this build cannot serve
+    GRAPE_ERR_INTERRUPTED, // stopped by a signal (state saved where applicable)
+} grape_status;
+
+const char *grape_status_name(grape_status s);
+// Message describing the most recent error on this thread ("" if none).
+const char *grape_last_error(void);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Encoding names and configuration
+
+typedef enum {
+    GRAPE_ROT_NONE = 0,      // nope: L = 0
+    GRAPE_ROT_ROPE,          // fixed canonical planes, theta_i = base^(-2i/R)
+    GRAPE_ROT_XPOS,          // RoPE with exponential decay zeta_i^((n-c)/scale_base) (LEX)
+    GRAPE_ROT_GRAPE_M,       // learned log-frequencies (official GRAPE-M nonctx)
+    GRAPE_ROT_GRAPE_M_CTX,   // contextual phase Phi_t = sum_{tau<t} omega_tau (official GRAPE-M ctx)
+    GRAPE_ROT_GRAPE_M_BASIS, // learned commuting orthogonal basis B (Cayley map), learned frequencies
+    GRAPE_ROT_GRAPE_M_NC,    // non-commuting mixture of rank r: learned orthonormal frame E (d x r), r/2 angles
+    GRAPE_ROT_COUNT
+} grape_rot_kind;
+
+typedef enum {
+    GRAPE_BIAS_NONE = 0,
+    GRAPE_BIAS_ALIBI,      // -m_h (t-j)
+    GRAPE_BIAS_FOX,        // c_t - c_j, c = cumsum(log sigmoid(gate logit))
+    GRAPE_BIAS_GRAPE_A_K,  // -omega_h (t-j) lambda_k(j)
+    GRAPE_BIAS_GRAPE_A_Q,  // -omega_h (t-j) lambda_q(t)
+    GRAPE_BIAS_GRAPE_A_QK, // -omega_h (t-j) (lambda_q(t) + lambda_k(j))
+    GRAPE_BIAS_GRAPE_AP,   // alpha_h sum_{l=j+1..t} log sigmoid(<p_t, r_l>/P)
+    GRAPE_BIAS_COUNT
+} grape_bias_kind;
+
+typedef enum {
+    GRAPE_SCALING_NONE = 0,
+    GRAPE_SCALING_LINEAR, // position interpolation: theta *= 1/factor
+    GRAPE_SCALING_NTK,    // NTK-aware base: base *= factor^(R/(R-2))
+    GRAPE_SCALING_YARN,   // YaRN ramp between interpolation and extrapolation (llama.cpp constants)
+} grape_rope_scaling;
+
+typedef struct {
+    grape_rot_kind rot;
+    grape_bias_kind bias;
+    int n_heads;  // H
+    int head_dim; // D, even
+    int rotary_dim;   // R: leading dims of each head that rotate (even, <= D); 0 means D (partial rotary)
+    int interleaved;  // 0: half-split pairs (i, i+R/2) as the official GRAPE code; 1: interleaved (2i, 2i+1)
+    double rope_base; // 10000
+    // RoPE context extension (rope, xpos, and the initial frequencies of the learned variants)
+    grape_rope_scaling scaling;
+    double scaling_factor;   // extension factor s = L_target / L_train (>= 1)
+    int yarn_orig_ctx;       // training context for YaRN's correction dims
+    double yarn_ext_factor;  // < 0: auto (1 for YaRN)
+    double yarn_attn_factor; // 1
+    double yarn_beta_fast;   // 32
+    double yarn_beta_slow;   // 1
+    // xPos
+    double xpos_gamma;      // 0.4
+    double xpos_scale_base; // 512
+    // GRAPE-M
+    int per_head;          // grape-m: frequencies per head; grape-m-ctx: one phase per head
+    double log_freq_scale; // 16: grape-m stores 16*ln(theta) ("x16 trick")
+    int nc_rank;           // grape-m-nc rank r (even, 2 <= r <= R); default 8
+    // GRAPE-AP
+    int ap_probe_dim; // P (even), default 8
+    int ap_paper;     // 0: official v1 (raw query probe, absolute rotation of key probe); 1: paper form
+    // KV-shift (the "(w/ KV-shift)" rows): k and v mix in the previous token's projection
+    int kv_shift;
+} grape_pe_config;
+
+// Fill *cfg with the defaults above for H heads of dimension D (rot = bias = none).
+void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim);
+// Parse an encoding name ("rope", "grape-ap", "xpos+fox", "grape-m+grape-ap", ...) into cfg->rot / cfg->bias.
+grape_status grape_pe_parse(grape_pe_config *cfg, const char *name);
+// Canonical name of a configuration ("nope", "rope", "grape-m+grape-ap"); buf of n bytes.
+void grape_pe_name(char *buf, size_t n, const grape_pe_config *cfg);
+
+typedef struct {
+    const char *name;
+    const char *family; // "multiplicative", "additive", "hybrid"
+    const char *params; // learnable parameters, per layer
+    const char *source; // where the encoding comes from in the papers
+} grape_pe_info;
+
+int grape_pe_info_count(void);
+const grape_pe_info *grape_pe_info_at(int i);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Encoding objects and their learnable parameters
+
+typedef struct grape_pe grape_pe; // opaque; one per layer (it caches tables derived from that layer's parameters)
+
+grape_status grape_pe_create(grape_pe **out, const grape_pe_config *cfg);
+void grape_pe_free(grape_pe *pe);
+const grape_pe_config *grape_pe_get_config(const grape_pe *pe);
+
+typedef struct {
+    const char *name; // e.g. "log_freq"
+    size_t offset;    // in floats, into the encoding's parameter vector
+    int ndim;
+    int shape[4];
+    int weight_decay; // 1 if AdamW should decay it (official code: every PE parameter)
+} grape_param_info;
+
+// Number of learnable floats of this encoding (0 for rope, alibi, ...).
+size_t grape_pe_num_params(const grape_pe *pe);
+int grape_pe_num_param_tensors(const grape_pe *pe);
+const grape_param_info *grape_pe_param_tensor(const grape_pe *pe, int i);
+// Initialise params as the official code does (seeded for the random parts).
+grape_status grape_pe_init_params(const grape_pe *pe, float *params, uint64_t seed);
+// Derive tables from params (frequencies, Cayley basis, frames, slopes). Call after every parameter update,
+// before any forward or backward. A grape_pe is therefore not re-entrant across different parameter vectors.
+grape_status grape_pe_prepare(grape_pe *pe, const float *params);
+
+// Per-token inputs the model computes from its own activations x_t and hands to the encoding.
+typedef struct {
+    const float *phase_logit; // grape-m-ctx: (B,T), or (B,T,H) with per_head; omega = sigmoid(logit/16)
+    const float *gate_logit;  // fox: (B,T,H); log f = log sigmoid(logit)
+    const float *probe;       // grape-ap: (B,T,H,P) raw probes p_t
+    const float *shift_logit; // kv-shift: (B,T,H); alpha = sigmoid(logit)
+} grape_pe_token_inputs;
+
+typedef struct {
+    float *phase_logit;
+    float *gate_logit;
+    float *probe;
+    float *shift_logit;
+} grape_pe_token_grads;
+
+// Number of per-token input channels of each kind the model must produce (0 if unused).
+typedef struct {
+    int phase; // 1 or H
+    int gate;  // H
+    int probe; // H*P
+    int shift; // H
+} grape_pe_token_channels;
+void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Multiplicative action (rotation of queries and keys)
+
+typedef enum { GRAPE_QUERY = 0, GRAPE_KEY = 1 } grape_side;
+
+typedef struct {
+    int64_t pos0;        // position of token t is pos0 + t
+    double xpos_anchor;  // xPos centering c: q scaled zeta^((n-c)/sb), k scaled zeta^((c-n)/sb)
+    const double *phase; // grape-m-ctx: phase Phi, (B,T) or (B,T,H); replaces the integer position
+} grape_positions;
+
+// y = G(n) x for every token and head. x, y: (B,T,H,D); y == x is allowed.
+grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, const grape_positions *pos,
+                               grape_side side, int B, int T);
+// dx += G(n)^T dy; dparams += d/dparams; dphase += d/dPhi (grape-m-ctx). x is the forward input.
+// dparams and dphase may be NULL when the encoding has none.
+grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
+                                const grape_pe *pe, const grape_positions *pos, grape_side side, int B, int T);
+
+// grape-m-ctx phase: omega = sigmoid(logit/16), Phi_t = sum_{tau<t} omega_tau (exclusive, double).
+// phase: (B,T) or (B,T,H); phase_logit: same shape.
+grape_status grape_phase_forward(double *phase, const float *phase_logit, const grape_pe *pe, int B, int T);
+grape_status grape_phase_backward(float *dphase_logit, const double *dphase, const float *phase_logit,
+                                  const grape_pe *pe, int B, int T);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Additive action (logit bias). An encoding turns its inputs into per-token "factors"; the bias of any
+// (query t, key j) pair, j <= t, is a closed form of the factors of t and j (absolute positions pos0 + index):
+//   alibi       -slope_h (t-j)
+//   grape-a-k   -slope_h (t-j) gate_k(j)        grape-a-q  -slope_h (t-j) gate_q(t)
+//   grape-a-qk  -slope_h (t-j) (gate_q(t) + gate_k(j))
+//   fox         cum(t) - cum(j)
+//   grape-ap    slope_h sum_{l=j+1..t} log sigmoid(<probe_q(t), probe_k(l)> / P)
+// and -inf for j > t. The fused attention generates the bias from these factors inside its tiles.
+
+typedef struct {
+    grape_bias_kind kind;
+    int B, T, H, P;
+    int64_t pos0;
+    const float *slope;    // (H)
+    const float *gate_q;   // (B,T,H) or NULL
+    const float *gate_k;   // (B,T,H) or NULL
+    const double *cum;     // (B,T,H) or NULL
+    const float *probe_q;  // (B,T,H,P) or NULL
+    const float *probe_k;  // (B,T,H,P) or NULL
+} grape_bias_factors;
+
+// Gradients of a loss with respect to the factors (same shapes; NULL where the factor is NULL).
+typedef struct {
+    float *slope;
+    float *gate_q;
+    float *gate_k;
+    double *cum;
+    float *probe_q;
+    float *probe_k;
+} grape_bias_grads;
+
+// Bytes of workspace that hold the factors (or their gradients) for a (B,T) batch.
+size_t grape_bias_workspace_bytes(const grape_pe *pe, int B, int T);
+
+// Compute the factors into ws (grape_bias_workspace_bytes) and point f at them.
+// q, k: (B,T,H,D), the normalised queries/keys the gates read (grape-a); may be NULL for other kinds.
+grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const grape_pe *pe, const float *q,
+                                        const float *k, const grape_pe_token_inputs *in, int64_t pos0, int B,
+                                        int T);
+// Point g at zeroed gradient arrays inside ws, shaped like f.
+grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bias_factors *f);
+// Chain factor gradients into parameters (dparams), queries/keys (dq, dk: (B,T,H,D)) and token inputs.
+grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, const grape_pe_token_grads *din,
+                                         const grape_bias_grads *g, const grape_bias_factors *f,
+                                         const grape_pe *pe, const float *q, const float *k,
+                                         const grape_pe_token_inputs *in);
+
+// Materialise the bias of batch b, head h for queries [t0, t0+Tq) and keys [j0, j0+Tk) (indices into T).
+// bias: (Tq,Tk); -INFINITY where key > query.
+void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk);
+// g += d/dfactors of sum(dbias * bias) for the same block.
+void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f, int b, int h,
+                               int t0, int Tq, int j0, int Tk);
+
+#ifdef __cplusplus
+}
+#endif
+#endif // GRAPE_H

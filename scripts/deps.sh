@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages grape needs, only those missing (dpkg -s), through sudo when not root.
+set -euo pipefail
+packages=(
+  build-essential clang libomp-dev      # gcc and clang with OpenMP
+  python3-torch python3-numpy           # PyTorch autograd references for the tests (Debian's /usr/bin/python3)
+  bible-kjv                             # the default corpus
+  gnuplot-nox                           # plots of the evaluation
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "grape: installing ${missing[*]}" >&2
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

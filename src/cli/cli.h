@@ -1,0 +1,33 @@
+// cli.h — subcommands of the grape command line and the small flag parser they share.
+#ifndef GRAPE_CLI_H
+#define GRAPE_CLI_H
+
+#include <stdint.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv); // argv[0] is the subcommand name
+    const char *summary;
+} cli_command;
+
+// Flags are "--name value" or "--name" (boolean). Unknown flags are an error reported by args_check.
+typedef struct {
+    int argc;
+    char **argv;
+    const char *const *known; // NULL-terminated list of accepted flag names (with "--")
+} cli_args;
+
+// Value of --name, or NULL if absent.
+const char *args_str(const cli_args *a, const char *name);
+int args_flag(const cli_args *a, const char *name);
+// Parse --name as an integer/double in [lo, hi] into *out (unchanged if absent). Returns 0 and prints on error.
+int args_long(const cli_args *a, const char *name, long lo, long hi, long *out);
+int args_double(const cli_args *a, const char *name, double lo, double hi, double *out);
+// Every argument must be a known flag (followed by a value unless boolean). Prints and returns 0 otherwise.
+int args_check(const cli_args *a, const char *const *boolean_flags);
+// Print "grape: " + message to stderr; returns exit status 1.
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_encodings(int argc, char **argv);
+
+#endif

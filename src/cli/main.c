@@ -1,0 +1,32 @@
+// main.c — the grape command line: dispatch to subcommands. Only the CLI prints and exits.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "grape.h"
+
+static const cli_command commands[] = {
+    {"encodings", cmd_encodings, "list every position encoding: family, learnable parameters, source"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "grape %s — position encodings for transformers as group actions\n\n", GRAPE_VERSION);
+    fprintf(f, "usage: grape <command> [options]   (grape <command> --help for its options)\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("grape %s\n", GRAPE_VERSION);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    usage(stderr);
+    return cli_error("unknown command '%s'", argv[1]);
+}
