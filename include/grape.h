@@ -251,6 +251,69 @@ void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, in
 void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f, int b, int h,
                                int t0, int Tq, int j0, int Tk);
 
+// ----------------------------------------------------------------------------------------------------------------
+// Fused causal attention (flash-style: online softmax over key tiles, the bias generated inside the tiles)
+
+typedef struct {
+    float scale;    // logit scale; 0 means 1/sqrt(D)
+    int bca_window; // 0: full causal attention; W > 0: LEX blockwise causal attention, window W, query blocks W/2
+} grape_attn_opts;
+
+// out: (B,T,H,D); lse: (B,H,T) per-query log-sum-exp, kept for the backward.
+// q, k, v: (B,T,H,D) with the rotation already applied to q and k; bias: NULL (no additive action) or factors.
+grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
+                                int D);
+// dq, dk, dv += gradients; dbias += gradients of the bias factors (NULL when bias is NULL).
+grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
+                                 const float *out, const float *lse, const float *q, const float *k, const float *v,
+                                 const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
+                                 int D);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Byte-level Llama-style language model (pre-norm RMSNorm, SwiGLU, QK-RMSNorm, tied embedding, no biases)
+
+typedef struct {
+    int n_layer;    // L
+    int n_embd;     // C
+    int n_head;     // H (head dim D = C/H)
+    int vocab_size; // 256 (bytes)
+    int max_batch;  // B the activation arena is planned for
+    int max_seq;    // T the activation arena is planned for
+    grape_pe_config pe; // encoding (n_heads/head_dim are filled in from n_head and n_embd)
+} grape_model_config;
+
+typedef struct grape_model grape_model; // opaque: one arena for params, grads and activations
+
+typedef struct {
+    const char *name; // e.g. "layers.0.attn.wq"
+    size_t offset;    // in floats into the parameter (and gradient) vector
+    int ndim;
+    int shape[4];
+    int weight_decay; // 0 for RMSNorm gains
+} grape_tensor_info;
+
+grape_status grape_model_create(grape_model **out, const grape_model_config *cfg);
+void grape_model_free(grape_model *m);
+const grape_model_config *grape_model_get_config(const grape_model *m);
+size_t grape_model_num_params(const grape_model *m);
+float *grape_model_params(grape_model *m); // contiguous, so a gradient step can be all-reduced as one vector
+float *grape_model_grads(grape_model *m);
+int grape_model_num_tensors(const grape_model *m);
+const grape_tensor_info *grape_model_tensor(const grape_model *m, int i);
+// Initialise as the official code does (grape_official_code.md §0), deterministically from seed.
+grape_status grape_model_init(grape_model *m, uint64_t seed);
+// Re-derive encoding tables after the parameters changed (optimizer step, checkpoint load).
+grape_status grape_model_params_changed(grape_model *m);
+// tokens, targets: (B,T) bytes. Computes the mean cross-entropy (nats) into *loss; targets NULL skips the loss.
+grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,
+                                 float *loss);
+// Gradients of the last forward's mean loss, accumulated (+=) into grape_model_grads.
+grape_status grape_model_backward(grape_model *m);
+void grape_model_zero_grad(grape_model *m);
+// Logits of the last forward: (B,T,V).
+const float *grape_model_logits(const grape_model *m);
+
 #ifdef __cplusplus
 }
 #endif
