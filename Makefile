@@ -17,7 +17,7 @@ OPT := -O1 -g -fno-omit-frame-pointer $(SAN) -fno-sanitize-recover=undefined
 else
 OPT := -O3 -g
 endif
-CFLAGS += -std=c11 $(OPT) $(ARCH) -fopenmp -fPIC -Wall -Wextra -Werror -Iinclude -Isrc -D_DEFAULT_SOURCE -MMD -MP
+CFLAGS += -std=c11 -ffp-contract=fast $(OPT) $(ARCH) -fopenmp -fPIC -Wall -Wextra -Werror -Iinclude -Isrc -D_DEFAULT_SOURCE -MMD -MP
 LDFLAGS += -fopenmp $(if $(DEBUG),$(SAN))
 LDLIBS += -lm
 

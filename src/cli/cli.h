@@ -29,5 +29,6 @@ int args_check(const cli_args *a, const char *const *boolean_flags);
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_encodings(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 
 static const cli_command commands[] = {
     {"encodings", cmd_encodings, "list every position encoding: family, learnable parameters, source"},
+    {"bench", cmd_bench, "benchmarks (grape bench --help)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,88 @@
+// bench_util.c — see bench_util.h.
+#include "cli/bench_util.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include <omp.h>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+double bench_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(void (*fn)(void *ctx), void *ctx, int reps) {
+    if (reps < 1) reps = 1;
+    if (reps > 101) reps = 101;
+    double t[101];
+    fn(ctx);
+    for (int r = 0; r < reps; r++) {
+        double t0 = bench_now();
+        fn(ctx);
+        t[r] = bench_now() - t0;
+    }
+    qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+    return t[reps / 2];
+}
+
+#define PEAK_ACC 12 // independent accumulators: enough to cover FMA latency x throughput on both ports
+#define PEAK_ITERS 20000000L
+
+// One thread's FMA loop; returns a value that depends on every accumulator so nothing is optimised away.
+static float fma_loop(long iters, float seed) {
+#ifdef __AVX512F__
+    __m512 acc[PEAK_ACC];
+    const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < PEAK_ACC; i++) acc[i] = _mm512_set1_ps(seed + (float)i);
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < PEAK_ACC; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+    float s = 0;
+    for (int i = 0; i < PEAK_ACC; i++) s += _mm512_reduce_add_ps(acc[i]);
+    return s;
+#else
+    float acc[PEAK_ACC][16];
+    for (int i = 0; i < PEAK_ACC; i++)
+        for (int l = 0; l < 16; l++) acc[i][l] = seed + (float)i;
+    for (long it = 0; it < iters; it++)
+        for (int i = 0; i < PEAK_ACC; i++)
+#pragma omp simd
+            for (int l = 0; l < 16; l++) acc[i][l] = acc[i][l] * 0.999999f + 1e-7f;
+    float s = 0;
+    for (int i = 0; i < PEAK_ACC; i++)
+        for (int l = 0; l < 16; l++) s += acc[i][l];
+    return s;
+#endif
+}
+
+volatile float bench_sink;
+
+double bench_fma_peak_gflops(void) {
+    long iters = PEAK_ITERS / 10;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        int nthreads = 1;
+        double t0 = bench_now();
+#pragma omp parallel
+        {
+#pragma omp single
+            nthreads = omp_get_num_threads();
+            float s = fma_loop(iters, (float)omp_get_thread_num());
+#pragma omp atomic
+            bench_sink += s;
+        }
+        double dt = bench_now() - t0;
+        double flops = 2.0 * 16.0 * PEAK_ACC * (double)iters * nthreads;
+        if (flops / dt > best) best = flops / dt;
+    }
+    return best * 1e-9;
+}

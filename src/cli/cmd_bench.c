@@ -1,0 +1,35 @@
+// cmd_bench.c — `grape bench <what>`: dispatch to one benchmark per file (bench_*.c).
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/bench_util.h"
+#include "cli/cli.h"
+
+static int bench_peak(int argc, char **argv) {
+    static const char *const known[] = {NULL};
+    static const char *const booleans[] = {"--json", NULL};
+    cli_args a = {argc, argv, known};
+    if (!args_check(&a, booleans)) return 1;
+    double peak = bench_fma_peak_gflops();
+    if (args_flag(&a, "--json"))
+        printf("{\"peak_gflops\": %.1f}\n", peak);
+    else
+        printf("fp32 FMA peak (all threads, measured): %.1f GFLOP/s\n", peak);
+    return 0;
+}
+
+static const cli_command benches[] = {
+    {"peak", bench_peak, "measured fp32 FMA peak of this machine [--json]"},
+};
+#define N_BENCHES (int)(sizeof benches / sizeof benches[0])
+
+int cmd_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: grape bench <what> [options]\n\n");
+        for (int i = 0; i < N_BENCHES; i++) printf("  %-8s %s\n", benches[i].name, benches[i].summary);
+        return argc < 2;
+    }
+    for (int i = 0; i < N_BENCHES; i++)
+        if (!strcmp(argv[1], benches[i].name)) return benches[i].run(argc - 1, argv + 1);
+    return cli_error("bench: unknown benchmark '%s' (see grape bench --help)", argv[1]);
+}
