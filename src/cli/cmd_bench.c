@@ -20,6 +20,7 @@ static int bench_peak(int argc, char **argv) {
 
 static const cli_command benches[] = {
     {"peak", bench_peak, "measured fp32 FMA peak of this machine [--json]"},
+    {"gemm", bench_gemm, "GFLOP/s of the GEMM vs peak [--M --N --K --ta --tb | --model] [--json]"},
 };
 #define N_BENCHES (int)(sizeof benches / sizeof benches[0])
 
