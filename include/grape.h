@@ -251,6 +251,22 @@ void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, in
 void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f, int b, int h,
                                int t0, int Tq, int j0, int Tk);
 
+// ALiBi slopes m_h for any head count H (powers of two: 2^(-8h/H); otherwise the interleaved extra slopes).
+// slope: (H)
+grape_status grape_alibi_slopes(float *slope, int H);
+
+// KV-shift (official GRAPE code §3): k'_t = alpha_t o_{t-1} + (1 - alpha_t) o_t, o_{-1} = 0, alpha = sigmoid(logit),
+// applied to the k (and, separately, v) projections before rotation, QK-RMSNorm and gates.
+// y, o: (B,T,H,D), y must not alias o; shift_logit: (B,T,H).
+grape_status grape_kv_shift_forward(float *y, const float *o, const float *shift_logit, int B, int T, int H, int D);
+// do_ += dy-chain into o; dshift_logit += d/dlogit. do_, dy, o: (B,T,H,D); dshift_logit, shift_logit: (B,T,H).
+grape_status grape_kv_shift_backward(float *do_, float *dshift_logit, const float *dy, const float *o,
+                                     const float *shift_logit, int B, int T, int H, int D);
+// Streaming: one new token per sequence. prev holds o_{t-1} (zeros before the first token) and is replaced by o_t.
+// y, o, prev: (B,H,D), y may alias o; shift_logit: (B,H).
+grape_status grape_kv_shift_step(float *y, float *prev, const float *o, const float *shift_logit, int B, int H,
+                                 int D);
+
 // ----------------------------------------------------------------------------------------------------------------
 // Fused causal attention (flash-style: online softmax over key tiles, the bias generated inside the tiles)
 

@@ -1,0 +1,63 @@
+// bias_internal.h — state of the additive action and the per-kind kernels behind grape_bias_*.
+// Shapes: B batch, T time, H heads, D head dim, P probe dim. Factor layouts are those of grape.h.
+#ifndef GRAPE_PE_BIAS_INTERNAL_H
+#define GRAPE_PE_BIAS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pe/bias.h"
+
+// GRAPE-A gate normalisation floor: û = u / max(‖u‖, GRAPE_A_NORM_EPS) (official code).
+#define GRAPE_A_NORM_EPS 1e-6
+// GRAPE-AP key-probe RMSNorm epsilon: finfo(bf16).eps = 2^-7, torch's default for F.rms_norm on bf16.
+#define GRAPE_AP_RMS_EPS 0.0078125
+// Largest GRAPE-AP probe dim (the backward keeps two probe rows on the stack).
+#define GRAPE_AP_MAX_P 256
+
+struct bias_state {
+    grape_bias_kind kind;
+    int H, D, P;
+    int ap_paper;
+    int has_u, has_v;     // grape-a: key gate u, query gate v
+    size_t off_u, off_v;  // offsets of u, v in the bias's parameter slice (rho is at 0)
+    size_t n_params;
+    void *tables;         // the one allocation every table below points into
+    float *m;             // (H) fixed ALiBi slopes
+    float *slope;         // (H) effective slope: m, or softplus(rho)*m for grape-a
+    float *dslope_drho;   // (H) m*sigmoid(rho)
+    float *u_hat, *v_hat; // (H,D) L2-normalised gate vectors
+    float *u_norm, *v_norm; // (H) max(‖u‖, eps)
+    double *dw_hat;       // (H,D) scratch: dû (or dv̂) accumulated over tokens in the backward
+};
+
+// --- alibi.c
+// m_h of the standard recipe for any head count (power-of-two slopes, then interleaved extras).
+double alibi_slope(int h, int H);
+
+// --- fox.c
+// cum: (B,T,H) double; gate_logit: (B,T,H).
+void fox_cum_forward(double *cum, const float *gate_logit, int B, int T, int H);
+// dgate_logit: (B,T,H) +=; dcum: (B,T,H).
+void fox_cum_backward(float *dgate_logit, const double *dcum, const float *gate_logit, int B, int T, int H);
+
+// --- grape_a.c
+// gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D).
+void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D);
+// dx: (B,T,H,D) += (NULL skips); dw_hat: (H,D) +=; dgate: (B,T,H).
+void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const float *x, const float *w_hat,
+                           int B, int T, int H, int D);
+// dw: (H,D) += through w_hat = w / max(‖w‖, eps).
+void grape_a_norm_backward(float *dw, const double *dw_hat, const float *w_hat, const float *w_norm, int H, int D);
+void grape_a_normalise(float *w_hat, float *w_norm, const float *w, int H, int D);
+grape_status grape_a_init(const bias_state *s, float *params, uint64_t seed);
+
+// --- grape_ap.c
+// probe_q, probe_k: (B,T,H,P); probe: (B,T,H,P) raw.
+void ap_probes_forward(float *probe_q, float *probe_k, const float *probe, int64_t pos0, int paper, int B, int T,
+                       int H, int P);
+// dprobe: (B,T,H,P) +=; dprobe_q, dprobe_k: (B,T,H,P).
+void ap_probes_backward(float *dprobe, const float *dprobe_q, const float *dprobe_k, const float *probe,
+                        int64_t pos0, int paper, int B, int T, int H, int P);
+
+#endif

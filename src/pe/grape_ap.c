@@ -1,0 +1,72 @@
+// grape_ap.c — GRAPE-AP probes (GRAPE §3 path-integral additive; official v1 §2.7).
+// Key side: p̂ = p/sqrt(mean(p²) + 2^-7) (no weight), r_l = Rot_l(p̂_l): half-split pairs (i, i+P/2), base 1, so
+// every plane turns 1 rad per token, with the official sign y_i = a cos φ + b sin φ, y_{i+P/2} = −a sin φ + b cos φ.
+// Query side: official v1 keeps the raw p_t (ψ then depends on the absolute l); the paper's form (ap_paper) uses
+// Rot_t(p̂_t), so <Rot_t p̂_t, Rot_l p̂_l> = <p̂_t, Rot_{l-t} p̂_l> depends on t − l only.
+#include <math.h>
+
+#include "core/mathx.h"
+#include "pe/bias_internal.h"
+
+#define AP_PAR_MIN 4096
+
+// 1/sqrt(mean(p²) + eps). p: (P)
+static float rms_inv(const float *p, int P) {
+    double ss = 0;
+    for (int i = 0; i < P; i++) ss += (double)p[i] * p[i];
+    return (float)(1.0 / sqrt(ss / P + GRAPE_AP_RMS_EPS));
+}
+
+// y = Rot(φ) x on half-split pairs, official sign; the transpose is the same map with s → −s. y == x allowed.
+static void rot_half(float *y, const float *x, int P, float s, float c) {
+    int half = P / 2;
+    for (int i = 0; i < half; i++) {
+        float a = x[i], b = x[i + half];
+        y[i] = a * c + b * s;
+        y[i + half] = -a * s + b * c;
+    }
+}
+
+// probe_q, probe_k, probe: (B,T,H,P)
+void ap_probes_forward(float *probe_q, float *probe_k, const float *probe, int64_t pos0, int paper, int B, int T,
+                       int H, int P) {
+    size_t rows = (size_t)B * (size_t)T;
+#pragma omp parallel for if (rows * (size_t)H > AP_PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        double s, c;
+        angle_sincos((double)(pos0 + (int64_t)(r % (size_t)T)), 1.0, &s, &c);
+        for (int h = 0; h < H; h++) {
+            size_t o = (r * (size_t)H + (size_t)h) * (size_t)P;
+            float ri = rms_inv(probe + o, P);
+            for (int i = 0; i < P; i++) probe_k[o + i] = probe[o + i] * ri;
+            rot_half(probe_k + o, probe_k + o, P, (float)s, (float)c);
+            for (int i = 0; i < P; i++) probe_q[o + i] = paper ? probe_k[o + i] : probe[o + i];
+        }
+    }
+}
+
+// dp̂ = Rot_lᵀ dr (+ Rot_tᵀ dprobe_q in the paper form); dp += r (dp̂ − p̂ mean(p̂ ⊙ dp̂)), r = 1/rms;
+// official v1 adds dprobe_q to dp directly (raw query probe).
+// dprobe: (B,T,H,P) +=; dprobe_q, dprobe_k, probe: (B,T,H,P)
+void ap_probes_backward(float *dprobe, const float *dprobe_q, const float *dprobe_k, const float *probe,
+                        int64_t pos0, int paper, int B, int T, int H, int P) {
+    size_t rows = (size_t)B * (size_t)T;
+#pragma omp parallel for if (rows * (size_t)H > AP_PAR_MIN)
+    for (size_t r = 0; r < rows; r++) {
+        double s, c;
+        angle_sincos((double)(pos0 + (int64_t)(r % (size_t)T)), 1.0, &s, &c);
+        for (int h = 0; h < H; h++) {
+            size_t o = (r * (size_t)H + (size_t)h) * (size_t)P;
+            float dr[GRAPE_AP_MAX_P], ph[GRAPE_AP_MAX_P];
+            for (int i = 0; i < P; i++) dr[i] = dprobe_k[o + i] + (paper ? dprobe_q[o + i] : 0.0f);
+            rot_half(dr, dr, P, (float)-s, (float)c);
+            float ri = rms_inv(probe + o, P), m = 0;
+            for (int i = 0; i < P; i++) {
+                ph[i] = probe[o + i] * ri;
+                m += ph[i] * dr[i];
+            }
+            m /= (float)P;
+            for (int i = 0; i < P; i++) dprobe[o + i] += ri * (dr[i] - ph[i] * m) + (paper ? 0.0f : dprobe_q[o + i]);
+        }
+    }
+}
