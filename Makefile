@@ -3,6 +3,7 @@
 #   make test                      install missing Debian packages, build, run every test; ends "N passed, N failed"
 #   make debug                     AddressSanitizer + UndefinedBehaviorSanitizer build (make test DEBUG=1 runs it)
 #   make bench                     run the benchmarks (bench/run.sh)
+#   make data                      build the default corpus data/kjv.txt (Debian's bible-kjv)
 #   make demo                      install, build and run the demo
 ifeq ($(origin CC),default)
 CC = gcc
@@ -65,6 +66,9 @@ debug:
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh $(BUILD)
+
+data: deps
+	@scripts/make_data.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
