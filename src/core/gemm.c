@@ -24,7 +24,7 @@ grape_status gemm(float *c, const float *a, const float *b, int64_t M, int64_t N
 }
 
 // c[i][j] = sum_k op(a)[i][k] op(b)[k][j] + beta c[i][j], accumulated in double.
-void gemm_ref(double *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K, int trans_a,
+void gemm_ref(double *c, const double *a, const double *b, int64_t M, int64_t N, int64_t K, int trans_a,
               int trans_b, double beta) {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {

@@ -1,0 +1,47 @@
+// cross_entropy.c — fused softmax + cross-entropy: loss = mean_n (lse(z_n) - z_n[y_n]),
+// dz = (softmax(z) - onehot(y)) / N. Only the row log-sum-exp is stored (style.md §9).
+#include <math.h>
+
+#include "model/layers.h"
+
+// loss: scalar (mean over N rows, accumulated in double); lse: (N); logits: (N,V); targets: (N)
+void cross_entropy_forward(double *loss, float *lse, const float *logits, const uint8_t *targets, int64_t N, int V) {
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (int64_t n = 0; n < N; n++) {
+        const float *z = logits + (size_t)n * (size_t)V;
+        float mx = -INFINITY, s = 0;
+        for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+        float l = mx + logf(s);
+        lse[n] = l;
+        total += (double)l - (double)z[targets[n]];
+    }
+    *loss = total / (double)N;
+}
+
+// dlogits += dloss (exp(z - lse) - [v == y]) / N. dlogits, logits: (N,V); lse, targets: (N)
+void cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const uint8_t *targets,
+                            float dloss, int64_t N, int V) {
+    float scale = dloss / (float)N;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        size_t row = (size_t)n * (size_t)V;
+        const float *z = logits + row;
+        float *dz = dlogits + row, l = lse[n];
+        for (int v = 0; v < V; v++) dz[v] += scale * expf(z[v] - l);
+        dz[targets[n]] -= scale;
+    }
+}
+
+double cross_entropy_forward_ref(const double *logits, const uint8_t *targets, int64_t N, int V) {
+    double total = 0;
+    for (int64_t n = 0; n < N; n++) {
+        const double *z = logits + (size_t)n * (size_t)V;
+        double mx = -INFINITY, s = 0;
+        for (int v = 0; v < V; v++) mx = fmax(mx, z[v]);
+        for (int v = 0; v < V; v++) s += exp(z[v] - mx);
+        total += mx + log(s) - z[targets[n]];
+    }
+    return total / (double)N;
+}

@@ -1,0 +1,37 @@
+// swiglu.c — SwiGLU gate y = silu(a) ⊙ b (Shazeer 2020, "GLU Variants"; official GRAPE code §0 MLP).
+#include <math.h>
+
+#include "core/mathx.h"
+#include "model/layers.h"
+
+// y = a σ(a) b. y: (N,F); h: (N,2F) = [a | b]
+void swiglu_forward(float *y, const float *h, int64_t N, int F) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        const float *a = h + (size_t)n * 2 * (size_t)F, *b = a + F;
+        float *yn = y + (size_t)n * (size_t)F;
+        for (int i = 0; i < F; i++) yn[i] = a[i] / (1.0f + expf(-a[i])) * b[i];
+    }
+}
+
+// da = dy b σ(a)(1 + a(1 - σ(a))),  db = dy silu(a). dh, h: (N,2F); dy: (N,F)
+void swiglu_backward(float *dh, const float *dy, const float *h, int64_t N, int F) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        size_t row = (size_t)n * 2 * (size_t)F;
+        const float *a = h + row, *b = a + F, *dyn = dy + (size_t)n * (size_t)F;
+        float *da = dh + row, *db = da + F;
+        for (int i = 0; i < F; i++) {
+            float s = 1.0f / (1.0f + expf(-a[i]));
+            da[i] += dyn[i] * b[i] * s * (1.0f + a[i] * (1.0f - s));
+            db[i] += dyn[i] * a[i] * s;
+        }
+    }
+}
+
+void swiglu_forward_ref(double *y, const double *h, int64_t N, int F) {
+    for (int64_t n = 0; n < N; n++) {
+        const double *a = h + (size_t)n * 2 * (size_t)F, *b = a + F;
+        for (int i = 0; i < F; i++) y[(size_t)n * (size_t)F + i] = a[i] * sigmoid_d(a[i]) * b[i];
+    }
+}
