@@ -101,6 +101,9 @@ typedef struct {
     int ap_paper;     // 0: official v1 (raw query probe, absolute rotation of key probe); 1: paper form
     // KV-shift (the "(w/ KV-shift)" rows): k and v mix in the previous token's projection
     int kv_shift;
+    // grape-m-basis: 1 when B^T is folded into the q/k projections (grape_basis_fold), so the rotation applies
+    // only R(n theta) in the B frame; 0 (default) applies B R(n theta) B^T
+    int basis_folded;
 } grape_pe_config;
 
 // Fill *cfg with the defaults above for H heads of dimension D (rot = bias = none).
@@ -195,6 +198,26 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
 grape_status grape_phase_forward(double *phase, const float *phase_logit, const grape_pe *pe, int B, int T);
 grape_status grape_phase_backward(float *dphase_logit, const double *dphase, const float *phase_logit,
                                   const grape_pe *pe, int B, int T);
+
+// grape-m-basis fast path. q~^T k~ = (R_i B^T q)^T (R_j B^T k): the outer B cancels in every logit, so B^T can be
+// folded into the q/k projection: w_folded = blockdiag(B_h^T) w on each head's R rotary rows (tail rows copied).
+// Use with cfg.basis_folded = 1 (the rotation then applies only R(n theta)); exact when nothing elementwise
+// (e.g. an RMSNorm gain) sits between the projection and the rotation. w, w_folded: (H*D, C), not aliased.
+grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *pe, int C);
+// dw += blockdiag(B_h) dw_folded; dparams (the basis_skew slice of the encoding's vector) += through B = Cayley(A).
+grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
+                                       const grape_pe *pe, int C);
+
+// General rank-2 GRAPE-M plane (GRAPE §2 / App. I Rodrigues): G(n) = exp(n omega L), L = a b^T - b a^T, applied in
+// O(D) without forming G: y = x + f1 (a v - b u) + f2 [gamma (a v + b u) - beta a u - alpha b v], u = a.x, v = b.x,
+// alpha = |a|^2, beta = |b|^2, gamma = a.b, s^2 = alpha beta - gamma^2, z = n omega s, f1 = sin z / s,
+// f2 = (1 - cos z)/s^2 (series in z^2 below |z| = 1e-2, so s -> 0 is exact and smooth). Scalars in double.
+// y, x: (N,D); a, b: (D); pos: (N) positions n (any real). y == x is allowed.
+grape_status grape_plane_forward(float *y, const float *x, const float *a, const float *b, float omega,
+                                 const double *pos, int N, int D);
+// dx += G(n)^T dy; da, db (D) and *domega accumulate. Any of dx, da, db, domega may be NULL.
+grape_status grape_plane_backward(float *dx, float *da, float *db, float *domega, const float *dy, const float *x,
+                                  const float *a, const float *b, float omega, const double *pos, int N, int D);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Additive action (logit bias). An encoding turns its inputs into per-token "factors"; the bias of any

@@ -73,6 +73,7 @@ void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim) {
         .ap_probe_dim = 8,
         .ap_paper = 0,
         .kv_shift = 0,
+        .basis_folded = 0,
     };
 }
 

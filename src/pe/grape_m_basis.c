@@ -1,0 +1,164 @@
+// grape_m_basis.c — GRAPE-M with a learned commuting basis (GRAPE §3.1, grape_paper.md §1.1):
+//   G(n) = B R(nθ) Bᵀ on the rotary dims, B = Cayley(A) ∈ SO(R), A = S − Sᵀ, S strictly lower-triangular
+//   (packed row-major, R(R−1)/2 params "basis_skew", init 0 ⇒ B = I: the encoding starts as grape-m = RoPE).
+// Because q̃ᵀk̃ = (R_i Bᵀq)ᵀ(R_j Bᵀk), the outer B cancels in every logit; grape_basis_fold moves Bᵀ into the
+// q/k projection weights so that, with cfg.basis_folded, the rotation is only R(nθ) (O(R) per token).
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "pe/pe_internal.h"
+#include "pe/rot_internal.h"
+
+void basis_skew_to_A(double *A, const double *skew, int R) {
+    size_t N = (size_t)R, k = 0;
+    memset(A, 0, N * N * sizeof(double));
+    for (size_t i = 1; i < N; i++)
+        for (size_t j = 0; j < i; j++, k++) {
+            A[i * N + j] = skew[k];
+            A[j * N + i] = -skew[k];
+        }
+}
+
+void basis_skew_backward(float *dskew, const double *dA, int R) {
+    size_t N = (size_t)R, k = 0;
+    for (size_t i = 1; i < N; i++)
+        for (size_t j = 0; j < i; j++, k++) dskew[k] += (float)(dA[i * N + j] - dA[j * N + i]);
+}
+
+// acc[0..n) += a · row[0..n)
+static inline void axpy(float *acc, float a, const float *row, int n) {
+#pragma omp simd
+    for (int i = 0; i < n; i++) acc[i] += a * row[i];
+}
+
+// v = Bᵀ x as axpys over the rows of B (no horizontal reductions); scratch v: R floats.
+static void basis_to_frame(float *v, const float *x, const float *B, int R) {
+    memset(v, 0, (size_t)R * sizeof(float));
+    for (int i = 0; i < R; i++) axpy(v, x[i], B + (size_t)i * R, R);
+}
+
+// y = B u as axpys over the rows of Bᵀ.
+static void basis_from_frame(float *y, const float *u, const float *Bt, int R) {
+    memset(y, 0, (size_t)R * sizeof(float));
+    for (int j = 0; j < R; j++) axpy(y, u[j], Bt + (size_t)j * R, R);
+}
+
+// y: (D), x: (D); scratch: 2R floats.
+void basis_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
+                        float *scratch) {
+    int R = r->R;
+    size_t RR = (size_t)R * (size_t)R;
+    basis_to_frame(scratch, x, r->fb + (size_t)set * RR, R);
+    rot_pairs_forward(scratch, scratch, cs, sn, r->npair, r->cfg.interleaved);
+    if (y != x) memcpy(y + R, x + R, (size_t)(r->D - R) * sizeof(float));
+    basis_from_frame(y, scratch, r->ft + (size_t)set * RR, R);
+}
+
+// v = Bᵀx, u = R v, g = Bᵀ dy, gv = Rᵀ g:  dx += B gv,  dB += dy uᵀ + x gvᵀ (dF rows: dFᵀ[j] += u_j dy + gv_j x).
+// dx, dy, x: (D); dF: (R, R) double; scratch: 4R floats.
+void basis_head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
+                         const float *sn, const rot_state *r, int set, float *scratch) {
+    int R = r->R;
+    size_t RR = (size_t)R * (size_t)R;
+    float *v = scratch, *u = scratch + R, *g = scratch + 2 * R, *gv = scratch + 3 * R;
+    basis_to_frame(v, x, r->fb + (size_t)set * RR, R);
+    basis_to_frame(g, dy, r->fb + (size_t)set * RR, R);
+    rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
+    memset(gv, 0, (size_t)R * sizeof(float));
+    rot_pairs_backward(gv, dphi, g, v, cs, sn, r->npair, r->cfg.interleaved);
+    const float *Bt = r->ft + (size_t)set * RR;
+    for (int j = 0; j < R; j++) {
+        axpy(dx, gv[j], Bt + (size_t)j * R, R);
+        double *row = dF + (size_t)j * R;
+        double uj = u[j], gj = gv[j];
+#pragma omp simd
+        for (int i = 0; i < R; i++) row[i] += uj * dy[i] + gj * x[i];
+    }
+    for (int i = R; i < r->D; i++) dx[i] += dy[i];
+}
+
+// dF: (nset, frame, R) rows of dFᵀ, i.e. dF[c][i] = ∂loss/∂F_ic for the first `frame` columns of B.
+grape_status frame_chain_skew(float *dskew, const double *dF, const rot_state *r) {
+    size_t N = (size_t)r->R, F = (size_t)r->frame;
+    double *dB = grape_alloc(2 * N * N * sizeof(double));
+    if (!dB) return GRAPE_ERR_NOMEM;
+    double *dA = dB + N * N;
+    grape_status st = GRAPE_OK;
+    for (size_t s = 0; s < (size_t)r->nset && !st; s++) {
+        memset(dB, 0, 2 * N * N * sizeof(double));
+        for (size_t c = 0; c < F; c++)
+            for (size_t i = 0; i < N; i++) dB[i * N + c] = dF[(s * F + c) * N + i];
+        if ((st = cayley_backward(dA, dB, r->tab.cay_m + s * N * N, r->R))) break;
+        if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_backward(dskew + s * r->n_skew, dA, r->R);
+        else nc_skew_backward(dskew + s * r->n_skew, dA, r->R, r->frame, r->cfg.interleaved);
+    }
+    grape_free(dB);
+    return st;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Folding Bᵀ into a per-head projection W (H·D × C): W' = blockdiag(B_hᵀ) W on each head's rotary rows.
+
+static grape_status check_fold(const grape_pe *pe, const void *a, const void *b, int C) {
+    if (!pe || !a || !b) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: NULL argument");
+    if (pe->rot->kind != GRAPE_ROT_GRAPE_M_BASIS)
+        return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: encoding is not grape-m-basis");
+    if (C < 1) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: C must be >= 1, got %d", C);
+    if (a == b) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: output must not alias the input");
+    if (!pe->rot->prepared) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: call grape_pe_prepare first");
+    return GRAPE_OK;
+}
+
+// w_folded, w: (H·D, C). Row i < R of head h: w'_i = Σ_k B_ki w_k; rows R..D copied.
+grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *pe, int C) {
+    grape_status st = check_fold(pe, w_folded, w, C);
+    if (st) return st;
+    const rot_state *r = pe->rot;
+    size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C;
+#pragma omp parallel for schedule(static)
+    for (int64_t hi = 0; hi < (int64_t)r->H * (int64_t)D; hi++) {
+        size_t h = (size_t)hi / D, i = (size_t)hi % D;
+        float *out = w_folded + (size_t)hi * Cs;
+        const float *wh = w + h * D * Cs;
+        if (i >= R) {
+            memcpy(out, wh + i * Cs, Cs * sizeof(float));
+            continue;
+        }
+        const float *Bf = r->fb + (r->nset > 1 ? h : 0) * R * R;
+        memset(out, 0, Cs * sizeof(float));
+        for (size_t k = 0; k < R; k++) axpy(out, Bf[k * R + i], wh + k * Cs, C);
+    }
+    return GRAPE_OK;
+}
+
+// dw += blockdiag(B_h) dw_folded; dparams(basis_skew) += Cayley chain of dB_h = W_h dW'_hᵀ (rotary rows).
+grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
+                                       const grape_pe *pe, int C) {
+    grape_status st = check_fold(pe, dw, dw_folded, C);
+    if (st) return st;
+    if (!w || !dparams) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
+    const rot_state *r = pe->rot;
+    size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R;
+    double *dF = grape_alloc((size_t)r->nset * RR * sizeof(double));
+    if (!dF) return GRAPE_ERR_NOMEM;
+    for (size_t h = 0; h < (size_t)r->H; h++) {
+        const float *Bt = r->ft + (r->nset > 1 ? h : 0) * RR;
+        double *dFs = dF + (r->nset > 1 ? h : 0) * RR;
+        const float *wh = w + h * D * Cs, *gh = dw_folded + h * D * Cs;
+        float *dwh = dw + h * D * Cs;
+#pragma omp parallel for schedule(static)
+        for (int64_t k = 0; k < (int64_t)R; k++) // dW_k += Σ_i B_ki dW'_i ; dFᵀ[i][k] += <W_k, dW'_i>
+            for (size_t i = 0; i < R; i++) {
+                axpy(dwh + (size_t)k * Cs, Bt[i * R + (size_t)k], gh + i * Cs, C);
+                double s = 0;
+#pragma omp simd reduction(+ : s)
+                for (size_t c = 0; c < Cs; c++) s += (double)wh[(size_t)k * Cs + c] * gh[i * Cs + c];
+                dFs[i * R + (size_t)k] += s;
+            }
+        for (size_t i = R; i < D; i++) axpy(dwh + i * Cs, 1.0f, gh + i * Cs, C);
+    }
+    st = frame_chain_skew(dparams + (size_t)r->nset * r->n_freq, dF, r);
+    grape_free(dF);
+    return st;
+}

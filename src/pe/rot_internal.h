@@ -1,0 +1,119 @@
+// rot_internal.h — state of the multiplicative action and the helpers the rotation files share.
+//
+// Every rotation here is G(n) = F · R(φ(n)) · Fᵀ restricted to the first R ("rotary") dims of a head, where
+//   R(φ) rotates pairs with the official sign  y_a = a cos φ + b sin φ,  y_b = −a sin φ + b cos φ
+//   (grape_official_code.md §1), pairs (i, i+P) half-split or (2i, 2i+1) interleaved;
+//   F = I (rope, xpos, grape-m, grape-m-ctx), B = Cayley(A) (grape-m-basis), or the frame E (grape-m-nc,
+//   x ↦ x + E(R − I)Eᵀx). The tail dims R..D are left untouched.
+#ifndef GRAPE_PE_ROT_INTERNAL_H
+#define GRAPE_PE_ROT_INTERNAL_H
+
+#include <stddef.h>
+
+#include "pe/rotation.h"
+
+// Tables derived from the parameters, in double (the fast kernels use float copies).
+typedef struct {
+    double *theta; // (nset, npair) angular frequency of each pair
+    double *basis; // (nset, R, R) B = Cayley(A) for grape-m-basis / grape-m-nc, else NULL
+    double *cay_m; // (nset, R, R) M = (I + A)^-1, kept for the Cayley backward
+} rot_tables;
+
+struct rot_state {
+    grape_pe_config cfg;
+    grape_rot_kind kind;
+    int H, D, R;      // heads, head dim, rotary dims
+    int npair;        // rotated pairs: R/2, or r/2 for grape-m-nc
+    int frame;        // width of the rotated frame: R, or r for grape-m-nc
+    int nset;         // independent parameter sets: H with per_head (learned kinds), else 1
+    int phase_heads;  // grape-m-ctx: H when the phase is per head, else 1
+    double mscale;    // YaRN attention factor applied to cos and sin (1 otherwise)
+    double *theta0;   // (npair) fixed / initial frequencies after context extension
+    double *ln_zeta;  // (npair) xPos: ln ζ_i
+    size_t n_freq;    // log-frequency floats per set (0 for rope, xpos, nope)
+    size_t n_skew;    // skew-parameter floats per set (basis, nc)
+    size_t n_params;  // nset · (n_freq + n_skew)
+    rot_tables tab;   // derived by rot_prepare
+    float *ft;        // (nset, frame, R) float rows of Fᵀ (Bᵀ or Eᵀ) for the fast kernels
+    float *fb;        // (nset, R, R) float rows of B (grape-m-basis only)
+    int prepared;
+};
+
+// Pair (i0, i1) of pair p among npair pairs (half-split (p, p+npair) or interleaved (2p, 2p+1)).
+static inline void rot_pair_index(int p, int npair, int interleaved, int *i0, int *i1) {
+    *i0 = interleaved ? 2 * p : p;
+    *i1 = interleaved ? 2 * p + 1 : p + npair;
+}
+
+// ---- rope.c / rope_ext.c: frequencies
+// θ_i for npair pairs (n_dims = 2·npair) after the configured context extension; *mscale gets YaRN's factor.
+void rope_theta_table(double *theta, double *mscale, const grape_pe_config *cfg, int npair);
+// Base after the NTK-aware rescale (unchanged for other scalings).
+double rope_ext_base(const grape_pe_config *cfg, int n_dims);
+// Apply PI or YaRN to θ in place; returns the cos/sin scale (YaRN mscale, else 1).
+double rope_ext_apply(double *theta, const grape_pe_config *cfg, int npair);
+// YaRN correction range of pair indices [low, high] (llama.cpp ggml_rope_yarn_corr_dims).
+void rope_yarn_corr_dims(double dims[2], int n_dims, int n_ctx_orig, double base, double beta_fast,
+                         double beta_slow);
+
+// ---- xpos.c
+void xpos_ln_zeta(double *ln_zeta, const grape_pe_config *cfg, int npair);
+// Exponent e of ζ^e at absolute position n: (n − c)/sb for queries, (c − n)/sb for keys.
+double xpos_exponent(const grape_pe_config *cfg, double n, double anchor, grape_side side);
+
+// ---- grape_m.c: learned log-frequencies
+// θ = exp(λ / scale) (grape-m, scale = log_freq_scale) or exp(λ) (grape-m-ctx).
+double rot_freq_scale(const rot_state *r);
+void rot_log_freq_init(const rot_state *r, float *log_freq);
+// dλ += dθ · θ / scale for every set.
+void rot_log_freq_backward(const rot_state *r, float *dlog_freq, const double *dtheta);
+
+// ---- cayley.c (double): B = (I + A)^-1 (I − A), A skew (n×n); M = (I + A)^-1.
+grape_status cayley_forward(double *B, double *M, const double *A, int n);
+// dA += −Mᵀ dB (B + I)ᵀ = −2 Mᵀ dB Mᵀ, the adjoint of δB = −M δA (B + I).
+grape_status cayley_backward(double *dA, const double *dB, const double *M, int n);
+
+// ---- grape_m_basis.c / grape_m_nc.c: skew parameters ↔ A
+// A (R×R, skew) from one set's skew params; dS += the adjoint of that map applied to dA.
+void basis_skew_to_A(double *A, const double *skew, int R);
+void basis_skew_backward(float *dskew, const double *dA, int R);
+void nc_skew_to_A(double *A, const double *skew, int R, int r, int interleaved);
+void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interleaved);
+size_t nc_skew_count(int R, int r);
+
+// ---- rotation.c: derive tables from a parameter slice in double (shared by rot_prepare and the reference)
+grape_status rot_tables_alloc(rot_tables *t, const rot_state *r);
+void rot_tables_free(rot_tables *t);
+grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *params);
+
+// Angle multiplier of token (b, t, h): the absolute position n = pos0 + t, or the phase Φ (grape-m-ctx).
+double rot_token_mult(const rot_state *r, const grape_positions *pos, int b, int t, int h, int T);
+// Per-pair scale (xPos ζ^e times YaRN mscale) of a token at absolute position n.
+double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, grape_side side, int p);
+
+// ---- rotation.c: the cos/sin table of one call and the shared pair kernels
+typedef struct {
+    float *cs, *sn;    // (nb, T, nh, npair): scale·cos, scale·sin; one allocation at cs
+    size_t sb, st, sh; // strides (floats) of batch, time, head
+    int head_varies;   // nh == H
+} rot_table;
+
+// y = R(φ) x on the pairs of a frame of 2·npair values (official sign); y == x allowed.
+void rot_pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int interleaved);
+// dx += R(φ)ᵀ dy; dphi[p] = ∂loss/∂φ_p (written), with x the forward input.
+void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
+                        int npair, int interleaved);
+
+// ---- grape_m_basis.c / grape_m_nc.c: one head through the frame (scratch: 2R floats forward, 4R backward)
+void basis_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
+                        float *scratch);
+void basis_head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
+                         const float *sn, const rot_state *r, int set, float *scratch);
+void nc_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
+                     float *scratch);
+void nc_head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
+                      const float *sn, const rot_state *r, int set, float *scratch);
+// dskew += chain of the accumulated frame gradients dF (nset, frame, R) (rows of dFᵀ) through Cayley.
+grape_status frame_chain_skew(float *dskew, const double *dF, const rot_state *r);
+
+#endif

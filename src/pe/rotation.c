@@ -1,0 +1,471 @@
+// rotation.c — the multiplicative action: config validation, parameter layout, derived tables, and the
+// token loops of grape_rot_forward/backward shared by every rotation (GRAPE §3.1–3.2, grape_paper.md §1).
+// Parameter vector (per set s = head with per_head, else one set): [log_freq (nset, npair) | skew (nset, n_skew)].
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mathx.h"
+#include "core/mem.h"
+#include "pe/pe_internal.h"
+#include "pe/rot_internal.h"
+
+// ---------------------------------------------------------------------------------------------------------
+// Configuration
+
+static int is_learned(grape_rot_kind k) {
+    return k == GRAPE_ROT_GRAPE_M || k == GRAPE_ROT_GRAPE_M_CTX || k == GRAPE_ROT_GRAPE_M_BASIS ||
+           k == GRAPE_ROT_GRAPE_M_NC;
+}
+
+static grape_status check_scaling(const grape_pe_config *c) {
+    if (c->scaling < GRAPE_SCALING_NONE || c->scaling > GRAPE_SCALING_YARN)
+        return grape_fail(GRAPE_ERR_ARG, "unknown rope scaling %d", (int)c->scaling);
+    if (c->scaling == GRAPE_SCALING_NONE) return GRAPE_OK;
+    if (!isfinite(c->scaling_factor) || c->scaling_factor < 1.0)
+        return grape_fail(GRAPE_ERR_ARG, "scaling_factor must be finite and >= 1, got %g", c->scaling_factor);
+    if (c->scaling != GRAPE_SCALING_YARN) return GRAPE_OK;
+    if (c->yarn_orig_ctx < 1) return grape_fail(GRAPE_ERR_ARG, "YaRN needs yarn_orig_ctx >= 1");
+    if (!isfinite(c->yarn_attn_factor) || !isfinite(c->yarn_ext_factor) || !(c->yarn_beta_fast > 0) ||
+        !(c->yarn_beta_slow > 0) || !isfinite(c->yarn_beta_fast) || !isfinite(c->yarn_beta_slow))
+        return grape_fail(GRAPE_ERR_ARG, "YaRN factors must be finite (betas > 0)");
+    return GRAPE_OK;
+}
+
+static grape_status check_config(const grape_pe_config *c, int R) {
+    if (c->rot == GRAPE_ROT_NONE) return GRAPE_OK;
+    if (R < 2 || R > c->head_dim || R % 2)
+        return grape_fail(GRAPE_ERR_ARG, "rotary_dim must be even in [2, head_dim=%d], got %d", c->head_dim, R);
+    if (!isfinite(c->rope_base) || c->rope_base <= 1.0)
+        return grape_fail(GRAPE_ERR_ARG, "rope_base must be finite and > 1, got %g", c->rope_base);
+    if (c->interleaved != 0 && c->interleaved != 1)
+        return grape_fail(GRAPE_ERR_ARG, "interleaved must be 0 or 1, got %d", c->interleaved);
+    if (c->rot == GRAPE_ROT_XPOS && (!(c->xpos_gamma > 0) || !isfinite(c->xpos_gamma) ||
+                                     !(c->xpos_scale_base > 0) || !isfinite(c->xpos_scale_base)))
+        return grape_fail(GRAPE_ERR_ARG, "xpos_gamma and xpos_scale_base must be finite and > 0");
+    if (c->rot == GRAPE_ROT_GRAPE_M && (!(c->log_freq_scale > 0) || !isfinite(c->log_freq_scale)))
+        return grape_fail(GRAPE_ERR_ARG, "log_freq_scale must be finite and > 0, got %g", c->log_freq_scale);
+    if (c->rot == GRAPE_ROT_GRAPE_M_NC && (c->nc_rank < 2 || c->nc_rank > R || c->nc_rank % 2))
+        return grape_fail(GRAPE_ERR_ARG, "nc_rank must be even in [2, rotary_dim=%d], got %d", R, c->nc_rank);
+    return check_scaling(c);
+}
+
+static size_t skew_count(grape_rot_kind k, int R, int r) {
+    if (k == GRAPE_ROT_GRAPE_M_BASIS) return (size_t)R * (size_t)(R - 1) / 2;
+    if (k == GRAPE_ROT_GRAPE_M_NC) return nc_skew_count(R, r);
+    return 0;
+}
+
+static grape_status alloc_frames(rot_state *r) {
+    size_t nft = (size_t)r->nset * (size_t)r->frame * (size_t)r->R;
+    if (!(r->ft = grape_alloc(nft * sizeof(float)))) return GRAPE_ERR_NOMEM;
+    if (r->kind == GRAPE_ROT_GRAPE_M_BASIS &&
+        !(r->fb = grape_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(float))))
+        return GRAPE_ERR_NOMEM;
+    return GRAPE_OK;
+}
+
+static grape_status rot_init_tables(rot_state *r) {
+    if (!(r->theta0 = grape_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
+    rope_theta_table(r->theta0, &r->mscale, &r->cfg, r->npair);
+    if (r->kind == GRAPE_ROT_XPOS) {
+        if (!(r->ln_zeta = grape_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
+        xpos_ln_zeta(r->ln_zeta, &r->cfg, r->npair);
+    }
+    grape_status st = rot_tables_alloc(&r->tab, r);
+    if (st) return st;
+    if (r->n_skew && (st = alloc_frames(r))) return st;
+    if (!is_learned(r->kind)) { // fixed frequencies: the tables are final now
+        memcpy(r->tab.theta, r->theta0, (size_t)r->npair * sizeof(double));
+        r->prepared = 1;
+    }
+    return GRAPE_OK;
+}
+
+grape_status rot_create(rot_state **out, const grape_pe_config *cfg) {
+    *out = NULL;
+    int R = cfg->rotary_dim ? cfg->rotary_dim : cfg->head_dim;
+    grape_status st = check_config(cfg, R);
+    if (st) return st;
+    rot_state *r = grape_alloc(sizeof *r);
+    if (!r) return GRAPE_ERR_NOMEM;
+    r->cfg = *cfg;
+    r->kind = cfg->rot;
+    r->H = cfg->n_heads;
+    r->D = cfg->head_dim;
+    r->R = cfg->rot == GRAPE_ROT_NONE ? 0 : R;
+    r->frame = cfg->rot == GRAPE_ROT_GRAPE_M_NC ? cfg->nc_rank : r->R;
+    r->npair = r->frame / 2;
+    r->mscale = 1.0;
+    r->nset = is_learned(r->kind) && r->kind != GRAPE_ROT_GRAPE_M_CTX && cfg->per_head ? r->H : 1;
+    r->phase_heads = r->kind == GRAPE_ROT_GRAPE_M_CTX && cfg->per_head ? r->H : 1;
+    r->n_freq = is_learned(r->kind) ? (size_t)r->npair : 0;
+    r->n_skew = skew_count(r->kind, r->R, r->frame);
+    r->n_params = (size_t)r->nset * (r->n_freq + r->n_skew);
+    if (r->kind == GRAPE_ROT_NONE) r->prepared = 1;
+    else if ((st = rot_init_tables(r))) {
+        rot_free(r);
+        return st;
+    }
+    *out = r;
+    return GRAPE_OK;
+}
+
+void rot_free(rot_state *r) {
+    if (!r) return;
+    rot_tables_free(&r->tab);
+    grape_free(r->theta0);
+    grape_free(r->ln_zeta);
+    grape_free(r->ft);
+    grape_free(r->fb);
+    grape_free(r);
+}
+
+size_t rot_num_params(const rot_state *r) { return r->n_params; }
+
+static void put_tensor(grape_param_info *out, int n, int max, const char *name, size_t off, int d0, int d1) {
+    if (n >= max) return;
+    out[n] = (grape_param_info){.name = name, .offset = off, .ndim = d0 > 1 ? 2 : 1, .weight_decay = 1};
+    out[n].shape[0] = d0 > 1 ? d0 : d1;
+    out[n].shape[1] = d0 > 1 ? d1 : 0;
+}
+
+int rot_param_tensors(const rot_state *r, grape_param_info *out, int max, size_t base) {
+    int n = 0;
+    if (r->n_freq) put_tensor(out, n++, max, "log_freq", base, r->nset, (int)r->n_freq);
+    if (r->n_skew)
+        put_tensor(out, n++, max, r->kind == GRAPE_ROT_GRAPE_M_BASIS ? "basis_skew" : "frame_skew",
+                   base + (size_t)r->nset * r->n_freq, r->nset, (int)r->n_skew);
+    return n;
+}
+
+// log_freq = scale · ln θ0 (exactly RoPE at init, after any context extension); skews 0 so B = I and
+// E = the first r coordinates. Nothing is random, so the seed is unused.
+grape_status rot_init_params(const rot_state *r, float *params, uint64_t seed) {
+    (void)seed;
+    if (!r->n_params) return GRAPE_OK;
+    memset(params, 0, r->n_params * sizeof(float));
+    for (int s = 0; s < r->nset; s++) rot_log_freq_init(r, params + (size_t)s * r->n_freq);
+    return GRAPE_OK;
+}
+
+static void fill_float_frames(rot_state *r) {
+    size_t R = (size_t)r->R, F = (size_t)r->frame;
+    for (size_t s = 0; s < (size_t)r->nset; s++) {
+        const double *B = r->tab.basis + s * R * R;
+        for (size_t c = 0; c < F; c++)
+            for (size_t i = 0; i < R; i++) r->ft[(s * F + c) * R + i] = (float)B[i * R + c];
+        if (r->fb)
+            for (size_t i = 0; i < R * R; i++) r->fb[s * R * R + i] = (float)B[i];
+    }
+}
+
+grape_status rot_prepare(rot_state *r, const float *params) {
+    if (!r->n_params) return GRAPE_OK;
+    double *p = grape_alloc(r->n_params * sizeof(double));
+    if (!p) return GRAPE_ERR_NOMEM;
+    for (size_t i = 0; i < r->n_params; i++) p[i] = params[i];
+    grape_status st = rot_tables_derive(&r->tab, r, p);
+    grape_free(p);
+    if (st) return st;
+    if (r->n_skew) fill_float_frames(r);
+    r->prepared = 1;
+    return GRAPE_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Derived tables (double): θ = exp(λ/scale); B = Cayley(A(skew)).
+
+grape_status rot_tables_alloc(rot_tables *t, const rot_state *r) {
+    *t = (rot_tables){0};
+    if (!(t->theta = grape_alloc((size_t)r->nset * (size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
+    if (!r->n_skew) return GRAPE_OK;
+    size_t n = (size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(double);
+    if (!(t->basis = grape_alloc(n)) || !(t->cay_m = grape_alloc(n))) {
+        rot_tables_free(t);
+        return GRAPE_ERR_NOMEM;
+    }
+    return GRAPE_OK;
+}
+
+void rot_tables_free(rot_tables *t) {
+    grape_free(t->theta);
+    grape_free(t->basis);
+    grape_free(t->cay_m);
+    *t = (rot_tables){0};
+}
+
+grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *params) {
+    double scale = rot_freq_scale(r);
+    size_t np = (size_t)r->npair, R = (size_t)r->R;
+    for (size_t s = 0; s < (size_t)r->nset; s++)
+        for (size_t p = 0; p < np; p++) {
+            t->theta[s * np + p] = exp(params[s * r->n_freq + p] / scale);
+            if (!isfinite(t->theta[s * np + p]))
+                return grape_fail(GRAPE_ERR_NUMERIC, "log_freq[%zu] gives a non-finite frequency", s * np + p);
+        }
+    if (!r->n_skew) return GRAPE_OK;
+    double *A = grape_alloc(R * R * sizeof(double));
+    if (!A) return GRAPE_ERR_NOMEM;
+    grape_status st = GRAPE_OK;
+    const double *skew = params + (size_t)r->nset * r->n_freq;
+    for (size_t s = 0; s < (size_t)r->nset && !st; s++) {
+        if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_to_A(A, skew + s * r->n_skew, r->R);
+        else nc_skew_to_A(A, skew + s * r->n_skew, r->R, r->frame, r->cfg.interleaved);
+        st = cayley_forward(t->basis + s * R * R, t->cay_m + s * R * R, A, r->R);
+    }
+    grape_free(A);
+    return st;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pair kernels (official sign, grape_official_code.md §1). cs/sn carry any scale (xPos, YaRN mscale).
+// y_a = a c + b s, y_b = −a s + b c, for pairs (i, i+P) or (2i, 2i+1). y == x is allowed.
+
+void rot_pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int interleaved) {
+    if (interleaved) {
+#pragma omp simd
+        for (int p = 0; p < npair; p++) {
+            float a = x[2 * p], b = x[2 * p + 1];
+            y[2 * p] = a * cs[p] + b * sn[p];
+            y[2 * p + 1] = b * cs[p] - a * sn[p];
+        }
+        return;
+    }
+#pragma omp simd
+    for (int p = 0; p < npair; p++) {
+        float a = x[p], b = x[p + npair];
+        y[p] = a * cs[p] + b * sn[p];
+        y[p + npair] = b * cs[p] - a * sn[p];
+    }
+}
+
+// The transpose (same kernel, angle negated) accumulated into dx, and dφ = dy_a·y_b − dy_b·y_a from the
+// forward output y recomputed from x (∂y_a/∂φ = y_b, ∂y_b/∂φ = −y_a).
+void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
+                        int npair, int interleaved) {
+    int s0 = interleaved ? 2 : 1, s1 = interleaved ? 1 : npair; // i0 = s0·p, i1 = i0 + s1 (interleaved) or p + P
+#pragma omp simd
+    for (int p = 0; p < npair; p++) {
+        int i0 = s0 * p, i1 = interleaved ? i0 + 1 : p + s1;
+        float a = x[i0], b = x[i1], ga = dy[i0], gb = dy[i1];
+        float ya = a * cs[p] + b * sn[p], yb = b * cs[p] - a * sn[p];
+        dphi[p] = ga * yb - gb * ya;
+        dx[i0] += ga * cs[p] - gb * sn[p];
+        dx[i1] += ga * sn[p] + gb * cs[p];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Per-token angle sources
+
+double rot_token_mult(const rot_state *r, const grape_positions *pos, int b, int t, int h, int T) {
+    if (r->kind != GRAPE_ROT_GRAPE_M_CTX) return (double)(pos->pos0 + t);
+    size_t i = ((size_t)b * (size_t)T + (size_t)t) * (size_t)r->phase_heads + (r->phase_heads > 1 ? h : 0);
+    return pos->phase[i];
+}
+
+double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, grape_side side, int p) {
+    if (r->kind != GRAPE_ROT_XPOS) return r->mscale;
+    return r->mscale * exp(xpos_exponent(&r->cfg, n, pos->xpos_anchor, side) * r->ln_zeta[p]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// cos/sin table of one call, shared across batch and heads where the angles are: (nb, T, nh, npair) with
+// nb = B only for contextual phases and nh = H only for per-head frequencies or phases.
+
+static grape_status table_build(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side,
+                                int B, int T) {
+    int nb = r->kind == GRAPE_ROT_GRAPE_M_CTX ? B : 1;
+    int nh = (r->nset > 1 || r->phase_heads > 1) ? r->H : 1;
+    size_t np = (size_t)r->npair, n;
+    if (!size_mul(&n, (size_t)nb * (size_t)T, (size_t)nh * np) || !size_mul(&n, n, 2 * sizeof(float)))
+        return grape_fail(GRAPE_ERR_NOMEM, "rotation table size overflows");
+    if (!(tb->cs = grape_alloc(n))) return GRAPE_ERR_NOMEM;
+    tb->sh = np;
+    tb->st = (size_t)nh * np;
+    tb->sb = (size_t)T * tb->st;
+    tb->sn = tb->cs + (size_t)nb * tb->sb;
+    tb->head_varies = nh > 1;
+#pragma omp parallel for schedule(static)
+    for (int64_t bt = 0; bt < (int64_t)nb * T; bt++) {
+        int b = (int)(bt / T), t = (int)(bt % T);
+        for (int h = 0; h < nh; h++) {
+            double m = rot_token_mult(r, pos, b, t, h, T);
+            const double *theta = r->tab.theta + (r->nset > 1 ? (size_t)h * np : 0);
+            size_t off = (size_t)bt * tb->st + (size_t)h * np;
+            for (size_t p = 0; p < np; p++) {
+                double s, c, g = rot_pair_scale(r, pos, (double)(pos->pos0 + t), side, (int)p);
+                angle_sincos(m, theta[p], &s, &c);
+                tb->cs[off + p] = (float)(g * c);
+                tb->sn[off + p] = (float)(g * s);
+            }
+        }
+    }
+    return GRAPE_OK;
+}
+
+static grape_status check_call(const grape_pe *pe, const grape_positions *pos, const void *a, const void *b,
+                               int B, int T) {
+    if (!pe || !a || !b || !pos) return grape_fail(GRAPE_ERR_ARG, "rotation: NULL argument");
+    if (B < 0 || T < 0) return grape_fail(GRAPE_ERR_ARG, "rotation: negative shape B=%d T=%d", B, T);
+    if (!pe->rot->prepared) return grape_fail(GRAPE_ERR_ARG, "rotation: call grape_pe_prepare first");
+    if (pe->rot->kind == GRAPE_ROT_GRAPE_M_CTX && !pos->phase)
+        return grape_fail(GRAPE_ERR_ARG, "grape-m-ctx: positions need a phase (grape_phase_forward)");
+    return GRAPE_OK;
+}
+
+// True when the action is a plain pair rotation of the head's coordinates (no frame to apply).
+static int coordinate_planes(const rot_state *r) {
+    return r->kind != GRAPE_ROT_GRAPE_M_NC && (r->kind != GRAPE_ROT_GRAPE_M_BASIS || r->cfg.basis_folded);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Forward: y = G(n) x for every (b, t, h); threads over tokens.
+
+static void head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
+                         float *scratch) {
+    if (coordinate_planes(r)) {
+        rot_pairs_forward(y, x, cs, sn, r->npair, r->cfg.interleaved);
+        if (y != x) memcpy(y + r->R, x + r->R, (size_t)(r->D - r->R) * sizeof(float));
+    } else if (r->kind == GRAPE_ROT_GRAPE_M_BASIS)
+        basis_head_forward(y, x, cs, sn, r, set, scratch);
+    else
+        nc_head_forward(y, x, cs, sn, r, set, scratch);
+}
+
+grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, const grape_positions *pos,
+                               grape_side side, int B, int T) {
+    grape_status st = check_call(pe, pos, y, x, B, T);
+    if (st) return st;
+    const rot_state *r = pe->rot;
+    size_t n = (size_t)B * (size_t)T * (size_t)r->H * (size_t)r->D;
+    if (r->kind == GRAPE_ROT_NONE) {
+        if (y != x) memmove(y, x, n * sizeof(float));
+        return GRAPE_OK;
+    }
+    rot_table tb;
+    if ((st = table_build(&tb, r, pos, side, B, T))) return st;
+    size_t per_thread = 2 * (size_t)r->R;
+    float *scratch = grape_alloc((size_t)omp_get_max_threads() * per_thread * sizeof(float));
+    if (!scratch) {
+        grape_free(tb.cs);
+        return GRAPE_ERR_NOMEM;
+    }
+    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX;
+#pragma omp parallel for schedule(static)
+    for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
+        float *ws = scratch + (size_t)omp_get_thread_num() * per_thread;
+        size_t row = (ctx ? (size_t)bt : (size_t)(bt % T)) * tb.st;
+        for (int h = 0; h < r->H; h++) {
+            size_t off = ((size_t)bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
+            size_t toff = row + (tb.head_varies ? (size_t)h * tb.sh : 0);
+            head_forward(y + off, x + off, tb.cs + toff, tb.sn + toff, r, r->nset > 1 ? h : 0, ws);
+        }
+    }
+    grape_free(scratch);
+    grape_free(tb.cs);
+    return GRAPE_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Backward: dx += G(n)ᵀ dy; dφ per pair chains into dθ (Σ n·dφ, or Σ Φ·dφ) and dΦ (Σ θ·dφ); frames chain
+// their accumulated dF into the skew parameters through the Cayley backward.
+
+typedef struct {
+    size_t n_acc;   // doubles per thread: dθ (nset·npair) then dF (nset·frame·R)
+    size_t n_float; // floats per thread: dφ (npair) and frame vectors (4R)
+    double *acc;
+    float *ws;
+} bwd_work;
+
+static grape_status bwd_work_alloc(bwd_work *w, const rot_state *r) {
+    int nt = omp_get_max_threads();
+    size_t nf = (size_t)r->nset * (size_t)r->npair;
+    size_t nm = r->n_skew ? (size_t)r->nset * (size_t)r->frame * (size_t)r->R : 0;
+    w->n_acc = nf + nm;
+    w->n_float = (size_t)r->npair + 4 * (size_t)r->R;
+    w->acc = grape_alloc((size_t)nt * w->n_acc * sizeof(double));
+    w->ws = grape_alloc((size_t)nt * w->n_float * sizeof(float));
+    if (!w->acc || !w->ws) {
+        grape_free(w->acc);
+        grape_free(w->ws);
+        return GRAPE_ERR_NOMEM;
+    }
+    return GRAPE_OK;
+}
+
+static void head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
+                          const float *sn, const rot_state *r, int set, float *ws) {
+    if (coordinate_planes(r)) {
+        rot_pairs_backward(dx, dphi, dy, x, cs, sn, r->npair, r->cfg.interleaved);
+        for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
+    } else if (r->kind == GRAPE_ROT_GRAPE_M_BASIS)
+        basis_head_backward(dx, dphi, dF, dy, x, cs, sn, r, set, ws);
+    else
+        nc_head_backward(dx, dphi, dF, dy, x, cs, sn, r, set, ws);
+}
+
+// Sum the per-thread accumulators into thread 0's slot.
+static void bwd_reduce(bwd_work *w) {
+    int nt = omp_get_max_threads();
+    for (int k = 1; k < nt; k++)
+        for (size_t i = 0; i < w->n_acc; i++) w->acc[i] += w->acc[(size_t)k * w->n_acc + i];
+}
+
+static grape_status chain_params(float *dparams, const rot_state *r, const double *acc) {
+    if (!dparams || !r->n_params) return GRAPE_OK;
+    rot_log_freq_backward(r, dparams, acc);
+    if (!r->n_skew || r->cfg.basis_folded) return GRAPE_OK;
+    return frame_chain_skew(dparams + (size_t)r->nset * r->n_freq, acc + (size_t)r->nset * r->npair, r);
+}
+
+grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
+                                const grape_pe *pe, const grape_positions *pos, grape_side side, int B, int T) {
+    grape_status st = check_call(pe, pos, dx, dy, B, T);
+    if (st) return st;
+    const rot_state *r = pe->rot;
+    if (!x && r->kind != GRAPE_ROT_NONE) return grape_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");
+    if (r->kind == GRAPE_ROT_NONE) {
+        size_t n = (size_t)B * (size_t)T * (size_t)r->H * (size_t)r->D;
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+        return GRAPE_OK;
+    }
+    rot_table tb;
+    bwd_work w;
+    if ((st = table_build(&tb, r, pos, side, B, T))) return st;
+    if ((st = bwd_work_alloc(&w, r))) {
+        grape_free(tb.cs);
+        return st;
+    }
+    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX;
+    size_t np = (size_t)r->npair;
+#pragma omp parallel for schedule(static)
+    for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
+        int tid = omp_get_thread_num(), b = (int)(bt / T), t = (int)(bt % T);
+        double *acc = w.acc + (size_t)tid * w.n_acc;
+        float *dphi = w.ws + (size_t)tid * w.n_float;
+        size_t row = (ctx ? (size_t)bt : (size_t)t) * tb.st;
+        for (int h = 0; h < r->H; h++) {
+            int set = r->nset > 1 ? h : 0;
+            size_t off = ((size_t)bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
+            size_t toff = row + (tb.head_varies ? (size_t)h * tb.sh : 0);
+            double *dF = r->n_skew ? acc + (size_t)r->nset * np + (size_t)set * r->frame * r->R : NULL;
+            head_backward(dx + off, dphi, dF, dy + off, x + off, tb.cs + toff, tb.sn + toff, r, set, dphi + np);
+            double m = rot_token_mult(r, pos, b, t, h, T), dm = 0;
+            const double *theta = r->tab.theta + (size_t)set * np;
+            for (size_t p = 0; p < np; p++) {
+                acc[(size_t)set * np + p] += m * dphi[p];
+                dm += theta[p] * dphi[p];
+            }
+            if (ctx && dphase) dphase[(size_t)bt * r->phase_heads + (r->phase_heads > 1 ? h : 0)] += dm;
+        }
+    }
+    bwd_reduce(&w);
+    st = chain_params(dparams, r, w.acc);
+    grape_free(w.acc);
+    grape_free(w.ws);
+    grape_free(tb.cs);
+    return st;
+}
