@@ -24,14 +24,14 @@ typedef struct {
     void *ws;
 } bias_fx;
 
-static const char *fx_kind_name(grape_bias_kind k) {
+static inline const char *fx_kind_name(grape_bias_kind k) {
     static const char *const n[GRAPE_BIAS_COUNT] = {"nope",      "alibi",      "fox",     "grape-a-k",
                                                     "grape-a-q", "grape-a-qk", "grape-ap"};
     return n[k];
 }
 
 // Parameters as the library initialises them, with ρ spread so that softplus(ρ) is not 1 for every head.
-static int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_paper, int B, int T, int H, int D, int P, int64_t pos0,
+static inline int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_paper, int B, int T, int H, int D, int P, int64_t pos0,
                    uint64_t seed) {
     memset(fx, 0, sizeof *fx);
     grape_pe_config_default(&fx->cfg, H, D);
@@ -57,25 +57,25 @@ static int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_paper, int B, int T
     return grape_pe_prepare(fx->pe, fx->xf) == GRAPE_OK;
 }
 
-static void fx_free(bias_fx *fx) {
+static inline void fx_free(bias_fx *fx) {
     grape_pe_free(fx->pe);
     free(fx->x);
     free(fx->xf);
     free(fx->ws);
 }
 
-static grape_pe_token_inputs fx_inputs(const bias_fx *fx) {
+static inline grape_pe_token_inputs fx_inputs(const bias_fx *fx) {
     return (grape_pe_token_inputs){NULL, fx->xf + fx->off_gate, fx->xf + fx->off_probe, NULL};
 }
 
-static grape_status fx_factors(grape_bias_factors *f, bias_fx *fx) {
+static inline grape_status fx_factors(grape_bias_factors *f, bias_fx *fx) {
     grape_pe_token_inputs in = fx_inputs(fx);
     return grape_bias_factors_forward(f, fx->ws, fx->pe, fx->xf + fx->off_q, fx->xf + fx->off_k, &in, fx->pos0,
                                       fx->B, fx->T);
 }
 
 // The reference's view of x (which may be a perturbed copy of fx->x).
-static bias_ref_inputs fx_ref(const bias_fx *fx, const double *x) {
+static inline bias_ref_inputs fx_ref(const bias_fx *fx, const double *x) {
     bias_ref_inputs in = {fx->cfg.bias, fx->cfg.ap_paper, fx->B, fx->T, fx->H, fx->D, fx->P, fx->pos0,
                           NULL, NULL, NULL, x + fx->off_q, x + fx->off_k, x + fx->off_gate, x + fx->off_probe};
     for (int i = 0; i < grape_pe_num_param_tensors(fx->pe); i++) {
@@ -89,14 +89,14 @@ static bias_ref_inputs fx_ref(const bias_fx *fx, const double *x) {
 }
 
 // The full (B,H,T,T) bias from the library's factors.
-static void fx_dense(float *bias, const grape_bias_factors *f) {
+static inline void fx_dense(float *bias, const grape_bias_factors *f) {
     size_t TT = (size_t)f->T * f->T;
     for (int b = 0; b < f->B; b++)
         for (int h = 0; h < f->H; h++) grape_bias_block(bias + ((size_t)b * f->H + h) * TT, f, b, h, 0, f->T, 0, f->T);
 }
 
 // Normwise relative error over finite reference entries; 1 when the -inf pattern differs.
-static double fx_bias_err(const float *got, const double *ref, size_t n) {
+static inline double fx_bias_err(const float *got, const double *ref, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         if (isinf(ref[i]) || isinf(got[i])) {
