@@ -5,7 +5,6 @@
 #include "cli/bench_util.h"
 #include "cli/cli.h"
 
-static int bench_peak(int argc, char **argv) {
     static const char *const known[] = {NULL};
     static const char *const booleans[] = {"--json", NULL};
     cli_args a = {argc, argv, known};
@@ -19,10 +18,8 @@ static int bench_peak(int argc, char **argv) {
 }
 
 static const cli_command benches[] = {
-    {"peak", bench_peak, "measured fp32 FMA peak of this machine [--json]"},
     {"gemm", bench_gemm, "GFLOP/s of the GEMM vs peak [--M --N --K --ta --tb | --model] [--json]"},
     {"attn", bench_attn, "fused causal attention GFLOP/s vs sgemm --T --pe [--B --H --D --backward --bca W --json]"},
-    {"pe", bench_pe, "ns per token per head of every encoding, fwd+bwd, ratio to rope [--D 64|128] [--json]"},
 };
 #define N_BENCHES (int)(sizeof benches / sizeof benches[0])
 
