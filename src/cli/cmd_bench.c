@@ -5,6 +5,7 @@
 #include "cli/bench_util.h"
 #include "cli/cli.h"
 
+static int bench_peak(int argc, char **argv) {
     static const char *const known[] = {NULL};
     static const char *const booleans[] = {"--json", NULL};
     cli_args a = {argc, argv, known};
@@ -18,6 +19,7 @@
 }
 
 static const cli_command benches[] = {
+    {"peak", bench_peak, "measured fp32 FMA peak of this machine [--json]"},
     {"gemm", bench_gemm, "GFLOP/s of the GEMM vs peak [--M --N --K --ta --tb | --model] [--json]"},
     {"attn", bench_attn, "fused causal attention GFLOP/s vs sgemm --T --pe [--B --H --D --backward --bca W --json]"},
 };
