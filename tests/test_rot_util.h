@@ -27,7 +27,7 @@ static const char *const rot_kind_names[GRAPE_ROT_COUNT] = {"nope",    "rope",  
                                                             "grape-m-ctx", "grape-m-basis", "grape-m-nc"};
 
 // Learned parameters away from init so every gradient is generic: λ += N(0, 0.1·scale), skews N(0, 0.3).
-static void rot_fix_perturb(rot_fix *f, t_rng *rng) {
+static inline void rot_fix_perturb(rot_fix *f, t_rng *rng) {
     const rot_state *r = f->pe->rot;
     double scale = rot_freq_scale(r);
     size_t nf = (size_t)r->nset * r->n_freq;
@@ -35,7 +35,7 @@ static void rot_fix_perturb(rot_fix *f, t_rng *rng) {
 }
 
 // Phase Φ: exclusive running sums of ω ∈ (0, 1), as grape_phase_forward makes them.
-static void rot_fix_phase(rot_fix *f, t_rng *rng) {
+static inline void rot_fix_phase(rot_fix *f, t_rng *rng) {
     size_t hp = (size_t)f->pe->rot->phase_heads;
     for (size_t b = 0; b < (size_t)f->B; b++)
         for (size_t h = 0; h < hp; h++) {
@@ -47,7 +47,7 @@ static void rot_fix_phase(rot_fix *f, t_rng *rng) {
         }
 }
 
-static int rot_fix_create(rot_fix *f, const grape_pe_config *cfg, int B, int T, int64_t pos0, grape_side side,
+static inline int rot_fix_create(rot_fix *f, const grape_pe_config *cfg, int B, int T, int64_t pos0, grape_side side,
                           t_rng *rng) {
     memset(f, 0, sizeof *f);
     if (grape_pe_create(&f->pe, cfg)) {
@@ -75,14 +75,14 @@ static int rot_fix_create(rot_fix *f, const grape_pe_config *cfg, int B, int T, 
     return grape_pe_prepare(f->pe, f->pf) == GRAPE_OK;
 }
 
-static void rot_fix_free(rot_fix *f) {
+static inline void rot_fix_free(rot_fix *f) {
     grape_pe_free(f->pe);
     free(f->xf), free(f->wf), free(f->yf), free(f->dx), free(f->pf), free(f->dp);
     free(f->x), free(f->w), free(f->y), free(f->p), free(f->ph), free(f->dph);
 }
 
 // Σ w·y with y the double reference of the current x, p, ph (the finite-difference objective).
-static double rot_fix_loss(const double *v, void *ctx) {
+static inline double rot_fix_loss(const double *v, void *ctx) {
     (void)v;
     rot_fix *f = ctx;
     lift_rot_forward_ref(f->y, f->x, f->pe, f->p, &f->pos, f->side, f->B, f->T);
@@ -93,7 +93,7 @@ static double rot_fix_loss(const double *v, void *ctx) {
 
 // 4-point finite differences of rot_fix_loss on at most `cap` evenly spread coordinates of v (n entries);
 // returns the normwise relative error of got (float gradient) against them.
-static double rot_fix_fd_err(rot_fix *f, double *v, const float *got, size_t n, double h, size_t cap) {
+static inline double rot_fix_fd_err(rot_fix *f, double *v, const float *got, size_t n, double h, size_t cap) {
     size_t step = n > cap ? (n + cap - 1) / cap : 1, m = 0;
     double *fd = calloc(cap + 1, sizeof(double));
     float *sel = calloc(cap + 1, sizeof(float));
