@@ -34,5 +34,7 @@ int cmd_bench(int argc, char **argv);
 int bench_gemm(int argc, char **argv);
 // `grape bench attn` (bench_attn.c)
 int bench_attn(int argc, char **argv);
+// `grape bench pe` (bench_pe.c)
+int bench_pe(int argc, char **argv);
 
 #endif
