@@ -353,6 +353,30 @@ void grape_model_zero_grad(grape_model *m);
 // Logits of the last forward: (B,T,V).
 const float *grape_model_logits(const grape_model *m);
 
+// Presets of experiment.md: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
+// max_batch 8); vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
+// grape_model_config directly.
+grape_status grape_model_preset(grape_model_config *cfg, const char *name);
+// Bytes of the model's single arena (params + grads + activations + scratch for max_batch x max_seq).
+size_t grape_model_arena_bytes(const grape_model *m);
+// Attention options of every layer (default: scale 1/sqrt(D), full causal; bca_window > 0 for LEX BCA eval).
+grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts);
+
+// Streaming decode (sampling, step-by-step evaluation). A decoder holds, per layer, the final keys k~ (rotated and
+// normalised at arrival), the values and the per-token encoding inputs of up to max_len tokens for `batch`
+// sequences that advance in lockstep; additive biases are regenerated from cached factors for each new query.
+// Step t's logits equal the full forward's logits at position t. One allocation at create; none per step.
+typedef struct grape_decoder grape_decoder;
+grape_status grape_decoder_create(grape_decoder **out, const grape_model *m, int batch, int max_len);
+void grape_decoder_free(grape_decoder *d);
+// Forget every cached token (start new sequences at position 0).
+void grape_decoder_reset(grape_decoder *d);
+// Tokens consumed so far per sequence.
+int64_t grape_decoder_position(const grape_decoder *d);
+// Feed tokens (batch) at position grape_decoder_position(d); logits: (batch, V) predicting the next token.
+// The model's parameters must not change between grape_decoder_reset and the last step of a stream.
+grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uint8_t *tokens, float *logits);
+
 #ifdef __cplusplus
 }
 #endif

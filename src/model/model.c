@@ -1,0 +1,431 @@
+// model.c — the byte-level Llama-style model object: configuration and presets, parameter layout (named
+// tensors), the arena plan (one allocation for params, grads, activations and scratch), initialisation.
+// Spec: experiment.md "Models", grape_official_code.md §0. Forward/backward: model_fwd.c; decoding: decode.c.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "model/model_internal.h"
+
+#define MODEL_MAX_DIM (1 << 20)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configuration
+
+grape_status grape_model_preset(grape_model_config *cfg, const char *name) {
+    static const struct {
+        const char *name;
+        int L, C, H, B, T;
+    } presets[] = {{"tiny", 4, 256, 4, 16, 256}, {"small", 6, 384, 6, 8, 512}};
+    if (!cfg || !name) return grape_fail(GRAPE_ERR_ARG, "grape_model_preset: NULL argument");
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(name, presets[i].name)) continue;
+        *cfg = (grape_model_config){.n_layer = presets[i].L, .n_embd = presets[i].C, .n_head = presets[i].H,
+                                    .vocab_size = 256, .max_batch = presets[i].B, .max_seq = presets[i].T};
+        grape_pe_config_default(&cfg->pe, presets[i].H, presets[i].C / presets[i].H);
+        return GRAPE_OK;
+    }
+    return grape_fail(GRAPE_ERR_ARG, "unknown model preset '%s' (tiny, small)", name);
+}
+
+static grape_status check_config(const grape_model_config *c) {
+    const struct {
+        const char *what;
+        int v, lo, hi;
+    } dims[] = {{"n_layer", c->n_layer, 1, 4096},          {"n_embd", c->n_embd, 2, MODEL_MAX_DIM},
+                {"n_head", c->n_head, 1, MODEL_MAX_DIM},     {"vocab_size", c->vocab_size, 1, 256},
+                {"max_batch", c->max_batch, 1, MODEL_MAX_DIM}, {"max_seq", c->max_seq, 1, 1 << 30}};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i].v < dims[i].lo || dims[i].v > dims[i].hi)
+            return grape_fail(GRAPE_ERR_ARG, "model %s must be in [%d, %d], got %d", dims[i].what, dims[i].lo,
+                              dims[i].hi, dims[i].v);
+    if (c->n_embd % c->n_head)
+        return grape_fail(GRAPE_ERR_ARG, "n_embd (%d) must be divisible by n_head (%d)", c->n_embd, c->n_head);
+    if ((c->n_embd / c->n_head) % 2)
+        return grape_fail(GRAPE_ERR_ARG, "head dim n_embd/n_head = %d must be even (rotation pairs)",
+                          c->n_embd / c->n_head);
+    if (c->pe.kv_shift) return grape_fail(GRAPE_ERR_UNSUPPORTED, "the model does not implement KV-shift yet");
+    return GRAPE_OK;
+}
+
+static qk_order qk_order_of(grape_rot_kind rot) {
+    if (rot == GRAPE_ROT_NONE) return QK_NORM_ONLY;
+    return rot == GRAPE_ROT_XPOS ? QK_NORM_THEN_ROT : QK_ROT_THEN_NORM;
+}
+
+static void tok_layout_init(tok_layout *tl, const grape_pe *pe, int C) {
+    grape_pe_token_channels ch;
+    grape_pe_token_input_channels(pe, &ch);
+    *tl = (tok_layout){.phase = ch.phase, .gate = ch.gate, .probe = ch.probe, .shift = ch.shift};
+    tl->off_phase = 3 * C;
+    tl->off_gate = tl->off_phase + ch.phase;
+    tl->off_probe = tl->off_gate + ch.gate;
+    tl->off_shift = tl->off_probe + ch.probe;
+    tl->E = ch.phase + ch.gate + ch.probe + ch.shift;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parameter layout: wte | per layer (ln1, wqkv, b_phase, b_gate, q_norm, k_norm, wo, pe, ln2, w12, w3) | ln_f.
+// wq|wk|wv|extras are adjacent rows (one GEMM), as are w1|w2.
+
+static void add_tensor(grape_model *m, size_t *at, const char *name, int ndim, int d0, int d1, int wd) {
+    grape_tensor_info *t = &m->tensors[m->n_tensors];
+    snprintf(m->names[m->n_tensors], MODEL_NAME_LEN, "%s", name);
+    *t = (grape_tensor_info){.name = m->names[m->n_tensors], .offset = *at, .ndim = ndim, .shape = {d0, d1},
+                             .weight_decay = wd};
+    *at += (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1);
+    m->n_tensors++;
+}
+
+// Named rows of the fused projection: same storage as wqkv, listed separately for checkpoints and AdamW.
+static void add_qkv_tensors(grape_model *m, size_t *at, const char *p) {
+    const tok_layout *tl = &m->tl;
+    char nm[MODEL_NAME_LEN];
+    const struct {
+        const char *name;
+        int rows;
+    } rows[] = {{"wq", m->C}, {"wk", m->C}, {"wv", m->C}, {"w_phase", tl->phase},
+                {"w_gate", tl->gate}, {"w_probe", tl->probe}, {"w_shift", tl->shift}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (!rows[i].rows) continue;
+        snprintf(nm, sizeof nm, "%s.attn.%s", p, rows[i].name);
+        add_tensor(m, at, nm, 2, rows[i].rows, m->C, 1);
+    }
+}
+
+static void layout_layer(grape_model *m, size_t *at, int l) {
+    char p[24], nm[MODEL_NAME_LEN];
+    snprintf(p, sizeof p, "layers.%d", l);
+    layer_offsets *o = &m->off[l];
+#define NAMED(field, suffix, ndim, d0, d1, wd)                                                                  \
+    do {                                                                                                        \
+        o->field = *at;                                                                                         \
+        snprintf(nm, sizeof nm, "%s.%s", p, suffix);                                                            \
+        add_tensor(m, at, nm, ndim, d0, d1, wd);                                                                \
+    } while (0)
+    NAMED(ln1, "ln1.weight", 1, m->C, 0, 0);
+    o->wqkv = *at;
+    add_qkv_tensors(m, at, p);
+    o->b_phase = *at;
+    if (m->tl.phase) NAMED(b_phase, "attn.b_phase", 1, m->tl.phase, 0, 1);
+    o->b_gate = *at;
+    if (m->tl.gate) NAMED(b_gate, "attn.b_gate", 1, m->tl.gate, 0, 1);
+    NAMED(q_norm, "attn.q_norm.weight", 1, m->D, 0, 0);
+    NAMED(k_norm, "attn.k_norm.weight", 1, m->D, 0, 0);
+    NAMED(wo, "attn.wo", 2, m->C, m->C, 1);
+#undef NAMED
+    o->pe = *at;
+    for (int i = 0; i < grape_pe_num_param_tensors(m->pe[l]); i++) {
+        const grape_param_info *pi = grape_pe_param_tensor(m->pe[l], i);
+        snprintf(nm, sizeof nm, "%s.pe.%s", p, pi->name);
+        size_t start = o->pe + pi->offset;
+        add_tensor(m, &start, nm, pi->ndim, pi->shape[0], pi->ndim > 1 ? pi->shape[1] : 0, pi->weight_decay);
+        // PE tensors may be up to 4-D; keep the full shape for checkpoints.
+        memcpy(m->tensors[m->n_tensors - 1].shape, pi->shape, sizeof pi->shape);
+    }
+    *at = o->pe + grape_pe_num_params(m->pe[l]);
+    o->ln2 = *at;
+    snprintf(nm, sizeof nm, "%s.ln2.weight", p);
+    add_tensor(m, at, nm, 1, m->C, 0, 0);
+    o->w12 = *at;
+    snprintf(nm, sizeof nm, "%s.mlp.w1", p);
+    add_tensor(m, at, nm, 2, m->F, m->C, 1);
+    snprintf(nm, sizeof nm, "%s.mlp.w2", p);
+    add_tensor(m, at, nm, 2, m->F, m->C, 1);
+    o->w3 = *at;
+    snprintf(nm, sizeof nm, "%s.mlp.w3", p);
+    add_tensor(m, at, nm, 2, m->C, m->F, 1);
+}
+
+static void layout_params(grape_model *m) {
+    size_t at = 0;
+    m->off_wte = at;
+    add_tensor(m, &at, "wte", 2, m->V, m->C, 1);
+    for (int l = 0; l < m->L; l++) layout_layer(m, &at, l);
+    m->off_lnf = at;
+    add_tensor(m, &at, "ln_f.weight", 1, m->C, 0, 0);
+    m->n_params = at;
+}
+
+layer_view model_layer(const grape_model *m, float *base, int l) {
+    const layer_offsets *o = &m->off[l];
+    return (layer_view){.ln1 = base + o->ln1, .wqkv = base + o->wqkv,
+                        .b_phase = m->tl.phase ? base + o->b_phase : NULL,
+                        .b_gate = m->tl.gate ? base + o->b_gate : NULL, .q_norm = base + o->q_norm,
+                        .k_norm = base + o->k_norm, .wo = base + o->wo, .pe = base + o->pe, .ln2 = base + o->ln2,
+                        .w12 = base + o->w12, .w3 = base + o->w3};
+}
+
+grape_pe_token_inputs model_token_inputs(const grape_model *m, const float *tok, size_t N) {
+    const tok_layout *tl = &m->tl;
+    size_t at = 0;
+    grape_pe_token_inputs in = {0};
+    if (tl->phase) in.phase_logit = tok + at, at += N * (size_t)tl->phase;
+    if (tl->gate) in.gate_logit = tok + at, at += N * (size_t)tl->gate;
+    if (tl->probe) in.probe = tok + at, at += N * (size_t)tl->probe;
+    if (tl->shift) in.shift_logit = tok + at;
+    return in;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Arena plan. plan() runs twice: with a NULL base to size the arena (every product overflow-checked), then on
+// the real block to hand out the same slices.
+
+typedef struct {
+    grape_arena a;
+    int overflow;
+} planner;
+
+static void *take(planner *p, size_t n, size_t elem) {
+    size_t bytes, end;
+    if (!size_mul(&bytes, n, elem) || bytes > SIZE_MAX / 2 || !size_add(&end, p->a.used, align_up(bytes))) {
+        p->overflow = 1;
+        return NULL;
+    }
+    return arena_take(&p->a, bytes);
+}
+
+// n1 * n2 elements of elem bytes, overflow-checked.
+static void *take2(planner *p, size_t n1, size_t n2, size_t elem) {
+    size_t n;
+    if (!size_mul(&n, n1, n2)) {
+        p->overflow = 1;
+        return NULL;
+    }
+    return take(p, n, elem);
+}
+
+static void plan_layer(planner *p, grape_model *m, layer_acts *a, size_t N, int last) {
+    size_t C = (size_t)m->C, F = (size_t)m->F, NH = N * (size_t)m->H, f = sizeof(float);
+    a->x = take2(p, N, C, f);
+    if (last) return;
+    int rot = m->order != QK_NORM_ONLY;
+    a->ln1 = take2(p, N, C, f);
+    a->rstd1 = take(p, N, f);
+    a->qraw = take2(p, N, C, f);
+    a->kraw = take2(p, N, C, f);
+    a->v = take2(p, N, C, f);
+    a->qmid = rot ? take2(p, N, C, f) : NULL;
+    a->kmid = rot ? take2(p, N, C, f) : NULL;
+    a->q = take2(p, N, C, f);
+    a->k = take2(p, N, C, f);
+    a->rstdq = take(p, NH, f);
+    a->rstdk = take(p, NH, f);
+    a->tok = m->tl.E ? take2(p, N, (size_t)m->tl.E, f) : NULL;
+    a->phase = m->tl.phase ? take2(p, N, (size_t)m->tl.phase, sizeof(double)) : NULL;
+    a->bias_ws = m->bias_ws_bytes ? take(p, m->bias_ws_bytes, 1) : NULL;
+    a->att = take2(p, N, C, f);
+    a->lse = take(p, NH, f);
+    a->xmid = take2(p, N, C, f);
+    a->ln2 = take2(p, N, C, f);
+    a->rstd2 = take(p, N, f);
+    a->h12 = take2(p, N, 2 * F, f);
+    a->act = take2(p, N, F, f);
+}
+
+static void plan_scratch(planner *p, grape_model *m, size_t N) {
+    model_scratch *s = &m->s;
+    size_t C = (size_t)m->C, F = (size_t)m->F, f = sizeof(float);
+    s->qkv = take2(p, N, (size_t)m->Ctot, f);
+    float **nc[] = {&s->dx, &s->dln, &s->datt, &s->dq, &s->dk, &s->dv, &s->dqmid, &s->dkmid, &s->dqraw, &s->dkraw};
+    for (size_t i = 0; i < sizeof nc / sizeof nc[0]; i++) *nc[i] = take2(p, N, C, f);
+    s->dqkv = take2(p, N, (size_t)m->Ctot, f);
+    s->dh12 = take2(p, N, 2 * F, f);
+    s->dact = take2(p, N, F, f);
+    s->dlogits = take2(p, N, (size_t)m->V, f);
+    s->dtok = m->tl.E ? take2(p, N, (size_t)m->tl.E, f) : NULL;
+    s->dphase = m->tl.phase ? take2(p, N, (size_t)m->tl.phase, sizeof(double)) : NULL;
+    s->dbias_ws = m->bias_ws_bytes ? take(p, m->bias_ws_bytes, 1) : NULL;
+}
+
+static void plan(planner *p, grape_model *m) {
+    size_t N = (size_t)m->cfg.max_batch * (size_t)m->cfg.max_seq;
+    m->params = take(p, m->n_params, sizeof(float));
+    m->grads = take(p, m->n_params, sizeof(float));
+    for (int l = 0; l <= m->L; l++) plan_layer(p, m, &m->acts[l], N, l == m->L);
+    m->lnf = take2(p, N, (size_t)m->C, sizeof(float));
+    m->rstdf = take(p, N, sizeof(float));
+    m->logits = take2(p, N, (size_t)m->V, sizeof(float));
+    m->lse_ce = take(p, N, sizeof(float));
+    m->tokens = take(p, N, 1);
+    m->targets = take(p, N, 1);
+    plan_scratch(p, m, N);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Create / free
+
+static grape_status create_encodings(grape_model *m) {
+    grape_pe_config pc = m->cfg.pe;
+    pc.n_heads = m->H;
+    pc.head_dim = m->D;
+    m->cfg.pe = pc;
+    for (int l = 0; l < m->L; l++) {
+        grape_status st = grape_pe_create(&m->pe[l], &pc);
+        if (st) return st;
+    }
+    m->order = qk_order_of(pc.rot);
+    tok_layout_init(&m->tl, m->pe[0], m->C);
+    m->Ctot = 3 * m->C + m->tl.E;
+    m->bias_ws_bytes = pc.bias != GRAPE_BIAS_NONE
+                           ? grape_bias_workspace_bytes(m->pe[0], m->cfg.max_batch, m->cfg.max_seq)
+                           : 0;
+    return GRAPE_OK;
+}
+
+static grape_status alloc_tables(grape_model *m) {
+    m->pe = grape_alloc((size_t)m->L * sizeof *m->pe);
+    m->off = grape_alloc((size_t)m->L * sizeof *m->off);
+    m->acts = grape_alloc(((size_t)m->L + 1) * sizeof *m->acts);
+    return (m->pe && m->off && m->acts) ? GRAPE_OK : GRAPE_ERR_NOMEM;
+}
+
+// Room for every named tensor: wte, ln_f, and per layer the model's own plus the encoding's.
+static grape_status alloc_tensor_table(grape_model *m) {
+    size_t nt = 2 + (size_t)m->L * (MODEL_MAX_TENSORS_PER_LAYER + (size_t)grape_pe_num_param_tensors(m->pe[0]));
+    m->tensors = grape_alloc(nt * sizeof *m->tensors);
+    m->names = grape_alloc(nt * sizeof *m->names);
+    return (m->tensors && m->names) ? GRAPE_OK : GRAPE_ERR_NOMEM;
+}
+
+static grape_status alloc_arena(grape_model *m) {
+    planner p = {{NULL, 0, 0}, 0};
+    plan(&p, m);
+    if (p.overflow)
+        return grape_fail(GRAPE_ERR_NOMEM, "model arena size overflows (max_batch %d, max_seq %d, n_embd %d)",
+                          m->cfg.max_batch, m->cfg.max_seq, m->C);
+    m->arena_bytes = p.a.used;
+    if (!(m->arena = grape_alloc(m->arena_bytes))) return GRAPE_ERR_NOMEM;
+    p = (planner){{m->arena, m->arena_bytes, 0}, 0};
+    plan(&p, m);
+    return GRAPE_OK;
+}
+
+grape_status grape_model_create(grape_model **out, const grape_model_config *cfg) {
+    if (!out || !cfg) return grape_fail(GRAPE_ERR_ARG, "grape_model_create: NULL argument");
+    *out = NULL;
+    grape_status st = check_config(cfg);
+    if (st) return st;
+    grape_model *m = grape_alloc(sizeof *m);
+    if (!m) return GRAPE_ERR_NOMEM;
+    m->cfg = *cfg;
+    m->L = cfg->n_layer, m->C = cfg->n_embd, m->H = cfg->n_head, m->D = cfg->n_embd / cfg->n_head;
+    m->V = cfg->vocab_size, m->F = (8 * cfg->n_embd) / 3;
+    m->attn_opts = (grape_attn_opts){0.0f, 0};
+    if ((st = alloc_tables(m)) || (st = create_encodings(m)) || (st = alloc_tensor_table(m))) {
+        grape_model_free(m);
+        return st;
+    }
+    layout_params(m);
+    if ((st = alloc_arena(m))) {
+        grape_model_free(m);
+        return st;
+    }
+    *out = m;
+    return GRAPE_OK;
+}
+
+void grape_model_free(grape_model *m) {
+    if (!m) return;
+    for (int l = 0; m->pe && l < m->L; l++) grape_pe_free(m->pe[l]);
+    grape_free(m->pe);
+    grape_free(m->off);
+    grape_free(m->acts);
+    grape_free(m->tensors);
+    grape_free(m->names);
+    grape_free(m->arena);
+    grape_free(m);
+}
+
+const grape_model_config *grape_model_get_config(const grape_model *m) { return &m->cfg; }
+size_t grape_model_num_params(const grape_model *m) { return m->n_params; }
+float *grape_model_params(grape_model *m) { return m->params; }
+float *grape_model_grads(grape_model *m) { return m->grads; }
+int grape_model_num_tensors(const grape_model *m) { return m->n_tensors; }
+const grape_tensor_info *grape_model_tensor(const grape_model *m, int i) {
+    return (i >= 0 && i < m->n_tensors) ? &m->tensors[i] : NULL;
+}
+const float *grape_model_logits(const grape_model *m) { return m->logits; }
+size_t grape_model_arena_bytes(const grape_model *m) { return m->arena_bytes; }
+
+grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts) {
+    if (!opts || opts->scale < 0 || opts->bca_window < 0)
+        return grape_fail(GRAPE_ERR_ARG, "grape_model_set_attn_opts: NULL or negative option");
+    m->attn_opts = *opts;
+    return GRAPE_OK;
+}
+
+void grape_model_zero_grad(grape_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Initialisation (official code §0): wte ~ N(0, 0.02²); 2-D weights ~ N(0, (0.5/√C)²), W_o and W_3 further /√L;
+// RMSNorm gains 1; grape-m-ctx gate w = 0, c = ln(expm1(1e-3)); FoX gate bias 0; PE tensors their own init.
+
+#define CTX_GATE_BIAS (-6.9072552)
+
+// splitmix64: a seeded, order-independent stream per tensor.
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *s) { return ((double)(splitmix(s) >> 11) + 0.5) * 0x1.0p-53; }
+
+// Box-Muller normals of standard deviation std.
+static void fill_normal(float *x, size_t n, double std, uint64_t seed) {
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i += 2) {
+        double r = sqrt(-2.0 * log(uniform01(&s))), th = 2.0 * M_PI * uniform01(&s);
+        x[i] = (float)(std * r * cos(th));
+        if (i + 1 < n) x[i + 1] = (float)(std * r * sin(th));
+    }
+}
+
+static void fill_const(float *x, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+static void init_layer(grape_model *m, int l, uint64_t seed) {
+    layer_view p = model_layer(m, m->params, l);
+    size_t C = (size_t)m->C, F = (size_t)m->F, tl0 = 3 * C * C;
+    double std = 0.5 / sqrt((double)m->C), std_out = std / sqrt((double)m->L);
+    uint64_t s = seed ^ ((uint64_t)(l + 1) * 0x632be59bd9b4e019ull);
+    fill_const(p.ln1, C, 1.0f);
+    fill_const(p.ln2, C, 1.0f);
+    fill_const(p.q_norm, (size_t)m->D, 1.0f);
+    fill_const(p.k_norm, (size_t)m->D, 1.0f);
+    fill_normal(p.wqkv, tl0, std, s + 1);
+    // Extra rows: the ctx phase gate starts at w = 0 (excluded from the re-init); FoX, probes, shift are re-init.
+    memset(p.wqkv + tl0, 0, (size_t)m->tl.phase * C * sizeof(float));
+    size_t rest = (size_t)(m->tl.gate + m->tl.probe + m->tl.shift);
+    fill_normal(p.wqkv + tl0 + (size_t)m->tl.phase * C, rest * C, std, s + 2);
+    if (p.b_phase) fill_const(p.b_phase, (size_t)m->tl.phase, (float)CTX_GATE_BIAS);
+    if (p.b_gate) fill_const(p.b_gate, (size_t)m->tl.gate, 0.0f);
+    fill_normal(p.wo, C * C, std_out, s + 3);
+    fill_normal(p.w12, 2 * F * C, std, s + 4);
+    fill_normal(p.w3, C * F, std_out, s + 5);
+}
+
+grape_status grape_model_init(grape_model *m, uint64_t seed) {
+    fill_normal(m->params + m->off_wte, (size_t)m->V * (size_t)m->C, 0.02, seed);
+    fill_const(m->params + m->off_lnf, (size_t)m->C, 1.0f);
+    for (int l = 0; l < m->L; l++) {
+        init_layer(m, l, seed);
+        grape_status st = grape_pe_init_params(m->pe[l], m->params + m->off[l].pe, seed + 1000 + (uint64_t)l);
+        if (st) return st;
+    }
+    grape_model_zero_grad(m);
+    return grape_model_params_changed(m);
+}
+
+grape_status grape_model_params_changed(grape_model *m) {
+    for (int l = 0; l < m->L; l++) {
+        grape_status st = grape_pe_prepare(m->pe[l], m->params + m->off[l].pe);
+        if (st) return st;
+    }
+    return GRAPE_OK;
+}

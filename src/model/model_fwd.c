@@ -1,0 +1,302 @@
+// model_fwd.c — forward and backward of the byte-level Llama-style model (official GRAPE code §0):
+//   x = wte[tokens];  per layer: x += W_o Attn(PE(QKNorm(W_qkv RMSNorm(x))));  x += W_3 SwiGLU(W_12 RMSNorm(x));
+//   logits = RMSNorm(x) wte^T;  loss = mean CE.
+// GEMMs go through core/gemm.h (threads from the BLAS), elementwise kernels thread with OpenMP. Every buffer is a
+// slice of the model arena: nothing is allocated here.
+#include <string.h>
+
+#include "core/error.h"
+#include "core/gemm.h"
+#include "model/layers.h"
+#include "model/model_internal.h"
+
+static void zero_f(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fused projection split/merge: row n of qkv (N, 3C+E) is [q | k | v | phase | gate | probe | shift].
+
+// q, k, v: (N,C); tok: kind-major (N*E), the logits of kinds with a bias (phase c, FoX b_f) get it added.
+void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
+                      const grape_model *m, size_t N) {
+    size_t C = (size_t)m->C, Ct = (size_t)m->Ctot;
+    const tok_layout *tl = &m->tl;
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        const float *r = qkv + n * Ct;
+        memcpy(q + n * C, r, C * sizeof(float));
+        memcpy(k + n * C, r + C, C * sizeof(float));
+        memcpy(v + n * C, r + 2 * C, C * sizeof(float));
+        float *t = tok;
+        for (int i = 0; i < tl->phase; i++) t[n * (size_t)tl->phase + i] = r[tl->off_phase + i] + p->b_phase[i];
+        t += N * (size_t)tl->phase;
+        for (int i = 0; i < tl->gate; i++) t[n * (size_t)tl->gate + i] = r[tl->off_gate + i] + p->b_gate[i];
+        t += N * (size_t)tl->gate;
+        for (int i = 0; i < tl->probe; i++) t[n * (size_t)tl->probe + i] = r[tl->off_probe + i];
+        t += N * (size_t)tl->probe;
+        for (int i = 0; i < tl->shift; i++) t[n * (size_t)tl->shift + i] = r[tl->off_shift + i];
+    }
+}
+
+// db += sum over rows of x, in double: the token gradients of a bias cancel heavily across tokens.
+// db: (ch); x: (N,ch)
+static void sum_rows(float *db, const float *x, size_t N, int ch) {
+    for (int i = 0; i < ch; i++) {
+        double s = 0;
+        for (size_t n = 0; n < N; n++) s += x[n * (size_t)ch + i];
+        db[i] += (float)s;
+    }
+}
+
+// The transpose of split_qkv: dqkv rows from dq, dk, dv, dtok; the bias gradients sum dtok over tokens.
+static void merge_dqkv(float *dqkv, layer_view *g, const float *dq, const float *dk, const float *dv,
+                       const float *dtok, const grape_model *m, size_t N) {
+    size_t C = (size_t)m->C, Ct = (size_t)m->Ctot, E = (size_t)m->tl.E;
+#pragma omp parallel for schedule(static)
+    for (size_t n = 0; n < N; n++) {
+        float *r = dqkv + n * Ct;
+        memcpy(r, dq + n * C, C * sizeof(float));
+        memcpy(r + C, dk + n * C, C * sizeof(float));
+        memcpy(r + 2 * C, dv + n * C, C * sizeof(float));
+        // Kind-major dtok back to row-major extras: kind blocks are (N, ch) each, laid end to end.
+        const float *t = dtok;
+        int col = 3 * m->C;
+        const int chans[] = {m->tl.phase, m->tl.gate, m->tl.probe, m->tl.shift};
+        for (int kind = 0; kind < 4 && E; kind++) {
+            for (int i = 0; i < chans[kind]; i++) r[col + i] = t[n * (size_t)chans[kind] + i];
+            col += chans[kind];
+            t += N * (size_t)chans[kind];
+        }
+    }
+    if (m->tl.phase) sum_rows(g->b_phase, dtok, N, m->tl.phase);
+    if (m->tl.gate) sum_rows(g->b_gate, dtok + N * (size_t)m->tl.phase, N, m->tl.gate);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// q/k path: QK-RMSNorm (gain shared across heads) composed with the rotation in the encoding's order.
+
+// out: (B,T,H,D) final; mid: (B,T,H,D) between the two steps (NULL for QK_NORM_ONLY); raw: projection output.
+grape_status model_qk_forward(float *out, float *mid, float *rstd, const float *raw, const float *g,
+                               const qk_ctx *c, grape_side side) {
+    int64_t rows = (int64_t)c->B * c->T * c->H;
+    switch (c->order) {
+    case QK_NORM_ONLY:
+        rmsnorm_forward(out, rstd, raw, g, rows, c->D, MODEL_NORM_EPS);
+        return GRAPE_OK;
+    case QK_NORM_THEN_ROT:
+        rmsnorm_forward(mid, rstd, raw, g, rows, c->D, MODEL_NORM_EPS);
+        return grape_rot_forward(out, mid, c->pe, &c->pos, side, c->B, c->T);
+    default: {
+        grape_status st = grape_rot_forward(mid, raw, c->pe, &c->pos, side, c->B, c->T);
+        if (!st) rmsnorm_forward(out, rstd, mid, g, rows, c->D, MODEL_NORM_EPS);
+        return st;
+    }
+    }
+}
+
+// draw += d/draw; dg, dpe, dphase accumulate. dmid: scratch (B,T,H,D).
+static grape_status qk_backward(float *draw, float *dmid, float *dg, float *dpe, double *dphase, const float *dout,
+                                const float *raw, const float *mid, const float *rstd, const float *g,
+                                const qk_ctx *c, grape_side side) {
+    int64_t rows = (int64_t)c->B * c->T * c->H;
+    size_t n = (size_t)rows * (size_t)c->D;
+    grape_status st = GRAPE_OK;
+    switch (c->order) {
+    case QK_NORM_ONLY:
+        rmsnorm_backward(draw, dg, dout, raw, g, rstd, rows, c->D);
+        break;
+    case QK_NORM_THEN_ROT:
+        zero_f(dmid, n);
+        st = grape_rot_backward(dmid, dpe, dphase, dout, mid, c->pe, &c->pos, side, c->B, c->T);
+        if (!st) rmsnorm_backward(draw, dg, dmid, raw, g, rstd, rows, c->D);
+        break;
+    default:
+        zero_f(dmid, n);
+        rmsnorm_backward(dmid, dg, dout, mid, g, rstd, rows, c->D);
+        st = grape_rot_backward(draw, dpe, dphase, dmid, raw, c->pe, &c->pos, side, c->B, c->T);
+    }
+    return st;
+}
+
+static qk_ctx qk_context(const grape_model *m, const layer_acts *a, int l, int B, int T) {
+    return (qk_ctx){.pe = m->pe[l], .pos = {.pos0 = 0, .xpos_anchor = 0.0, .phase = a->phase}, .B = B, .T = T,
+                    .H = m->H, .D = m->D, .order = m->order};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Forward
+
+
+// Attention sublayer: a->xmid = a->x + W_o Attn(...) of a->ln1.
+static grape_status attn_forward(grape_model *m, int l, int B, int T) {
+    layer_acts *a = &m->acts[l];
+    layer_view p = model_layer(m, m->params, l);
+    size_t N = (size_t)B * (size_t)T, C = (size_t)m->C;
+    grape_status st = gemm(m->s.qkv, a->ln1, p.wqkv, (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
+    if (st) return st;
+    model_split_qkv(a->qraw, a->kraw, a->v, a->tok, m->s.qkv, &p, m, N);
+    grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
+    if (a->phase && (st = grape_phase_forward(a->phase, in.phase_logit, m->pe[l], B, T))) return st;
+    qk_ctx c = qk_context(m, a, l, B, T);
+    if ((st = model_qk_forward(a->q, a->qmid, a->rstdq, a->qraw, p.q_norm, &c, GRAPE_QUERY)) ||
+        (st = model_qk_forward(a->k, a->kmid, a->rstdk, a->kraw, p.k_norm, &c, GRAPE_KEY)))
+        return st;
+    const grape_bias_factors *bias = NULL;
+    if (a->bias_ws) {
+        st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], a->q, a->k, &in, 0, B, T);
+        if (st) return st;
+        bias = &a->f;
+    }
+    st = grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T, m->H, m->D);
+    if (st) return st;
+    memcpy(a->xmid, a->x, N * C * sizeof(float));
+    return gemm(a->xmid, a->att, p.wo, (int64_t)N, m->C, m->C, 0, 1, 1.0f);
+}
+
+// MLP sublayer: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)).
+static grape_status mlp_forward(grape_model *m, int l, float *next, size_t N) {
+    layer_acts *a = &m->acts[l];
+    layer_view p = model_layer(m, m->params, l);
+    rmsnorm_forward(a->ln2, a->rstd2, a->xmid, p.ln2, (int64_t)N, m->C, MODEL_NORM_EPS);
+    grape_status st = gemm(a->h12, a->ln2, p.w12, (int64_t)N, 2 * m->F, m->C, 0, 1, 0.0f);
+    if (st) return st;
+    swiglu_forward(a->act, a->h12, (int64_t)N, m->F);
+    memcpy(next, a->xmid, N * (size_t)m->C * sizeof(float));
+    return gemm(next, a->act, p.w3, (int64_t)N, m->C, m->F, 0, 1, 1.0f);
+}
+
+static grape_status check_batch(const grape_model *m, const uint8_t *tokens, int B, int T) {
+    if (!tokens) return grape_fail(GRAPE_ERR_ARG, "grape_model_forward: tokens is NULL");
+    if (B < 1 || T < 1 || B > m->cfg.max_batch || T > m->cfg.max_seq)
+        return grape_fail(GRAPE_ERR_ARG, "batch %dx%d outside the planned 1..%d x 1..%d", B, T, m->cfg.max_batch,
+                          m->cfg.max_seq);
+    size_t N = (size_t)B * (size_t)T;
+    for (size_t i = 0; i < N; i++)
+        if (tokens[i] >= m->V) return grape_fail(GRAPE_ERR_ARG, "token %d >= vocab_size %d", tokens[i], m->V);
+    return GRAPE_OK;
+}
+
+grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,
+                                 float *loss) {
+    grape_status st = check_batch(m, tokens, B, T);
+    if (st || (targets && (st = check_batch(m, targets, B, T))) || (st = grape_model_params_changed(m))) return st;
+    size_t N = (size_t)B * (size_t)T;
+    memcpy(m->tokens, tokens, N);
+    m->B = B, m->T = T, m->has_loss = targets != NULL;
+    embedding_forward(m->acts[0].x, tokens, m->params + m->off_wte, (int64_t)N, m->C);
+    for (int l = 0; l < m->L; l++) {
+        layer_acts *a = &m->acts[l];
+        rmsnorm_forward(a->ln1, a->rstd1, a->x, m->params + m->off[l].ln1, (int64_t)N, m->C, MODEL_NORM_EPS);
+        if ((st = attn_forward(m, l, B, T)) || (st = mlp_forward(m, l, m->acts[l + 1].x, N))) return st;
+    }
+    rmsnorm_forward(m->lnf, m->rstdf, m->acts[m->L].x, m->params + m->off_lnf, (int64_t)N, m->C, MODEL_NORM_EPS);
+    if ((st = gemm(m->logits, m->lnf, m->params + m->off_wte, (int64_t)N, m->V, m->C, 0, 1, 0.0f))) return st;
+    if (!targets) return GRAPE_OK;
+    memcpy(m->targets, targets, N);
+    double l;
+    cross_entropy_forward(&l, m->lse_ce, m->logits, targets, (int64_t)N, m->V);
+    if (loss) *loss = (float)l;
+    return GRAPE_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Backward. s.dx carries dL/d(residual) from the head down to the embedding.
+
+// dL/dx of the MLP sublayer accumulated into s.dx (which holds dL/dnext on entry).
+static grape_status mlp_backward(grape_model *m, int l, size_t N) {
+    layer_acts *a = &m->acts[l];
+    layer_view p = model_layer(m, m->params, l), g = model_layer(m, m->grads, l);
+    model_scratch *s = &m->s;
+    int64_t n = (int64_t)N;
+    grape_status st;
+    if ((st = gemm(s->dact, s->dx, p.w3, n, m->F, m->C, 0, 0, 0.0f)) ||
+        (st = gemm(g.w3, s->dx, a->act, m->C, m->F, n, 1, 0, 1.0f)))
+        return st;
+    zero_f(s->dh12, N * 2 * (size_t)m->F);
+    swiglu_backward(s->dh12, s->dact, a->h12, n, m->F);
+    if ((st = gemm(s->dln, s->dh12, p.w12, n, m->C, 2 * m->F, 0, 0, 0.0f)) ||
+        (st = gemm(g.w12, s->dh12, a->ln2, 2 * m->F, m->C, n, 1, 0, 1.0f)))
+        return st;
+    rmsnorm_backward(s->dx, g.ln2, s->dln, a->xmid, p.ln2, a->rstd2, n, m->C);
+    return GRAPE_OK;
+}
+
+// Attention, bias factors and the q/k path: fills s.dqraw, s.dkraw, s.dv, s.dtok for layer l.
+static grape_status attn_core_backward(grape_model *m, int l, int B, int T, const layer_view *p, layer_view *g) {
+    layer_acts *a = &m->acts[l];
+    model_scratch *s = &m->s;
+    size_t N = (size_t)B * (size_t)T, NC = N * (size_t)m->C;
+    float *zs[] = {s->dq, s->dk, s->dv, s->dqraw, s->dkraw};
+    for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) zero_f(zs[i], NC);
+    if (s->dtok) zero_f(s->dtok, N * (size_t)m->tl.E);
+    if (s->dphase) memset(s->dphase, 0, N * (size_t)m->tl.phase * sizeof(double));
+    grape_bias_grads gb, *pgb = NULL;
+    grape_status st;
+    if (a->bias_ws) {
+        if ((st = grape_bias_grads_bind(&gb, s->dbias_ws, &a->f))) return st;
+        pgb = &gb;
+    }
+    st = grape_attn_backward(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                             pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D);
+    if (st) return st;
+    grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
+    grape_pe_token_inputs din_c = model_token_inputs(m, s->dtok, N);
+    grape_pe_token_grads din = {(float *)din_c.phase_logit, (float *)din_c.gate_logit, (float *)din_c.probe,
+                                (float *)din_c.shift_logit};
+    if (pgb && (st = grape_bias_factors_backward(g->pe, s->dq, s->dk, &din, &gb, &a->f, m->pe[l], a->q, a->k, &in)))
+        return st;
+    qk_ctx c = qk_context(m, a, l, B, T);
+    if ((st = qk_backward(s->dqraw, s->dqmid, g->q_norm, g->pe, s->dphase, s->dq, a->qraw, a->qmid, a->rstdq,
+                          p->q_norm, &c, GRAPE_QUERY)) ||
+        (st = qk_backward(s->dkraw, s->dkmid, g->k_norm, g->pe, s->dphase, s->dk, a->kraw, a->kmid, a->rstdk,
+                          p->k_norm, &c, GRAPE_KEY)))
+        return st;
+    if (a->phase) return grape_phase_backward(din.phase_logit, s->dphase, in.phase_logit, m->pe[l], B, T);
+    return GRAPE_OK;
+}
+
+static grape_status attn_backward(grape_model *m, int l, int B, int T) {
+    layer_acts *a = &m->acts[l];
+    layer_view p = model_layer(m, m->params, l), g = model_layer(m, m->grads, l);
+    model_scratch *s = &m->s;
+    size_t N = (size_t)B * (size_t)T;
+    int64_t n = (int64_t)N;
+    grape_status st;
+    if ((st = gemm(s->datt, s->dx, p.wo, n, m->C, m->C, 0, 0, 0.0f)) ||
+        (st = gemm(g.wo, s->dx, a->att, m->C, m->C, n, 1, 0, 1.0f)) ||
+        (st = attn_core_backward(m, l, B, T, &p, &g)))
+        return st;
+    merge_dqkv(s->dqkv, &g, s->dqraw, s->dkraw, s->dv, s->dtok, m, N);
+    if ((st = gemm(s->dln, s->dqkv, p.wqkv, n, m->C, m->Ctot, 0, 0, 0.0f)) ||
+        (st = gemm(g.wqkv, s->dqkv, a->ln1, m->Ctot, m->C, n, 1, 0, 1.0f)))
+        return st;
+    rmsnorm_backward(s->dx, g.ln1, s->dln, a->x, p.ln1, a->rstd1, n, m->C);
+    return GRAPE_OK;
+}
+
+// Loss -> logits -> final norm: leaves dL/dx_L in s.dx; the tied wte gets its lm_head gradient.
+static grape_status head_backward(grape_model *m, size_t N) {
+    model_scratch *s = &m->s;
+    int64_t n = (int64_t)N;
+    float *wte = m->params + m->off_wte, *dwte = m->grads + m->off_wte;
+    zero_f(s->dlogits, N * (size_t)m->V);
+    cross_entropy_backward(s->dlogits, m->logits, m->lse_ce, m->targets, 1.0f, n, m->V);
+    grape_status st;
+    if ((st = gemm(s->dln, s->dlogits, wte, n, m->C, m->V, 0, 0, 0.0f)) ||
+        (st = gemm(dwte, s->dlogits, m->lnf, m->V, m->C, n, 1, 0, 1.0f)))
+        return st;
+    zero_f(s->dx, N * (size_t)m->C);
+    rmsnorm_backward(s->dx, m->grads + m->off_lnf, s->dln, m->acts[m->L].x, m->params + m->off_lnf, m->rstdf, n,
+                     m->C);
+    return GRAPE_OK;
+}
+
+grape_status grape_model_backward(grape_model *m) {
+    if (!m->has_loss) return grape_fail(GRAPE_ERR_ARG, "grape_model_backward: the last forward had no targets");
+    size_t N = (size_t)m->B * (size_t)m->T;
+    grape_status st = head_backward(m, N);
+    for (int l = m->L - 1; l >= 0 && !st; l--)
+        if (!(st = mlp_backward(m, l, N))) st = attn_backward(m, l, m->B, m->T);
+    if (st) return st;
+    embedding_backward(m->grads + m->off_wte, m->s.dx, m->tokens, (int64_t)N, m->C);
+    return GRAPE_OK;
+}

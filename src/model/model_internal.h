@@ -1,0 +1,125 @@
+// model_internal.h — the grape_model object: one arena holding parameters, gradients, activations and scratch,
+// planned up front for (max_batch, max_seq). Shared by model.c (config, plan, init), model_fwd.c (forward,
+// backward) and decode.c (streaming decode).
+#ifndef GRAPE_MODEL_INTERNAL_H
+#define GRAPE_MODEL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "grape.h"
+
+#define MODEL_NORM_EPS 1e-5f
+#define MODEL_MAX_TENSORS_PER_LAYER 24
+#define MODEL_NAME_LEN 48
+
+// Order of q/k RMSNorm and rotation (official code §1, §6.2): rotations rotate then normalise; xPos normalises
+// first so its decay survives; no rotation just normalises.
+typedef enum { QK_NORM_ONLY = 0, QK_ROT_THEN_NORM, QK_NORM_THEN_ROT } qk_order;
+
+// Per-token encoding inputs are extra output columns of the fused QKV projection, in this order.
+typedef struct {
+    int phase, gate, probe, shift; // channels of each kind (grape_pe_token_channels)
+    int off_phase, off_gate, off_probe, off_shift; // column offsets inside the (3C + E) projection row
+    int E;                                          // phase + gate + probe + shift
+} tok_layout;
+
+// Offsets (in floats) of one layer's tensors inside the parameter vector (the gradient vector mirrors it).
+typedef struct {
+    size_t ln1, wqkv, b_phase, b_gate, q_norm, k_norm, wo, pe, ln2, w12, w3;
+} layer_offsets;
+
+// Pointers to one layer's tensors in either the parameter or the gradient vector.
+typedef struct {
+    float *ln1;     // (C)
+    float *wqkv;    // (3C + E, C): rows wq | wk | wv | w_phase | w_gate | w_probe | w_shift
+    float *b_phase; // (phase) or NULL
+    float *b_gate;  // (gate) or NULL
+    float *q_norm;  // (D), shared across heads
+    float *k_norm;  // (D)
+    float *wo;      // (C, C)
+    float *pe;      // the encoding's parameter vector (may be empty)
+    float *ln2;     // (C)
+    float *w12;     // (2F, C): rows w1 | w2
+    float *w3;      // (C, F)
+} layer_view;
+
+// Saved activations of one layer, sized for N = max_batch * max_seq tokens.
+typedef struct {
+    float *x;            // (N,C) layer input (residual stream)
+    float *ln1, *rstd1;  // (N,C), (N)
+    float *qraw, *kraw;  // (B,T,H,D) projected q, k (k after KV-shift)
+    float *v;            // (B,T,H,D) (after KV-shift)
+    float *ko, *vo;      // (B,T,H,D) pre-shift k, v projections (KV-shift only)
+    float *qmid, *kmid;  // (B,T,H,D) between rotation and norm (NULL without rotation)
+    float *q, *k;        // (B,T,H,D) final q~, k~ fed to attention
+    float *rstdq, *rstdk; // (N*H)
+    float *tok;          // (N*E) kind-major: phase (N,phase) | gate (N,gate) | probe (N,probe) | shift (N,shift)
+    double *phase;       // (N*phase) grape-m-ctx phase Phi, or NULL
+    void *bias_ws;       // bias factor workspace (NULL without a bias)
+    grape_bias_factors f;
+    float *att, *lse;    // (B,T,H,D), (B,H,T)
+    float *xmid;         // (N,C) residual after attention
+    float *ln2, *rstd2;  // (N,C), (N)
+    float *h12, *act;    // (N,2F), (N,F)
+} layer_acts;
+
+// Backward scratch shared by all layers.
+typedef struct {
+    float *qkv;                // (N, 3C+E) forward projection output before the split
+    float *dx, *dln, *datt;    // (N,C)
+    float *dq, *dk, *dv;       // (N,C)
+    float *dqmid, *dkmid;      // (N,C)
+    float *dqraw, *dkraw;      // (N,C)
+    float *dko, *dvo;          // (N,C) KV-shift only
+    float *dqkv;               // (N, 3C+E)
+    float *dh12, *dact;        // (N,2F), (N,F)
+    float *dlogits;            // (N,V)
+    float *dtok;               // (N*E)
+    double *dphase;            // (N*phase)
+    void *dbias_ws;            // bias gradient workspace
+} model_scratch;
+
+struct grape_model {
+    grape_model_config cfg;
+    int C, H, D, F, V, L, Ctot; // Ctot = 3C + E
+    qk_order order;
+    tok_layout tl;
+    grape_pe **pe;           // (L) one encoding object per layer
+    layer_offsets *off;      // (L)
+    size_t off_wte, off_lnf, n_params;
+    int n_tensors;
+    grape_tensor_info *tensors;
+    char (*names)[MODEL_NAME_LEN];
+    size_t bias_ws_bytes;
+    // arena
+    void *arena;
+    size_t arena_bytes;
+    float *params, *grads;
+    layer_acts *acts;        // (L+1): acts[L].x is the final residual
+    float *lnf, *rstdf, *logits, *lse_ce; // (N,C), (N), (N,V), (N)
+    uint8_t *tokens, *targets;            // (N) copies of the last batch
+    model_scratch s;
+    grape_attn_opts attn_opts;
+    // last forward
+    int B, T, has_loss;
+};
+
+// The encoding step of q or k for a (B,T) block at positions pos.pos0 + t.
+typedef struct {
+    grape_pe *pe;
+    grape_positions pos;
+    int B, T, H, D;
+    qk_order order;
+} qk_ctx;
+
+layer_view model_layer(const grape_model *m, float *base, int l);
+// Split the fused projection rows (N, 3C+E) into q, k, v (N,C) and the kind-major token inputs (biases added).
+void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
+                     const grape_model *m, size_t N);
+// out = QKNorm/rotation of raw in c->order; mid: the intermediate (NULL for QK_NORM_ONLY); rstd: (B*T*H).
+grape_status model_qk_forward(float *out, float *mid, float *rstd, const float *raw, const float *g,
+                              const qk_ctx *c, grape_side side);
+grape_pe_token_inputs model_token_inputs(const grape_model *m, const float *tok, size_t N);
+
+#endif
