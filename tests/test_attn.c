@@ -1,6 +1,6 @@
 // test_attn.c — the fused attention (forward and backward) against its double-precision reference for every
 // bias kind, across tile-boundary sizes (T not a multiple of 64, odd T, T = 2048), H not a power of two and
-// D in {32, 64, 128}. Tolerance: 1e-4 normwise relative (max |fast - ref| / max |ref|) on every output.
+// D in {32, 64, 128}, and BCA windows. Tolerance: 1e-4 normwise relative (max |fast - ref| / max |ref|) on every output.
 #include "test_attn_fixture.h"
 
 #define TOL 1e-4
@@ -24,5 +24,10 @@ int main(void) {
     run(GRAPE_BIAS_GRAPE_AP, 1, 2048, 1, 32, 0, 42);
     run(GRAPE_BIAS_FOX, 1, 2048, 1, 32, 0, 43);
     run(GRAPE_BIAS_ALIBI, 1, 130, 5, 24, 0, 44); // D not a multiple of the vector width
+    // BCA (forward and backward): blocks inside a tile, blocks not dividing the tile, long windows
+    run(GRAPE_BIAS_GRAPE_AP, 1, 200, 2, 64, 6, 51);
+    run(GRAPE_BIAS_FOX, 1, 300, 2, 64, 100, 52);
+    run(GRAPE_BIAS_GRAPE_A_QK, 2, 257, 3, 32, 128, 53);
+    run(GRAPE_BIAS_NONE, 1, 300, 1, 64, 2, 54);
     return t_finish();
 }

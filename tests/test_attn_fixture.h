@@ -28,27 +28,27 @@ typedef struct {
     attn_ref_factors fd;
 } fx_problem;
 
-static double *fx_to_double(const float *x, size_t n) {
+static inline double *fx_to_double(const float *x, size_t n) {
     if (!x) return NULL;
     double *y = malloc(n * sizeof *y);
     for (size_t i = 0; i < n; i++) y[i] = x[i];
     return y;
 }
 
-static float *fx_randn(size_t n, double std, t_rng *r) {
+static inline float *fx_randn(size_t n, double std, t_rng *r) {
     float *x = malloc(n * sizeof *x);
     t_fill(x, n, std, r);
     return x;
 }
 
-static float *fx_uniform(size_t n, double lo, double hi, t_rng *r) {
+static inline float *fx_uniform(size_t n, double lo, double hi, t_rng *r) {
     float *x = malloc(n * sizeof *x);
     for (size_t i = 0; i < n; i++) x[i] = (float)(lo + (hi - lo) * t_uniform(r));
     return x;
 }
 
 // q, k of norm ~ qk_std * sqrt(D): qk_std 1 gives sharp softmaxes at D=64 with scale 1/sqrt(D).
-static void fx_make(fx_problem *p, grape_bias_kind kind, int B, int T, int H, int D, double qk_std, uint64_t seed) {
+static inline void fx_make(fx_problem *p, grape_bias_kind kind, int B, int T, int H, int D, double qk_std, uint64_t seed) {
     memset(p, 0, sizeof *p);
     t_rng r = t_seed(seed);
     *p = (fx_problem){.B = B, .T = T, .H = H, .D = D, .P = FX_P, .kind = kind};
@@ -104,14 +104,14 @@ copy:
     p->fd.probe_k = p->pkd;
 }
 
-static void fx_free(fx_problem *p) {
+static inline void fx_free(fx_problem *p) {
     void *all[] = {p->q, p->k, p->v, p->dout, p->slope, p->gate_q, p->gate_k, p->probe_q, p->probe_k, p->cum,
                    p->qd, p->kd, p->vd, p->doutd, p->sloped, p->gqd, p->gkd, p->pqd, p->pkd};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
-static const grape_bias_factors *fx_bias(const fx_problem *p) { return p->kind ? &p->f : NULL; }
-static const attn_ref_factors *fx_bias_ref(const fx_problem *p) { return p->kind ? &p->fd : NULL; }
+static inline const grape_bias_factors *fx_bias(const fx_problem *p) { return p->kind ? &p->f : NULL; }
+static inline const attn_ref_factors *fx_bias_ref(const fx_problem *p) { return p->kind ? &p->fd : NULL; }
 
 // Gradient buffers of both precisions, zeroed, shaped like p's factors.
 typedef struct {
@@ -122,7 +122,7 @@ typedef struct {
     attn_ref_grads gd;
 } fx_grads;
 
-static void fx_grads_make(fx_grads *g, const fx_problem *p) {
+static inline void fx_grads_make(fx_grads *g, const fx_problem *p) {
     memset(g, 0, sizeof *g);
     g->dq = calloc(p->n, 4), g->dk = calloc(p->n, 4), g->dv = calloc(p->n, 4);
     g->dqd = calloc(p->n, 8), g->dkd = calloc(p->n, 8), g->dvd = calloc(p->n, 8);
@@ -133,17 +133,17 @@ static void fx_grads_make(fx_grads *g, const fx_problem *p) {
     if (p->probe_q) g->dpq = calloc(p->np, 4), g->dpqd = calloc(p->np, 8);
     if (p->probe_k) g->dpk = calloc(p->np, 4), g->dpkd = calloc(p->np, 8);
     g->g = (grape_bias_grads){g->dslope, g->dgq, g->dgk, g->dcum, g->dpq, g->dpk};
-    g->gd = (attn_ref_grads){g->dsloped, g->dgqd, g->dgkd, g->dcumd, g->dpqd, g->dpkd};
+    g->gd = (attn_ref_grads){g->dsloped, g->dgqd, g->dgkd, g->dcumd, g->dpqd, g->dpkd, NULL};
 }
 
-static void fx_grads_free(fx_grads *g) {
+static inline void fx_grads_free(fx_grads *g) {
     void *all[] = {g->dq, g->dk, g->dv, g->dslope, g->dgq, g->dgk, g->dpq, g->dpk, g->dcum, g->dqd, g->dkd,
                    g->dvd, g->dsloped, g->dgqd, g->dgkd, g->dcumd, g->dpqd, g->dpkd};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
 // Fast kernel vs the double reference: out, lse, dq, dk, dv and every factor gradient, each normwise relative.
-static void fx_check_vs_ref(const char *tag, const fx_problem *p, int window, double tol) {
+static inline void fx_check_vs_ref(const char *tag, const fx_problem *p, int window, double tol) {
     grape_attn_opts opts = {0.0f, window};
     size_t nl = (size_t)p->B * p->H * p->T;
     float *out = malloc(p->n * 4), *lse = malloc(nl * 4);
@@ -186,7 +186,7 @@ static void fx_check_vs_ref(const char *tag, const fx_problem *p, int window, do
     free(out), free(lse), free(outd), free(lsed);
 }
 
-static const char *fx_kind_name(grape_bias_kind k) {
+static inline const char *fx_kind_name(grape_bias_kind k) {
     static const char *names[] = {"none", "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap"};
     return names[k];
 }

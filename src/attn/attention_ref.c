@@ -154,6 +154,8 @@ void attn_backward_ref(double *dq, double *dk, double *dv, attn_ref_grads *g, co
                         dv[ij + (size_t)d] += s[j] * dout[it + (size_t)d];
                     }
                 }
+                if (g && g->row_sum)
+                    for (int j = lo; j <= t; j++) g->row_sum[((size_t)b * H + h) * T + t] += G[j];
                 if (f && g && f->kind != GRAPE_BIAS_NONE) ref_bias_backward_row(g, G, f, b, h, t, lo, T, H);
             }
     free(s);

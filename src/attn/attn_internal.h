@@ -54,6 +54,7 @@ typedef struct {
 
 typedef struct {
     double *slope, *gate_q, *gate_k, *cum, *probe_q, *probe_k; // shaped as the factors; NULL skips
+    double *row_sum; // (B,H,T): sum_j dS(t,j), 0 in exact arithmetic (FoX's query-side dcum); NULL skips
 } attn_ref_grads;
 
 // out: (B,T,H,D); lse: (B,H,T); q, k, v: (B,T,H,D); f NULL for no bias. window as grape_attn_opts.bca_window.
