@@ -1,0 +1,171 @@
+// test_model.c — the model object: streaming decode equals the full forward for every kind of encoding,
+// impossible configurations fail with clear errors, the init is deterministic and has the official scales,
+// the parameter count matches the architecture, and the untrained loss is ln 256.
+// (Loss and gradients vs PyTorch float64: tests/torch/test_model.py.)
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grape.h"
+#include "util.h"
+
+static grape_model *make(const char *enc, int L, int C, int H, int B, int T) {
+    grape_model_config cfg;
+    grape_model_preset(&cfg, "tiny");
+    cfg.n_layer = L, cfg.n_embd = C, cfg.n_head = H, cfg.max_batch = B, cfg.max_seq = T;
+    grape_model *m = NULL;
+    if (grape_pe_parse(&cfg.pe, enc) || grape_model_create(&m, &cfg) || grape_model_init(m, 99)) {
+        printf("# %s: %s\n", enc, grape_last_error());
+        grape_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+// Perturb every parameter so gates, phases and gains differ across tokens and heads.
+static void perturb(grape_model *m, t_rng *r) {
+    float *p = grape_model_params(m);
+    for (size_t i = 0; i < grape_model_num_params(m); i++) p[i] += (float)(0.05 * t_normal(r));
+    grape_model_params_changed(m);
+}
+
+// Decode B sequences token by token; compare each step's logits with the full forward's (normwise relative).
+static void test_decode(const char *enc, t_rng *r) {
+    enum { L = 2, C = 32, H = 2, B = 2, T = 20, V = 256 };
+    grape_model *m = make(enc, L, C, H, B, T);
+    grape_decoder *d = NULL;
+    char label[96];
+    snprintf(label, sizeof label, "%s: decode step logits == full forward logits", enc);
+    if (!m || grape_decoder_create(&d, m, B, T)) {
+        t_true(label, 0);
+        grape_model_free(m);
+        return;
+    }
+    perturb(m, r);
+    uint8_t tok[B * T], step[B];
+    for (int i = 0; i < B * T; i++) tok[i] = (uint8_t)t_randint(r, 0, V - 1);
+    int ok = grape_model_forward(m, tok, NULL, B, T, NULL) == GRAPE_OK;
+    const float *full = grape_model_logits(m);
+    float *got = malloc((size_t)B * T * V * sizeof *got), *logits = malloc((size_t)B * V * sizeof *logits);
+    for (int t = 0; t < T && ok; t++) {
+        for (int b = 0; b < B; b++) step[b] = tok[b * T + t];
+        ok = grape_model_decode_step(m, d, step, logits) == GRAPE_OK;
+        for (int b = 0; b < B; b++) memcpy(got + ((size_t)b * T + t) * V, logits + (size_t)b * V, V * sizeof(float));
+    }
+    t_check(label, ok ? t_rel_err_ff(got, full, (size_t)B * T * V) : 1.0, 1e-4);
+    snprintf(label, sizeof label, "%s: decoder refuses a step past max_len", enc);
+    t_true(label, !ok || grape_model_decode_step(m, d, step, logits) == GRAPE_ERR_ARG);
+    free(got);
+    free(logits);
+    grape_decoder_free(d);
+    grape_model_free(m);
+}
+
+static void expect_fail(const char *label, grape_model_config cfg, grape_status want, const char *needle) {
+    grape_model *m = NULL;
+    grape_status st = grape_model_create(&m, &cfg);
+    int ok = st == want && m == NULL && strstr(grape_last_error(), needle) != NULL;
+    printf("# %s -> %s: %s\n", label, grape_status_name(st), grape_last_error());
+    t_true(label, ok);
+    grape_model_free(m);
+}
+
+static void test_errors(void) {
+    grape_model_config base;
+    grape_model_preset(&base, "tiny");
+    base.max_batch = 1, base.max_seq = 8;
+    grape_model_config c = base;
+    c.n_head = 3;
+    expect_fail("C=256 not divisible by H=3", c, GRAPE_ERR_ARG, "divisible");
+    c = base, c.n_layer = 0;
+    expect_fail("zero layers", c, GRAPE_ERR_ARG, "n_layer");
+    c = base, c.max_seq = 0;
+    expect_fail("zero max_seq", c, GRAPE_ERR_ARG, "max_seq");
+    c = base, c.n_embd = 12, c.n_head = 4;
+    expect_fail("odd head dim (12/4 = 3)", c, GRAPE_ERR_ARG, "even");
+    c = base, c.max_batch = 1 << 20, c.max_seq = 1 << 30, c.n_embd = 1 << 16, c.n_head = 1 << 8;
+    expect_fail("arena size overflows size_t", c, GRAPE_ERR_NOMEM, "overflow");
+    t_true("unknown preset refused", grape_model_preset(&c, "huge") == GRAPE_ERR_ARG);
+
+    grape_model *m = NULL;
+    c = base, c.vocab_size = 16, c.n_layer = 1, c.n_embd = 16, c.n_head = 2;
+    if (grape_model_create(&m, &c) || grape_model_init(m, 1)) {
+        t_true("small model for call errors", 0);
+        return;
+    }
+    uint8_t tok[16] = {0}, bad[16] = {0};
+    bad[3] = 16;
+    t_true("batch larger than planned refused", grape_model_forward(m, tok, NULL, 2, 8, NULL) == GRAPE_ERR_ARG);
+    t_true("sequence longer than planned refused", grape_model_forward(m, tok, NULL, 1, 9, NULL) == GRAPE_ERR_ARG);
+    t_true("token >= vocab_size refused", grape_model_forward(m, bad, NULL, 1, 8, NULL) == GRAPE_ERR_ARG);
+    t_true("backward without targets refused",
+           grape_model_forward(m, tok, NULL, 1, 8, NULL) == GRAPE_OK && grape_model_backward(m) == GRAPE_ERR_ARG);
+    grape_model_free(m);
+}
+
+// Sample standard deviation of n floats.
+static double stdev(const float *x, size_t n) {
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < n; i++) s += x[i], ss += (double)x[i] * x[i];
+    return sqrt(ss / n - (s / n) * (s / n));
+}
+
+static const grape_tensor_info *find(const grape_model *m, const char *name) {
+    for (int i = 0; i < grape_model_num_tensors(m); i++)
+        if (!strcmp(grape_model_tensor(m, i)->name, name)) return grape_model_tensor(m, i);
+    return NULL;
+}
+
+static void test_init(void) {
+    grape_model *a = make("nope", 4, 256, 4, 2, 64), *b = make("nope", 4, 256, 4, 2, 64);
+    if (!a || !b) {
+        t_true("tiny models created", 0);
+        grape_model_free(a), grape_model_free(b);
+        return;
+    }
+    size_t n = grape_model_num_params(a);
+    size_t C = 256, L = 4, F = 682, D = 64;
+    size_t want = 256 * C + L * (C + 3 * C * C + 2 * D + C * C + C + 3 * F * C) + C;
+    t_check("tiny parameter count = V C + L (4C^2 + 3FC + 2C + 2D) + C", fabs((double)n - (double)want), 0);
+    t_check("same seed, same parameters", memcmp(grape_model_params(a), grape_model_params(b), n * 4) ? 1 : 0, 0);
+    grape_model_init(b, 100);
+    t_true("another seed, other parameters", memcmp(grape_model_params(a), grape_model_params(b), n * 4) != 0);
+    const float *p = grape_model_params(a);
+    const struct {
+        const char *name;
+        double std;
+    } scales[] = {{"wte", 0.02},
+                  {"layers.0.attn.wq", 0.5 / 16},
+                  {"layers.2.mlp.w1", 0.5 / 16},
+                  {"layers.1.attn.wo", 0.5 / 16 / 2},
+                  {"layers.3.mlp.w3", 0.5 / 16 / 2}};
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+        const grape_tensor_info *t = find(a, scales[i].name);
+        char label[80];
+        snprintf(label, sizeof label, "init std of %s = %.5f (relative error)", scales[i].name, scales[i].std);
+        double s = t ? stdev(p + t->offset, (size_t)t->shape[0] * (size_t)t->shape[1]) : 0;
+        t_check(label, fabs(s / scales[i].std - 1), 0.03);
+    }
+    const grape_tensor_info *g = find(a, "layers.0.ln2.weight");
+    t_true("RMSNorm gains start at 1 and are not decayed", g && p[g->offset] == 1.0f && !g->weight_decay);
+    uint8_t tok[128], tgt[128];
+    t_rng r = t_seed(5);
+    for (int i = 0; i < 128; i++) tok[i] = (uint8_t)t_randint(&r, 0, 255), tgt[i] = (uint8_t)t_randint(&r, 0, 255);
+    float loss = 0;
+    grape_model_forward(a, tok, tgt, 2, 64, &loss);
+    // logits start with std ~0.02 sqrt(C) = 0.32, which adds about var/2 = 0.05 nats to ln 256
+    t_check("untrained loss = ln 256 (abs error, nats)", fabs(loss - log(256.0)), 0.1);
+    grape_model_free(a);
+    grape_model_free(b);
+}
+
+int main(void) {
+    t_rng r = t_seed(11);
+    const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "alibi", "fox",
+                          "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox"};
+    for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
+    test_errors();
+    test_init();
+    return t_finish();
+}
