@@ -12,7 +12,7 @@
 #include "pe/rodrigues.h"
 
 // exp(tL) = I + t S1 L + t² S2 L² with w = t²(αβ − γ²); G·exp(tL) = G + (Ga) pᵀ + (Gb) qᵀ where
-// p = t S1 b + t² S2 (γ b − β a), q = −t S1 a + t² S2 (γ a − α b).
+// p = t S1 b + t² S2 (γ b − β a), q = −t S1 a + t² S2 (γ a − α b). Rows with Ga = Gb = 0 are unchanged.
 void lift_rodrigues_right(double *G, const double *a, const double *b, double t, int d) {
     size_t n = (size_t)d;
     double al = 0, be = 0, ga = 0, c[4];
@@ -29,10 +29,9 @@ void lift_rodrigues_right(double *G, const double *a, const double *b, double t,
             Ga += G[i * n + k] * a[k];
             Gb += G[i * n + k] * b[k];
         }
-        for (size_t j = 0; j < n; j++) {
-            double p = f1 * b[j] + f2 * (ga * b[j] - be * a[j]), q = -f1 * a[j] + f2 * (ga * a[j] - al * b[j]);
-            G[i * n + j] += Ga * p + Gb * q;
-        }
+        if (Ga == 0.0 && Gb == 0.0) continue;
+        double cb = Ga * (f1 + f2 * ga) - Gb * f2 * al, ca = Gb * (f2 * ga - f1) - Ga * f2 * be;
+        for (size_t j = 0; j < n; j++) G[i * n + j] += cb * b[j] + ca * a[j];
     }
 }
 
