@@ -308,6 +308,45 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
                                  const float *out, const float *lse, const float *q, const float *k, const float *v,
                                  const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
                                  int D);
+// BCA (bca_window = W > 0, T > W): query block c = [c W/2, (c+1) W/2) attends keys [(c-1) W/2, t] (LEX §2.1).
+// LEX re-bases positions per window; for every relative encoding (rope, xpos with one shared anchor, grape-m*,
+// alibi, fox, grape-a) that leaves logits unchanged, so the kernel takes q, k and factors at absolute positions
+// (test_attn_bca checks rope and xpos). GRAPE-AP v1 is not relative (its key probes are rotated at the absolute
+// position l): grape keeps the absolute rotation under BCA, exactly what the streaming cache (which never rewrites
+// a cached probe) computes; pass factors from re-based positions yourself to get LEX-style per-window probes.
+
+// ----------------------------------------------------------------------------------------------------------------
+// Streaming decode: one KV cache per layer and sequence. Appending token t and attending equals row t of
+// grape_attn_forward over the whole prefix (test_kv_cache). The cache owns the position bookkeeping: the next
+// position, the grape-m-ctx running phase S (Phi_t = S before adding omega_t), the FoX running sum of log f, and
+// it forms the new token's factors with grape_bias_factors_forward (B = T = 1). Cached keys are never rewritten:
+// per key it keeps k, v and the key factors (grape-a gate_k, FoX c_j, GRAPE-AP rotated probe r_j).
+// Per token (q, k, v of one token: (H,D) each):
+//   1. grape_kv_cache_rotate(c, q, k)      rotates q and k in place at the cache's next position;
+//   2. the model normalises where its architecture says (QK-RMSNorm after the rotation for rope/grape-m*,
+//      before it for xpos: then normalise first and rotate second);
+//   3. grape_kv_cache_attend(c, out, q, k, v, in) appends (k, v), attends with q and advances the position.
+//      grape-a gates read the q, k given here (the normalised ones).
+// Encodings without rotation may skip step 1. xPos keeps no single anchor: keys are scaled against the anchor of
+// their 256-token block and the query is re-scaled once per block, so magnitudes stay within zeta^(+-1/2) of
+// the true ones at any stream length (one global anchor overflows fp32 past ~36k tokens, LEX §1.5).
+// BCA (bca_window = W > 0): a sliding window over the last W keys plus the new one (LEX §2.2); the cache is a
+// ring of W + 1 keys and the stream is unbounded. Otherwise at most `capacity` tokens. Memory is planned at
+// create; nothing is allocated per token by the cache itself. The pe must stay prepared and unchanged.
+typedef struct grape_kv_cache grape_kv_cache;
+
+grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int capacity, int bca_window);
+void grape_kv_cache_free(grape_kv_cache *c);
+// Forget every token (position back to 0, running sums to 0); keeps the memory.
+void grape_kv_cache_reset(grape_kv_cache *c);
+// Position the next token will take (= tokens appended since create or reset).
+int64_t grape_kv_cache_position(const grape_kv_cache *c);
+// q, k: (H,D), rotated in place (y == x allowed by grape_rot_forward) at the next position.
+grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k);
+// out: (H,D); q, k, v: (H,D); in: this token's inputs (fox gate_logit (H), grape-ap probe (H,P), grape-m-ctx
+// phase_logit (1 or H)), NULL if the encoding has none. scale 1/sqrt(D).
+grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k, const float *v,
+                                   const grape_pe_token_inputs *in);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Byte-level Llama-style language model (pre-norm RMSNorm, SwiGLU, QK-RMSNorm, tied embedding, no biases)
