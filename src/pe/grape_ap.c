@@ -27,46 +27,61 @@ static void rot_half(float *y, const float *x, int P, float s, float c) {
     }
 }
 
-// probe_q, probe_k, probe: (B,T,H,P)
-void ap_probes_forward(float *probe_q, float *probe_k, const float *probe, int64_t pos0, int paper, int B, int T,
-                       int H, int P) {
+// Everything one head's probe row reads or writes; rows are at offset o = ((b*T + t)*H + h)*P.
+typedef struct {
+    float *probe_q, *probe_k, *dprobe;         // outputs (forward: probe_q/k; backward: dprobe +=)
+    const float *probe, *dprobe_q, *dprobe_k; // (B,T,H,P)
+    int paper, P;
+} ap_rows;
+
+// One row forward: r = Rot(p̂); probe_q = r (paper) or p (official).
+static void ap_row_forward(const ap_rows *a, size_t o, float s, float c) {
+    int P = a->P;
+    float ri = rms_inv(a->probe + o, P);
+    for (int i = 0; i < P; i++) a->probe_k[o + i] = a->probe[o + i] * ri;
+    rot_half(a->probe_k + o, a->probe_k + o, P, s, c);
+    for (int i = 0; i < P; i++) a->probe_q[o + i] = a->paper ? a->probe_k[o + i] : a->probe[o + i];
+}
+
+// One row backward: dp̂ = Rotᵀ dr (+ Rotᵀ dprobe_q in the paper form); dp += r (dp̂ − p̂ mean(p̂ ⊙ dp̂)), r = 1/rms;
+// official v1 adds dprobe_q to dp directly (raw query probe).
+static void ap_row_backward(const ap_rows *a, size_t o, float s, float c) {
+    int P = a->P;
+    float dr[GRAPE_AP_MAX_P], ph[GRAPE_AP_MAX_P];
+    for (int i = 0; i < P; i++) dr[i] = a->dprobe_k[o + i] + (a->paper ? a->dprobe_q[o + i] : 0.0f);
+    rot_half(dr, dr, P, -s, c);
+    float ri = rms_inv(a->probe + o, P), m = 0;
+    for (int i = 0; i < P; i++) {
+        ph[i] = a->probe[o + i] * ri;
+        m += ph[i] * dr[i];
+    }
+    m /= (float)P;
+    for (int i = 0; i < P; i++)
+        a->dprobe[o + i] += ri * (dr[i] - ph[i] * m) + (a->paper ? 0.0f : a->dprobe_q[o + i]);
+}
+
+// Run row() over every (b,t,h) with the sin/cos of the token's absolute position pos0 + t (range-reduced in double).
+static void ap_for_rows(void (*row)(const ap_rows *, size_t, float, float), const ap_rows *a, int64_t pos0, int B,
+                        int T, int H) {
     size_t rows = (size_t)B * (size_t)T;
 #pragma omp parallel for if (rows * (size_t)H > AP_PAR_MIN)
     for (size_t r = 0; r < rows; r++) {
         double s, c;
         angle_sincos((double)(pos0 + (int64_t)(r % (size_t)T)), 1.0, &s, &c);
-        for (int h = 0; h < H; h++) {
-            size_t o = (r * (size_t)H + (size_t)h) * (size_t)P;
-            float ri = rms_inv(probe + o, P);
-            for (int i = 0; i < P; i++) probe_k[o + i] = probe[o + i] * ri;
-            rot_half(probe_k + o, probe_k + o, P, (float)s, (float)c);
-            for (int i = 0; i < P; i++) probe_q[o + i] = paper ? probe_k[o + i] : probe[o + i];
-        }
+        for (int h = 0; h < H; h++) row(a, (r * (size_t)H + (size_t)h) * (size_t)a->P, (float)s, (float)c);
     }
 }
 
-// dp̂ = Rot_lᵀ dr (+ Rot_tᵀ dprobe_q in the paper form); dp += r (dp̂ − p̂ mean(p̂ ⊙ dp̂)), r = 1/rms;
-// official v1 adds dprobe_q to dp directly (raw query probe).
+// probe_q, probe_k, probe: (B,T,H,P)
+void ap_probes_forward(float *probe_q, float *probe_k, const float *probe, int64_t pos0, int paper, int B, int T,
+                       int H, int P) {
+    ap_rows a = {probe_q, probe_k, NULL, probe, NULL, NULL, paper, P};
+    ap_for_rows(ap_row_forward, &a, pos0, B, T, H);
+}
+
 // dprobe: (B,T,H,P) +=; dprobe_q, dprobe_k, probe: (B,T,H,P)
 void ap_probes_backward(float *dprobe, const float *dprobe_q, const float *dprobe_k, const float *probe,
                         int64_t pos0, int paper, int B, int T, int H, int P) {
-    size_t rows = (size_t)B * (size_t)T;
-#pragma omp parallel for if (rows * (size_t)H > AP_PAR_MIN)
-    for (size_t r = 0; r < rows; r++) {
-        double s, c;
-        angle_sincos((double)(pos0 + (int64_t)(r % (size_t)T)), 1.0, &s, &c);
-        for (int h = 0; h < H; h++) {
-            size_t o = (r * (size_t)H + (size_t)h) * (size_t)P;
-            float dr[GRAPE_AP_MAX_P], ph[GRAPE_AP_MAX_P];
-            for (int i = 0; i < P; i++) dr[i] = dprobe_k[o + i] + (paper ? dprobe_q[o + i] : 0.0f);
-            rot_half(dr, dr, P, (float)-s, (float)c);
-            float ri = rms_inv(probe + o, P), m = 0;
-            for (int i = 0; i < P; i++) {
-                ph[i] = probe[o + i] * ri;
-                m += ph[i] * dr[i];
-            }
-            m /= (float)P;
-            for (int i = 0; i < P; i++) dprobe[o + i] += ri * (dr[i] - ph[i] * m) + (paper ? 0.0f : dprobe_q[o + i]);
-        }
-    }
+    ap_rows a = {NULL, NULL, dprobe, probe, dprobe_q, dprobe_k, paper, P};
+    ap_for_rows(ap_row_backward, &a, pos0, B, T, H);
 }
