@@ -17,11 +17,12 @@ static float rms_inv(const float *p, int P) {
     return (float)(1.0 / sqrt(ss / P + GRAPE_AP_RMS_EPS));
 }
 
-// y = Rot(φ) x on half-split pairs, official sign; the transpose is the same map with s → −s. y == x allowed.
-static void rot_half(float *y, const float *x, int P, float s, float c) {
+// y = Rot(φ)(scale·(x + add)) on half-split pairs, official sign; add may be NULL. The transpose is the same map
+// with s → −s. y must not alias x or add.
+static void rot_half(float *y, const float *x, const float *add, float scale, int P, float s, float c) {
     int half = P / 2;
     for (int i = 0; i < half; i++) {
-        float a = x[i], b = x[i + half];
+        float a = scale * (x[i] + (add ? add[i] : 0.0f)), b = scale * (x[i + half] + (add ? add[i + half] : 0.0f));
         y[i] = a * c + b * s;
         y[i + half] = -a * s + b * c;
     }
@@ -37,9 +38,7 @@ typedef struct {
 // One row forward: r = Rot(p̂); probe_q = r (paper) or p (official).
 static void ap_row_forward(const ap_rows *a, size_t o, float s, float c) {
     int P = a->P;
-    float ri = rms_inv(a->probe + o, P);
-    for (int i = 0; i < P; i++) a->probe_k[o + i] = a->probe[o + i] * ri;
-    rot_half(a->probe_k + o, a->probe_k + o, P, s, c);
+    rot_half(a->probe_k + o, a->probe + o, NULL, rms_inv(a->probe + o, P), P, s, c);
     for (int i = 0; i < P; i++) a->probe_q[o + i] = a->paper ? a->probe_k[o + i] : a->probe[o + i];
 }
 
@@ -48,8 +47,7 @@ static void ap_row_forward(const ap_rows *a, size_t o, float s, float c) {
 static void ap_row_backward(const ap_rows *a, size_t o, float s, float c) {
     int P = a->P;
     float dr[GRAPE_AP_MAX_P], ph[GRAPE_AP_MAX_P];
-    for (int i = 0; i < P; i++) dr[i] = a->dprobe_k[o + i] + (a->paper ? a->dprobe_q[o + i] : 0.0f);
-    rot_half(dr, dr, P, -s, c);
+    rot_half(dr, a->dprobe_k + o, a->paper ? a->dprobe_q + o : NULL, 1.0f, P, -s, c);
     float ri = rms_inv(a->probe + o, P), m = 0;
     for (int i = 0; i < P; i++) {
         ph[i] = a->probe[o + i] * ri;
