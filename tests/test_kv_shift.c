@@ -1,27 +1,16 @@
-// test_kv_shift.c — KV-shift (official GRAPE code §3): forward vs a double reference, backward vs finite
+// test_kv_shift.c — KV-shift (official GRAPE code §3): forward vs the double twin kv_shift_ref, backward vs finite
 // differences, streaming one token at a time, and the two limits α → 0 (identity) and α → 1 (pure shift).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grape.h"
+#include "pe/lift_bias_ref.h"
 #include "util.h"
 
 enum { B = 2, T = 7, H = 3, D = 5 };
 #define N4 ((size_t)B * T * H * D)
 #define N3 ((size_t)B * T * H)
-
-// y_t = σ(l_t) o_{t-1} + (1 - σ(l_t)) o_t in double. y, o: (B,T,H,D); logit: (B,T,H)
-static void shift_ref(double *y, const double *o, const double *logit) {
-    for (size_t r = 0; r < (size_t)B * T; r++)
-        for (size_t h = 0; h < H; h++) {
-            double a = 1.0 / (1.0 + exp(-logit[r * H + h]));
-            for (size_t d = 0; d < D; d++) {
-                size_t i = (r * H + h) * D + d;
-                y[i] = (1 - a) * o[i] + (r % T ? a * o[i - (size_t)H * D] : 0.0);
-            }
-        }
-}
 
 typedef struct {
     const double *W;
@@ -30,7 +19,7 @@ typedef struct {
 // L(x) = Σ W ⊙ y with x = [o | logit].
 static double loss(const double *x, void *ctx) {
     static double y[N4];
-    shift_ref(y, x, x + N4);
+    kv_shift_ref(y, x, x + N4, B, T, H, D);
     double s = 0;
     for (size_t i = 0; i < N4; i++) s += ((loss_ctx *)ctx)->W[i] * y[i];
     return s;
@@ -47,7 +36,7 @@ int main(void) {
     for (size_t i = 0; i < N3; i++) x[N4 + i] = logit[i];
 
     t_true("forward ok", grape_kv_shift_forward(y, o, logit, B, T, H, D) == GRAPE_OK);
-    shift_ref(yr, x, x + N4);
+    kv_shift_ref(yr, x, x + N4, B, T, H, D);
     t_check("forward vs double reference", t_rel_err(y, yr, N4), 1e-6);
 
     for (size_t i = 0; i < N4 + N3; i++) dx[i] = 0.5f; // the backward accumulates

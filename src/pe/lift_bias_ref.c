@@ -102,6 +102,17 @@ void bias_ref_dense(double *bias, const bias_ref_inputs *in) {
         }
 }
 
+// y, o: (B,T,H,D); logit: (B,T,H)
+void kv_shift_ref(double *y, const double *o, const double *logit, int B, int T, int H, int D) {
+    size_t HD = (size_t)H * (size_t)D;
+    for (size_t r = 0; r < (size_t)B * (size_t)T; r++)
+        for (size_t h = 0; h < (size_t)H; h++) {
+            double a = sigmoid_d(logit[r * (size_t)H + h]);
+            for (size_t i = r * HD + h * (size_t)D; i < r * HD + (h + 1) * (size_t)D; i++)
+                y[i] = (1 - a) * o[i] + (r % (size_t)T ? a * o[i - HD] : 0.0);
+        }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The unipotent lift
 

@@ -24,6 +24,10 @@ typedef struct {
 // Closed forms of grape.h from raw inputs. bias: (B,H,T,T), -INFINITY where j > t.
 void bias_ref_dense(double *bias, const bias_ref_inputs *in);
 
+// KV-shift in double, the twin of grape_kv_shift_forward: y_t = σ(l_t) o_{t−1} + (1 − σ(l_t)) o_t, o_{−1} = 0.
+// y, o: (B,T,H,D); logit: (B,T,H)
+void kv_shift_ref(double *y, const double *o, const double *logit, int B, int T, int H, int D);
+
 // --- The unipotent lift
 
 // One generator of the additive action: A (n x n, row-major) with its scale ω.
