@@ -2,6 +2,7 @@
 // dz = (softmax(z) - onehot(y)) / N. Only the row log-sum-exp is stored (style.md §9).
 #include <math.h>
 
+#include "model/fastmath.h"
 #include "model/layers.h"
 
 // loss: scalar (mean over N rows, accumulated in double); lse: (N); logits: (N,V); targets: (N)
@@ -12,7 +13,8 @@ void cross_entropy_forward(double *loss, float *lse, const float *logits, const 
         const float *z = logits + (size_t)n * (size_t)V;
         float mx = -INFINITY, s = 0;
         for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        for (int v = 0; v < V; v++) s += expf(z[v] - mx);
+#pragma omp simd reduction(+ : s)
+        for (int v = 0; v < V; v++) s += exp_fast(z[v] - mx);
         float l = mx + logf(s);
         lse[n] = l;
         total += (double)l - (double)z[targets[n]];
@@ -29,7 +31,8 @@ void cross_entropy_backward(float *dlogits, const float *logits, const float *ls
         size_t row = (size_t)n * (size_t)V;
         const float *z = logits + row;
         float *dz = dlogits + row, l = lse[n];
-        for (int v = 0; v < V; v++) dz[v] += scale * expf(z[v] - l);
+#pragma omp simd
+        for (int v = 0; v < V; v++) dz[v] += scale * exp_fast(z[v] - l);
         dz[targets[n]] -= scale;
     }
 }
