@@ -27,7 +27,10 @@ static inline __attribute__((always_inline)) void mk_block(float *C, size_t ldc,
         const float *b = Bm + (size_t)k * ldb;
         const float *a = A + (size_t)k * aks;
         vf bv[NV];
-        for (int v = 0; v < nv; v++) bv[v] = vf_load(b + (size_t)v * VW);
+        for (int v = 0; v < nv; v++) {
+            bv[v] = vf_load(b + (size_t)v * VW);
+            VF_PIN(bv[v]); // one load per row of Bm, used rb times
+        }
         for (int r = 0; r < rb; r++) {
             vf ar = vf_set1(a[(size_t)r * ars]);
             for (int v = 0; v < nv; v++) acc[r][v] = vf_fma(ar, bv[v], acc[r][v]);
