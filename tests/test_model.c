@@ -162,7 +162,7 @@ static void test_init(void) {
 
 int main(void) {
     t_rng r = t_seed(11);
-    const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "alibi", "fox",
+    const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc", "alibi", "fox",
                           "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox"};
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
     test_errors();

@@ -198,7 +198,7 @@ static grape_status step_attn_layer(grape_decoder *d, int l) {
     layer_cache *c = &d->c[l];
     layer_view p = model_layer(m, m->params, l);
     size_t N = (size_t)d->batch, C = (size_t)m->C, ML = (size_t)d->max_len, t = (size_t)d->t;
-    grape_status st = gemm(d->qkv, d->ln, p.wqkv, (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
+    grape_status st = gemm(d->qkv, d->ln, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
     if (st) return st;
     model_split_qkv(d->qraw, d->kraw, d->v, d->tok, d->qkv, &p, m, N);
     if (c->tok) cache_tokens(d, c);

@@ -242,8 +242,11 @@ static void plan_scratch(planner *p, grape_model *m, size_t N) {
 
 static void plan(planner *p, grape_model *m) {
     size_t N = (size_t)m->cfg.max_batch * (size_t)m->cfg.max_seq;
+    int fold = m->cfg.pe.basis_folded;
     m->params = take(p, m->n_params, sizeof(float));
     m->grads = take(p, m->n_params, sizeof(float));
+    for (int l = 0; l < m->L; l++) m->wfold[l] = fold ? take2(p, (size_t)m->Ctot, (size_t)m->C, sizeof(float)) : NULL;
+    m->s.dwfold = fold ? take2(p, (size_t)m->Ctot, (size_t)m->C, sizeof(float)) : NULL;
     for (int l = 0; l <= m->L; l++) plan_layer(p, m, &m->acts[l], N, l == m->L);
     m->lnf = take2(p, N, (size_t)m->C, sizeof(float));
     m->rstdf = take(p, N, sizeof(float));
@@ -261,6 +264,8 @@ static grape_status create_encodings(grape_model *m) {
     grape_pe_config pc = m->cfg.pe;
     pc.n_heads = m->H;
     pc.head_dim = m->D;
+    // grape-m-basis: B^T lives in the q/k projection (grape_basis_fold), the rotation is R(n theta) in the B frame.
+    pc.basis_folded = pc.rot == GRAPE_ROT_GRAPE_M_BASIS;
     m->cfg.pe = pc;
     for (int l = 0; l < m->L; l++) {
         grape_status st = grape_pe_create(&m->pe[l], &pc);
@@ -279,7 +284,8 @@ static grape_status alloc_tables(grape_model *m) {
     m->pe = grape_alloc((size_t)m->L * sizeof *m->pe);
     m->off = grape_alloc((size_t)m->L * sizeof *m->off);
     m->acts = grape_alloc(((size_t)m->L + 1) * sizeof *m->acts);
-    return (m->pe && m->off && m->acts) ? GRAPE_OK : GRAPE_ERR_NOMEM;
+    m->wfold = grape_alloc((size_t)m->L * sizeof *m->wfold);
+    return (m->pe && m->off && m->acts && m->wfold) ? GRAPE_OK : GRAPE_ERR_NOMEM;
 }
 
 // Room for every named tensor: wte, ln_f, and per layer the model's own plus the encoding's.
@@ -333,6 +339,7 @@ void grape_model_free(grape_model *m) {
     grape_free(m->pe);
     grape_free(m->off);
     grape_free(m->acts);
+    grape_free(m->wfold);
     grape_free(m->tensors);
     grape_free(m->names);
     grape_free(m->arena);
@@ -422,9 +429,26 @@ grape_status grape_model_init(grape_model *m, uint64_t seed) {
     return grape_model_params_changed(m);
 }
 
+// wfold = [B^T wq; B^T wk; wv; extras] per head (grape-m-basis; official-style q.k logits are unchanged by the
+// outer B, but the QK-RMSNorm gain then acts in the B frame).
+static grape_status fold_layer(grape_model *m, int l) {
+    layer_view p = model_layer(m, m->params, l);
+    size_t CC = (size_t)m->C * (size_t)m->C;
+    float *w = m->wfold[l];
+    grape_status st = grape_basis_fold(w, p.wqkv, m->pe[l], m->C);
+    if (!st) st = grape_basis_fold(w + CC, p.wqkv + CC, m->pe[l], m->C);
+    memcpy(w + 2 * CC, p.wqkv + 2 * CC, ((size_t)m->Ctot - 2 * (size_t)m->C) * (size_t)m->C * sizeof(float));
+    return st;
+}
+
+const float *model_wqkv(const grape_model *m, int l) {
+    return m->wfold[l] ? m->wfold[l] : m->params + m->off[l].wqkv;
+}
+
 grape_status grape_model_params_changed(grape_model *m) {
     for (int l = 0; l < m->L; l++) {
         grape_status st = grape_pe_prepare(m->pe[l], m->params + m->off[l].pe);
+        if (!st && m->wfold[l]) st = fold_layer(m, l);
         if (st) return st;
     }
     return GRAPE_OK;

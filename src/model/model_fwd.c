@@ -131,7 +131,7 @@ static grape_status attn_forward(grape_model *m, int l, int B, int T) {
     layer_acts *a = &m->acts[l];
     layer_view p = model_layer(m, m->params, l);
     size_t N = (size_t)B * (size_t)T, C = (size_t)m->C;
-    grape_status st = gemm(m->s.qkv, a->ln1, p.wqkv, (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
+    grape_status st = gemm(m->s.qkv, a->ln1, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
     if (st) return st;
     model_split_qkv(a->qraw, a->kraw, a->v, a->tok, m->s.qkv, &p, m, N);
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
@@ -254,6 +254,16 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, cons
     return GRAPE_OK;
 }
 
+// grape-m-basis: chain the folded projection's gradient s.dwfold into wq, wk, the basis and the other rows.
+static grape_status unfold_grad(grape_model *m, int l, const layer_view *p, layer_view *g) {
+    size_t CC = (size_t)m->C * (size_t)m->C, rest = ((size_t)m->Ctot - 2 * (size_t)m->C) * (size_t)m->C;
+    const float *dw = m->s.dwfold;
+    grape_status st = grape_basis_fold_backward(g->wqkv, g->pe, dw, p->wqkv, m->pe[l], m->C);
+    if (!st) st = grape_basis_fold_backward(g->wqkv + CC, g->pe, dw + CC, p->wqkv + CC, m->pe[l], m->C);
+    for (size_t i = 0; i < rest; i++) g->wqkv[2 * CC + i] += dw[2 * CC + i];
+    return st;
+}
+
 static grape_status attn_backward(grape_model *m, int l, int B, int T) {
     layer_acts *a = &m->acts[l];
     layer_view p = model_layer(m, m->params, l), g = model_layer(m, m->grads, l);
@@ -266,8 +276,11 @@ static grape_status attn_backward(grape_model *m, int l, int B, int T) {
         (st = attn_core_backward(m, l, B, T, &p, &g)))
         return st;
     merge_dqkv(s->dqkv, &g, s->dqraw, s->dkraw, s->dv, s->dtok, m, N);
-    if ((st = gemm(s->dln, s->dqkv, p.wqkv, n, m->C, m->Ctot, 0, 0, 0.0f)) ||
-        (st = gemm(g.wqkv, s->dqkv, a->ln1, m->Ctot, m->C, n, 1, 0, 1.0f)))
+    if ((st = gemm(s->dln, s->dqkv, model_wqkv(m, l), n, m->C, m->Ctot, 0, 0, 0.0f))) return st;
+    if (!s->dwfold) {
+        if ((st = gemm(g.wqkv, s->dqkv, a->ln1, m->Ctot, m->C, n, 1, 0, 1.0f))) return st;
+    } else if ((st = gemm(s->dwfold, s->dqkv, a->ln1, m->Ctot, m->C, n, 1, 0, 0.0f)) ||
+               (st = unfold_grad(m, l, &p, &g)))
         return st;
     rmsnorm_backward(s->dx, g.ln1, s->dln, a->x, p.ln1, a->rstd1, n, m->C);
     return GRAPE_OK;

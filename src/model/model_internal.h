@@ -73,6 +73,7 @@ typedef struct {
     float *dqraw, *dkraw;      // (N,C)
     float *dko, *dvo;          // (N,C) KV-shift only
     float *dqkv;               // (N, 3C+E)
+    float *dwfold;             // (3C+E, C) gradient of the folded projection (grape-m-basis only)
     float *dh12, *dact;        // (N,2F), (N,F)
     float *dlogits;            // (N,V)
     float *dtok;               // (N*E)
@@ -97,6 +98,7 @@ struct grape_model {
     size_t arena_bytes;
     float *params, *grads;
     layer_acts *acts;        // (L+1): acts[L].x is the final residual
+    float **wfold;           // (L) grape-m-basis: wqkv with B^T folded into the q, k rows (Ctot, C); else NULL
     float *lnf, *rstdf, *logits, *lse_ce; // (N,C), (N), (N,V), (N)
     uint8_t *tokens, *targets;            // (N) copies of the last batch
     model_scratch s;
@@ -114,6 +116,8 @@ typedef struct {
 } qk_ctx;
 
 layer_view model_layer(const grape_model *m, float *base, int l);
+// The fused projection the GEMMs use: the folded copy for grape-m-basis, else the parameters.
+const float *model_wqkv(const grape_model *m, int l);
 // Split the fused projection rows (N, 3C+E) into q, k, v (N,C) and the kind-major token inputs (biases added).
 void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
                      const grape_model *m, size_t N);

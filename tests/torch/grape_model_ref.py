@@ -17,7 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-ROTATIONS = ("nope", "rope", "xpos", "grape-m", "grape-m-ctx")
+ROTATIONS = ("nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis")
 BIASES = ("alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap")
 EPS = 1e-5
 AP_RMS_EPS = 2.0 ** -7  # torch F.rms_norm default eps in bf16 (official GRAPE-AP v1)
@@ -108,8 +108,10 @@ class GrapeLM(torch.nn.Module):
             shapes[f"{p}.attn.q_norm.weight"] = (D,)
             shapes[f"{p}.attn.k_norm.weight"] = (D,)
             shapes[f"{p}.attn.wo"] = (C, C)
-            if c.rot in ("grape-m", "grape-m-ctx"):
+            if c.rot in ("grape-m", "grape-m-ctx", "grape-m-basis"):
                 shapes[f"{p}.pe.log_freq"] = (D // 2,)
+            if c.rot == "grape-m-basis":
+                shapes[f"{p}.pe.basis_skew"] = (D * (D - 1) // 2,)
             if c.bias.startswith("grape-a-"):
                 shapes[f"{p}.pe.rho"] = (H,)
                 if c.bias in ("grape-a-k", "grape-a-qk"):
@@ -144,14 +146,14 @@ class GrapeLM(torch.nn.Module):
                 arrays[n] = torch.randn(s, generator=g) * 0.02
             elif n.endswith("weight"):
                 arrays[n] = torch.ones(s)
-            elif n.endswith("attn.w_phase") or n.endswith("b_gate"):
+            elif n.endswith("attn.w_phase") or n.endswith("b_gate") or n.endswith("pe.basis_skew"):
                 arrays[n] = torch.zeros(s)
             elif n.endswith("b_phase"):
                 arrays[n] = torch.full(s, math.log(math.expm1(1e-3)))
             elif n.endswith("pe.log_freq"):
                 i = torch.arange(s[0], dtype=torch.float64)
                 lf = -(2.0 * i / c.head_dim) * math.log(c.rope_base)
-                arrays[n] = lf * (c.log_freq_scale if c.rot == "grape-m" else 1.0)
+                arrays[n] = lf * (1.0 if c.rot == "grape-m-ctx" else c.log_freq_scale)
             elif n.endswith("pe.rho"):
                 arrays[n] = torch.full(s, math.log(math.e - 1.0))
             elif n.endswith("pe.u") or n.endswith("pe.v"):
@@ -172,7 +174,7 @@ class GrapeLM(torch.nn.Module):
     def _theta(self, l):
         c = self.cfg
         i = torch.arange(c.head_dim // 2, dtype=self.p("wte").dtype)
-        if c.rot == "grape-m":
+        if c.rot in ("grape-m", "grape-m-basis"):
             return torch.exp(self.p(f"layers.{l}.pe.log_freq") / c.log_freq_scale)
         if c.rot == "grape-m-ctx":
             return torch.exp(self.p(f"layers.{l}.pe.log_freq"))
@@ -188,6 +190,9 @@ class GrapeLM(torch.nn.Module):
         if c.rot == "nope":
             return rmsnorm(q, gq), rmsnorm(k, gk)
         theta = self._theta(l)
+        if c.rot == "grape-m-basis":  # q, k -> B^T q, B^T k (the outer B of B R B^T is folded away, as in C)
+            basis = self._basis(l)
+            q, k = q @ basis, k @ basis
         if c.rot == "grape-m-ctx":
             omega = torch.sigmoid(phase_logit / CTX_OMEGA_SCALE)  # (B,T,1)
             phase = torch.cumsum(omega, dim=1) - omega             # exclusive: Phi_0 = 0
@@ -203,6 +208,15 @@ class GrapeLM(torch.nn.Module):
             q, k = rmsnorm(q, gq), rmsnorm(k, gk)
             return rotate_half_split(q, cos * sq, sin * sq), rotate_half_split(k, cos * sk, sin * sk)
         return rmsnorm(rotate_half_split(q, cos, sin), gq), rmsnorm(rotate_half_split(k, cos, sin), gk)
+
+    def _basis(self, l):
+        """B = Cayley(A) = (I + A)^-1 (I - A), A skew from the packed strictly-lower triangle (row-major)."""
+        skew = self.p(f"layers.{l}.pe.basis_skew")
+        D = self.cfg.head_dim
+        rows, cols = torch.tril_indices(D, D, offset=-1)
+        S = torch.zeros(D, D, dtype=skew.dtype).index_put((rows, cols), skew)
+        A, eye = S - S.T, torch.eye(D, dtype=skew.dtype)
+        return torch.linalg.solve(eye + A, eye - A)
 
     def _bias(self, l, q, k, gate_logit, probe):
         """(B,H,T,T) additive bias (without the causal mask) or None. q, k: final q~, k~ (B,T,H,D)."""

@@ -13,7 +13,7 @@ from common import check, finish, load_lib, rel_err  # noqa: E402
 from grape_model_ref import Config, GrapeLM  # noqa: E402
 
 TOL = 1e-4
-ENCODINGS = ["nope", "rope", "grape-m", "grape-m-ctx", "xpos", "alibi", "fox", "grape-a-qk", "grape-ap",
+ENCODINGS = ["nope", "rope", "grape-m", "grape-m-ctx", "grape-m-basis", "xpos", "alibi", "fox", "grape-a-qk", "grape-ap",
              "grape-m+grape-ap", "rope+fox"]
 L, C, H, B, T = 2, 32, 2, 2, 12
 
