@@ -223,38 +223,43 @@ grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *
 // Pair kernels (official sign, grape_official_code.md §1). cs/sn carry any scale (xPos, YaRN mscale).
 // y_a = a c + b s, y_b = −a s + b c, for pairs (i, i+P) or (2i, 2i+1). y == x is allowed.
 
-void rot_pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int interleaved) {
-    if (interleaved) {
-#pragma omp simd
-        for (int p = 0; p < npair; p++) {
-            float a = x[2 * p], b = x[2 * p + 1];
-            y[2 * p] = a * cs[p] + b * sn[p];
-            y[2 * p + 1] = b * cs[p] - a * sn[p];
-        }
-        return;
-    }
+// Pair p is (st·p, st·p + off): half-split st = 1, off = npair; interleaved st = 2, off = 1. The wrappers pass
+// literal strides so each layout gets its own vectorised specialisation.
+static inline void pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int st,
+                                 int off) {
 #pragma omp simd
     for (int p = 0; p < npair; p++) {
-        float a = x[p], b = x[p + npair];
-        y[p] = a * cs[p] + b * sn[p];
-        y[p + npair] = b * cs[p] - a * sn[p];
+        int i0 = st * p, i1 = i0 + off;
+        float a = x[i0], b = x[i1];
+        y[i0] = a * cs[p] + b * sn[p];
+        y[i1] = b * cs[p] - a * sn[p];
     }
+}
+
+void rot_pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int interleaved) {
+    if (interleaved) pairs_forward(y, x, cs, sn, npair, 2, 1);
+    else pairs_forward(y, x, cs, sn, npair, 1, npair);
 }
 
 // The transpose (same kernel, angle negated) accumulated into dx, and dφ = dy_a·y_b − dy_b·y_a from the
 // forward output y recomputed from x (∂y_a/∂φ = y_b, ∂y_b/∂φ = −y_a).
-void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
-                        int npair, int interleaved) {
-    int s0 = interleaved ? 2 : 1, s1 = interleaved ? 1 : npair; // i0 = s0·p, i1 = i0 + s1 (interleaved) or p + P
+static inline void pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs,
+                                  const float *sn, int npair, int st, int off) {
 #pragma omp simd
     for (int p = 0; p < npair; p++) {
-        int i0 = s0 * p, i1 = interleaved ? i0 + 1 : p + s1;
+        int i0 = st * p, i1 = i0 + off;
         float a = x[i0], b = x[i1], ga = dy[i0], gb = dy[i1];
         float ya = a * cs[p] + b * sn[p], yb = b * cs[p] - a * sn[p];
         dphi[p] = ga * yb - gb * ya;
         dx[i0] += ga * cs[p] - gb * sn[p];
         dx[i1] += ga * sn[p] + gb * cs[p];
     }
+}
+
+void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
+                        int npair, int interleaved) {
+    if (interleaved) pairs_backward(dx, dphi, dy, x, cs, sn, npair, 2, 1);
+    else pairs_backward(dx, dphi, dy, x, cs, sn, npair, 1, npair);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -275,6 +280,83 @@ double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, 
 // cos/sin table of one call, shared across batch and heads where the angles are: (nb, T, nh, npair) with
 // nb = B only for contextual phases and nh = H only for per-head frequencies or phases.
 
+// sin and cos of m·θ_p for one row of pairs, times g. Range reduction in double (Cody–Waite: k = rint(a·2/π),
+// r = a − k·π/2 with π/2 split in a 33-bit head, exact for |k| < 2^20), then Taylor polynomials on |r| ≤ π/4
+// (truncation < 1e-11, below float rounding) and the quadrant by selects: vectorises, unlike libm's sin/cos.
+// Rows whose largest angle reaches 2^19 take angle_sincos (remainder) instead.
+#define PIO2_HI 1.57079632673412561417e+00
+#define PIO2_LO 6.07710050650619224932e-11
+
+static void sincos_row(float *cs, float *sn, double m, const double *theta, double theta_max, double g,
+                       size_t np) {
+    if (fabs(m) * theta_max >= 524288.0) {
+        for (size_t p = 0; p < np; p++) {
+            double s, c;
+            angle_sincos(m, theta[p], &s, &c);
+            cs[p] = (float)(g * c), sn[p] = (float)(g * s);
+        }
+        return;
+    }
+#pragma omp simd
+    for (size_t p = 0; p < np; p++) {
+        double a = m * theta[p], k = nearbyint(a * (2.0 / M_PI));
+        double r = (a - k * PIO2_HI) - k * PIO2_LO, r2 = r * r;
+        double sp = r * (1 - r2 / 6 * (1 - r2 / 20 * (1 - r2 / 42 * (1 - r2 / 72 * (1 - r2 / 110)))));
+        double cp = 1 - r2 / 2 * (1 - r2 / 12 * (1 - r2 / 30 * (1 - r2 / 56 * (1 - r2 / 90 * (1 - r2 / 132)))));
+        int q = (int)((int64_t)k & 3);
+        double s = (q & 1) ? cp : sp, c = (q & 1) ? sp : cp;
+        sn[p] = (float)(g * ((q & 2) ? -s : s));
+        cs[p] = (float)(g * (((q + 1) & 2) ? -c : c));
+    }
+}
+
+// Contextual phases are arbitrary reals: every row is evaluated at its own phase.
+static void table_fill_phase(rot_table *tb, const rot_state *r, const grape_positions *pos, int nb, int T, int nh) {
+    size_t np = (size_t)r->npair;
+    double theta_max = 0;
+    for (size_t p = 0; p < np; p++) theta_max = fmax(theta_max, r->tab.theta[p]);
+#pragma omp parallel for schedule(static)
+    for (int64_t bt = 0; bt < (int64_t)nb * T; bt++) {
+        int b = (int)(bt / T), t = (int)(bt % T);
+        for (int h = 0; h < nh; h++) {
+            size_t off = (size_t)bt * tb->st + (size_t)h * np;
+            sincos_row(tb->cs + off, tb->sn + off, rot_token_mult(r, pos, b, t, h, T), r->tab.theta, theta_max,
+                       r->mscale, np);
+        }
+    }
+}
+
+// Integer positions: exact range-reduced angle (and xPos scale) every TABLE_RESYNC positions, then the rotation
+// recurrence (c, s) ← (c cδ − s sδ, s cδ + c sδ) and g ← g·gδ in double in between (error ~TABLE_RESYNC·1e-16,
+// far below float), so a call costs a few flops per entry instead of a sin, a cos and an exp.
+#define TABLE_RESYNC 32
+
+static void table_fill_positions(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side,
+                                 int T, int nh) {
+    size_t np = (size_t)r->npair;
+    int64_t nblk = ((int64_t)T + TABLE_RESYNC - 1) / TABLE_RESYNC;
+#pragma omp parallel for schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        int t0 = (int)(blk * TABLE_RESYNC), t1 = t0 + TABLE_RESYNC < T ? t0 + TABLE_RESYNC : T;
+        double n0 = (double)(pos->pos0 + t0);
+        for (int h = 0; h < nh; h++)
+            for (size_t p = 0; p < np; p++) {
+                double theta = r->tab.theta[(r->nset > 1 ? (size_t)h * np : 0) + p], s, c, sd, cd;
+                double g = rot_pair_scale(r, pos, n0, side, (int)p);
+                double gd = rot_pair_scale(r, pos, n0 + 1.0, side, (int)p) / g;
+                angle_sincos(n0, theta, &s, &c);
+                angle_sincos(1.0, theta, &sd, &cd);
+                for (int t = t0; t < t1; t++) {
+                    size_t off = (size_t)t * tb->st + (size_t)h * np + p;
+                    tb->cs[off] = (float)(g * c);
+                    tb->sn[off] = (float)(g * s);
+                    double c2 = c * cd - s * sd;
+                    s = s * cd + c * sd, c = c2, g *= gd;
+                }
+            }
+    }
+}
+
 static grape_status table_build(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side,
                                 int B, int T) {
     int nb = r->kind == GRAPE_ROT_GRAPE_M_CTX ? B : 1;
@@ -288,21 +370,8 @@ static grape_status table_build(rot_table *tb, const rot_state *r, const grape_p
     tb->sb = (size_t)T * tb->st;
     tb->sn = tb->cs + (size_t)nb * tb->sb;
     tb->head_varies = nh > 1;
-#pragma omp parallel for schedule(static)
-    for (int64_t bt = 0; bt < (int64_t)nb * T; bt++) {
-        int b = (int)(bt / T), t = (int)(bt % T);
-        for (int h = 0; h < nh; h++) {
-            double m = rot_token_mult(r, pos, b, t, h, T);
-            const double *theta = r->tab.theta + (r->nset > 1 ? (size_t)h * np : 0);
-            size_t off = (size_t)bt * tb->st + (size_t)h * np;
-            for (size_t p = 0; p < np; p++) {
-                double s, c, g = rot_pair_scale(r, pos, (double)(pos->pos0 + t), side, (int)p);
-                angle_sincos(m, theta[p], &s, &c);
-                tb->cs[off + p] = (float)(g * c);
-                tb->sn[off + p] = (float)(g * s);
-            }
-        }
-    }
+    if (r->kind == GRAPE_ROT_GRAPE_M_CTX) table_fill_phase(tb, r, pos, nb, T, nh);
+    else table_fill_positions(tb, r, pos, side, T, nh);
     return GRAPE_OK;
 }
 
@@ -385,7 +454,7 @@ static grape_status bwd_work_alloc(bwd_work *w, const rot_state *r) {
     size_t nf = (size_t)r->nset * (size_t)r->npair;
     size_t nm = r->n_skew ? (size_t)r->nset * (size_t)r->frame * (size_t)r->R : 0;
     w->n_acc = nf + nm;
-    w->n_float = (size_t)r->npair + 4 * (size_t)r->R;
+    w->n_float = (size_t)r->npair * (1 + (size_t)r->nset) + 4 * (size_t)r->R;
     w->acc = grape_alloc((size_t)nt * w->n_acc * sizeof(double));
     w->ws = grape_alloc((size_t)nt * w->n_float * sizeof(float));
     if (!w->acc || !w->ws) {
@@ -405,6 +474,47 @@ static void head_backward(float *dx, float *dphi, double *dF, const float *dy, c
         basis_head_backward(dx, dphi, dF, dy, x, cs, sn, r, set, ws);
     else
         nc_head_backward(dx, dphi, dF, dy, x, cs, sn, r, set, ws);
+}
+
+// dθ_p += m·dφ_p with m the token's position or phase.
+static inline void accumulate_dtheta(double *acc, const float *dphi, double m, size_t np) {
+#pragma omp simd
+    for (size_t p = 0; p < np; p++) acc[p] += m * dphi[p];
+}
+
+// dΦ = Σ_p θ_p·dφ_p (grape-m-ctx: the angle is Φ·θ).
+static inline double dot_theta(const double *theta, const float *dphi, size_t np) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (size_t p = 0; p < np; p++) s += theta[p] * dphi[p];
+    return s;
+}
+
+// One token (b, t), every head. dφ of heads sharing a set and a multiplier is summed first, so dθ += m·Σ_h dφ
+// runs once per token (per head only for per-head phases). ws: dφ (npair) | Σ dφ (nset·npair) | frame scratch.
+static void token_backward(float *dx, double *dphase, double *acc, float *ws, const float *dy, const float *x,
+                           const rot_table *tb, const rot_state *r, const grape_positions *pos, int want_dtheta,
+                           int b, int t, int T) {
+    size_t np = (size_t)r->npair, bt = (size_t)b * (size_t)T + (size_t)t, ns = (size_t)r->nset;
+    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX, head_mult = r->phase_heads > 1;
+    float *dphi = ws, *tok = ws + np, *scratch = tok + ns * np;
+    size_t row = (ctx ? bt : (size_t)t) * tb->st;
+    memset(tok, 0, ns * np * sizeof(float));
+    for (int h = 0; h < r->H; h++) {
+        size_t set = ns > 1 ? (size_t)h : 0, off = (bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
+        size_t toff = row + (tb->head_varies ? (size_t)h * tb->sh : 0);
+        double *dF = r->n_skew ? acc + ns * np + set * (size_t)r->frame * (size_t)r->R : NULL;
+        head_backward(dx + off, dphi, dF, dy + off, x + off, tb->cs + toff, tb->sn + toff, r, (int)set, scratch);
+        if (ctx && dphase) dphase[bt * (size_t)r->phase_heads + (head_mult ? (size_t)h : 0)] += dot_theta(r->tab.theta, dphi, np);
+        if (want_dtheta && head_mult) accumulate_dtheta(acc, dphi, rot_token_mult(r, pos, b, t, h, T), np);
+        else if (want_dtheta) {
+#pragma omp simd
+            for (size_t p = 0; p < np; p++) tok[set * np + p] += dphi[p];
+        }
+    }
+    if (!want_dtheta || head_mult) return;
+    double m = rot_token_mult(r, pos, b, t, 0, T);
+    for (size_t s = 0; s < ns; s++) accumulate_dtheta(acc + s * np, tok + s * np, m, np);
 }
 
 // Sum the per-thread accumulators into thread 0's slot.
@@ -439,28 +549,12 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
         grape_free(tb.cs);
         return st;
     }
-    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX;
-    size_t np = (size_t)r->npair;
+    int want_dtheta = dparams && r->n_freq;
 #pragma omp parallel for schedule(static)
     for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
-        int tid = omp_get_thread_num(), b = (int)(bt / T), t = (int)(bt % T);
-        double *acc = w.acc + (size_t)tid * w.n_acc;
-        float *dphi = w.ws + (size_t)tid * w.n_float;
-        size_t row = (ctx ? (size_t)bt : (size_t)t) * tb.st;
-        for (int h = 0; h < r->H; h++) {
-            int set = r->nset > 1 ? h : 0;
-            size_t off = ((size_t)bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
-            size_t toff = row + (tb.head_varies ? (size_t)h * tb.sh : 0);
-            double *dF = r->n_skew ? acc + (size_t)r->nset * np + (size_t)set * r->frame * r->R : NULL;
-            head_backward(dx + off, dphi, dF, dy + off, x + off, tb.cs + toff, tb.sn + toff, r, set, dphi + np);
-            double m = rot_token_mult(r, pos, b, t, h, T), dm = 0;
-            const double *theta = r->tab.theta + (size_t)set * np;
-            for (size_t p = 0; p < np; p++) {
-                acc[(size_t)set * np + p] += m * dphi[p];
-                dm += theta[p] * dphi[p];
-            }
-            if (ctx && dphase) dphase[(size_t)bt * r->phase_heads + (r->phase_heads > 1 ? h : 0)] += dm;
-        }
+        int tid = omp_get_thread_num();
+        token_backward(dx, dphase, w.acc + (size_t)tid * w.n_acc, w.ws + (size_t)tid * w.n_float, dy, x, &tb, r, pos,
+                       want_dtheta, (int)(bt / T), (int)(bt % T), T);
     }
     bwd_reduce(&w);
     st = chain_params(dparams, r, w.acc);
