@@ -30,6 +30,8 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_encodings(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 // `grape bench gemm` (bench_gemm.c)
 int bench_gemm(int argc, char **argv);
 // `grape bench attn` (bench_attn.c)

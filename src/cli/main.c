@@ -8,6 +8,8 @@
 static const cli_command commands[] = {
     {"encodings", cmd_encodings, "list every position encoding: family, learnable parameters, source"},
     {"bench", cmd_bench, "benchmarks (grape bench --help)"},
+    {"train", cmd_train, "train the byte-level model with an encoding (grape train --help)"},
+    {"sample", cmd_sample, "generate text from a trained checkpoint (grape sample --help)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "train/errctx.h"
 #include "train/json.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -366,10 +367,7 @@ grape_status st_open(st_file **out, const char *path) {
         s = order ? check_layout(f, order) : grape_fail(GRAPE_ERR_NOMEM, "out of memory");
     free(order);
     if (s) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", grape_last_error());
-        if (s == GRAPE_ERR_FORMAT && !strstr(why, path))
-            grape_fail(s, "'%s': %s", path, why);
+        if (s == GRAPE_ERR_FORMAT && !strstr(grape_last_error(), path)) fail_in(s, path);
         st_close(f);
         return s;
     }

@@ -1,0 +1,279 @@
+// checkpoint.c — see checkpoint.h. One table lists every metadata key with its type and place in
+// (train_config, train_state), so saving and loading cannot drift apart.
+#include "train/checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "train/errctx.h"
+#include "train/safetensors.h"
+
+typedef struct {
+    train_config cfg;
+    train_state st;
+} ckpt_meta;
+
+typedef enum { F_INT, F_I64, F_U64, F_DBL, F_STR } field_type;
+
+typedef struct {
+    const char *key;
+    field_type type;
+    size_t offset, size;
+} ckpt_field;
+
+_Static_assert(sizeof(grape_rope_scaling) == sizeof(int), "enum fields are stored as int");
+
+#define FIELD(key, type, member)                                                                                       \
+    { key, type, offsetof(ckpt_meta, member), sizeof(((ckpt_meta *)0)->member) }
+
+static const ckpt_field fields[] = {
+    FIELD("model.preset", F_STR, cfg.preset),
+    FIELD("model.n_layer", F_INT, cfg.model.n_layer),
+    FIELD("model.n_embd", F_INT, cfg.model.n_embd),
+    FIELD("model.n_head", F_INT, cfg.model.n_head),
+    FIELD("model.vocab_size", F_INT, cfg.model.vocab_size),
+    FIELD("model.max_batch", F_INT, cfg.model.max_batch),
+    FIELD("model.max_seq", F_INT, cfg.model.max_seq),
+    FIELD("pe.name", F_STR, cfg.pe_name),
+    FIELD("pe.n_heads", F_INT, cfg.model.pe.n_heads),
+    FIELD("pe.head_dim", F_INT, cfg.model.pe.head_dim),
+    FIELD("pe.rotary_dim", F_INT, cfg.model.pe.rotary_dim),
+    FIELD("pe.interleaved", F_INT, cfg.model.pe.interleaved),
+    FIELD("pe.rope_base", F_DBL, cfg.model.pe.rope_base),
+    FIELD("pe.scaling", F_INT, cfg.model.pe.scaling),
+    FIELD("pe.scaling_factor", F_DBL, cfg.model.pe.scaling_factor),
+    FIELD("pe.yarn_orig_ctx", F_INT, cfg.model.pe.yarn_orig_ctx),
+    FIELD("pe.yarn_ext_factor", F_DBL, cfg.model.pe.yarn_ext_factor),
+    FIELD("pe.yarn_attn_factor", F_DBL, cfg.model.pe.yarn_attn_factor),
+    FIELD("pe.yarn_beta_fast", F_DBL, cfg.model.pe.yarn_beta_fast),
+    FIELD("pe.yarn_beta_slow", F_DBL, cfg.model.pe.yarn_beta_slow),
+    FIELD("pe.xpos_gamma", F_DBL, cfg.model.pe.xpos_gamma),
+    FIELD("pe.xpos_scale_base", F_DBL, cfg.model.pe.xpos_scale_base),
+    FIELD("pe.per_head", F_INT, cfg.model.pe.per_head),
+    FIELD("pe.log_freq_scale", F_DBL, cfg.model.pe.log_freq_scale),
+    FIELD("pe.nc_rank", F_INT, cfg.model.pe.nc_rank),
+    FIELD("pe.ap_probe_dim", F_INT, cfg.model.pe.ap_probe_dim),
+    FIELD("pe.ap_paper", F_INT, cfg.model.pe.ap_paper),
+    FIELD("pe.kv_shift", F_INT, cfg.model.pe.kv_shift),
+    FIELD("pe.basis_folded", F_INT, cfg.model.pe.basis_folded),
+    FIELD("data.path", F_STR, cfg.data),
+    FIELD("data.doc_sep", F_STR, cfg.doc_sep),
+    FIELD("data.bytes", F_U64, st.data_bytes),
+    FIELD("data.docs", F_U64, st.data_docs),
+    FIELD("train.batch", F_INT, cfg.batch),
+    FIELD("train.seq", F_INT, cfg.seq),
+    FIELD("train.grad_accum", F_INT, cfg.grad_accum),
+    FIELD("train.accum_mean", F_INT, cfg.accum_mean),
+    FIELD("train.steps", F_I64, cfg.steps),
+    FIELD("train.seed", F_U64, cfg.seed),
+    FIELD("train.eval_interval", F_I64, cfg.eval_interval),
+    FIELD("train.eval_batches", F_I64, cfg.eval_batches),
+    FIELD("train.log_interval", F_I64, cfg.log_interval),
+    FIELD("train.save_interval", F_I64, cfg.save_interval),
+    FIELD("train.threads", F_INT, cfg.threads),
+    FIELD("opt.lr", F_DBL, cfg.opt.lr),
+    FIELD("opt.min_lr_ratio", F_DBL, cfg.opt.min_lr_ratio),
+    FIELD("opt.warmup", F_I64, cfg.opt.warmup),
+    FIELD("opt.decay_steps", F_I64, cfg.opt.decay_steps),
+    FIELD("opt.beta1", F_DBL, cfg.opt.beta1),
+    FIELD("opt.beta2", F_DBL, cfg.opt.beta2),
+    FIELD("opt.eps", F_DBL, cfg.opt.eps),
+    FIELD("opt.weight_decay", F_DBL, cfg.opt.weight_decay),
+    FIELD("opt.clip", F_DBL, cfg.opt.clip),
+    FIELD("state.step", F_I64, st.step),
+    FIELD("state.rng", F_U64, st.rng),
+    FIELD("state.tokens", F_I64, st.tokens),
+    FIELD("state.elapsed", F_DBL, st.elapsed),
+    FIELD("state.last_val_bpb", F_DBL, st.last_val),
+};
+#define N_FIELDS (int)(sizeof fields / sizeof fields[0])
+#define N_META (N_FIELDS + 2) // + format and version
+
+static grape_status ckpt_path(char *buf, size_t n, const char *dir) {
+    if (snprintf(buf, n, "%s/%s", dir, CKPT_FILE) >= (int)n)
+        return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    return GRAPE_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Metadata
+
+// Print one field; strings are pointed to in place, numbers printed into buf.
+static const char *format_field(char *buf, size_t n, const ckpt_field *f, const ckpt_meta *m) {
+    const char *p = (const char *)m + f->offset;
+    switch (f->type) {
+    case F_INT:
+        snprintf(buf, n, "%d", *(const int *)p);
+        break;
+    case F_I64:
+        snprintf(buf, n, "%" PRId64, *(const int64_t *)p);
+        break;
+    case F_U64:
+        snprintf(buf, n, "%" PRIu64, *(const uint64_t *)p);
+        break;
+    case F_DBL:
+        snprintf(buf, n, "%.17g", *(const double *)p);
+        break;
+    case F_STR:
+        return p;
+    }
+    return buf;
+}
+
+static grape_status parse_field(ckpt_meta *m, const ckpt_field *f, const char *s) {
+    char *p = (char *)m + f->offset, *end = NULL;
+    errno = 0;
+    switch (f->type) {
+    case F_INT: {
+        long long v = strtoll(s, &end, 10);
+        if (v < -2147483647LL - 1 || v > 2147483647LL)
+            errno = ERANGE;
+        *(int *)p = (int)v;
+        break;
+    }
+    case F_I64:
+        *(int64_t *)p = strtoll(s, &end, 10);
+        break;
+    case F_U64:
+        *(uint64_t *)p = strtoull(s, &end, 10);
+        break;
+    case F_DBL:
+        *(double *)p = strtod(s, &end);
+        break;
+    case F_STR:
+        if (strlen(s) >= f->size)
+            return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' is too long", f->key);
+        strcpy(p, s);
+        return GRAPE_OK;
+    }
+    if (errno || end == s || *end)
+        return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' has a bad value '%s'", f->key, s);
+    return GRAPE_OK;
+}
+
+static grape_status read_meta(const st_file *f, const char *path, train_config *cfg, train_state *st) {
+    const char *fmt = st_meta(f, "format"), *ver = st_meta(f, "format_version");
+    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !ver)
+        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is a safetensors file but not a grape checkpoint", path);
+    if (strcmp(ver, CKPT_VERSION))
+        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is checkpoint format v%s; this grape reads v%s", path, ver,
+                          CKPT_VERSION);
+    ckpt_meta m = {0};
+    for (int i = 0; i < N_FIELDS; i++) {
+        const char *v = st_meta(f, fields[i].key);
+        if (!v)
+            return grape_fail(GRAPE_ERR_FORMAT, "checkpoint '%s' lacks key '%s'", path, fields[i].key);
+        grape_status s = parse_field(&m, &fields[i], v);
+        if (s)
+            return s;
+    }
+    // The rotation and bias kinds travel as the canonical name.
+    if (grape_pe_parse(&m.cfg.model.pe, m.cfg.pe_name))
+        return fail_in(GRAPE_ERR_FORMAT, path);
+    *cfg = m.cfg;
+    *st = m.st;
+    return GRAPE_OK;
+}
+
+grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st) {
+    char path[TRAIN_PATH_MAX + 64];
+    grape_status s = ckpt_path(path, sizeof path, dir);
+    st_file *f = NULL;
+    if (!s)
+        s = st_open(&f, path);
+    if (!s)
+        s = read_meta(f, path, cfg, st);
+    st_close(f);
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tensors
+
+static void entry_of(st_entry *e, const grape_tensor_info *t, const char *name, const float *base) {
+    *e = (st_entry){.name = name, .ndim = t->ndim, .data = base + t->offset};
+    for (int d = 0; d < t->ndim; d++)
+        e->shape[d] = t->shape[d];
+}
+
+static size_t numel(const grape_tensor_info *t) {
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    return n;
+}
+
+// Names "opt.m.<name>" and "opt.v.<name>" for tensor i, in a caller buffer of 2*n bytes.
+static grape_status moment_names(char *m_name, char *v_name, size_t n, const char *name) {
+    if (snprintf(m_name, n, "opt.m.%s", name) >= (int)n || snprintf(v_name, n, "opt.v.%s", name) >= (int)n)
+        return grape_fail(GRAPE_ERR_ARG, "tensor name too long: %s", name);
+    return GRAPE_OK;
+}
+
+#define NAME_MAX_LEN 256
+
+grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, const float *adam_v,
+                       const train_config *cfg, const train_state *st) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", dir, strerror(errno));
+    char path[TRAIN_PATH_MAX + 64];
+    grape_status s = ckpt_path(path, sizeof path, dir);
+    if (s)
+        return s;
+    int nt = grape_model_num_tensors(m);
+    st_entry *e = calloc((size_t)nt * 3, sizeof *e);
+    char *names = calloc((size_t)nt * 2, NAME_MAX_LEN);
+    if (!e || !names)
+        s = grape_fail(GRAPE_ERR_NOMEM, "out of memory saving a checkpoint");
+    const float *params = grape_model_params(m);
+    for (int i = 0; i < nt && !s; i++) {
+        const grape_tensor_info *t = grape_model_tensor(m, i);
+        char *mn = names + (size_t)2 * i * NAME_MAX_LEN, *vn = mn + NAME_MAX_LEN;
+        s = moment_names(mn, vn, NAME_MAX_LEN, t->name);
+        entry_of(&e[i], t, t->name, params);
+        entry_of(&e[nt + i], t, mn, adam_m);
+        entry_of(&e[2 * nt + i], t, vn, adam_v);
+    }
+    ckpt_meta meta = {*cfg, *st};
+    char nums[N_FIELDS][32];
+    const char *kv[2 * N_META] = {"format", CKPT_FORMAT, "format_version", CKPT_VERSION};
+    for (int i = 0; i < N_FIELDS; i++) {
+        kv[4 + 2 * i] = fields[i].key;
+        kv[5 + 2 * i] = format_field(nums[i], sizeof nums[i], &fields[i], &meta);
+    }
+    if (!s)
+        s = st_save(path, e, 3 * nt, kv, N_META);
+    free(e);
+    free(names);
+    return s;
+}
+
+grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v) {
+    char path[TRAIN_PATH_MAX + 64], mn[NAME_MAX_LEN], vn[NAME_MAX_LEN];
+    grape_status s = ckpt_path(path, sizeof path, dir);
+    st_file *f = NULL;
+    if (!s)
+        s = st_open(&f, path);
+    float *params = grape_model_params(m);
+    for (int i = 0; i < grape_model_num_tensors(m) && !s; i++) {
+        const grape_tensor_info *t = grape_model_tensor(m, i);
+        size_t n = numel(t);
+        s = st_read_f32(f, t->name, params + t->offset, n);
+        if (!s && adam_m)
+            s = moment_names(mn, vn, sizeof mn, t->name);
+        if (!s && adam_m)
+            s = st_read_f32(f, mn, adam_m + t->offset, n);
+        if (!s && adam_v)
+            s = st_read_f32(f, vn, adam_v + t->offset, n);
+    }
+    st_close(f);
+    if (s == GRAPE_ERR_FORMAT)
+        return fail_in(s, "the checkpoint does not fit this model");
+    return s ? s : grape_model_params_changed(m);
+}

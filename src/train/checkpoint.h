@@ -1,0 +1,25 @@
+// checkpoint.h — DIR/model.safetensors: the model's tensors under their own names, AdamW's moments as
+// "opt.m.<name>" / "opt.v.<name>", and in "__metadata__" the whole train_config (model shape, encoding and
+// every grape_pe_config field, data, hyper-parameters) and train_state (step, sampler RNG, tokens, time),
+// doubles printed with 17 significant digits so they read back bit-exactly. Format "grape-checkpoint" v1.
+#ifndef GRAPE_TRAIN_CHECKPOINT_H
+#define GRAPE_TRAIN_CHECKPOINT_H
+
+#include "grape.h"
+#include "train/train.h"
+
+#define CKPT_FILE "model.safetensors"
+#define CKPT_FORMAT "grape-checkpoint"
+#define CKPT_VERSION "1"
+
+// Save atomically into dir (created if missing). adam_m, adam_v: grape_model_num_params floats each.
+grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, const float *adam_v,
+                       const train_config *cfg, const train_state *st);
+// Read only the metadata (to build the model before loading tensors). Any missing or malformed key is
+// GRAPE_ERR_FORMAT naming the key.
+grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st);
+// Load the model's tensors (and the moments unless adam_m/adam_v are NULL); every tensor must be present with
+// the model's shape. Calls grape_model_params_changed.
+grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v);
+
+#endif

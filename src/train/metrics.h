@@ -1,0 +1,29 @@
+// metrics.h — DIR/metrics.jsonl: one JSON object per logged step, e.g.
+//   {"step": 100, "loss": 2.31, "lr": 0.001, "grad_norm": 0.52, "tokens_per_s": 24000, "elapsed": 41.2,
+//    "val_bpb": 3.12}
+// ("val_bpb" only on steps where validation ran). A resumed run first drops the lines after its checkpoint,
+// so the file always describes one trajectory.
+#ifndef GRAPE_TRAIN_METRICS_H
+#define GRAPE_TRAIN_METRICS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "grape.h"
+#include "train/json.h"
+#include "train/train.h"
+
+#define METRICS_FILE "metrics.jsonl"
+
+typedef struct {
+    FILE *f;
+    json_buf line; // reused for every line
+} metrics_log;
+
+// Open dir/metrics.jsonl: truncated for a fresh run (resume_step < 0), else cut after the last line with
+// "step" <= resume_step and appended to.
+grape_status metrics_open(metrics_log *ml, const char *dir, int64_t resume_step);
+grape_status metrics_write(metrics_log *ml, const train_report *r);
+void metrics_close(metrics_log *ml);
+
+#endif

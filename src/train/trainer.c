@@ -1,0 +1,333 @@
+// trainer.c — the step loop (see train.h): sample, forward/backward per micro-batch, reduce hook, clip,
+// AdamW, then validation, metrics, progress and checkpoints on their intervals.
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/mem.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/errctx.h"
+#include "train/metrics.h"
+#include "train/train.h"
+
+// ---------------------------------------------------------------------------------------------------------
+// Configuration
+
+void train_config_default(train_config *c) {
+    *c = (train_config){
+        .preset = "tiny",
+        .pe_name = "rope",
+        .data = "data/kjv.txt",
+        .grad_accum = 1,
+        .steps = 1000,
+        .opt = {.lr = 1e-3,
+                .min_lr_ratio = 0.1,
+                .warmup = -1,
+                .decay_steps = -1,
+                .beta1 = 0.9,
+                .beta2 = 0.95,
+                .eps = 1e-8,
+                .weight_decay = 0.1,
+                .clip = 1.0},
+        .seed = 42,
+        .eval_interval = 250,
+        .eval_batches = 8,
+        .log_interval = 10,
+        .save_interval = 1000,
+    };
+}
+
+grape_status train_config_model(train_config *c) {
+    grape_model_config mc;
+    grape_status s = grape_model_preset(&mc, c->preset);
+    if (!s)
+        s = grape_pe_parse(&mc.pe, c->pe_name);
+    if (s)
+        return s;
+    if (c->batch == 0)
+        c->batch = mc.max_batch;
+    if (c->seq == 0)
+        c->seq = mc.max_seq;
+    mc.max_batch = c->batch;
+    mc.max_seq = c->seq;
+    c->model = mc;
+    grape_pe_name(c->pe_name, sizeof c->pe_name, &mc.pe);
+    // Automatic schedule: warmup over min(100, steps/10) steps, cosine to the floor at the last step.
+    if (c->opt.warmup < 0)
+        c->opt.warmup = c->steps / 10 < 100 ? c->steps / 10 : 100;
+    if (c->opt.decay_steps < 0)
+        c->opt.decay_steps = c->steps;
+    return GRAPE_OK;
+}
+
+grape_status train_config_check(const train_config *c) {
+    const struct {
+        const char *flag;
+        double v, lo, hi;
+    } r[] = {{"--batch", c->batch, 1, 1 << 16},
+             {"--seq", c->seq, 1, 1 << 20},
+             {"--grad-accum", c->grad_accum, 1, 1 << 16},
+             {"--steps", (double)c->steps, 0, 1e15},
+             {"--lr", c->opt.lr, 1e-12, 10},
+             {"--min-lr-ratio", c->opt.min_lr_ratio, 0, 1},
+             {"--warmup", (double)c->opt.warmup, 0, 1e15},
+             {"--decay-steps", (double)c->opt.decay_steps, 0, 1e15},
+             {"--beta1", c->opt.beta1, 0, 0.999999},
+             {"--beta2", c->opt.beta2, 0, 0.999999999},
+             {"--eps", c->opt.eps, 1e-30, 1},
+             {"--weight-decay", c->opt.weight_decay, 0, 10},
+             {"--clip", c->opt.clip, 0, 1e30},
+             {"--eval-interval", (double)c->eval_interval, 0, 1e15},
+             {"--eval-batches", (double)c->eval_batches, 1, 1e9},
+             {"--log-interval", (double)c->log_interval, 1, 1e15},
+             {"--save-interval", (double)c->save_interval, 0, 1e15},
+             {"--threads", c->threads, 0, 4096}};
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+        if (!(r[i].v >= r[i].lo && r[i].v <= r[i].hi))
+            return grape_fail(GRAPE_ERR_ARG, "%s must be in [%g, %g], got %g", r[i].flag, r[i].lo, r[i].hi, r[i].v);
+    if (c->model.max_batch != c->batch || c->model.max_seq != c->seq)
+        return grape_fail(GRAPE_ERR_ARG, "model plan (%d x %d) differs from batch x seq (%d x %d)", c->model.max_batch,
+                          c->model.max_seq, c->batch, c->seq);
+    return GRAPE_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Trainer state
+
+typedef struct {
+    train_config cfg;
+    train_state st;
+    const train_hooks *hooks;
+    const char *dir;
+    grape_model *m;
+    data_corpus *data;
+    float *adam_m, *adam_v;
+    uint8_t *tokens, *targets; // (B,T)
+    adamw_group *groups;
+    int n_groups;
+    metrics_log log;
+} trainer;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void trainer_free(trainer *t) {
+    metrics_close(&t->log);
+    grape_model_free(t->m);
+    data_close(t->data);
+    grape_free(t->adam_m);
+    grape_free(t->adam_v);
+    grape_free(t->tokens);
+    grape_free(t->targets);
+    free(t->groups);
+}
+
+// One AdamW group per model tensor, decayed as grape_tensor_info says (not the RMSNorm gains).
+static grape_status make_groups(trainer *t) {
+    t->n_groups = grape_model_num_tensors(t->m);
+    t->groups = calloc((size_t)t->n_groups, sizeof *t->groups);
+    if (!t->groups)
+        return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < t->n_groups; i++) {
+        const grape_tensor_info *ti = grape_model_tensor(t->m, i);
+        size_t n = 1;
+        for (int d = 0; d < ti->ndim; d++)
+            n *= (size_t)ti->shape[d];
+        t->groups[i] = (adamw_group){ti->offset, n, ti->weight_decay};
+    }
+    return GRAPE_OK;
+}
+
+static grape_status trainer_open(trainer *t, int resume) {
+    const train_config *c = &t->cfg;
+    size_t sep_len = strlen(c->doc_sep), bt = (size_t)c->batch * (size_t)c->seq;
+    grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
+    if (!s)
+        s = grape_model_create(&t->m, &c->model);
+    if (!s)
+        s = make_groups(t);
+    size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
+    if (!s && !size_mul(&bytes, n, sizeof(float)))
+        s = grape_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
+    if (!s && (!(t->adam_m = grape_alloc(bytes)) || !(t->adam_v = grape_alloc(bytes)) ||
+               !(t->tokens = grape_alloc(bt)) || !(t->targets = grape_alloc(bt))))
+        s = GRAPE_ERR_NOMEM;
+    if (s || !resume)
+        return s;
+    train_config saved;
+    if ((s = ckpt_read_meta(t->dir, &saved, &t->st)))
+        return s;
+    if (t->st.data_bytes != data_total_bytes(t->data) || t->st.data_docs != data_num_docs(t->data))
+        return grape_fail(GRAPE_ERR_ARG,
+                          "'%s' is not the corpus of this checkpoint (%llu bytes in %llu documents "
+                          "then, %llu in %zu now)",
+                          c->data, (unsigned long long)t->st.data_bytes, (unsigned long long)t->st.data_docs,
+                          (unsigned long long)data_total_bytes(t->data), data_num_docs(t->data));
+    return ckpt_load_tensors(t->dir, t->m, t->adam_m, t->adam_v);
+}
+
+static grape_status fresh_state(trainer *t) {
+    t->st = (train_state){.rng = data_rng_seed(t->cfg.seed),
+                          .last_val = NAN,
+                          .data_bytes = data_total_bytes(t->data),
+                          .data_docs = data_num_docs(t->data)};
+    return grape_model_init(t->m, t->cfg.seed);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Step, validation, loop
+
+grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, uint8_t *tokens, uint8_t *targets, int B,
+                            int T, int64_t n_batches) {
+    int64_t total = data_num_val_windows(c), n = n_batches * B < total ? n_batches * B : total;
+    double nats = 0;
+    for (int64_t i = 0; i < n; i += B) {
+        int nb = (int)(n - i < B ? n - i : B);
+        float loss;
+        data_val_batch(tokens, targets, c, i, n, nb);
+        grape_status s = grape_model_forward(m, tokens, targets, nb, T, &loss);
+        if (s)
+            return s;
+        nats += (double)loss * nb;
+    }
+    *bpb = nats / (double)n / M_LN2;
+    return GRAPE_OK;
+}
+
+// Micro-batches -> [reduce] -> clip -> AdamW. *loss: mean micro-batch loss; *norm: gradient norm before clipping.
+static grape_status train_step(trainer *t, double *loss, double *norm, double *lr) {
+    const train_config *c = &t->cfg;
+    float *g = grape_model_grads(t->m), *p = grape_model_params(t->m);
+    size_t n = grape_model_num_params(t->m);
+    grape_model_zero_grad(t->m);
+    *loss = 0;
+    for (int a = 0; a < c->grad_accum; a++) {
+        float l;
+        data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, c->batch);
+        grape_status s = grape_model_forward(t->m, t->tokens, t->targets, c->batch, c->seq, &l);
+        if (!s)
+            s = grape_model_backward(t->m);
+        if (s)
+            return s;
+        *loss += l / c->grad_accum;
+    }
+    if (t->hooks && t->hooks->reduce_grads) {
+        grape_status s = t->hooks->reduce_grads(g, n, t->hooks->ctx);
+        if (s)
+            return s;
+    }
+    double base = c->accum_mean ? 1.0 / c->grad_accum : 1.0;
+    *norm = grad_global_norm(g, n) * base;
+    if (!isfinite(*norm) || !isfinite(*loss))
+        return grape_fail(GRAPE_ERR_NUMERIC, "loss %g, gradient norm %g at step %lld: training diverged (lower --lr?)",
+                          *loss, *norm, (long long)t->st.step + 1);
+    *lr = adamw_lr(&c->opt, t->st.step);
+    adamw_step(p, t->adam_m, t->adam_v, g, t->groups, t->n_groups, *lr, base * grad_clip_scale(*norm, c->opt.clip),
+               t->st.step + 1, &c->opt);
+    return grape_model_params_changed(t->m);
+}
+
+static int due(int64_t step, int64_t interval, int64_t last) {
+    return step == last || (interval > 0 && step % interval == 0);
+}
+
+static grape_status save(trainer *t) {
+    grape_status s = ckpt_save(t->dir, t->m, t->adam_m, t->adam_v, &t->cfg, &t->st);
+    return s ? fail_in(s, "saving the checkpoint") : GRAPE_OK;
+}
+
+typedef struct {
+    int64_t steps, tokens;
+    double seconds;
+} interval;
+
+// Validation, metrics line, progress callback and checkpoint after a completed step.
+static grape_status after_step(trainer *t, train_report *r, interval *iv) {
+    const train_config *c = &t->cfg;
+    int64_t step = t->st.step;
+    r->val_bpb = NAN;
+    if (due(step, c->eval_interval, c->steps)) {
+        grape_status s =
+            train_eval_bpb(&r->val_bpb, t->m, t->data, t->tokens, t->targets, c->batch, c->seq, c->eval_batches);
+        if (s)
+            return s;
+        t->st.last_val = r->val_bpb;
+    }
+    r->step = step;
+    r->steps = c->steps;
+    r->last_val_bpb = t->st.last_val;
+    r->elapsed = t->st.elapsed;
+    r->tokens_per_s = iv->seconds > 0 ? (double)iv->tokens / iv->seconds : 0;
+    r->eta = iv->steps > 0 ? (double)(c->steps - step) * iv->seconds / (double)iv->steps : 0;
+    r->logged = due(step, c->log_interval, c->steps) || !isnan(r->val_bpb);
+    if (r->logged) {
+        grape_status s = metrics_write(&t->log, r);
+        if (s)
+            return s;
+        *iv = (interval){0};
+    }
+    if (t->hooks && t->hooks->on_step)
+        t->hooks->on_step(r, t->hooks->ctx);
+    return due(step, c->save_interval, c->steps) ? save(t) : GRAPE_OK;
+}
+
+static int stop_requested(const trainer *t) { return t->hooks && t->hooks->stop && *t->hooks->stop; }
+
+static grape_status run_loop(trainer *t) {
+    const train_config *c = &t->cfg;
+    interval iv = {0};
+    double t_prev = now();
+    if (t->st.step >= c->steps)
+        return save(t);
+    while (t->st.step < c->steps) {
+        if (stop_requested(t)) {
+            grape_status s = save(t);
+            return s ? s
+                     : grape_fail(GRAPE_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s",
+                                  (long long)t->st.step, t->dir);
+        }
+        train_report r = {0};
+        double t0 = now();
+        grape_status s = train_step(t, &r.loss, &r.grad_norm, &r.lr);
+        if (s)
+            return s;
+        int64_t tokens = (int64_t)c->batch * c->seq * c->grad_accum;
+        t->st.step++;
+        t->st.tokens += tokens;
+        iv = (interval){iv.steps + 1, iv.tokens + tokens, iv.seconds + now() - t0};
+        double t1 = now();
+        t->st.elapsed += t1 - t_prev;
+        t_prev = t1;
+        if ((s = after_step(t, &r, &iv)))
+            return s;
+    }
+    return GRAPE_OK;
+}
+
+grape_status train_run(const train_config *cfg, const char *out_dir, int resume, const train_hooks *hooks,
+                       train_state *final_state) {
+    trainer t = {.cfg = *cfg, .hooks = hooks, .dir = out_dir};
+    grape_status s = train_config_check(cfg);
+    if (!s && mkdir(out_dir, 0755) != 0 && errno != EEXIST)
+        s = grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", out_dir, strerror(errno));
+    if (!s)
+        s = trainer_open(&t, resume);
+    if (!s && !resume)
+        s = fresh_state(&t);
+    if (!s)
+        s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1);
+    if (!s)
+        s = run_loop(&t);
+    if (final_state)
+        *final_state = t.st;
+    trainer_free(&t);
+    return s;
+}
