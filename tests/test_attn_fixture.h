@@ -47,25 +47,43 @@ static inline float *fx_uniform(size_t n, double lo, double hi, t_rng *r) {
     return x;
 }
 
-// q, k of norm ~ qk_std * sqrt(D): qk_std 1 gives sharp softmaxes at D=64 with scale 1/sqrt(D).
-static inline void fx_make(fx_problem *p, grape_bias_kind kind, int B, int T, int H, int D, double qk_std, uint64_t seed) {
-    memset(p, 0, sizeof *p);
-    t_rng r = t_seed(seed);
+// Random q, k, v, dout: (B,T,H,D); q, k entries ~ N(0, qk_std^2) (qk_std 1 gives sharp softmaxes at D = 64).
+static inline void fx_inputs(fx_problem *p, grape_bias_kind kind, int B, int T, int H, int D, double qk_std, t_rng *r) {
     *p = (fx_problem){.B = B, .T = T, .H = H, .D = D, .P = FX_P, .kind = kind};
     p->nf = (size_t)B * T * H;
     p->n = p->nf * D;
     p->np = p->nf * FX_P;
-    p->q = fx_randn(p->n, qk_std, &r);
-    p->k = fx_randn(p->n, qk_std, &r);
-    p->v = fx_randn(p->n, 1.0, &r);
-    p->dout = fx_randn(p->n, 1.0, &r);
-    p->f = (grape_bias_factors){.kind = kind, .B = B, .T = T, .H = H, .P = FX_P};
-    p->fd = (attn_ref_factors){.kind = kind, .P = FX_P};
-    if (kind == GRAPE_BIAS_NONE) goto copy;
-    p->slope = fx_uniform((size_t)H, 0.02, 0.6, &r);
+    p->q = fx_randn(p->n, qk_std, r);
+    p->k = fx_randn(p->n, qk_std, r);
+    p->v = fx_randn(p->n, 1.0, r);
+    p->dout = fx_randn(p->n, 1.0, r);
+}
+
+// Point p->f at the float factors and make the double copies the reference reads.
+static inline void fx_bind(fx_problem *p) {
+    p->f = (grape_bias_factors){p->kind, p->B, p->T, p->H, FX_P, 0, p->slope, p->gate_q, p->gate_k, p->cum,
+                                p->probe_q, p->probe_k};
+    p->qd = fx_to_double(p->q, p->n);
+    p->kd = fx_to_double(p->k, p->n);
+    p->vd = fx_to_double(p->v, p->n);
+    p->doutd = fx_to_double(p->dout, p->n);
+    p->sloped = fx_to_double(p->slope, (size_t)p->H);
+    p->gqd = fx_to_double(p->gate_q, p->nf);
+    p->gkd = fx_to_double(p->gate_k, p->nf);
+    p->pqd = fx_to_double(p->probe_q, p->np);
+    p->pkd = fx_to_double(p->probe_k, p->np);
+    p->fd = (attn_ref_factors){p->kind, FX_P, p->sloped, p->gqd, p->gkd, p->cum, p->pqd, p->pkd};
+}
+
+// A problem with random factors of the given kind: slopes in [0.02, 0.6], gates in [0.1, 1.5], FoX cumsums of
+// log sigmoid(N(2, 1.5)) logits, probes N(0, 4) (query) and N(0, 1) (key).
+static inline void fx_make(fx_problem *p, grape_bias_kind kind, int B, int T, int H, int D, double qk_std, uint64_t seed) {
+    t_rng r = t_seed(seed);
+    fx_inputs(p, kind, B, T, H, D, qk_std, &r);
+    if (kind != GRAPE_BIAS_NONE && kind != GRAPE_BIAS_FOX) p->slope = fx_uniform((size_t)H, 0.02, 0.6, &r);
     if (kind == GRAPE_BIAS_GRAPE_A_Q || kind == GRAPE_BIAS_GRAPE_A_QK) p->gate_q = fx_uniform(p->nf, 0.1, 1.5, &r);
     if (kind == GRAPE_BIAS_GRAPE_A_K || kind == GRAPE_BIAS_GRAPE_A_QK) p->gate_k = fx_uniform(p->nf, 0.1, 1.5, &r);
-    if (kind == GRAPE_BIAS_FOX) { // c = inclusive cumsum of log sigmoid(logit) per (b,h), logits ~ N(2, 1.5)
+    if (kind == GRAPE_BIAS_FOX) {
         p->cum = malloc(p->nf * sizeof *p->cum);
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
@@ -80,28 +98,7 @@ static inline void fx_make(fx_problem *p, grape_bias_kind kind, int B, int T, in
         p->probe_q = fx_randn(p->np, 2.0, &r);
         p->probe_k = fx_randn(p->np, 1.0, &r);
     }
-    p->f.slope = p->slope;
-    p->f.gate_q = p->gate_q;
-    p->f.gate_k = p->gate_k;
-    p->f.cum = p->cum;
-    p->f.probe_q = p->probe_q;
-    p->f.probe_k = p->probe_k;
-copy:
-    p->qd = fx_to_double(p->q, p->n);
-    p->kd = fx_to_double(p->k, p->n);
-    p->vd = fx_to_double(p->v, p->n);
-    p->doutd = fx_to_double(p->dout, p->n);
-    p->sloped = fx_to_double(p->slope, (size_t)H);
-    p->gqd = fx_to_double(p->gate_q, p->nf);
-    p->gkd = fx_to_double(p->gate_k, p->nf);
-    p->pqd = fx_to_double(p->probe_q, p->np);
-    p->pkd = fx_to_double(p->probe_k, p->np);
-    p->fd.slope = p->sloped;
-    p->fd.gate_q = p->gqd;
-    p->fd.gate_k = p->gkd;
-    p->fd.cum = p->cum;
-    p->fd.probe_q = p->pqd;
-    p->fd.probe_k = p->pkd;
+    fx_bind(p);
 }
 
 static inline void fx_free(fx_problem *p) {
