@@ -354,7 +354,8 @@ grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q
 // one fused projection ("layers.N.attn.wq|wk|wv|w_phase|w_gate|w_probe", biases b_phase, b_gate); the encoding's
 // own parameters are "layers.N.pe.<name>". Order: rotate then QK-RMSNorm (official), xpos: QK-RMSNorm then xPos;
 // grape-a gates read the normalised q~, k~. grape-m-basis folds B^T into the q/k rows (grape_basis_fold), so its
-// QK-RMSNorm gain acts in the B frame. KV-shift is not implemented by the model (GRAPE_ERR_UNSUPPORTED).
+// QK-RMSNorm gain acts in the B frame. KV-shift (pe.kv_shift) mixes the previous token's k, v
+// projections (gate rows "w_shift") in before rotation, QK-RMSNorm and gates.
 
 typedef struct {
     int n_layer;    // L

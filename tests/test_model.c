@@ -10,12 +10,19 @@
 #include "grape.h"
 #include "util.h"
 
+// enc is an encoding name, optionally followed by ":kv" for KV-shift.
 static grape_model *make(const char *enc, int L, int C, int H, int B, int T) {
     grape_model_config cfg;
     grape_model_preset(&cfg, "tiny");
     cfg.n_layer = L, cfg.n_embd = C, cfg.n_head = H, cfg.max_batch = B, cfg.max_seq = T;
+    char name[64];
+    snprintf(name, sizeof name, "%s", enc);
+    char *kv = strstr(name, ":kv");
+    if (kv) *kv = 0;
     grape_model *m = NULL;
-    if (grape_pe_parse(&cfg.pe, enc) || grape_model_create(&m, &cfg) || grape_model_init(m, 99)) {
+    grape_status st = grape_pe_parse(&cfg.pe, name);
+    cfg.pe.kv_shift = kv != NULL;
+    if (st || grape_model_create(&m, &cfg) || grape_model_init(m, 99)) {
         printf("# %s: %s\n", enc, grape_last_error());
         grape_model_free(m);
         return NULL;
@@ -163,7 +170,7 @@ static void test_init(void) {
 int main(void) {
     t_rng r = t_seed(11);
     const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc", "alibi", "fox",
-                          "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox"};
+                          "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv"};
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
     test_errors();
     test_init();

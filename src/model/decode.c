@@ -15,6 +15,7 @@
 
 typedef struct {
     float *k, *v, *q; // (batch, max_len, H, D); q only with a bias that reads queries
+    float *prev_k, *prev_v; // KV-shift: the previous token's k, v projections (batch, C), zero before token 0
     float *tok;       // per sequence b: kind-major (max_len, ch) blocks, b stride max_len*E
 } layer_cache;
 
@@ -53,6 +54,8 @@ static void decoder_plan(grape_decoder *d, grape_arena *a, int *ov) {
         c->v = dtake(a, ov, B * ML, C, f);
         c->q = need_q ? dtake(a, ov, B * ML, C, f) : NULL;
         c->tok = E ? dtake(a, ov, B * ML, E, f) : NULL;
+        c->prev_k = m->tl.shift ? dtake(a, ov, B, C, f) : NULL;
+        c->prev_v = m->tl.shift ? dtake(a, ov, B, C, f) : NULL;
     }
     float **rowsC[] = {&d->x, &d->ln, &d->qraw, &d->kraw, &d->v, &d->qmid, &d->kmid, &d->q, &d->k, &d->att};
     for (size_t i = 0; i < sizeof rowsC / sizeof rowsC[0]; i++) *rowsC[i] = dtake(a, ov, B, C, f);
@@ -107,7 +110,14 @@ void grape_decoder_free(grape_decoder *d) {
     grape_free(d);
 }
 
-void grape_decoder_reset(grape_decoder *d) { d->t = 0; }
+void grape_decoder_reset(grape_decoder *d) {
+    d->t = 0;
+    size_t n = (size_t)d->batch * (size_t)d->m->C * sizeof(float);
+    for (int l = 0; l < d->m->L && d->c[l].prev_k; l++) {
+        memset(d->c[l].prev_k, 0, n);
+        memset(d->c[l].prev_v, 0, n);
+    }
+}
 int64_t grape_decoder_position(const grape_decoder *d) { return d->t; }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -201,6 +211,12 @@ static grape_status step_attn_layer(grape_decoder *d, int l) {
     grape_status st = gemm(d->qkv, d->ln, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
     if (st) return st;
     model_split_qkv(d->qraw, d->kraw, d->v, d->tok, d->qkv, &p, m, N);
+    if (c->prev_k) {
+        const float *shift = model_token_inputs(m, d->tok, N).shift_logit;
+        if ((st = grape_kv_shift_step(d->kraw, c->prev_k, d->kraw, shift, d->batch, m->H, m->D)) ||
+            (st = grape_kv_shift_step(d->v, c->prev_v, d->v, shift, d->batch, m->H, m->D)))
+            return st;
+    }
     if (c->tok) cache_tokens(d, c);
     if (d->phase && (st = step_phase(d, c, l))) return st;
     qk_ctx q = {.pe = m->pe[l], .pos = {.pos0 = d->t, .xpos_anchor = 0.0, .phase = d->phase}, .B = d->batch,

@@ -46,7 +46,6 @@ static grape_status check_config(const grape_model_config *c) {
     if ((c->n_embd / c->n_head) % 2)
         return grape_fail(GRAPE_ERR_ARG, "head dim n_embd/n_head = %d must be even (rotation pairs)",
                           c->n_embd / c->n_head);
-    if (c->pe.kv_shift) return grape_fail(GRAPE_ERR_UNSUPPORTED, "the model does not implement KV-shift yet");
     return GRAPE_OK;
 }
 
@@ -207,6 +206,8 @@ static void plan_layer(planner *p, grape_model *m, layer_acts *a, size_t N, int 
     a->qraw = take2(p, N, C, f);
     a->kraw = take2(p, N, C, f);
     a->v = take2(p, N, C, f);
+    a->ko = m->tl.shift ? take2(p, N, C, f) : NULL;
+    a->vo = m->tl.shift ? take2(p, N, C, f) : NULL;
     a->qmid = rot ? take2(p, N, C, f) : NULL;
     a->kmid = rot ? take2(p, N, C, f) : NULL;
     a->q = take2(p, N, C, f);
@@ -231,6 +232,8 @@ static void plan_scratch(planner *p, grape_model *m, size_t N) {
     s->qkv = take2(p, N, (size_t)m->Ctot, f);
     float **nc[] = {&s->dx, &s->dln, &s->datt, &s->dq, &s->dk, &s->dv, &s->dqmid, &s->dkmid, &s->dqraw, &s->dkraw};
     for (size_t i = 0; i < sizeof nc / sizeof nc[0]; i++) *nc[i] = take2(p, N, C, f);
+    s->dko = m->tl.shift ? take2(p, N, C, f) : NULL;
+    s->dvo = m->tl.shift ? take2(p, N, C, f) : NULL;
     s->dqkv = take2(p, N, (size_t)m->Ctot, f);
     s->dh12 = take2(p, N, 2 * F, f);
     s->dact = take2(p, N, F, f);

@@ -133,8 +133,14 @@ static grape_status attn_forward(grape_model *m, int l, int B, int T) {
     size_t N = (size_t)B * (size_t)T, C = (size_t)m->C;
     grape_status st = gemm(m->s.qkv, a->ln1, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
     if (st) return st;
-    model_split_qkv(a->qraw, a->kraw, a->v, a->tok, m->s.qkv, &p, m, N);
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
+    if (a->ko) { // KV-shift (official §3): k, v mix in the previous token's projection before everything else
+        model_split_qkv(a->qraw, a->ko, a->vo, a->tok, m->s.qkv, &p, m, N);
+        if ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
+            (st = grape_kv_shift_forward(a->v, a->vo, in.shift_logit, B, T, m->H, m->D)))
+            return st;
+    } else
+        model_split_qkv(a->qraw, a->kraw, a->v, a->tok, m->s.qkv, &p, m, N);
     if (a->phase && (st = grape_phase_forward(a->phase, in.phase_logit, m->pe[l], B, T))) return st;
     qk_ctx c = qk_context(m, a, l, B, T);
     if ((st = model_qk_forward(a->q, a->qmid, a->rstdq, a->qraw, p.q_norm, &c, GRAPE_QUERY)) ||
@@ -250,8 +256,14 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, cons
         (st = qk_backward(s->dkraw, s->dkmid, g->k_norm, g->pe, s->dphase, s->dk, a->kraw, a->kmid, a->rstdk,
                           p->k_norm, &c, GRAPE_KEY)))
         return st;
-    if (a->phase) return grape_phase_backward(din.phase_logit, s->dphase, in.phase_logit, m->pe[l], B, T);
-    return GRAPE_OK;
+    if (a->phase && (st = grape_phase_backward(din.phase_logit, s->dphase, in.phase_logit, m->pe[l], B, T)))
+        return st;
+    if (!a->ko) return GRAPE_OK;
+    zero_f(s->dko, NC);
+    zero_f(s->dvo, NC);
+    st = grape_kv_shift_backward(s->dko, din.shift_logit, s->dkraw, a->ko, in.shift_logit, B, T, m->H, m->D);
+    if (!st) st = grape_kv_shift_backward(s->dvo, din.shift_logit, s->dv, a->vo, in.shift_logit, B, T, m->H, m->D);
+    return st;
 }
 
 // grape-m-basis: chain the folded projection's gradient s.dwfold into wq, wk, the basis and the other rows.
@@ -275,7 +287,7 @@ static grape_status attn_backward(grape_model *m, int l, int B, int T) {
         (st = gemm(g.wo, s->dx, a->att, m->C, m->C, n, 1, 0, 1.0f)) ||
         (st = attn_core_backward(m, l, B, T, &p, &g)))
         return st;
-    merge_dqkv(s->dqkv, &g, s->dqraw, s->dkraw, s->dv, s->dtok, m, N);
+    merge_dqkv(s->dqkv, &g, s->dqraw, a->ko ? s->dko : s->dkraw, a->ko ? s->dvo : s->dv, s->dtok, m, N);
     if ((st = gemm(s->dln, s->dqkv, model_wqkv(m, l), n, m->C, m->Ctot, 0, 0, 0.0f))) return st;
     if (!s->dwfold) {
         if ((st = gemm(g.wqkv, s->dqkv, a->ln1, m->Ctot, m->C, n, 1, 0, 1.0f))) return st;

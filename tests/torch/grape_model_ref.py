@@ -26,14 +26,14 @@ CTX_OMEGA_SCALE = 16.0
 
 class Config:
     def __init__(self, n_layer, n_embd, n_head, vocab_size=256, rot="nope", bias="none", rope_base=10000.0,
-                 xpos_gamma=0.4, xpos_scale_base=512.0, log_freq_scale=16.0, ap_probe_dim=8):
+                 xpos_gamma=0.4, xpos_scale_base=512.0, log_freq_scale=16.0, ap_probe_dim=8, kv_shift=False):
         assert n_embd % n_head == 0, "n_embd must be divisible by n_head"
         self.n_layer, self.n_embd, self.n_head, self.vocab_size = n_layer, n_embd, n_head, vocab_size
         self.head_dim = n_embd // n_head
         self.hidden = (8 * n_embd) // 3
         self.rot, self.bias = rot, bias
         self.rope_base, self.xpos_gamma, self.xpos_scale_base = rope_base, xpos_gamma, xpos_scale_base
-        self.log_freq_scale, self.ap_probe_dim = log_freq_scale, ap_probe_dim
+        self.log_freq_scale, self.ap_probe_dim, self.kv_shift = log_freq_scale, ap_probe_dim, kv_shift
 
     @staticmethod
     def from_name(name, **kw):
@@ -49,10 +49,10 @@ class Config:
         return Config(rot=rot, bias=bias, **kw)
 
     def token_channels(self):
-        """Rows of the fused projection after q|k|v: (phase, gate, probe)."""
+        """Rows of the fused projection after q|k|v: (phase, gate, probe, shift)."""
         H = self.n_head
         return (1 if self.rot == "grape-m-ctx" else 0, H if self.bias == "fox" else 0,
-                H * self.ap_probe_dim if self.bias == "grape-ap" else 0)
+                H * self.ap_probe_dim if self.bias == "grape-ap" else 0, H if self.kv_shift else 0)
 
 
 def alibi_slopes(H):
@@ -93,12 +93,13 @@ class GrapeLM(torch.nn.Module):
     def _tensor_shapes(self):
         c = self.cfg
         C, H, D, Fh, V = c.n_embd, c.n_head, c.head_dim, c.hidden, c.vocab_size
-        ph, gt, pr = c.token_channels()
+        ph, gt, pr, sh = c.token_channels()
         shapes = {"wte": (V, C)}
         for l in range(c.n_layer):
             p = f"layers.{l}"
             shapes[f"{p}.ln1.weight"] = (C,)
-            for nm, rows in (("wq", C), ("wk", C), ("wv", C), ("w_phase", ph), ("w_gate", gt), ("w_probe", pr)):
+            for nm, rows in (("wq", C), ("wk", C), ("wv", C), ("w_phase", ph), ("w_gate", gt), ("w_probe", pr),
+                             ("w_shift", sh)):
                 if rows:
                     shapes[f"{p}.attn.{nm}"] = (rows, C)
             if ph:
@@ -268,7 +269,12 @@ class GrapeLM(torch.nn.Module):
         q = (h @ self.p(f"{pre}.attn.wq").T).view(B, T, H, D)
         k = (h @ self.p(f"{pre}.attn.wk").T).view(B, T, H, D)
         v = (h @ self.p(f"{pre}.attn.wv").T).view(B, T, H, D)
-        ph, gt, pr = c.token_channels()
+        ph, gt, pr, sh = c.token_channels()
+        if sh:  # KV-shift (official §3): k'_t = a_t k_{t-1} + (1 - a_t) k_t, a = sigmoid(w_s h), same for v
+            alpha = torch.sigmoid(h @ self.p(f"{pre}.attn.w_shift").T)[..., None]  # (B,T,H,1)
+            def shift(o):
+                return (1 - alpha) * o + alpha * F.pad(o, (0, 0, 0, 0, 1, 0))[:, :-1]
+            k, v = shift(k), shift(v)
         phase_logit = h @ self.p(f"{pre}.attn.w_phase").T + self.p(f"{pre}.attn.b_phase") if ph else None
         gate_logit = h @ self.p(f"{pre}.attn.w_gate").T + self.p(f"{pre}.attn.b_gate") if gt else None
         probe = h @ self.p(f"{pre}.attn.w_probe").T if pr else None

@@ -13,9 +13,28 @@ from common import check, finish, load_lib, rel_err  # noqa: E402
 from grape_model_ref import Config, GrapeLM  # noqa: E402
 
 TOL = 1e-4
+# ":kv" adds KV-shift (grape_pe_config.kv_shift)
 ENCODINGS = ["nope", "rope", "grape-m", "grape-m-ctx", "grape-m-basis", "xpos", "alibi", "fox", "grape-a-qk", "grape-ap",
-             "grape-m+grape-ap", "rope+fox"]
+             "grape-m+grape-ap", "rope+fox", "rope:kv", "grape-ap:kv"]
 L, C, H, B, T = 2, 32, 2, 2, 12
+
+
+class PeConfig(ctypes.Structure):
+    """Mirror of grape_pe_config (include/grape.h), field by field, so ctypes computes the C offsets."""
+    _fields_ = [("rot", ctypes.c_int), ("bias", ctypes.c_int), ("n_heads", ctypes.c_int), ("head_dim", ctypes.c_int),
+                ("rotary_dim", ctypes.c_int), ("interleaved", ctypes.c_int), ("rope_base", ctypes.c_double),
+                ("scaling", ctypes.c_int), ("scaling_factor", ctypes.c_double), ("yarn_orig_ctx", ctypes.c_int),
+                ("yarn_ext_factor", ctypes.c_double), ("yarn_attn_factor", ctypes.c_double),
+                ("yarn_beta_fast", ctypes.c_double), ("yarn_beta_slow", ctypes.c_double),
+                ("xpos_gamma", ctypes.c_double), ("xpos_scale_base", ctypes.c_double), ("per_head", ctypes.c_int),
+                ("log_freq_scale", ctypes.c_double), ("nc_rank", ctypes.c_int), ("ap_probe_dim", ctypes.c_int),
+                ("ap_paper", ctypes.c_int), ("kv_shift", ctypes.c_int), ("basis_folded", ctypes.c_int)]
+
+
+class ModelConfig(ctypes.Structure):
+    _fields_ = [("n_layer", ctypes.c_int), ("n_embd", ctypes.c_int), ("n_head", ctypes.c_int),
+                ("vocab_size", ctypes.c_int), ("max_batch", ctypes.c_int), ("max_seq", ctypes.c_int),
+                ("pe", PeConfig)]
 
 
 class TensorInfo(ctypes.Structure):
@@ -49,16 +68,15 @@ def bind(lib):
 
 
 def make_model(lib, name):
-    # grape_model_config = 6 ints (n_layer, n_embd, n_head, vocab_size, max_batch, max_seq), then grape_pe_config
-    # at byte 24 (8-aligned). A generous opaque buffer holds it; only those ints are patched from Python.
-    buf = ctypes.create_string_buffer(4096)
-    assert lib.grape_model_preset(buf, b"tiny") == 0
-    dims = ctypes.cast(buf, ctypes.POINTER(ctypes.c_int))
-    for i, v in enumerate((L, C, H, 256, B, T)):
-        dims[i] = v
-    assert lib.grape_pe_parse(ctypes.byref(buf, 24), name.encode()) == 0, lib.grape_last_error()
+    enc, kv = name.split(":")[0], name.endswith(":kv")
+    cfg = ModelConfig()
+    assert lib.grape_model_preset(ctypes.byref(cfg), b"tiny") == 0
+    assert cfg.pe.xpos_gamma == 0.4 and cfg.pe.ap_probe_dim == 8, "PeConfig mirror out of date with grape.h"
+    cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.max_batch, cfg.max_seq = L, C, H, B, T
+    assert lib.grape_pe_parse(ctypes.byref(cfg.pe), enc.encode()) == 0, lib.grape_last_error()
+    cfg.pe.kv_shift = int(kv)
     m = ctypes.c_void_p()
-    st = lib.grape_model_create(ctypes.byref(m), buf)
+    st = lib.grape_model_create(ctypes.byref(m), ctypes.byref(cfg))
     assert st == 0, lib.grape_last_error()
     return m
 
@@ -91,7 +109,8 @@ def run(lib, name, rng):
         assert lib.grape_model_backward(m) == 0, lib.grape_last_error()
         logits = np.ctypeslib.as_array(lib.grape_model_logits(m), shape=(B, T, 256)).copy()
 
-        ref = GrapeLM(Config.from_name(name, n_layer=L, n_embd=C, n_head=H)).load(tensors(lib, m, params))
+        cfg = Config.from_name(name.split(":")[0], n_layer=L, n_embd=C, n_head=H, kv_shift=name.endswith(":kv"))
+        ref = GrapeLM(cfg).load(tensors(lib, m, params))
         rlogits, rloss = ref(torch.as_tensor(tok, dtype=torch.long), torch.as_tensor(tgt, dtype=torch.long))
         rloss.backward()
         check(f"{name}: loss vs torch float64", abs(loss.value - rloss.item()) / abs(rloss.item()), TOL)
