@@ -14,7 +14,35 @@ static void run(grape_bias_kind kind, int B, int T, int H, int D, int window, ui
     fx_free(&p);
 }
 
+// An argument error must come back as a status with a message (nothing written, no crash).
+static void expect_error(const char *what, grape_status st) {
+    char name[160];
+    snprintf(name, sizeof name, "rejects %s (%s)", what, grape_last_error());
+    t_true(name, st == GRAPE_ERR_ARG || st == GRAPE_ERR_NOMEM);
+}
+
+static void bad_arguments(void) {
+    fx_problem p;
+    fx_make(&p, GRAPE_BIAS_GRAPE_AP, 1, 8, 2, 16, 1.0, 3);
+    float out[256], lse[16], dq[256] = {0}, dk[256] = {0}, dv[256] = {0};
+    grape_attn_opts opts = {0.0f, 0}, odd = {0.0f, 5};
+    grape_bias_factors no_probe = p.f, wrong_T = p.f;
+    no_probe.probe_k = NULL;
+    wrong_T.T = 9;
+    expect_error("B = 0", grape_attn_forward(out, lse, p.q, p.k, p.v, NULL, &opts, 0, 8, 2, 16));
+    expect_error("D above the limit", grape_attn_forward(out, lse, p.q, p.k, p.v, NULL, &opts, 1, 8, 2, ATTN_MAX_D + 2));
+    expect_error("B*T*H*D overflow", grape_attn_forward(out, lse, p.q, p.k, p.v, NULL, &opts, 1 << 30, 1 << 20, 1 << 12, 512));
+    expect_error("NULL q", grape_attn_forward(out, lse, NULL, p.k, p.v, NULL, &opts, 1, 8, 2, 16));
+    expect_error("odd BCA window", grape_attn_forward(out, lse, p.q, p.k, p.v, NULL, &odd, 1, 8, 2, 16));
+    expect_error("factors of another shape", grape_attn_forward(out, lse, p.q, p.k, p.v, &wrong_T, &opts, 1, 8, 2, 16));
+    expect_error("grape-ap without key probes", grape_attn_forward(out, lse, p.q, p.k, p.v, &no_probe, &opts, 1, 8, 2, 16));
+    expect_error("backward NULL dout",
+                 grape_attn_backward(dq, dk, dv, NULL, NULL, out, lse, p.q, p.k, p.v, NULL, &opts, 1, 8, 2, 16));
+    fx_free(&p);
+}
+
 int main(void) {
+    bad_arguments();
     for (int kind = 0; kind < GRAPE_BIAS_COUNT; kind++) {
         run((grape_bias_kind)kind, 2, 1, 3, 32, 0, 10 + kind);    // one token
         run((grape_bias_kind)kind, 1, 77, 3, 64, 0, 20 + kind);   // odd, partial tile
