@@ -32,50 +32,40 @@ static inline void axpy(float *acc, float a, const float *row, int n) {
     for (int i = 0; i < n; i++) acc[i] += a * row[i];
 }
 
-// v = Bᵀ x as axpys over the rows of B (no horizontal reductions); scratch v: R floats.
-static void basis_to_frame(float *v, const float *x, const float *B, int R) {
-    memset(v, 0, (size_t)R * sizeof(float));
-    for (int i = 0; i < R; i++) axpy(v, x[i], B + (size_t)i * R, R);
+// v = Bᵀ x = Σ_i x_i B[i,:] (rows of B); y = B u = Σ_j u_j Bᵀ[j,:] (rows of Bᵀ).
+static void frame_apply(float *out, const float *coef, const float *rows, int R) {
+    memset(out, 0, (size_t)R * sizeof(float));
+    rot_rows_axpy(out, coef, rows, R, R);
 }
 
-// y = B u as axpys over the rows of Bᵀ.
-static void basis_from_frame(float *y, const float *u, const float *Bt, int R) {
-    memset(y, 0, (size_t)R * sizeof(float));
-    for (int j = 0; j < R; j++) axpy(y, u[j], Bt + (size_t)j * R, R);
-}
-
-// y: (D), x: (D); scratch: 2R floats.
+// y: (D), x: (D); scratch: ROT_SCRATCH(R) floats.
 void basis_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                         float *scratch) {
     int R = r->R;
     size_t RR = (size_t)R * (size_t)R;
-    basis_to_frame(scratch, x, r->fb + (size_t)set * RR, R);
+    frame_apply(scratch, x, r->fb + (size_t)set * RR, R);
     rot_pairs_forward(scratch, scratch, cs, sn, r->npair, r->cfg.interleaved);
     if (y != x) memcpy(y + R, x + R, (size_t)(r->D - R) * sizeof(float));
-    basis_from_frame(y, scratch, r->ft + (size_t)set * RR, R);
+    frame_apply(y, scratch, r->ft + (size_t)set * RR, R);
 }
 
-// v = Bᵀx, u = R v, g = Bᵀ dy, gv = Rᵀ g:  dx += B gv,  dB += dy uᵀ + x gvᵀ (dF rows: dFᵀ[j] += u_j dy + gv_j x).
-// dx, dy, x: (D); dF: (R, R) double; scratch: 4R floats.
-void basis_head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
-                         const float *sn, const rot_state *r, int set, float *scratch) {
+// v = Bᵀx, u = R v, g = Bᵀ dy, gv = Rᵀ g:  dx += B gv,  dB = dy uᵀ + x gvᵀ (rows u, gv for the GEMM).
+// dx, dy, x: (D); urow, grow: (R) or NULL; scratch: ROT_SCRATCH(R) floats.
+void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
+                         const float *cs, const float *sn, const rot_state *r, int set, float *scratch) {
     int R = r->R;
     size_t RR = (size_t)R * (size_t)R;
     float *v = scratch, *u = scratch + R, *g = scratch + 2 * R, *gv = scratch + 3 * R;
-    basis_to_frame(v, x, r->fb + (size_t)set * RR, R);
-    basis_to_frame(g, dy, r->fb + (size_t)set * RR, R);
-    rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
+    frame_apply(v, x, r->fb + (size_t)set * RR, R);
+    frame_apply(g, dy, r->fb + (size_t)set * RR, R);
     memset(gv, 0, (size_t)R * sizeof(float));
     rot_pairs_backward(gv, dphi, g, v, cs, sn, r->npair, r->cfg.interleaved);
-    const float *Bt = r->ft + (size_t)set * RR;
-    for (int j = 0; j < R; j++) {
-        axpy(dx, gv[j], Bt + (size_t)j * R, R);
-        double *row = dF + (size_t)j * R;
-        double uj = u[j], gj = gv[j];
-#pragma omp simd
-        for (int i = 0; i < R; i++) row[i] += uj * dy[i] + gj * x[i];
-    }
+    rot_rows_axpy(dx, gv, r->ft + (size_t)set * RR, R, R);
     for (int i = R; i < r->D; i++) dx[i] += dy[i];
+    if (!urow) return;
+    rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
+    memcpy(urow, u, (size_t)R * sizeof(float));
+    memcpy(grow, gv, (size_t)R * sizeof(float));
 }
 
 // dF: (nset, frame, R) rows of dFᵀ, i.e. dF[c][i] = ∂loss/∂F_ic for the first `frame` columns of B.

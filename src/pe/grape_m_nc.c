@@ -37,62 +37,34 @@ void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interlea
             if (nc_free(i, j, r, interleaved)) dskew[k++] += (float)(dA[i * N + j] - dA[j * N + i]);
 }
 
-// y[c] = <Et[c], x> for the r frame rows; Et: (r, R).
-static void frame_project(float *y, const float *x, const float *Et, int r, int R) {
-    for (int c = 0; c < r; c++) {
-        const float *e = Et + (size_t)c * R;
-        float s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int i = 0; i < R; i++) s += e[i] * x[i];
-        y[c] = s;
-    }
-}
-
-// out[0..R) += Σ_c d[c] Et[c]
-static void frame_expand(float *out, const float *d, const float *Et, int r, int R) {
-    for (int c = 0; c < r; c++) {
-        const float *e = Et + (size_t)c * R;
-        float dc = d[c];
-#pragma omp simd
-        for (int i = 0; i < R; i++) out[i] += dc * e[i];
-    }
-}
-
-// y, x: (D); scratch: 2r floats. y == x allowed.
+// y, x: (D); scratch: ROT_SCRATCH(R) floats. y == x allowed.
 void nc_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                      float *scratch) {
     int R = r->R, F = r->frame;
     const float *Et = r->ft + (size_t)set * F * R;
     float *v = scratch, *u = scratch + F;
-    frame_project(v, x, Et, F, R);
+    rot_rows_dot(v, x, Et, F, R, scratch + 2 * F);
     rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
     for (int c = 0; c < F; c++) u[c] -= v[c];
     if (y != x) memcpy(y, x, (size_t)r->D * sizeof(float));
-    frame_expand(y, u, Et, F, R);
+    rot_rows_axpy(y, u, Et, F, R);
 }
 
-// v = Eᵀx, u = R v, g = Eᵀdy, gv = Rᵀg:  dx += dy + E(gv − g);  dE += dy (u − v)ᵀ + x (gv − g)ᵀ.
-// dF: (r, R) double rows of dEᵀ; scratch: 4r floats.
-void nc_head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
-                      const float *sn, const rot_state *r, int set, float *scratch) {
+// v = Eᵀx, u = R v, g = Eᵀdy, gv = Rᵀg:  dx += dy + E(gv − g);  dE = dy (u − v)ᵀ + x (gv − g)ᵀ (rows for the GEMM).
+// urow, grow: (r) or NULL; scratch: ROT_SCRATCH(R) floats.
+void nc_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
+                      const float *cs, const float *sn, const rot_state *r, int set, float *scratch) {
     int R = r->R, F = r->frame;
     const float *Et = r->ft + (size_t)set * F * R;
     float *v = scratch, *u = scratch + F, *g = scratch + 2 * F, *gv = scratch + 3 * F;
-    frame_project(v, x, Et, F, R);
-    frame_project(g, dy, Et, F, R);
-    rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
+    rot_rows_dot(v, x, Et, F, R, scratch + 4 * F);
+    rot_rows_dot(g, dy, Et, F, R, scratch + 4 * F);
     memset(gv, 0, (size_t)F * sizeof(float));
     rot_pairs_backward(gv, dphi, g, v, cs, sn, r->npair, r->cfg.interleaved);
-    for (int c = 0; c < F; c++) {
-        u[c] -= v[c];
-        gv[c] -= g[c];
-    }
+    for (int c = 0; c < F; c++) gv[c] -= g[c];
     for (int i = 0; i < r->D; i++) dx[i] += dy[i];
-    frame_expand(dx, gv, Et, F, R);
-    for (int c = 0; c < F; c++) {
-        double *row = dF + (size_t)c * R;
-        double uc = u[c], gc = gv[c];
-#pragma omp simd
-        for (int i = 0; i < R; i++) row[i] += uc * dy[i] + gc * x[i];
-    }
+    rot_rows_axpy(dx, gv, Et, F, R);
+    if (!urow) return;
+    rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
+    for (int c = 0; c < F; c++) urow[c] = u[c] - v[c], grow[c] = gv[c];
 }

@@ -104,15 +104,23 @@ void rot_pairs_forward(float *y, const float *x, const float *cs, const float *s
 void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
                         int npair, int interleaved);
 
-// ---- grape_m_basis.c / grape_m_nc.c: one head through the frame (scratch: 2R floats forward, 4R backward)
+// out[0..n) += Σ_k coef[k]·M[k][0..n), M (nrows, n) row-major.
+void rot_rows_axpy(float *out, const float *coef, const float *M, int nrows, int n);
+// out[c] = <M[c], x> for c < nrows; part: nrows·16 floats of scratch.
+void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n, float *part);
+// Floats of per-thread scratch a frame head needs (4 frame vectors + rot_rows_dot's partial sums).
+#define ROT_SCRATCH(R) ((size_t)(R) * 20)
+
+// ---- grape_m_basis.c / grape_m_nc.c: one head through the frame (scratch: ROT_SCRATCH(R) floats)
 void basis_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                         float *scratch);
-void basis_head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
-                         const float *sn, const rot_state *r, int set, float *scratch);
+// Besides dx and dφ they write the head's rows of the frame-gradient GEMM dFᵀ += urowᵀ dy + growᵀ x (if non-NULL).
+void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
+                         const float *cs, const float *sn, const rot_state *r, int set, float *scratch);
 void nc_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                      float *scratch);
-void nc_head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
-                      const float *sn, const rot_state *r, int set, float *scratch);
+void nc_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
+                      const float *cs, const float *sn, const rot_state *r, int set, float *scratch);
 // dskew += chain of the accumulated frame gradients dF (nset, frame, R) (rows of dFᵀ) through Cayley.
 grape_status frame_chain_skew(float *dskew, const double *dF, const rot_state *r);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/mathx.h"
 #include "core/mem.h"
 #include "pe/pe_internal.h"
@@ -262,6 +263,58 @@ void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x,
     else pairs_backward(dx, dphi, dy, x, cs, sn, npair, 1, npair);
 }
 
+// out[0..n) += Σ_k coef[k]·M[k][0..n) (M: (nrows, n) row-major). Tiled over out so a tile stays in registers
+// across all rows (instead of a load and a store of out per row), with two accumulators over alternate rows so
+// consecutive FMAs do not wait on each other. Tiles of 64 floats, then 16, then scalars.
+#define ROWS_TILE 16
+#define ROWS_WIDE 64
+
+static inline void rows_axpy_tile(float *out, const float *coef, const float *M, int nrows, int n, int W) {
+    float va[ROWS_WIDE], vb[ROWS_WIDE];
+    for (int l = 0; l < W; l++) va[l] = out[l], vb[l] = 0.0f;
+    int k = 0;
+    for (; k + 1 < nrows; k += 2) {
+        const float *m0 = M + (size_t)k * (size_t)n, *m1 = m0 + n;
+        float c0 = coef[k], c1 = coef[k + 1];
+#pragma omp simd
+        for (int l = 0; l < W; l++) {
+            va[l] += c0 * m0[l];
+            vb[l] += c1 * m1[l];
+        }
+    }
+    for (; k < nrows; k++)
+        for (int l = 0; l < W; l++) va[l] += coef[k] * M[(size_t)k * (size_t)n + l];
+    for (int l = 0; l < W; l++) out[l] = va[l] + vb[l];
+}
+
+void rot_rows_axpy(float *out, const float *coef, const float *M, int nrows, int n) {
+    int i = 0;
+    for (; i + ROWS_WIDE <= n; i += ROWS_WIDE) rows_axpy_tile(out + i, coef, M + i, nrows, n, ROWS_WIDE);
+    for (; i + ROWS_TILE <= n; i += ROWS_TILE) rows_axpy_tile(out + i, coef, M + i, nrows, n, ROWS_TILE);
+    for (int k = 0; k < nrows && i < n; k++)
+        for (int j = i; j < n; j++) out[j] += coef[k] * M[(size_t)k * (size_t)n + j];
+}
+
+// out[c] = <M[c], x> for all nrows rows at once: ROWS_TILE-wide partial sums per row (part: nrows·ROWS_TILE
+// floats of scratch), reduced at the end, so no row pays a horizontal reduction per tile.
+void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n, float *part) {
+    int nv = n - n % ROWS_TILE;
+    memset(part, 0, (size_t)nrows * ROWS_TILE * sizeof(float));
+    for (int i = 0; i < nv; i += ROWS_TILE)
+        for (int c = 0; c < nrows; c++) {
+            const float *m = M + (size_t)c * (size_t)n + i;
+            float *pc = part + (size_t)c * ROWS_TILE;
+#pragma omp simd
+            for (int l = 0; l < ROWS_TILE; l++) pc[l] += m[l] * x[i + l];
+        }
+    for (int c = 0; c < nrows; c++) {
+        float s = 0;
+        for (int l = 0; l < ROWS_TILE; l++) s += part[(size_t)c * ROWS_TILE + l];
+        for (int i = nv; i < n; i++) s += M[(size_t)c * (size_t)n + i] * x[i];
+        out[c] = s;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Per-token angle sources
 
@@ -416,7 +469,7 @@ grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, con
     }
     rot_table tb;
     if ((st = table_build(&tb, r, pos, side, B, T))) return st;
-    size_t per_thread = 2 * (size_t)r->R;
+    size_t per_thread = ROT_SCRATCH(r->R);
     float *scratch = grape_alloc((size_t)omp_get_max_threads() * per_thread * sizeof(float));
     if (!scratch) {
         grape_free(tb.cs);
@@ -440,40 +493,72 @@ grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, con
 
 // ---------------------------------------------------------------------------------------------------------
 // Backward: dx += G(n)ᵀ dy; dφ per pair chains into dθ (Σ n·dφ, or Σ Φ·dφ) and dΦ (Σ θ·dφ); frames chain
-// their accumulated dF into the skew parameters through the Cayley backward.
+// their dF (a GEMM over tokens) into the skew parameters through the Cayley backward.
 
 typedef struct {
-    size_t n_acc;   // doubles per thread: dθ (nset·npair) then dF (nset·frame·R)
-    size_t n_float; // floats per thread: dφ (npair) and frame vectors (4R)
+    size_t n_acc;   // doubles per thread: dθ (nset·npair)
+    size_t n_float; // floats per thread: dφ (npair), Σ_h dφ (nset·npair), frame scratch
     double *acc;
     float *ws;
+    float *fu, *fg; // frames: (B·T·H, frame) rows the frame gradient is a GEMM of, else NULL
 } bwd_work;
 
-static grape_status bwd_work_alloc(bwd_work *w, const rot_state *r) {
+static void bwd_work_free(bwd_work *w) {
+    grape_free(w->acc);
+    grape_free(w->ws);
+    grape_free(w->fu);
+    *w = (bwd_work){0};
+}
+
+static int frame_grads(const rot_state *r, const float *dparams) {
+    return dparams && r->n_skew && !r->cfg.basis_folded;
+}
+
+static grape_status bwd_work_alloc(bwd_work *w, const rot_state *r, const float *dparams, size_t ntok) {
     int nt = omp_get_max_threads();
-    size_t nf = (size_t)r->nset * (size_t)r->npair;
-    size_t nm = r->n_skew ? (size_t)r->nset * (size_t)r->frame * (size_t)r->R : 0;
-    w->n_acc = nf + nm;
-    w->n_float = (size_t)r->npair * (1 + (size_t)r->nset) + 4 * (size_t)r->R;
+    *w = (bwd_work){0};
+    w->n_acc = (size_t)r->nset * (size_t)r->npair;
+    w->n_float = (size_t)r->npair * (1 + (size_t)r->nset) + ROT_SCRATCH(r->R);
     w->acc = grape_alloc((size_t)nt * w->n_acc * sizeof(double));
     w->ws = grape_alloc((size_t)nt * w->n_float * sizeof(float));
-    if (!w->acc || !w->ws) {
-        grape_free(w->acc);
-        grape_free(w->ws);
+    size_t nfr = ntok * (size_t)r->H * (size_t)r->frame;
+    if (frame_grads(r, dparams) && (w->fu = grape_alloc(2 * nfr * sizeof(float)))) w->fg = w->fu + nfr;
+    if (!w->acc || !w->ws || (frame_grads(r, dparams) && !w->fu)) {
+        bwd_work_free(w);
         return GRAPE_ERR_NOMEM;
     }
     return GRAPE_OK;
 }
 
-static void head_backward(float *dx, float *dphi, double *dF, const float *dy, const float *x, const float *cs,
-                          const float *sn, const rot_state *r, int set, float *ws) {
+// urow, grow: this head's rows of the frame-gradient GEMM operands (NULL when no parameter gradient is wanted).
+static void head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
+                          const float *cs, const float *sn, const rot_state *r, int set, float *ws) {
     if (coordinate_planes(r)) {
         rot_pairs_backward(dx, dphi, dy, x, cs, sn, r->npair, r->cfg.interleaved);
         for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
     } else if (r->kind == GRAPE_ROT_GRAPE_M_BASIS)
-        basis_head_backward(dx, dphi, dF, dy, x, cs, sn, r, set, ws);
+        basis_head_backward(dx, dphi, urow, grow, dy, x, cs, sn, r, set, ws);
     else
-        nc_head_backward(dx, dphi, dF, dy, x, cs, sn, r, set, ws);
+        nc_head_backward(dx, dphi, urow, grow, dy, x, cs, sn, r, set, ws);
+}
+
+// dFᵀ (nset, frame, R) = Σ_rows U_rowᵀ dy_row + G_rowᵀ x_row over the (token, head) rows of each set: two GEMMs
+// per set (K = tokens·heads sharing it) instead of an O(frame·R) double update per token and head.
+static grape_status frame_grad_gemm(double *dF, const bwd_work *w, const float *dy, const float *x, const rot_state *r,
+                                    size_t ntok) {
+    size_t F = (size_t)r->frame, R = (size_t)r->R, H = (size_t)r->H, D = (size_t)r->D;
+    float *c = grape_alloc(F * R * sizeof(float));
+    if (!c) return GRAPE_ERR_NOMEM;
+    grape_status st = GRAPE_OK;
+    int shared = r->nset == 1;
+    int64_t K = (int64_t)(shared ? ntok * H : ntok), ldu = (int64_t)(shared ? F : H * F), ldx = (int64_t)(shared ? D : H * D);
+    for (size_t s = 0; s < (size_t)r->nset && !st; s++) {
+        st = gemm_ld(c, (int64_t)R, w->fu + s * F, ldu, dy + s * D, ldx, (int64_t)F, (int64_t)R, K, 1, 0, 1.0f, 0.0f);
+        if (!st) st = gemm_ld(c, (int64_t)R, w->fg + s * F, ldu, x + s * D, ldx, (int64_t)F, (int64_t)R, K, 1, 0, 1.0f, 1.0f);
+        for (size_t i = 0; i < F * R; i++) dF[s * F * R + i] = c[i];
+    }
+    grape_free(c);
+    return st;
 }
 
 // dθ_p += m·dφ_p with m the token's position or phase.
@@ -492,9 +577,9 @@ static inline double dot_theta(const double *theta, const float *dphi, size_t np
 
 // One token (b, t), every head. dφ of heads sharing a set and a multiplier is summed first, so dθ += m·Σ_h dφ
 // runs once per token (per head only for per-head phases). ws: dφ (npair) | Σ dφ (nset·npair) | frame scratch.
-static void token_backward(float *dx, double *dphase, double *acc, float *ws, const float *dy, const float *x,
-                           const rot_table *tb, const rot_state *r, const grape_positions *pos, int want_dtheta,
-                           int b, int t, int T) {
+static void token_backward(float *dx, double *dphase, double *acc, float *ws, const bwd_work *w, const float *dy,
+                           const float *x, const rot_table *tb, const rot_state *r, const grape_positions *pos,
+                           int want_dtheta, int b, int t, int T) {
     size_t np = (size_t)r->npair, bt = (size_t)b * (size_t)T + (size_t)t, ns = (size_t)r->nset;
     int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX, head_mult = r->phase_heads > 1;
     float *dphi = ws, *tok = ws + np, *scratch = tok + ns * np;
@@ -503,8 +588,9 @@ static void token_backward(float *dx, double *dphase, double *acc, float *ws, co
     for (int h = 0; h < r->H; h++) {
         size_t set = ns > 1 ? (size_t)h : 0, off = (bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
         size_t toff = row + (tb->head_varies ? (size_t)h * tb->sh : 0);
-        double *dF = r->n_skew ? acc + ns * np + set * (size_t)r->frame * (size_t)r->R : NULL;
-        head_backward(dx + off, dphi, dF, dy + off, x + off, tb->cs + toff, tb->sn + toff, r, (int)set, scratch);
+        size_t frow = (bt * (size_t)r->H + (size_t)h) * (size_t)r->frame;
+        head_backward(dx + off, dphi, w->fu ? w->fu + frow : NULL, w->fg ? w->fg + frow : NULL, dy + off, x + off,
+                      tb->cs + toff, tb->sn + toff, r, (int)set, scratch);
         if (ctx && dphase) dphase[bt * (size_t)r->phase_heads + (head_mult ? (size_t)h : 0)] += dot_theta(r->tab.theta, dphi, np);
         if (want_dtheta && head_mult) accumulate_dtheta(acc, dphi, rot_token_mult(r, pos, b, t, h, T), np);
         else if (want_dtheta) {
@@ -524,11 +610,17 @@ static void bwd_reduce(bwd_work *w) {
         for (size_t i = 0; i < w->n_acc; i++) w->acc[i] += w->acc[(size_t)k * w->n_acc + i];
 }
 
-static grape_status chain_params(float *dparams, const rot_state *r, const double *acc) {
+static grape_status chain_params(float *dparams, const rot_state *r, const bwd_work *w, const float *dy,
+                                 const float *x, size_t ntok) {
     if (!dparams || !r->n_params) return GRAPE_OK;
-    rot_log_freq_backward(r, dparams, acc);
-    if (!r->n_skew || r->cfg.basis_folded) return GRAPE_OK;
-    return frame_chain_skew(dparams + (size_t)r->nset * r->n_freq, acc + (size_t)r->nset * r->npair, r);
+    rot_log_freq_backward(r, dparams, w->acc);
+    if (!frame_grads(r, dparams)) return GRAPE_OK;
+    double *dF = grape_alloc((size_t)r->nset * (size_t)r->frame * (size_t)r->R * sizeof(double));
+    if (!dF) return GRAPE_ERR_NOMEM;
+    grape_status st = frame_grad_gemm(dF, w, dy, x, r, ntok);
+    if (!st) st = frame_chain_skew(dparams + (size_t)r->nset * r->n_freq, dF, r);
+    grape_free(dF);
+    return st;
 }
 
 grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
@@ -544,8 +636,9 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
     }
     rot_table tb;
     bwd_work w;
+    size_t ntok = (size_t)B * (size_t)T;
     if ((st = table_build(&tb, r, pos, side, B, T))) return st;
-    if ((st = bwd_work_alloc(&w, r))) {
+    if ((st = bwd_work_alloc(&w, r, dparams, ntok))) {
         grape_free(tb.cs);
         return st;
     }
@@ -553,13 +646,12 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
 #pragma omp parallel for schedule(static)
     for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
         int tid = omp_get_thread_num();
-        token_backward(dx, dphase, w.acc + (size_t)tid * w.n_acc, w.ws + (size_t)tid * w.n_float, dy, x, &tb, r, pos,
-                       want_dtheta, (int)(bt / T), (int)(bt % T), T);
+        token_backward(dx, dphase, w.acc + (size_t)tid * w.n_acc, w.ws + (size_t)tid * w.n_float, &w, dy, x, &tb,
+                       r, pos, want_dtheta, (int)(bt / T), (int)(bt % T), T);
     }
     bwd_reduce(&w);
-    st = chain_params(dparams, r, w.acc);
-    grape_free(w.acc);
-    grape_free(w.ws);
+    st = chain_params(dparams, r, &w, dy, x, ntok);
+    bwd_work_free(&w);
     grape_free(tb.cs);
     return st;
 }
