@@ -56,16 +56,13 @@ static void test_step_vs_reference(void) {
     double pd[N], md[N] = {0}, vd[N] = {0}, gd[N];
     t_rng r = t_seed(5);
     t_fill(p, N, 1.0, &r);
-    for (int i = 0; i < N; i++)
-        pd[i] = p[i];
+    for (int i = 0; i < N; i++) pd[i] = p[i];
     double worst_p = 0, worst_m = 0, worst_v = 0, scale_err = 0;
     for (int64_t t = 1; t <= 5; t++) {
         t_fill(g, N, t == 3 ? 0.01 : 0.5, &r); // step 3 is below the clip threshold, the others above
-        for (int i = 0; i < N; i++)
-            gd[i] = g[i];
+        for (int i = 0; i < N; i++) gd[i] = g[i];
         double norm = grad_global_norm(g, N), ref_norm = 0;
-        for (int i = 0; i < N; i++)
-            ref_norm += gd[i] * gd[i];
+        for (int i = 0; i < N; i++) ref_norm += gd[i] * gd[i];
         ref_norm = sqrt(ref_norm);
         double gs = grad_clip_scale(norm, H.clip), ref_gs = ref_norm > 1.0 ? 1.0 / (ref_norm + 1e-6) : 1.0;
         scale_err = fmax(scale_err, fabs(gs - ref_gs) / ref_gs);
@@ -89,12 +86,10 @@ static void test_decay_groups(void) {
     const adamw_group groups[2] = {{0, 4, 0}, {4, 4, 1}};
     adamw_step(p, m, v, g, groups, 2, 0.01, 1.0, 1, &H);
     double err = 0;
-    for (int i = 0; i < 4; i++)
-        err = fmax(err, fabs(p[i] - (i + 1.0)));
+    for (int i = 0; i < 4; i++) err = fmax(err, fabs(p[i] - (i + 1.0)));
     t_check("decay: no decay on the norm group (bit-exact)", err, 0);
     err = 0;
-    for (int i = 4; i < 8; i++)
-        err = fmax(err, fabs(p[i] - (i - 3.0) * (1 - 0.01 * 0.1)) / (i - 3.0));
+    for (int i = 4; i < 8; i++) err = fmax(err, fabs(p[i] - (i - 3.0) * (1 - 0.01 * 0.1)) / (i - 3.0));
     t_check("decay: decayed group shrinks by 1 - lr*wd", err, 1e-7);
 }
 
@@ -109,8 +104,7 @@ static void test_norm(void) {
     t_rng r = t_seed(9);
     t_fill(g, n, 1.0, &r);
     double ref = 0;
-    for (size_t i = 0; i < n; i++)
-        ref += (double)g[i] * g[i];
+    for (size_t i = 0; i < n; i++) ref += (double)g[i] * g[i];
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
     double one = grad_global_norm(g, n);

@@ -34,8 +34,7 @@ static void write_bible(const char *path, int n_books) {
     for (int b = 0; b < n_books; b++)
         for (int ch = 1; ch <= 1 + b % 3; ch++) {
             fprintf(f, "\n%s%d %d\n\n", b % 2 ? "1 Book" : "Book", b, ch);
-            for (int v = 1; v <= 20 + 7 * b; v++)
-                fprintf(f, "  %d And it came to pass in book %d.\n", v, b);
+            for (int v = 1; v <= 20 + 7 * b; v++) fprintf(f, "  %d And it came to pass in book %d.\n", v, b);
         }
     fclose(f);
 }
@@ -46,8 +45,7 @@ static void test_bible_split(void) {
     data_corpus *c = NULL, *c2 = NULL;
     grape_status s = data_open(&c, p, NULL, 0, 32);
     t_true("bible: opens", s == GRAPE_OK);
-    if (s)
-        return;
+    if (s) return;
     t_check("bible: one document per book (30)", fabs((double)data_num_docs(c) - 30), 0);
     int starts_ok = 1;
     for (size_t i = 1; i < data_num_docs(c); i++)
@@ -72,12 +70,10 @@ static void test_kjv(void) {
         printf("# data/kjv.txt cannot be built (is bible-kjv installed?): KJV checks skipped\n");
         return;
     }
-    if (data_open(&c, "data/kjv.txt", NULL, 0, 256))
-        return (void)t_true("kjv: opens", 0);
+    if (data_open(&c, "data/kjv.txt", NULL, 0, 256)) return (void)t_true("kjv: opens", 0);
     t_check("kjv: 66 books", fabs((double)data_num_docs(c) - 66), 0);
     size_t n_val = 0;
-    for (size_t i = 0; i < data_num_docs(c); i++)
-        n_val += data_doc_at(c, i)->is_val;
+    for (size_t i = 0; i < data_num_docs(c); i++) n_val += data_doc_at(c, i)->is_val;
     t_check("kjv: 8 validation books", fabs((double)n_val - 8), 0);
     t_true("kjv: Deuteronomy (book 4) is validation",
            data_doc_at(c, 4)->is_val && !memcmp(data_doc_at(c, 4)->bytes, "Deuteronomy 1\n", 14));
@@ -99,12 +95,10 @@ static void test_dir_sampling(void) {
     mkdir(path_of("dir/sub"), 0755);
     data_corpus *c = NULL;
     const int T = 64, B = 8;
-    if (data_open(&c, path_of("dir"), NULL, 0, T))
-        return (void)t_true("dir: opens", 0);
+    if (data_open(&c, path_of("dir"), NULL, 0, T)) return (void)t_true("dir: opens", 0);
     t_check("dir: 12 documents (hidden files and subdirectories skipped)", fabs((double)data_num_docs(c) - 12), 0);
     int sorted = 1;
-    for (int i = 0; i < 12; i++)
-        sorted &= data_doc_at(c, (size_t)i)->bytes[0] == 'a' + i;
+    for (int i = 0; i < 12; i++) sorted &= data_doc_at(c, (size_t)i)->bytes[0] == 'a' + i;
     t_true("dir: documents sorted by name", sorted);
 
     uint8_t tok[8 * 64], tgt[8 * 64];
@@ -120,8 +114,7 @@ static void test_dir_sampling(void) {
             int d = tok[b * T] - 'a';
             in_train &= d >= 0 && d < 12 && !data_doc_at(c, (size_t)d)->is_val && sizes[d] >= (size_t)T + 1;
             shifted &= !memcmp(tok + b * T + 1, tgt + b * T, (size_t)T - 1);
-            if (d >= 0 && d < 12)
-                counts[d]++;
+            if (d >= 0 && d < 12) counts[d]++;
             n++;
         }
     }
@@ -131,8 +124,7 @@ static void test_dir_sampling(void) {
     // Document d is drawn with probability (len-T)/sum(len-T) over usable training documents.
     double tot = 0, worst = 0;
     for (int d = 0; d < 12; d++)
-        if (!data_doc_at(c, (size_t)d)->is_val && sizes[d] > (size_t)T)
-            tot += (double)(sizes[d] - (size_t)T);
+        if (!data_doc_at(c, (size_t)d)->is_val && sizes[d] > (size_t)T) tot += (double)(sizes[d] - (size_t)T);
     for (int d = 0; d < 12; d++)
         if (!data_doc_at(c, (size_t)d)->is_val && sizes[d] > (size_t)T)
             worst = fmax(worst, fabs((double)counts[d] / (double)n - (double)(sizes[d] - (size_t)T) / tot));
@@ -140,15 +132,13 @@ static void test_dir_sampling(void) {
 
     int64_t W = 0;
     for (int d = 0; d < 12; d++)
-        if (data_doc_at(c, (size_t)d)->is_val && sizes[d] > (size_t)T)
-            W += (int64_t)((sizes[d] - 1) / (size_t)T);
+        if (data_doc_at(c, (size_t)d)->is_val && sizes[d] > (size_t)T) W += (int64_t)((sizes[d] - 1) / (size_t)T);
     t_check("dir: validation window count", fabs((double)(data_num_val_windows(c) - W)), 0);
     int val_ok = 1;
     for (int64_t i = 0; i < W; i += B) {
         int nb = (int)(W - i < B ? W - i : B);
         data_val_batch(tok, tgt, c, i, W, nb);
-        for (int b = 0; b < nb; b++)
-            val_ok &= data_doc_at(c, (size_t)(tok[b * T] - 'a'))->is_val;
+        for (int b = 0; b < nb; b++) val_ok &= data_doc_at(c, (size_t)(tok[b * T] - 'a'))->is_val;
     }
     t_true("dir: validation windows come only from validation documents", val_ok);
     data_close(c);
@@ -157,13 +147,11 @@ static void test_dir_sampling(void) {
 static void test_separator_and_pieces(void) {
     data_corpus *c = NULL;
     char buf[4000];
-    for (int i = 0; i < 4000; i++)
-        buf[i] = (char)('a' + i % 26);
+    for (int i = 0; i < 4000; i++) buf[i] = (char)('a' + i % 26);
     memcpy(buf + 1000, "@@", 2);
     memcpy(buf + 2500, "@@", 2);
     write_file(path_of("sep.txt"), buf, sizeof buf);
-    if (data_open(&c, path_of("sep.txt"), "@@", 2, 100))
-        return (void)t_true("sep: opens", 0);
+    if (data_open(&c, path_of("sep.txt"), "@@", 2, 100)) return (void)t_true("sep: opens", 0);
     int ok = data_num_docs(c) == 3 && data_doc_at(c, 0)->len == 1000 && data_doc_at(c, 1)->len == 1498 &&
              data_doc_at(c, 2)->len == 1498;
     t_true("sep: documents between separators, separator bytes excluded", ok);
@@ -173,13 +161,11 @@ static void test_separator_and_pieces(void) {
 
     // No separator, no bible headings: max(10, ceil(size/1MiB)) equal pieces; random binary bytes work.
     t_rng r = t_seed(3);
-    for (int i = 0; i < 4000; i++)
-        buf[i] = (char)t_randint(&r, 0, 255);
+    for (int i = 0; i < 4000; i++) buf[i] = (char)t_randint(&r, 0, 255);
     write_file(path_of("bin.dat"), buf, sizeof buf);
     grape_status s = data_open(&c, path_of("bin.dat"), NULL, 0, 100);
     t_true("binary: opens", s == GRAPE_OK);
-    if (s)
-        return;
+    if (s) return;
     t_check("binary: 10 equal pieces", fabs((double)data_num_docs(c) - 10) + fabs((double)data_doc_at(c, 3)->len - 400),
             0);
     // Greedy rule: piece i joins validation once 400 is closer to 10% of 400(i+1) than 0 is, i.e. at i = 5.
@@ -212,8 +198,7 @@ static void test_errors(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(root))
-        return perror("mkdtemp"), 2;
+    if (!mkdtemp(root)) return perror("mkdtemp"), 2;
     test_bible_split();
     test_kjv();
     test_dir_sampling();
@@ -221,7 +206,6 @@ int main(void) {
     test_errors();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", root);
+    if (system(cmd) != 0) printf("# could not remove %s\n", root);
     return t_finish();
 }

@@ -15,8 +15,7 @@ static char path[256];
 
 static long file_size(const char *p) {
     FILE *f = fopen(p, "rb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fclose(f);
@@ -27,16 +26,14 @@ static unsigned char *slurp(const char *p, long *n) {
     *n = file_size(p);
     unsigned char *b = malloc((size_t)*n);
     FILE *f = fopen(p, "rb");
-    if (!b || !f || fread(b, 1, (size_t)*n, f) != (size_t)*n)
-        exit(2);
+    if (!b || !f || fread(b, 1, (size_t)*n, f) != (size_t)*n) exit(2);
     fclose(f);
     return b;
 }
 
 static void spit(const char *p, const void *b, size_t n) {
     FILE *f = fopen(p, "wb");
-    if (!f || fwrite(b, 1, n, f) != n || fclose(f) != 0)
-        exit(2);
+    if (!f || fwrite(b, 1, n, f) != n || fclose(f) != 0) exit(2);
 }
 
 // A file with header text h (length as written unless hlen_override) followed by data_bytes zero bytes.
@@ -83,11 +80,9 @@ static void test_round_trip(void) {
 
     st_file *f = NULL;
     s = st_open(&f, path);
-    if (s)
-        printf("# %s\n", grape_last_error());
+    if (s) printf("# %s\n", grape_last_error());
     t_true("round trip: open", s == GRAPE_OK);
-    if (s)
-        return;
+    if (s) return;
     float a2[6], b2[5], c2[1];
     int ok = !st_read_f32(f, "layers.0.w", a2, 6) && !st_read_f32(f, "b", b2, 5) && !st_read_f32(f, "scalar", c2, 1);
     ok &= !memcmp(a, a2, sizeof a) && !memcmp(b, b2, sizeof b) && c2[0] == 42;
@@ -106,8 +101,7 @@ static void test_round_trip(void) {
 
     DIR *d = opendir(root);
     int leftovers = 0;
-    for (struct dirent *de; (de = readdir(d));)
-        leftovers += strstr(de->d_name, ".tmp.") != NULL;
+    for (struct dirent *de; (de = readdir(d));) leftovers += strstr(de->d_name, ".tmp.") != NULL;
     closedir(d);
     t_true("atomic write: no temp file left behind", leftovers == 0);
 }
@@ -194,8 +188,7 @@ static void test_fuzz(void) {
     char *m = malloc(hl + 1);
     for (int it = 0; it < trials; it++) {
         memcpy(m, h, hl + 1);
-        for (int k = 0; k < 1 + it % 3; k++)
-            m[t_randint(&r, 0, (int)hl - 1)] = (char)t_randint(&r, 1, 255);
+        for (int k = 0; k < 1 + it % 3; k++) m[t_randint(&r, 0, (int)hl - 1)] = (char)t_randint(&r, 1, 255);
         write_raw(path, m, 12, 0);
         st_file *f = NULL;
         grape_status s = st_open(&f, path);
@@ -217,14 +210,12 @@ static void test_fuzz(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(root))
-        return perror("mkdtemp"), 2;
+    if (!mkdtemp(root)) return perror("mkdtemp"), 2;
     test_round_trip();
     test_corruption();
     test_fuzz();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd) != 0)
-        printf("# could not remove %s\n", root);
+    if (system(cmd) != 0) printf("# could not remove %s\n", root);
     return t_finish();
 }

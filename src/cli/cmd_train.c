@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,24 +60,37 @@ static void usage(void) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Signals: the first SIGINT/SIGTERM asks the trainer to save and stop; a second one kills as usual.
+// Signals: the first SIGINT/SIGTERM asks the trainer to save and stop; a second one aborts at once.
+// No handler ever runs on a compute thread: oneDNN's JIT GEMM writes below the stack pointer, and a signal
+// frame pushed there during dnnl_sgemm corrupts the heap (reproduced with a bare sgemm loop + SIGALRM). So the
+// signals are blocked in every thread (OpenMP workers inherit the mask) and one waiter thread takes them.
 
 static volatile sig_atomic_t stop_flag;
 
-static void on_signal(int sig) {
-    static const char msg[] = "\ngrape: stopping after this step and saving a checkpoint (again to abort)\n";
-    stop_flag = 1;
-    signal(sig, SIG_DFL);
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
+static void *signal_waiter(void *arg) {
+    static const char first[] = "\ngrape: stopping after this step and saving a checkpoint (again to abort)\n";
+    static const char second[] = "\ngrape: aborted without saving\n";
+    for (int sig, n = 0;; n++) {
+        if (sigwait(arg, &sig) != 0) continue;
+        ssize_t w = write(STDERR_FILENO, n ? second : first, n ? sizeof second - 1 : sizeof first - 1);
+        (void)w;
+        if (n) _exit(128 + sig);
+        stop_flag = 1;
+    }
+    return NULL;
 }
 
-static void install_signals(void) {
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+// Call before the first OpenMP region, so every worker thread inherits the blocked mask.
+static int install_signals(void) {
+    static sigset_t set;
+    pthread_t waiter;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 || pthread_create(&waiter, NULL, signal_waiter, &set) != 0)
+        return 0;
+    pthread_detach(waiter);
+    return 1;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -93,8 +107,7 @@ static int term_width(void) {
 
 static void on_step(const train_report *r, void *ctx) {
     const progress_ctx *p = ctx;
-    if (p->quiet || (!p->tty && !r->logged))
-        return;
+    if (p->quiet || (!p->tty && !r->logged)) return;
     char line[512];
     int bar = 0;
     if (p->tty) {
@@ -124,13 +137,11 @@ static int unescape(char *dst, size_t cap, const char *src) {
             if (*s == 'x') {
                 char hex[3] = {s[1], s[1] ? s[2] : 0, 0}, *end;
                 c = (char)strtol(hex, &end, 16);
-                if (end != hex + 2 || c == 0)
-                    return 0;
+                if (end != hex + 2 || c == 0) return 0;
                 s += 2;
             }
         }
-        if (n + 1 >= cap)
-            return 0;
+        if (n + 1 >= cap) return 0;
         dst[n++] = c;
     }
     dst[n] = '\0';
@@ -139,25 +150,21 @@ static int unescape(char *dst, size_t cap, const char *src) {
 
 static int parse_int64(const cli_args *a, const char *flag, long lo, int64_t *out) {
     long v = (long)*out;
-    if (!args_long(a, flag, lo, 1L << 50, &v))
-        return 0;
+    if (!args_long(a, flag, lo, 1L << 50, &v)) return 0;
     *out = v;
     return 1;
 }
 
 static int parse_int(const cli_args *a, const char *flag, long lo, long hi, int *out) {
     long v = *out;
-    if (!args_long(a, flag, lo, hi, &v))
-        return 0;
+    if (!args_long(a, flag, lo, hi, &v)) return 0;
     *out = (int)v;
     return 1;
 }
 
 static int copy_str(char *dst, size_t cap, const char *src, const char *flag) {
-    if (!src)
-        return 1;
-    if (strlen(src) >= cap)
-        return !cli_error("%s is too long", flag);
+    if (!src) return 1;
+    if (strlen(src) >= cap) return !cli_error("%s is too long", flag);
     strcpy(dst, src);
     return 1;
 }
@@ -195,8 +202,7 @@ static int parse_resumable(const cli_args *a, train_config *c) {
 
 static int in_list(const char *s, const char *const *list) {
     for (; *list; list++)
-        if (!strcmp(s, *list))
-            return 1;
+        if (!strcmp(s, *list)) return 1;
     return 0;
 }
 
@@ -207,17 +213,14 @@ static int resume_config(const cli_args *a, const char *dir, train_config *c) {
             strcmp(a->argv[i], "--quiet"))
             return !cli_error("%s is fixed by the checkpoint in %s; drop it when resuming", a->argv[i], dir);
     train_state st;
-    if (ckpt_read_meta(dir, c, &st))
-        return !cli_error("cannot resume from %s: %s", dir, grape_last_error());
+    if (ckpt_read_meta(dir, c, &st)) return !cli_error("cannot resume from %s: %s", dir, grape_last_error());
     return parse_resumable(a, c);
 }
 
 static int fresh_config(const cli_args *a, train_config *c) {
     train_config_default(c);
-    if (!parse_fresh(a, c) || !parse_resumable(a, c))
-        return 0;
-    if (train_config_model(c))
-        return !cli_error("%s", grape_last_error());
+    if (!parse_fresh(a, c) || !parse_resumable(a, c)) return 0;
+    if (train_config_model(c)) return !cli_error("%s", grape_last_error());
     return 1;
 }
 
@@ -233,28 +236,22 @@ static int report_error(grape_status s, const train_config *c, const char *dir) 
 
 int cmd_train(int argc, char **argv) {
     cli_args a = {argc, argv, known};
-    if (args_flag(&a, "--help") || args_flag(&a, "-h"))
-        return usage(), 0;
-    if (!args_check(&a, booleans))
-        return 1;
+    if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
+    if (!args_check(&a, booleans)) return 1;
+    if (!install_signals()) return cli_error("cannot set up the Ctrl-C handler");
     char dir[TRAIN_PATH_MAX];
     train_config c;
     const char *out = args_str(&a, "--out");
     int resume = args_flag(&a, "--resume");
-    if (resume && !out)
-        return cli_error("--resume needs --out DIR (the run to continue)");
-    if (!(resume ? resume_config(&a, out, &c) : fresh_config(&a, &c)))
-        return 1;
+    if (resume && !out) return cli_error("--resume needs --out DIR (the run to continue)");
+    if (!(resume ? resume_config(&a, out, &c) : fresh_config(&a, &c))) return 1;
     snprintf(dir, sizeof dir, "%s", out ? out : "");
-    if (!out)
-        snprintf(dir, sizeof dir, "runs/%s-%s", c.preset, c.pe_name);
+    if (!out) snprintf(dir, sizeof dir, "runs/%s-%s", c.preset, c.pe_name);
     if (!out && mkdir("runs", 0755) != 0 && errno != EEXIST)
         return cli_error("cannot create runs/: %s", strerror(errno));
-    if (c.threads > 0)
-        omp_set_num_threads(c.threads);
+    if (c.threads > 0) omp_set_num_threads(c.threads);
     c.threads = omp_get_max_threads();
 
-    install_signals();
     progress_ctx pc = {isatty(STDOUT_FILENO), args_flag(&a, "--quiet")};
     train_hooks hooks = {.on_step = on_step, .ctx = &pc, .stop = &stop_flag};
     if (!pc.quiet)
@@ -263,8 +260,7 @@ int cmd_train(int argc, char **argv) {
                (long long)c.steps, c.threads, dir);
     train_state st;
     grape_status s = train_run(&c, dir, resume, &hooks, &st);
-    if (s)
-        return report_error(s, &c, dir);
+    if (s) return report_error(s, &c, dir);
     if (!pc.quiet)
         printf("done: %lld steps, %lld tokens, validation %.4f bits/byte; checkpoint %s/%s, metrics %s/metrics.jsonl\n",
                (long long)st.step, (long long)st.tokens, st.last_val, dir, CKPT_FILE, dir);

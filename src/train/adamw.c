@@ -6,8 +6,7 @@
 #define NORM_CHUNKS 256
 
 double adamw_lr(const adamw_hparams *h, int64_t step) {
-    if (step < h->warmup)
-        return h->lr * (double)(step + 1) / (double)h->warmup;
+    if (step < h->warmup) return h->lr * (double)(step + 1) / (double)h->warmup;
     double floor_lr = h->lr * h->min_lr_ratio, span = (double)(h->decay_steps - h->warmup);
     double progress = span > 0 ? fmin(1.0, (double)(step - h->warmup) / span) : 1.0;
     return floor_lr + (h->lr - floor_lr) * 0.5 * (1.0 + cos(M_PI * progress));
@@ -20,19 +19,16 @@ double grad_global_norm(const float *g, size_t n) {
     for (int c = 0; c < NORM_CHUNKS; c++) {
         size_t lo = (size_t)c * chunk, hi = lo + chunk < n ? lo + chunk : n;
         double s = 0;
-        for (size_t i = lo; i < hi; i++)
-            s += (double)g[i] * (double)g[i];
+        for (size_t i = lo; i < hi; i++) s += (double)g[i] * (double)g[i];
         part[c] = s;
     }
     double total = 0;
-    for (int c = 0; c < NORM_CHUNKS; c++)
-        total += part[c];
+    for (int c = 0; c < NORM_CHUNKS; c++) total += part[c];
     return sqrt(total);
 }
 
 double grad_clip_scale(double norm, double clip) {
-    if (clip <= 0)
-        return 1.0;
+    if (clip <= 0) return 1.0;
     double s = clip / (norm + 1e-6);
     return s < 1.0 ? s : 1.0;
 }

@@ -96,8 +96,7 @@ static const ckpt_field fields[] = {
 #define N_META (N_FIELDS + 2) // + format and version
 
 static grape_status ckpt_path(char *buf, size_t n, const char *dir) {
-    if (snprintf(buf, n, "%s/%s", dir, CKPT_FILE) >= (int)n)
-        return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    if (snprintf(buf, n, "%s/%s", dir, CKPT_FILE) >= (int)n) return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     return GRAPE_OK;
 }
 
@@ -108,20 +107,11 @@ static grape_status ckpt_path(char *buf, size_t n, const char *dir) {
 static const char *format_field(char *buf, size_t n, const ckpt_field *f, const ckpt_meta *m) {
     const char *p = (const char *)m + f->offset;
     switch (f->type) {
-    case F_INT:
-        snprintf(buf, n, "%d", *(const int *)p);
-        break;
-    case F_I64:
-        snprintf(buf, n, "%" PRId64, *(const int64_t *)p);
-        break;
-    case F_U64:
-        snprintf(buf, n, "%" PRIu64, *(const uint64_t *)p);
-        break;
-    case F_DBL:
-        snprintf(buf, n, "%.17g", *(const double *)p);
-        break;
-    case F_STR:
-        return p;
+    case F_INT: snprintf(buf, n, "%d", *(const int *)p); break;
+    case F_I64: snprintf(buf, n, "%" PRId64, *(const int64_t *)p); break;
+    case F_U64: snprintf(buf, n, "%" PRIu64, *(const uint64_t *)p); break;
+    case F_DBL: snprintf(buf, n, "%.17g", *(const double *)p); break;
+    case F_STR: return p;
     }
     return buf;
 }
@@ -132,23 +122,15 @@ static grape_status parse_field(ckpt_meta *m, const ckpt_field *f, const char *s
     switch (f->type) {
     case F_INT: {
         long long v = strtoll(s, &end, 10);
-        if (v < -2147483647LL - 1 || v > 2147483647LL)
-            errno = ERANGE;
+        if (v < -2147483647LL - 1 || v > 2147483647LL) errno = ERANGE;
         *(int *)p = (int)v;
         break;
     }
-    case F_I64:
-        *(int64_t *)p = strtoll(s, &end, 10);
-        break;
-    case F_U64:
-        *(uint64_t *)p = strtoull(s, &end, 10);
-        break;
-    case F_DBL:
-        *(double *)p = strtod(s, &end);
-        break;
+    case F_I64: *(int64_t *)p = strtoll(s, &end, 10); break;
+    case F_U64: *(uint64_t *)p = strtoull(s, &end, 10); break;
+    case F_DBL: *(double *)p = strtod(s, &end); break;
     case F_STR:
-        if (strlen(s) >= f->size)
-            return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' is too long", f->key);
+        if (strlen(s) >= f->size) return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' is too long", f->key);
         strcpy(p, s);
         return GRAPE_OK;
     }
@@ -167,15 +149,12 @@ static grape_status read_meta(const st_file *f, const char *path, train_config *
     ckpt_meta m = {0};
     for (int i = 0; i < N_FIELDS; i++) {
         const char *v = st_meta(f, fields[i].key);
-        if (!v)
-            return grape_fail(GRAPE_ERR_FORMAT, "checkpoint '%s' lacks key '%s'", path, fields[i].key);
+        if (!v) return grape_fail(GRAPE_ERR_FORMAT, "checkpoint '%s' lacks key '%s'", path, fields[i].key);
         grape_status s = parse_field(&m, &fields[i], v);
-        if (s)
-            return s;
+        if (s) return s;
     }
     // The rotation and bias kinds travel as the canonical name.
-    if (grape_pe_parse(&m.cfg.model.pe, m.cfg.pe_name))
-        return fail_in(GRAPE_ERR_FORMAT, path);
+    if (grape_pe_parse(&m.cfg.model.pe, m.cfg.pe_name)) return fail_in(GRAPE_ERR_FORMAT, path);
     *cfg = m.cfg;
     *st = m.st;
     return GRAPE_OK;
@@ -185,10 +164,8 @@ grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st)
     char path[TRAIN_PATH_MAX + 64];
     grape_status s = ckpt_path(path, sizeof path, dir);
     st_file *f = NULL;
-    if (!s)
-        s = st_open(&f, path);
-    if (!s)
-        s = read_meta(f, path, cfg, st);
+    if (!s) s = st_open(&f, path);
+    if (!s) s = read_meta(f, path, cfg, st);
     st_close(f);
     return s;
 }
@@ -198,14 +175,12 @@ grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st)
 
 static void entry_of(st_entry *e, const grape_tensor_info *t, const char *name, const float *base) {
     *e = (st_entry){.name = name, .ndim = t->ndim, .data = base + t->offset};
-    for (int d = 0; d < t->ndim; d++)
-        e->shape[d] = t->shape[d];
+    for (int d = 0; d < t->ndim; d++) e->shape[d] = t->shape[d];
 }
 
 static size_t numel(const grape_tensor_info *t) {
     size_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= (size_t)t->shape[d];
+    for (int d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];
     return n;
 }
 
@@ -224,13 +199,11 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
         return grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", dir, strerror(errno));
     char path[TRAIN_PATH_MAX + 64];
     grape_status s = ckpt_path(path, sizeof path, dir);
-    if (s)
-        return s;
+    if (s) return s;
     int nt = grape_model_num_tensors(m);
     st_entry *e = calloc((size_t)nt * 3, sizeof *e);
     char *names = calloc((size_t)nt * 2, NAME_MAX_LEN);
-    if (!e || !names)
-        s = grape_fail(GRAPE_ERR_NOMEM, "out of memory saving a checkpoint");
+    if (!e || !names) s = grape_fail(GRAPE_ERR_NOMEM, "out of memory saving a checkpoint");
     const float *params = grape_model_params(m);
     for (int i = 0; i < nt && !s; i++) {
         const grape_tensor_info *t = grape_model_tensor(m, i);
@@ -247,8 +220,7 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
         kv[4 + 2 * i] = fields[i].key;
         kv[5 + 2 * i] = format_field(nums[i], sizeof nums[i], &fields[i], &meta);
     }
-    if (!s)
-        s = st_save(path, e, 3 * nt, kv, N_META);
+    if (!s) s = st_save(path, e, 3 * nt, kv, N_META);
     free(e);
     free(names);
     return s;
@@ -258,22 +230,17 @@ grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, f
     char path[TRAIN_PATH_MAX + 64], mn[NAME_MAX_LEN], vn[NAME_MAX_LEN];
     grape_status s = ckpt_path(path, sizeof path, dir);
     st_file *f = NULL;
-    if (!s)
-        s = st_open(&f, path);
+    if (!s) s = st_open(&f, path);
     float *params = grape_model_params(m);
     for (int i = 0; i < grape_model_num_tensors(m) && !s; i++) {
         const grape_tensor_info *t = grape_model_tensor(m, i);
         size_t n = numel(t);
         s = st_read_f32(f, t->name, params + t->offset, n);
-        if (!s && adam_m)
-            s = moment_names(mn, vn, sizeof mn, t->name);
-        if (!s && adam_m)
-            s = st_read_f32(f, mn, adam_m + t->offset, n);
-        if (!s && adam_v)
-            s = st_read_f32(f, vn, adam_v + t->offset, n);
+        if (!s && adam_m) s = moment_names(mn, vn, sizeof mn, t->name);
+        if (!s && adam_m) s = st_read_f32(f, mn, adam_m + t->offset, n);
+        if (!s && adam_v) s = st_read_f32(f, vn, adam_v + t->offset, n);
     }
     st_close(f);
-    if (s == GRAPE_ERR_FORMAT)
-        return fail_in(s, "the checkpoint does not fit this model");
+    if (s == GRAPE_ERR_FORMAT) return fail_in(s, "the checkpoint does not fit this model");
     return s ? s : grape_model_params_changed(m);
 }

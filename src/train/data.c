@@ -43,27 +43,21 @@ struct data_corpus {
 // Growable arrays (only while opening; never in the sampling path)
 
 static grape_status grow(void **arr, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return GRAPE_OK;
+    if (need <= *cap) return GRAPE_OK;
     size_t n = *cap ? *cap * 2 : 16, bytes;
-    while (n < need)
-        n *= 2;
-    if (!size_mul(&bytes, n, elem))
-        return grape_fail(GRAPE_ERR_NOMEM, "document table too large");
+    while (n < need) n *= 2;
+    if (!size_mul(&bytes, n, elem)) return grape_fail(GRAPE_ERR_NOMEM, "document table too large");
     void *p = realloc(*arr, bytes);
-    if (!p)
-        return grape_fail(GRAPE_ERR_NOMEM, "cannot grow the document table to %zu entries", n);
+    if (!p) return grape_fail(GRAPE_ERR_NOMEM, "cannot grow the document table to %zu entries", n);
     *arr = p;
     *cap = n;
     return GRAPE_OK;
 }
 
 static grape_status push_doc(data_corpus *c, const uint8_t *p, size_t len) {
-    if (len == 0)
-        return GRAPE_OK;
+    if (len == 0) return GRAPE_OK;
     grape_status s = grow((void **)&c->docs, &c->cap_docs, c->n_docs + 1, sizeof *c->docs);
-    if (s)
-        return s;
+    if (s) return s;
     c->docs[c->n_docs++] = (data_doc){p, len, 0};
     return GRAPE_OK;
 }
@@ -71,8 +65,7 @@ static grape_status push_doc(data_corpus *c, const uint8_t *p, size_t len) {
 // Map a regular file read-only; an empty file yields len 0 and no mapping.
 static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return grape_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (fd < 0) return grape_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -87,8 +80,7 @@ static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p
     void *addr = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
     int err = errno;
     close(fd);
-    if (addr == MAP_FAILED)
-        return grape_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(err));
+    if (addr == MAP_FAILED) return grape_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(err));
     grape_status s = grow((void **)&c->maps, &c->cap_maps, c->n_maps + 1, sizeof *c->maps);
     if (s) {
         munmap(addr, *len);
@@ -106,10 +98,8 @@ static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p
 static const uint8_t *find_bytes(const uint8_t *p, size_t len, const char *sep, size_t sep_len) {
     for (const uint8_t *end = p + len; (size_t)(end - p) >= sep_len;) {
         const uint8_t *hit = memchr(p, (unsigned char)sep[0], (size_t)(end - p) - sep_len + 1);
-        if (!hit)
-            return NULL;
-        if (memcmp(hit, sep, sep_len) == 0)
-            return hit;
+        if (!hit) return NULL;
+        if (memcmp(hit, sep, sep_len) == 0) return hit;
         p = hit + 1;
     }
     return NULL;
@@ -121,23 +111,18 @@ static grape_status split_by_separator(data_corpus *c, const uint8_t *p, size_t 
         const uint8_t *hit = find_bytes(p + a, len - a, sep, sep_len);
         size_t b = hit ? (size_t)(hit - p) : len;
         grape_status s = push_doc(c, p + a, b - a);
-        if (s)
-            return s;
+        if (s) return s;
         a = b + sep_len;
-        if (!hit)
-            break;
+        if (!hit) break;
     }
     return GRAPE_OK;
 }
 
 // Does the line [s, e) look like the start of a book in `bible` output: "<Book> 1" between two blank lines?
 static int is_book_heading(const uint8_t *p, size_t len, size_t s, size_t e) {
-    if (s < 1 || p[s - 1] != '\n' || (s >= 2 && p[s - 2] != '\n'))
-        return 0;
-    if (e - s < 3 || e - s > MAX_HEADING || p[s] == ' ')
-        return 0;
-    if (p[e - 2] != ' ' || p[e - 1] != '1')
-        return 0;
+    if (s < 1 || p[s - 1] != '\n' || (s >= 2 && p[s - 2] != '\n')) return 0;
+    if (e - s < 3 || e - s > MAX_HEADING || p[s] == ' ') return 0;
+    if (p[e - 2] != ' ' || p[e - 1] != '1') return 0;
     return e + 1 < len && p[e] == '\n' && p[e + 1] == '\n';
 }
 
@@ -149,8 +134,7 @@ static grape_status split_by_book(data_corpus *c, const uint8_t *p, size_t len) 
         size_t e = nl ? (size_t)(nl - p) : len;
         if (is_book_heading(p, len, s, e) && n_headings++ > 0) {
             grape_status st = push_doc(c, p + prev, s - prev);
-            if (st)
-                return st;
+            if (st) return st;
             prev = s;
         }
         s = e + 1;
@@ -160,13 +144,11 @@ static grape_status split_by_book(data_corpus *c, const uint8_t *p, size_t len) 
 
 static grape_status split_equal(data_corpus *c, const uint8_t *p, size_t len) {
     size_t n = len / PIECE_BYTES + (len % PIECE_BYTES != 0);
-    if (n < MIN_PIECES)
-        n = MIN_PIECES;
+    if (n < MIN_PIECES) n = MIN_PIECES;
     for (size_t i = 0; i < n; i++) {
         size_t a = (size_t)((unsigned __int128)len * i / n), b = (size_t)((unsigned __int128)len * (i + 1) / n);
         grape_status s = push_doc(c, p + a, b - a);
-        if (s)
-            return s;
+        if (s) return s;
     }
     return GRAPE_OK;
 }
@@ -175,15 +157,11 @@ static grape_status open_file(data_corpus *c, const char *path, const char *sep,
     const uint8_t *p;
     size_t len;
     grape_status s = map_file(c, path, &p, &len);
-    if (s)
-        return s;
-    if (len == 0)
-        return grape_fail(GRAPE_ERR_ARG, "data file '%s' is empty", path);
-    if (sep)
-        return split_by_separator(c, p, len, sep, sep_len);
+    if (s) return s;
+    if (len == 0) return grape_fail(GRAPE_ERR_ARG, "data file '%s' is empty", path);
+    if (sep) return split_by_separator(c, p, len, sep, sep_len);
     s = split_by_book(c, p, len);
-    if (s || c->n_docs >= 2)
-        return s;
+    if (s || c->n_docs >= 2) return s;
     c->n_docs = 0;
     return split_equal(c, p, len);
 }
@@ -194,22 +172,19 @@ static grape_status open_file(data_corpus *c, const char *path, const char *sep,
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static void free_names(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
+    for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
 }
 
 // Names of the regular, non-hidden files directly inside dir, sorted bytewise.
 static grape_status list_dir(char ***out, size_t *n_out, const char *dir) {
     DIR *d = opendir(dir);
-    if (!d)
-        return grape_fail(GRAPE_ERR_IO, "cannot open directory '%s': %s", dir, strerror(errno));
+    if (!d) return grape_fail(GRAPE_ERR_IO, "cannot open directory '%s': %s", dir, strerror(errno));
     char **names = NULL;
     size_t n = 0, cap = 0;
     grape_status s = GRAPE_OK;
     for (struct dirent *e; !s && (e = readdir(d));) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         char *full = malloc(strlen(dir) + strlen(e->d_name) + 2);
         s = full ? grow((void **)&names, &cap, n + 1, sizeof *names)
                  : grape_fail(GRAPE_ERR_NOMEM, "out of memory listing '%s'", dir);
@@ -229,8 +204,7 @@ static grape_status list_dir(char ***out, size_t *n_out, const char *dir) {
         free_names(names, n);
         return s;
     }
-    if (n)
-        qsort(names, n, sizeof *names, cmp_names);
+    if (n) qsort(names, n, sizeof *names, cmp_names);
     *out = names;
     *n_out = n;
     return GRAPE_OK;
@@ -240,18 +214,15 @@ static grape_status open_dir(data_corpus *c, const char *dir) {
     char **names = NULL;
     size_t n = 0;
     grape_status s = list_dir(&names, &n, dir);
-    if (s)
-        return s;
+    if (s) return s;
     for (size_t i = 0; i < n && !s; i++) {
         const uint8_t *p;
         size_t len;
         s = map_file(c, names[i], &p, &len);
-        if (!s)
-            s = push_doc(c, p, len);
+        if (!s) s = push_doc(c, p, len);
     }
     free_names(names, n);
-    if (!s && c->n_docs == 0)
-        s = grape_fail(GRAPE_ERR_ARG, "directory '%s' has no non-empty regular files", dir);
+    if (!s && c->n_docs == 0) s = grape_fail(GRAPE_ERR_ARG, "directory '%s' has no non-empty regular files", dir);
     return s;
 }
 
@@ -265,12 +236,10 @@ static void split_docs(data_corpus *c) {
         seen += len;
         double target = DATA_VAL_SHARE * seen;
         c->docs[i].is_val = fabs(val + len - target) < fabs(val - target);
-        if (c->docs[i].is_val)
-            val += len;
+        if (c->docs[i].is_val) val += len;
     }
     // A few large documents can leave the rule with nothing to hold out; validation must never be empty.
-    if (val == 0)
-        c->docs[c->n_docs - 1].is_val = 1;
+    if (val == 0) c->docs[c->n_docs - 1].is_val = 1;
     for (size_t i = 0; i < c->n_docs; i++) {
         c->total_bytes += c->docs[i].len;
         c->val_bytes += c->docs[i].is_val ? c->docs[i].len : 0;
@@ -279,22 +248,19 @@ static void split_docs(data_corpus *c) {
 
 // Windows a document contributes: every start for training, non-overlapping starts for validation.
 static uint64_t doc_windows(const data_doc *d, int T, int is_val) {
-    if (d->len < (size_t)T + 1)
-        return 0;
+    if (d->len < (size_t)T + 1) return 0;
     return is_val ? (d->len - 1) / (size_t)T : d->len - (size_t)T;
 }
 
 static grape_status build_index(data_corpus *c, int is_val, size_t **doc, uint64_t **cum, size_t *n) {
     *doc = malloc((c->n_docs + 1) * sizeof **doc);
     *cum = malloc((c->n_docs + 1) * sizeof **cum);
-    if (!*doc || !*cum)
-        return grape_fail(GRAPE_ERR_NOMEM, "out of memory indexing %zu documents", c->n_docs);
+    if (!*doc || !*cum) return grape_fail(GRAPE_ERR_NOMEM, "out of memory indexing %zu documents", c->n_docs);
     uint64_t total = 0;
     *n = 0;
     for (size_t i = 0; i < c->n_docs; i++) {
         uint64_t w = c->docs[i].is_val == is_val ? doc_windows(&c->docs[i], c->T, is_val) : 0;
-        if (!w)
-            continue;
+        if (!w) continue;
         (*doc)[*n] = i;
         (*cum)[(*n)++] = total += w;
     }
@@ -303,16 +269,12 @@ static grape_status build_index(data_corpus *c, int is_val, size_t **doc, uint64
 
 grape_status data_open(data_corpus **out, const char *path, const char *sep, size_t sep_len, int T) {
     *out = NULL;
-    if (T < 1)
-        return grape_fail(GRAPE_ERR_ARG, "sequence length must be positive, got %d", T);
-    if (sep && sep_len == 0)
-        return grape_fail(GRAPE_ERR_ARG, "document separator is empty");
+    if (T < 1) return grape_fail(GRAPE_ERR_ARG, "sequence length must be positive, got %d", T);
+    if (sep && sep_len == 0) return grape_fail(GRAPE_ERR_ARG, "document separator is empty");
     struct stat st;
-    if (stat(path, &st) != 0)
-        return grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    if (stat(path, &st) != 0) return grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
     data_corpus *c = calloc(1, sizeof *c);
-    if (!c)
-        return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!c) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
     c->T = T;
     grape_status s = S_ISDIR(st.st_mode) ? open_dir(c, path) : open_file(c, path, sep, sep_len);
     if (!s && c->n_docs < 2)
@@ -322,8 +284,7 @@ grape_status data_open(data_corpus **out, const char *path, const char *sep, siz
         split_docs(c);
         s = build_index(c, 0, &c->train_doc, &c->train_cum, &c->n_train);
     }
-    if (!s)
-        s = build_index(c, 1, &c->val_doc, &c->val_cum, &c->n_val);
+    if (!s) s = build_index(c, 1, &c->val_doc, &c->val_cum, &c->n_val);
     if (!s && (c->n_train == 0 || c->n_val == 0))
         s = grape_fail(GRAPE_ERR_ARG, "'%s': no %s document has the %d bytes a window of seq %d needs", path,
                        c->n_train ? "validation" : "training", T + 1, T);
@@ -336,10 +297,8 @@ grape_status data_open(data_corpus **out, const char *path, const char *sep, siz
 }
 
 void data_close(data_corpus *c) {
-    if (!c)
-        return;
-    for (size_t i = 0; i < c->n_maps; i++)
-        munmap(c->maps[i].addr, c->maps[i].len);
+    if (!c) return;
+    for (size_t i = 0; i < c->n_maps; i++) munmap(c->maps[i].addr, c->maps[i].len);
     free(c->maps);
     free(c->docs);
     free(c->train_doc);

@@ -16,22 +16,19 @@ void progress_duration(char *buf, size_t n, double seconds) {
 
 // Append to buf at *at, never past n bytes.
 __attribute__((format(printf, 4, 5))) static void put(char *buf, size_t n, size_t *at, const char *fmt, ...) {
-    if (*at >= n)
-        return;
+    if (*at >= n) return;
     va_list ap;
     va_start(ap, fmt);
     int k = vsnprintf(buf + *at, n - *at, fmt, ap);
     va_end(ap);
-    if (k > 0)
-        *at += (size_t)k;
+    if (k > 0) *at += (size_t)k;
 }
 
 void progress_format(char *buf, size_t n, const train_report *r, int bar_width) {
     size_t at = 0;
     double frac = r->steps > 0 ? (double)r->step / (double)r->steps : 1.0;
     int digits = snprintf(NULL, 0, "%lld", (long long)r->steps);
-    if (n)
-        buf[0] = '\0';
+    if (n) buf[0] = '\0';
     put(buf, n, &at, "step %*lld/%lld", digits, (long long)r->step, (long long)r->steps);
     if (bar_width > 0) {
         char bar[128];
@@ -42,8 +39,7 @@ void progress_format(char *buf, size_t n, const train_report *r, int bar_width) 
         put(buf, n, &at, " [%s]", bar);
     }
     put(buf, n, &at, " %3.0f%% | loss %.4f", 100 * frac, r->loss);
-    if (!isnan(r->last_val_bpb))
-        put(buf, n, &at, " | val %.3f bpb", r->last_val_bpb);
+    if (!isnan(r->last_val_bpb)) put(buf, n, &at, " | val %.3f bpb", r->last_val_bpb);
     if (r->tokens_per_s >= 1e4)
         put(buf, n, &at, " | %.1fk tok/s", r->tokens_per_s / 1e3);
     else

@@ -45,23 +45,17 @@ void train_config_default(train_config *c) {
 grape_status train_config_model(train_config *c) {
     grape_model_config mc;
     grape_status s = grape_model_preset(&mc, c->preset);
-    if (!s)
-        s = grape_pe_parse(&mc.pe, c->pe_name);
-    if (s)
-        return s;
-    if (c->batch == 0)
-        c->batch = mc.max_batch;
-    if (c->seq == 0)
-        c->seq = mc.max_seq;
+    if (!s) s = grape_pe_parse(&mc.pe, c->pe_name);
+    if (s) return s;
+    if (c->batch == 0) c->batch = mc.max_batch;
+    if (c->seq == 0) c->seq = mc.max_seq;
     mc.max_batch = c->batch;
     mc.max_seq = c->seq;
     c->model = mc;
     grape_pe_name(c->pe_name, sizeof c->pe_name, &mc.pe);
     // Automatic schedule: warmup over min(100, steps/10) steps, cosine to the floor at the last step.
-    if (c->opt.warmup < 0)
-        c->opt.warmup = c->steps / 10 < 100 ? c->steps / 10 : 100;
-    if (c->opt.decay_steps < 0)
-        c->opt.decay_steps = c->steps;
+    if (c->opt.warmup < 0) c->opt.warmup = c->steps / 10 < 100 ? c->steps / 10 : 100;
+    if (c->opt.decay_steps < 0) c->opt.decay_steps = c->steps;
     return GRAPE_OK;
 }
 
@@ -134,13 +128,11 @@ static void trainer_free(trainer *t) {
 static grape_status make_groups(trainer *t) {
     t->n_groups = grape_model_num_tensors(t->m);
     t->groups = calloc((size_t)t->n_groups, sizeof *t->groups);
-    if (!t->groups)
-        return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!t->groups) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < t->n_groups; i++) {
         const grape_tensor_info *ti = grape_model_tensor(t->m, i);
         size_t n = 1;
-        for (int d = 0; d < ti->ndim; d++)
-            n *= (size_t)ti->shape[d];
+        for (int d = 0; d < ti->ndim; d++) n *= (size_t)ti->shape[d];
         t->groups[i] = (adamw_group){ti->offset, n, ti->weight_decay};
     }
     return GRAPE_OK;
@@ -150,21 +142,16 @@ static grape_status trainer_open(trainer *t, int resume) {
     const train_config *c = &t->cfg;
     size_t sep_len = strlen(c->doc_sep), bt = (size_t)c->batch * (size_t)c->seq;
     grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
-    if (!s)
-        s = grape_model_create(&t->m, &c->model);
-    if (!s)
-        s = make_groups(t);
+    if (!s) s = grape_model_create(&t->m, &c->model);
+    if (!s) s = make_groups(t);
     size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
-    if (!s && !size_mul(&bytes, n, sizeof(float)))
-        s = grape_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
+    if (!s && !size_mul(&bytes, n, sizeof(float))) s = grape_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
     if (!s && (!(t->adam_m = grape_alloc(bytes)) || !(t->adam_v = grape_alloc(bytes)) ||
                !(t->tokens = grape_alloc(bt)) || !(t->targets = grape_alloc(bt))))
         s = GRAPE_ERR_NOMEM;
-    if (s || !resume)
-        return s;
+    if (s || !resume) return s;
     train_config saved;
-    if ((s = ckpt_read_meta(t->dir, &saved, &t->st)))
-        return s;
+    if ((s = ckpt_read_meta(t->dir, &saved, &t->st))) return s;
     if (t->st.data_bytes != data_total_bytes(t->data) || t->st.data_docs != data_num_docs(t->data))
         return grape_fail(GRAPE_ERR_ARG,
                           "'%s' is not the corpus of this checkpoint (%llu bytes in %llu documents "
@@ -194,8 +181,7 @@ grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, u
         float loss;
         data_val_batch(tokens, targets, c, i, n, nb);
         grape_status s = grape_model_forward(m, tokens, targets, nb, T, &loss);
-        if (s)
-            return s;
+        if (s) return s;
         nats += (double)loss * nb;
     }
     *bpb = nats / (double)n / M_LN2;
@@ -213,16 +199,13 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
         float l;
         data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, c->batch);
         grape_status s = grape_model_forward(t->m, t->tokens, t->targets, c->batch, c->seq, &l);
-        if (!s)
-            s = grape_model_backward(t->m);
-        if (s)
-            return s;
+        if (!s) s = grape_model_backward(t->m);
+        if (s) return s;
         *loss += l / c->grad_accum;
     }
     if (t->hooks && t->hooks->reduce_grads) {
         grape_status s = t->hooks->reduce_grads(g, n, t->hooks->ctx);
-        if (s)
-            return s;
+        if (s) return s;
     }
     double base = c->accum_mean ? 1.0 / c->grad_accum : 1.0;
     *norm = grad_global_norm(g, n) * base;
@@ -257,8 +240,7 @@ static grape_status after_step(trainer *t, train_report *r, interval *iv) {
     if (due(step, c->eval_interval, c->steps)) {
         grape_status s =
             train_eval_bpb(&r->val_bpb, t->m, t->data, t->tokens, t->targets, c->batch, c->seq, c->eval_batches);
-        if (s)
-            return s;
+        if (s) return s;
         t->st.last_val = r->val_bpb;
     }
     r->step = step;
@@ -270,12 +252,10 @@ static grape_status after_step(trainer *t, train_report *r, interval *iv) {
     r->logged = due(step, c->log_interval, c->steps) || !isnan(r->val_bpb);
     if (r->logged) {
         grape_status s = metrics_write(&t->log, r);
-        if (s)
-            return s;
+        if (s) return s;
         *iv = (interval){0};
     }
-    if (t->hooks && t->hooks->on_step)
-        t->hooks->on_step(r, t->hooks->ctx);
+    if (t->hooks && t->hooks->on_step) t->hooks->on_step(r, t->hooks->ctx);
     return due(step, c->save_interval, c->steps) ? save(t) : GRAPE_OK;
 }
 
@@ -285,8 +265,7 @@ static grape_status run_loop(trainer *t) {
     const train_config *c = &t->cfg;
     interval iv = {0};
     double t_prev = now();
-    if (t->st.step >= c->steps)
-        return save(t);
+    if (t->st.step >= c->steps) return save(t);
     while (t->st.step < c->steps) {
         if (stop_requested(t)) {
             grape_status s = save(t);
@@ -297,8 +276,7 @@ static grape_status run_loop(trainer *t) {
         train_report r = {0};
         double t0 = now();
         grape_status s = train_step(t, &r.loss, &r.grad_norm, &r.lr);
-        if (s)
-            return s;
+        if (s) return s;
         int64_t tokens = (int64_t)c->batch * c->seq * c->grad_accum;
         t->st.step++;
         t->st.tokens += tokens;
@@ -306,8 +284,7 @@ static grape_status run_loop(trainer *t) {
         double t1 = now();
         t->st.elapsed += t1 - t_prev;
         t_prev = t1;
-        if ((s = after_step(t, &r, &iv)))
-            return s;
+        if ((s = after_step(t, &r, &iv))) return s;
     }
     return GRAPE_OK;
 }
@@ -318,16 +295,11 @@ grape_status train_run(const train_config *cfg, const char *out_dir, int resume,
     grape_status s = train_config_check(cfg);
     if (!s && mkdir(out_dir, 0755) != 0 && errno != EEXIST)
         s = grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", out_dir, strerror(errno));
-    if (!s)
-        s = trainer_open(&t, resume);
-    if (!s && !resume)
-        s = fresh_state(&t);
-    if (!s)
-        s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1);
-    if (!s)
-        s = run_loop(&t);
-    if (final_state)
-        *final_state = t.st;
+    if (!s) s = trainer_open(&t, resume);
+    if (!s && !resume) s = fresh_state(&t);
+    if (!s) s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1);
+    if (!s) s = run_loop(&t);
+    if (final_state) *final_state = t.st;
     trainer_free(&t);
     return s;
 }
