@@ -38,5 +38,7 @@ int bench_gemm(int argc, char **argv);
 int bench_attn(int argc, char **argv);
 // `grape bench pe` (bench_pe.c)
 int bench_pe(int argc, char **argv);
+// `grape bench basis` (bench_basis.c)
+int bench_basis(int argc, char **argv);
 
 #endif

@@ -23,6 +23,7 @@ static const cli_command benches[] = {
     {"gemm", bench_gemm, "GFLOP/s of the GEMM vs peak [--M --N --K --ta --tb | --model] [--json]"},
     {"attn", bench_attn, "fused causal attention GFLOP/s vs sgemm --T --pe [--B --H --D --backward --bca W --json]"},
     {"pe", bench_pe, "ns/token/head of every encoding, fwd+bwd, x rope [--D --threads --clock cpu|wall --json]"},
+    {"basis", bench_basis, "grape-m-basis unfolded vs folded (grape_basis_fold) vs rope [--D --B --T --H --threads]"},
 };
 #define N_BENCHES (int)(sizeof benches / sizeof benches[0])
 

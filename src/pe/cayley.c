@@ -62,6 +62,7 @@ grape_status cayley_backward(double *dA, const double *dB, const double *M, int 
     for (size_t i = 0; i < N; i++)
         for (size_t j = 0; j < N; j++) {
             double s = 0;
+#pragma omp simd reduction(+ : s)
             for (size_t k = 0; k < N; k++) s += t[i * N + k] * M[j * N + k];
             dA[i * N + j] -= 2.0 * s;
         }

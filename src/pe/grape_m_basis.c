@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/mem.h"
 #include "pe/pe_internal.h"
 #include "pe/rot_internal.h"
@@ -100,55 +101,49 @@ static grape_status check_fold(const grape_pe *pe, const void *a, const void *b,
     return GRAPE_OK;
 }
 
-// w_folded, w: (H·D, C). Row i < R of head h: w'_i = Σ_k B_ki w_k; rows R..D copied.
+// w_folded, w: (H·D, C). Rotary rows of head h: W'_h = B_hᵀ W_h (one GEMM per head); rows R..D copied.
 grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *pe, int C) {
     grape_status st = check_fold(pe, w_folded, w, C);
     if (st) return st;
     const rot_state *r = pe->rot;
     size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C;
-#pragma omp parallel for schedule(static)
-    for (int64_t hi = 0; hi < (int64_t)r->H * (int64_t)D; hi++) {
-        size_t h = (size_t)hi / D, i = (size_t)hi % D;
-        float *out = w_folded + (size_t)hi * Cs;
-        const float *wh = w + h * D * Cs;
-        if (i >= R) {
-            memcpy(out, wh + i * Cs, Cs * sizeof(float));
-            continue;
-        }
+    for (size_t h = 0; h < (size_t)r->H && !st; h++) {
         const float *Bf = r->fb + (r->nset > 1 ? h : 0) * R * R;
-        memset(out, 0, Cs * sizeof(float));
-        for (size_t k = 0; k < R; k++) axpy(out, Bf[k * R + i], wh + k * Cs, C);
+        float *out = w_folded + h * D * Cs;
+        const float *wh = w + h * D * Cs;
+        st = gemm_ld(out, (int64_t)Cs, Bf, (int64_t)R, wh, (int64_t)Cs, (int64_t)R, (int64_t)Cs, (int64_t)R, 1, 0,
+                     1.0f, 0.0f);
+        memcpy(out + R * Cs, wh + R * Cs, (D - R) * Cs * sizeof(float));
     }
-    return GRAPE_OK;
+    return st;
 }
 
-// dw += blockdiag(B_h) dw_folded; dparams(basis_skew) += Cayley chain of dB_h = W_h dW'_hᵀ (rotary rows).
+// dw += blockdiag(B_h) dw_folded; dparams(basis_skew) += Cayley chain of dB_h = W_h dW'_hᵀ, computed as its
+// transpose dFᵀ = dW'_h W_hᵀ (the row layout frame_chain_skew reads), summed over heads that share B.
 grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
                                        const grape_pe *pe, int C) {
     grape_status st = check_fold(pe, dw, dw_folded, C);
     if (st) return st;
     if (!w || !dparams) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
     const rot_state *r = pe->rot;
-    size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R;
-    double *dF = grape_alloc((size_t)r->nset * RR * sizeof(double));
-    if (!dF) return GRAPE_ERR_NOMEM;
-    for (size_t h = 0; h < (size_t)r->H; h++) {
-        const float *Bt = r->ft + (r->nset > 1 ? h : 0) * RR;
-        double *dFs = dF + (r->nset > 1 ? h : 0) * RR;
+    size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R, ns = (size_t)r->nset;
+    float *dFf = grape_alloc(ns * RR * sizeof(float));
+    double *dF = grape_alloc(ns * RR * sizeof(double));
+    for (size_t h = 0; h < (size_t)r->H && dFf && dF && !st; h++) {
+        size_t set = ns > 1 ? h : 0;
         const float *wh = w + h * D * Cs, *gh = dw_folded + h * D * Cs;
         float *dwh = dw + h * D * Cs;
-#pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < (int64_t)R; k++) // dW_k += Σ_i B_ki dW'_i ; dFᵀ[i][k] += <W_k, dW'_i>
-            for (size_t i = 0; i < R; i++) {
-                axpy(dwh + (size_t)k * Cs, Bt[i * R + (size_t)k], gh + i * Cs, C);
-                double s = 0;
-#pragma omp simd reduction(+ : s)
-                for (size_t c = 0; c < Cs; c++) s += (double)wh[(size_t)k * Cs + c] * gh[i * Cs + c];
-                dFs[i * R + (size_t)k] += s;
-            }
+        st = gemm_ld(dwh, (int64_t)Cs, r->fb + set * RR, (int64_t)R, gh, (int64_t)Cs, (int64_t)R, (int64_t)Cs,
+                     (int64_t)R, 0, 0, 1.0f, 1.0f);
+        if (!st)
+            st = gemm_ld(dFf + set * RR, (int64_t)R, gh, (int64_t)Cs, wh, (int64_t)Cs, (int64_t)R, (int64_t)R,
+                         (int64_t)Cs, 0, 1, 1.0f, (ns > 1 || h > 0) ? 1.0f : 0.0f);
         for (size_t i = R; i < D; i++) axpy(dwh + i * Cs, 1.0f, gh + i * Cs, C);
     }
-    st = frame_chain_skew(dparams + (size_t)r->nset * r->n_freq, dF, r);
+    if (!dFf || !dF) st = GRAPE_ERR_NOMEM;
+    for (size_t i = 0; !st && i < ns * RR; i++) dF[i] = dFf[i];
+    if (!st) st = frame_chain_skew(dparams + ns * r->n_freq, dF, r);
+    grape_free(dFf);
     grape_free(dF);
     return st;
 }
