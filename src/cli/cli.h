@@ -40,5 +40,7 @@ int bench_attn(int argc, char **argv);
 int bench_pe(int argc, char **argv);
 // `grape bench basis` (bench_basis.c)
 int bench_basis(int argc, char **argv);
+// `grape bench train` (bench_train.c)
+int bench_train(int argc, char **argv);
 
 #endif

@@ -1,0 +1,121 @@
+// bench_train.c — `grape bench train`: tokens/s and GFLOP/s of the real training step (train_run on the corpus:
+// sample, forward, backward, clip, AdamW), the median over timed steps after warm-up steps.
+//
+// Flop count (llm.c / PaLM convention, stated so numbers are comparable): per token 6N + 12·L·C·T, where N counts
+// every parameter (the tied embedding once, encoding parameters included) and the 12·L·C·T attention term counts
+// the full T×T score and value products of forward + backward (not halved for causality).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <omp.h>
+
+#include "cli/bench_util.h"
+#include "cli/cli.h"
+#include "train/checkpoint.h"
+#include "train/metrics.h"
+#include "train/train.h"
+
+typedef struct {
+    double *seconds; // per step
+    int64_t n;
+    double tokens_per_step;
+} step_times;
+
+static void record(const train_report *r, void *ctx) {
+    step_times *t = ctx;
+    if (r->step >= 1 && r->step <= t->n && r->tokens_per_s > 0)
+        t->seconds[r->step - 1] = t->tokens_per_step / r->tokens_per_s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Parameters of the configured model (a 1x1 plan: only the count is needed).
+static size_t count_params(const train_config *c) {
+    grape_model_config mc = c->model;
+    mc.max_batch = mc.max_seq = 1;
+    grape_model *m = NULL;
+    size_t n = grape_model_create(&m, &mc) ? 0 : grape_model_num_params(m);
+    grape_model_free(m);
+    return n;
+}
+
+static void remove_run(const char *dir) {
+    char p[TRAIN_PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/%s", dir, CKPT_FILE);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/%s", dir, METRICS_FILE);
+    unlink(p);
+    rmdir(dir);
+}
+
+static int parse(int argc, char **argv, train_config *c, long *warm, long *timed, int *json) {
+    static const char *const known[] = {"--preset",       "--pe",      "--batch", "--seq", "--steps",
+                                        "--warmup-steps", "--threads", "--data",  NULL};
+    static const char *const booleans[] = {"--json", NULL};
+    cli_args a = {argc, argv, known};
+    long B = 0, T = 0, threads = 0;
+    if (!args_check(&a, booleans) || !args_long(&a, "--batch", 1, 1 << 16, &B) ||
+        !args_long(&a, "--seq", 1, 1 << 20, &T) || !args_long(&a, "--steps", 1, 1000, timed) ||
+        !args_long(&a, "--warmup-steps", 0, 100, warm) || !args_long(&a, "--threads", 0, 4096, &threads))
+        return 0;
+    train_config_default(c);
+    const char *s;
+    if ((s = args_str(&a, "--preset"))) snprintf(c->preset, sizeof c->preset, "%s", s);
+    if ((s = args_str(&a, "--pe"))) snprintf(c->pe_name, sizeof c->pe_name, "%s", s);
+    if ((s = args_str(&a, "--data"))) snprintf(c->data, sizeof c->data, "%s", s);
+    c->batch = (int)B;
+    c->seq = (int)T;
+    c->steps = *warm + *timed;
+    c->log_interval = 1;
+    c->eval_interval = 0;
+    c->eval_batches = 1;
+    c->save_interval = 0;
+    if (threads > 0) omp_set_num_threads((int)threads);
+    c->threads = omp_get_max_threads();
+    *json = args_flag(&a, "--json");
+    if (train_config_model(c)) return !cli_error("bench train: %s", grape_last_error());
+    return 1;
+}
+
+int bench_train(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: grape bench train [--preset tiny|small] [--pe NAME] [--batch B] [--seq T] [--steps N]\n"
+               "       [--warmup-steps W] [--threads N] [--data PATH] [--json]\n"
+               "Median step time of W warm-up + N timed training steps [1 + 5] on the corpus; tokens/s and\n"
+               "GFLOP/s at 6N + 12 L C T flops per token (N = all parameters), vs the measured FMA peak.\n");
+        return 0;
+    }
+    train_config c;
+    long warm = 1, timed = 5;
+    int json = 0;
+    if (!parse(argc, argv, &c, &warm, &timed, &json)) return 1;
+    char dir[] = "/tmp/grape-bench-train-XXXXXX";
+    step_times st = {calloc((size_t)c.steps, sizeof(double)), c.steps, (double)c.batch * c.seq * c.grad_accum};
+    if (!st.seconds || !mkdtemp(dir)) return free(st.seconds), cli_error("bench train: cannot set up a run");
+    train_hooks hooks = {.on_step = record, .ctx = &st};
+    grape_status s = train_run(&c, dir, 0, &hooks, NULL);
+    remove_run(dir);
+    if (s) return free(st.seconds), cli_error("bench train: %s", grape_last_error());
+    qsort(st.seconds + warm, (size_t)timed, sizeof(double), cmp_double);
+    double step = st.seconds[warm + timed / 2], tps = st.tokens_per_step / step;
+    free(st.seconds);
+    size_t N = count_params(&c);
+    double flops_tok = 6.0 * (double)N + 12.0 * c.model.n_layer * c.model.n_embd * (double)c.seq;
+    double gflops = flops_tok * tps * 1e-9, peak = bench_fma_peak_gflops();
+    if (json)
+        printf("{\"preset\": \"%s\", \"pe\": \"%s\", \"batch\": %d, \"seq\": %d, \"threads\": %d, \"params\": %zu, "
+               "\"step_ms\": %.2f, \"tokens_per_s\": %.1f, \"gflops\": %.2f, \"peak_gflops\": %.1f, "
+               "\"fraction_of_peak\": %.3f}\n",
+               c.preset, c.pe_name, c.batch, c.seq, c.threads, N, 1e3 * step, tps, gflops, peak, gflops / peak);
+    else
+        printf("train %s %s (B=%d T=%d, %zu params, %d threads): step %.1f ms, %.0f tokens/s, %.1f GFLOP/s "
+               "(%.0f%% of the %.0f GFLOP/s FMA peak)\n",
+               c.preset, c.pe_name, c.batch, c.seq, N, c.threads, 1e3 * step, tps, gflops, 100 * gflops / peak, peak);
+    return 0;
+}
