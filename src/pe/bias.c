@@ -215,12 +215,12 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
         for (int h = 0; h < H; h++) dp[h] += g->slope[h] * s->dslope_drho[h];
     if (s->has_u && g->gate_k) {
         memset(s->dw_hat, 0, (size_t)H * (size_t)D * sizeof(double));
-        grape_a_gate_backward(dk, s->dw_hat, g->gate_k, k, s->u_hat, B, T, H, D);
+        grape_a_gate_backward(dk, s->dw_hat, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_u : NULL, s, s->u_hat, s->u_norm);
     }
     if (s->has_v && g->gate_q) {
         memset(s->dw_hat, 0, (size_t)H * (size_t)D * sizeof(double));
-        grape_a_gate_backward(dq, s->dw_hat, g->gate_q, q, s->v_hat, B, T, H, D);
+        grape_a_gate_backward(dq, s->dw_hat, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_v : NULL, s, s->v_hat, s->v_norm);
     }
     if (s->kind == GRAPE_BIAS_FOX && g->cum && din && din->gate_logit)

@@ -44,9 +44,9 @@ void fox_cum_backward(float *dgate_logit, const double *dcum, const float *gate_
 // --- grape_a.c
 // gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D).
 void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D);
-// dx: (B,T,H,D) += (NULL skips); dw_hat: (H,D) +=; dgate: (B,T,H).
-void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const float *x, const float *w_hat,
-                           int B, int T, int H, int D);
+// dx: (B,T,H,D) += (NULL skips); dw_hat: (H,D) +=; dgate, gate: (B,T,H) (gate: the forward's λ).
+void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const float *gate, const float *x,
+                           const float *w_hat, int B, int T, int H, int D);
 // dw: (H,D) += through w_hat = w / max(‖w‖, eps).
 void grape_a_norm_backward(float *dw, const double *dw_hat, const float *w_hat, const float *w_norm, int H, int D);
 void grape_a_normalise(float *w_hat, float *w_norm, const float *w, int H, int D);

@@ -5,7 +5,7 @@
 #include "core/mathx.h"
 #include "pe/bias_internal.h"
 
-// Rows of (B,T,H,D) above which the gate loops are worth threading.
+// Token-heads above which the gate loops are worth threading.
 #define GATE_PAR_MIN 4096
 
 static inline float dot_f(const float *a, const float *b, int n) {
@@ -17,19 +17,21 @@ static inline float dot_f(const float *a, const float *b, int n) {
 
 // λ_i = softplus(ŵ_h·x_i/√D). gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D)
 void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D) {
-    size_t n = (size_t)B * (size_t)T * (size_t)H;
+    size_t rows = (size_t)B * (size_t)T;
     float scale = 1.0f / sqrtf((float)D);
-#pragma omp parallel for if (n > GATE_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        const float *w = w_hat + (i % (size_t)H) * (size_t)D;
-        gate[i] = softplus_f(dot_f(w, x + i * (size_t)D, D) * scale);
-    }
+#pragma omp parallel for if (rows * (size_t)H > GATE_PAR_MIN)
+    for (size_t r = 0; r < rows; r++)
+        for (size_t h = 0; h < (size_t)H; h++) {
+            size_t i = r * (size_t)H + h;
+            gate[i] = softplus_f(dot_f(w_hat + h * (size_t)D, x + i * (size_t)D, D) * scale);
+        }
 }
 
-// dz = dλ·σ(z)/√D; dx += dz·ŵ; dŵ += dz·x. Threads split heads so each owns its row of dw_hat.
-// dx: (B,T,H,D) (NULL skips); dw_hat: (H,D) double; dgate: (B,T,H); x: (B,T,H,D); w_hat: (H,D)
-void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const float *x, const float *w_hat,
-                           int B, int T, int H, int D) {
+// dz = dλ·σ(z)/√D with σ(z) = 1 − e^{−λ} read off the stored gate (λ = softplus(z) ⇒ e^λ = 1 + e^z), so the
+// backward needs no second dot product; dx += dz·ŵ; dŵ += dz·x. Threads split heads so each owns its row of dw_hat.
+// dx: (B,T,H,D) (NULL skips); dw_hat: (H,D) double; dgate, gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D)
+void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const float *gate, const float *x,
+                           const float *w_hat, int B, int T, int H, int D) {
     size_t rows = (size_t)B * (size_t)T;
     float scale = 1.0f / sqrtf((float)D);
 #pragma omp parallel for if (rows * (size_t)H > GATE_PAR_MIN)
@@ -40,7 +42,7 @@ void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const 
             size_t i = r * (size_t)H + (size_t)h;
             if (dgate[i] == 0.0f) continue;
             const float *xi = x + i * (size_t)D;
-            float dz = dgate[i] * sigmoid_f(dot_f(w, xi, D) * scale) * scale;
+            float dz = dgate[i] * -expm1f(-gate[i]) * scale;
             if (dx) {
                 float *dxi = dx + i * (size_t)D;
 #pragma omp simd
