@@ -43,7 +43,7 @@ void nc_head_forward(float *y, const float *x, const float *cs, const float *sn,
     int R = r->R, F = r->frame;
     const float *Et = r->ft + (size_t)set * F * R;
     float *v = scratch, *u = scratch + F;
-    rot_rows_dot(v, x, Et, F, R, scratch + 2 * F);
+    rot_rows_dot(v, x, Et, F, R);
     rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
     for (int c = 0; c < F; c++) u[c] -= v[c];
     if (y != x) memcpy(y, x, (size_t)r->D * sizeof(float));
@@ -57,8 +57,8 @@ void nc_head_backward(float *dx, float *dphi, float *urow, float *grow, const fl
     int R = r->R, F = r->frame;
     const float *Et = r->ft + (size_t)set * F * R;
     float *v = scratch, *u = scratch + F, *g = scratch + 2 * F, *gv = scratch + 3 * F;
-    rot_rows_dot(v, x, Et, F, R, scratch + 4 * F);
-    rot_rows_dot(g, dy, Et, F, R, scratch + 4 * F);
+    rot_rows_dot(v, x, Et, F, R);
+    rot_rows_dot(g, dy, Et, F, R);
     memset(gv, 0, (size_t)F * sizeof(float));
     rot_pairs_backward(gv, dphi, g, v, cs, sn, r->npair, r->cfg.interleaved);
     for (int c = 0; c < F; c++) gv[c] -= g[c];

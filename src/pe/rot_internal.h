@@ -106,10 +106,10 @@ void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x,
 
 // out[0..n) += Σ_k coef[k]·M[k][0..n), M (nrows, n) row-major.
 void rot_rows_axpy(float *out, const float *coef, const float *M, int nrows, int n);
-// out[c] = <M[c], x> for c < nrows; part: nrows·16 floats of scratch.
-void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n, float *part);
-// Floats of per-thread scratch a frame head needs (4 frame vectors + rot_rows_dot's partial sums).
-#define ROT_SCRATCH(R) ((size_t)(R) * 20)
+// out[c] = <M[c], x> for c < nrows.
+void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n);
+// Floats of per-thread scratch a frame head needs (4 frame vectors).
+#define ROT_SCRATCH(R) ((size_t)(R) * 4)
 
 // ---- grape_m_basis.c / grape_m_nc.c: one head through the frame (scratch: ROT_SCRATCH(R) floats)
 void basis_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,

@@ -295,24 +295,31 @@ void rot_rows_axpy(float *out, const float *coef, const float *M, int nrows, int
         for (int j = i; j < n; j++) out[j] += coef[k] * M[(size_t)k * (size_t)n + j];
 }
 
-// out[c] = <M[c], x> for all nrows rows at once: ROWS_TILE-wide partial sums per row (part: nrows·ROWS_TILE
-// floats of scratch), reduced at the end, so no row pays a horizontal reduction per tile.
-void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n, float *part) {
+// out[c..c+rows) = <M[c'], x> for up to 4 rows at once: ROWS_TILE-wide partial sums held in registers over the
+// whole row, one short horizontal sum per row at the end.
+static inline void rows_dot_block(float *out, const float *x, const float *M, int rows, int n) {
+    float acc[4][ROWS_TILE] = {{0}};
     int nv = n - n % ROWS_TILE;
-    memset(part, 0, (size_t)nrows * ROWS_TILE * sizeof(float));
     for (int i = 0; i < nv; i += ROWS_TILE)
-        for (int c = 0; c < nrows; c++) {
+        for (int c = 0; c < rows; c++) {
             const float *m = M + (size_t)c * (size_t)n + i;
-            float *pc = part + (size_t)c * ROWS_TILE;
 #pragma omp simd
-            for (int l = 0; l < ROWS_TILE; l++) pc[l] += m[l] * x[i + l];
+            for (int l = 0; l < ROWS_TILE; l++) acc[c][l] += m[l] * x[i + l];
         }
-    for (int c = 0; c < nrows; c++) {
-        float s = 0;
-        for (int l = 0; l < ROWS_TILE; l++) s += part[(size_t)c * ROWS_TILE + l];
+    for (int w = ROWS_TILE / 2; w > 0; w /= 2) // halving tree: vector adds instead of 16 dependent scalar adds
+        for (int c = 0; c < rows; c++)
+            for (int l = 0; l < w; l++) acc[c][l] += acc[c][l + w];
+    for (int c = 0; c < rows; c++) {
+        float s = acc[c][0];
         for (int i = nv; i < n; i++) s += M[(size_t)c * (size_t)n + i] * x[i];
         out[c] = s;
     }
+}
+
+void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n) {
+    int c = 0;
+    for (; c + 4 <= nrows; c += 4) rows_dot_block(out + c, x, M + (size_t)c * (size_t)n, 4, n);
+    if (c < nrows) rows_dot_block(out + c, x, M + (size_t)c * (size_t)n, nrows - c, n);
 }
 
 // ---------------------------------------------------------------------------------------------------------
