@@ -407,10 +407,12 @@ size_t grape_model_arena_bytes(const grape_model *m);
 // Attention options of every layer (default: scale 1/sqrt(D), full causal; bca_window > 0 for LEX BCA eval).
 grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts);
 
-// Streaming decode (sampling, step-by-step evaluation). A decoder holds, per layer, the final keys k~ (rotated and
-// normalised at arrival), the values and the per-token encoding inputs of up to max_len tokens for `batch`
-// sequences that advance in lockstep; additive biases are regenerated from cached factors for each new query.
-// Step t's logits equal the full forward's logits at position t. One allocation at create; none per step.
+// Streaming decode (sampling, step-by-step evaluation): one grape_kv_cache per layer and sequence, `batch`
+// sequences advancing in lockstep. Each step projects the new tokens, applies KV-shift, QK-RMSNorm and the rotation
+// in the model's order, and attends through the cache (bias rows regenerated from cached key factors). Step t's
+// logits equal the full forward's logits at position t. With grape_model_set_attn_opts(bca_window = W) the caches
+// are LEX sliding windows (W keys + the new one) and the stream is unbounded; otherwise at most max_len tokens.
+// Memory is allocated at create; the decoder sees the parameters as they are at its first step after a reset.
 typedef struct grape_decoder grape_decoder;
 grape_status grape_decoder_create(grape_decoder **out, const grape_model *m, int batch, int max_len);
 void grape_decoder_free(grape_decoder *d);
@@ -419,7 +421,8 @@ void grape_decoder_reset(grape_decoder *d);
 // Tokens consumed so far per sequence.
 int64_t grape_decoder_position(const grape_decoder *d);
 // Feed tokens (batch) at position grape_decoder_position(d); logits: (batch, V) predicting the next token.
-// The model's parameters must not change between grape_decoder_reset and the last step of a stream.
+// The model's parameters must not change between grape_decoder_reset and the last step of a stream; the model's
+// attention scale must be the default 1/sqrt(D) (GRAPE_ERR_UNSUPPORTED at create otherwise).
 grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uint8_t *tokens, float *logits);
 
 #ifdef __cplusplus

@@ -63,6 +63,14 @@ static void test_decode(const char *enc, t_rng *r) {
     t_check(label, ok ? t_rel_err_ff(got, full, (size_t)B * T * V) : 1.0, 1e-4);
     snprintf(label, sizeof label, "%s: decoder refuses a step past max_len", enc);
     t_true(label, !ok || grape_model_decode_step(m, d, step, logits) == GRAPE_ERR_ARG);
+    // After a reset the first token decodes exactly as the first time (caches, phases, shift state cleared).
+    grape_decoder_reset(d);
+    for (int b = 0; b < B; b++) step[b] = tok[b * T];
+    ok = ok && grape_decoder_position(d) == 0 && grape_model_decode_step(m, d, step, logits) == GRAPE_OK;
+    double err = 0;
+    for (int b = 0; b < B && ok; b++) err = fmax(err, t_rel_err_ff(logits + (size_t)b * V, got + (size_t)b * T * V, V));
+    snprintf(label, sizeof label, "%s: reset replays token 0 exactly", enc);
+    t_check(label, ok ? err : 1.0, 0.0);
     free(got);
     free(logits);
     grape_decoder_free(d);
@@ -167,11 +175,35 @@ static void test_init(void) {
     grape_model_free(b);
 }
 
+// With a BCA window the decoder is a LEX sliding window: it streams past max_len, and while t < W it still sees
+// every key, so its logits match the full causal forward there.
+static void test_decode_bca(void) {
+    enum { W = 8, T = 24, V = 256 };
+    grape_model *m = make("xpos", 1, 32, 2, 1, T);
+    grape_decoder *d = NULL;
+    grape_attn_opts bca = {0.0f, W};
+    uint8_t tok[T];
+    for (int i = 0; i < T; i++) tok[i] = (uint8_t)(i * 37 + 11);
+    int ok = m && grape_model_forward(m, tok, NULL, 1, T, NULL) == GRAPE_OK &&
+             grape_model_set_attn_opts(m, &bca) == GRAPE_OK && grape_decoder_create(&d, m, 1, W) == GRAPE_OK;
+    float logits[V], first[W * V];
+    for (int t = 0; t < T && ok; t++) {
+        ok = grape_model_decode_step(m, d, tok + t, logits) == GRAPE_OK && isfinite(logits[0]);
+        if (t < W) memcpy(first + t * V, logits, sizeof logits);
+    }
+    t_true("BCA decoder streams 3x past its window (max_len = W)", ok);
+    t_check("BCA decoder logits == full causal forward while t < W", ok ? t_rel_err_ff(first, grape_model_logits(m),
+                                                                                    (size_t)W * V) : 1.0, 1e-4);
+    grape_decoder_free(d);
+    grape_model_free(m);
+}
+
 int main(void) {
     t_rng r = t_seed(11);
     const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc", "alibi", "fox",
                           "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv"};
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
+    test_decode_bca();
     test_errors();
     test_init();
     return t_finish();
