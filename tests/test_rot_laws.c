@@ -117,6 +117,24 @@ static void test_xpos_centering(t_rng *rng) {
     rot_fix_free(&f);
 }
 
+// Far from the anchor (n − c = 10^6) the query scale underflows to 0: the output must be 0, not NaN.
+static void test_xpos_far_from_anchor(void) {
+    enum { D = 16, T = 40 };
+    grape_pe_config cfg;
+    grape_pe_config_default(&cfg, 1, D);
+    cfg.rot = GRAPE_ROT_XPOS;
+    grape_pe *pe;
+    grape_pe_create(&pe, &cfg);
+    float x[T * D], y[T * D];
+    for (int i = 0; i < T * D; i++) x[i] = 1.0f;
+    grape_positions far = {.pos0 = 1000000, .xpos_anchor = 0};
+    grape_status st = grape_rot_forward(y, x, pe, &far, GRAPE_QUERY, 1, T);
+    int ok = !st;
+    for (int i = 0; i < T * D / 2 && ok; i++) ok = isfinite(y[i]) && fabsf(y[i]) < 1e-30f;
+    t_true("xpos: query 10^6 past the anchor underflows to 0, not NaN", ok);
+    grape_pe_free(pe);
+}
+
 // At init every learned rotation equals rope (grape-m, basis B = I; nc with r = R, E = I).
 static void test_init_is_rope(grape_rot_kind kind, t_rng *rng) {
     enum { B = 1, T = 11, H = 5, D = 16 };
@@ -196,6 +214,7 @@ int main(void) {
     for (int k = 0; k < GRAPE_ROT_COUNT; k++)
         for (int il = 0; il < 2; il++) test_shift_law((grape_rot_kind)k, il, &rng);
     test_xpos_centering(&rng);
+    test_xpos_far_from_anchor();
     test_init_is_rope(GRAPE_ROT_GRAPE_M, &rng);
     test_init_is_rope(GRAPE_ROT_GRAPE_M_BASIS, &rng);
     test_init_is_rope(GRAPE_ROT_GRAPE_M_NC, &rng);

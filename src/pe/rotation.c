@@ -391,6 +391,13 @@ static void table_fill_phase(rot_table *tb, const rot_state *r, const grape_posi
 // far below float), so a call costs a few flops per entry instead of a sin, a cos and an exp.
 #define TABLE_RESYNC 32
 
+// Ratio of the per-pair scale between positions n + 1 and n: ζ^(±1/sb) for xPos, 1 otherwise (a ratio of two
+// scales would be 0/0 where ζ^e underflows far from the anchor).
+static double pair_scale_step(const rot_state *r, grape_side side, int p) {
+    if (r->kind != GRAPE_ROT_XPOS) return 1.0;
+    return exp(xpos_exponent(&r->cfg, 1.0, 0.0, side) * r->ln_zeta[p]);
+}
+
 static void table_fill_positions(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side,
                                  int T, int nh) {
     size_t np = (size_t)r->npair;
@@ -403,7 +410,7 @@ static void table_fill_positions(rot_table *tb, const rot_state *r, const grape_
             for (size_t p = 0; p < np; p++) {
                 double theta = r->tab.theta[(r->nset > 1 ? (size_t)h * np : 0) + p], s, c, sd, cd;
                 double g = rot_pair_scale(r, pos, n0, side, (int)p);
-                double gd = rot_pair_scale(r, pos, n0 + 1.0, side, (int)p) / g;
+                double gd = pair_scale_step(r, side, (int)p);
                 angle_sincos(n0, theta, &s, &c);
                 angle_sincos(1.0, theta, &sd, &cd);
                 for (int t = t0; t < t1; t++) {
