@@ -1,6 +1,7 @@
 // test_bias_factors.c — the additive encodings' factors and closed forms against the double reference:
 // forward, tiling, every backward vs 4-point finite differences, the exact relative law, streaming, FoX f → 1.
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,42 @@ static void test_fox_open_gate(void) {
     fx_free(&fx);
 }
 
+// --- GRAPE-A backward on a shape large enough to thread: per-thread dû/dv̂ slots (n_slots = the OpenMP threads at
+// create) must sum to what one thread computes.
+
+static void gate_backward_run(float *gx, int threads) {
+    omp_set_num_threads(threads);
+    bias_fx fx;
+    if (!fx_make(&fx, GRAPE_BIAS_GRAPE_A_QK, 0, 2, 301, 8, 16, 4, 0, 3)) return;
+    void *gws = malloc(grape_bias_workspace_bytes(fx.pe, fx.B, fx.T) + 64);
+    grape_bias_factors f;
+    grape_bias_grads g;
+    fx_factors(&f, &fx);
+    grape_bias_grads_bind(&g, gws, &f);
+    size_t n3 = (size_t)fx.B * fx.T * fx.H;
+    t_rng r = t_seed(12);
+    t_fill(g.gate_q, n3, 1.0, &r);
+    t_fill(g.gate_k, n3, 1.0, &r);
+    t_fill(g.slope, (size_t)fx.H, 1.0, &r);
+    grape_pe_token_inputs in = fx_inputs(&fx);
+    memset(gx, 0, fx.nx * sizeof(float));
+    grape_bias_factors_backward(gx, gx + fx.off_q, gx + fx.off_k, NULL, &g, &f, fx.pe, fx.xf + fx.off_q,
+                                fx.xf + fx.off_k, &in);
+    free(gws);
+    fx_free(&fx);
+}
+
+static void test_threaded_gate_backward(void) {
+    size_t nx = 8 + 2 * 8 * 16 + 2 * (size_t)2 * 301 * 8 * (16 + 1 + 4); // >= fx.nx of the case above
+    float *one = calloc(nx, sizeof(float)), *many = calloc(nx, sizeof(float));
+    int max = omp_get_max_threads();
+    gate_backward_run(one, 1);
+    gate_backward_run(many, max > 1 ? max : 2);
+    omp_set_num_threads(max);
+    t_check("grape-a-qk B2 T301 H8: threaded backward (slots summed) = one thread", t_rel_err_ff(many, one, nx), 1e-6);
+    free(one), free(many);
+}
+
 int main(void) {
     for (int i = 0; i < N_CASES; i++) {
         test_forward(&cases[i]);
@@ -262,5 +299,6 @@ int main(void) {
         test_streaming(&cases[i]);
     }
     test_fox_open_gate();
+    test_threaded_gate_backward();
     return t_finish();
 }

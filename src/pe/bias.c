@@ -5,6 +5,7 @@
 // closed form of per-token factors (grape.h). The closed forms are evaluated in double here so that the tiles of
 // the fused attention and the tests see the same numbers.
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -31,7 +32,7 @@ static void state_take(bias_state *s, grape_arena *a) {
     s->v_hat = s->has_v ? arena_take(a, HD * sizeof(float)) : NULL;
     s->u_norm = s->has_u ? arena_take(a, H * sizeof(float)) : NULL;
     s->v_norm = s->has_v ? arena_take(a, H * sizeof(float)) : NULL;
-    s->dw_hat = is_grape_a(s->kind) ? arena_take(a, HD * sizeof(double)) : NULL;
+    s->dw_hat = is_grape_a(s->kind) ? arena_take(a, (size_t)s->n_slots * HD * sizeof(double)) : NULL;
 }
 
 grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
@@ -41,7 +42,8 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
                                      cfg->ap_probe_dim > GRAPE_AP_MAX_P))
         return grape_fail(GRAPE_ERR_ARG, "grape-ap: ap_probe_dim must be even in [2, %d], got %d", GRAPE_AP_MAX_P,
                           cfg->ap_probe_dim);
-    bias_state tmp = {.kind = k, .H = cfg->n_heads, .D = cfg->head_dim, .ap_paper = cfg->ap_paper != 0};
+    bias_state tmp = {.kind = k, .H = cfg->n_heads, .D = cfg->head_dim, .ap_paper = cfg->ap_paper != 0,
+                      .n_slots = omp_get_max_threads()};
     tmp.P = k == GRAPE_BIAS_GRAPE_AP ? cfg->ap_probe_dim : 0;
     tmp.has_u = k == GRAPE_BIAS_GRAPE_A_K || k == GRAPE_BIAS_GRAPE_A_QK;
     tmp.has_v = k == GRAPE_BIAS_GRAPE_A_Q || k == GRAPE_BIAS_GRAPE_A_QK;
@@ -214,13 +216,11 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
     if (is_grape_a(s->kind) && dp && g->slope)
         for (int h = 0; h < H; h++) dp[h] += g->slope[h] * s->dslope_drho[h];
     if (s->has_u && g->gate_k) {
-        memset(s->dw_hat, 0, (size_t)H * (size_t)D * sizeof(double));
-        grape_a_gate_backward(dk, s->dw_hat, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
+        grape_a_gate_backward(dk, s->dw_hat, s->n_slots, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_u : NULL, s, s->u_hat, s->u_norm);
     }
     if (s->has_v && g->gate_q) {
-        memset(s->dw_hat, 0, (size_t)H * (size_t)D * sizeof(double));
-        grape_a_gate_backward(dq, s->dw_hat, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
+        grape_a_gate_backward(dq, s->dw_hat, s->n_slots, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_v : NULL, s, s->v_hat, s->v_norm);
     }
     if (s->kind == GRAPE_BIAS_FOX && g->cum && din && din->gate_logit)

@@ -28,7 +28,8 @@ struct bias_state {
     float *dslope_drho;   // (H) m*sigmoid(rho)
     float *u_hat, *v_hat; // (H,D) L2-normalised gate vectors
     float *u_norm, *v_norm; // (H) max(‖u‖, eps)
-    double *dw_hat;       // (H,D) scratch: dû (or dv̂) accumulated over tokens in the backward
+    int n_slots;          // OpenMP threads the backward may use (omp_get_max_threads() at create)
+    double *dw_hat;       // (n_slots,H,D) scratch: per-thread dû (or dv̂) sums of the backward; the total in slot 0
 };
 
 // --- alibi.c
@@ -44,9 +45,10 @@ void fox_cum_backward(float *dgate_logit, const double *dcum, const float *gate_
 // --- grape_a.c
 // gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D).
 void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D);
-// dx: (B,T,H,D) += (NULL skips); dw_hat: (H,D) +=; dgate, gate: (B,T,H) (gate: the forward's λ).
-void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const float *gate, const float *x,
-                           const float *w_hat, int B, int T, int H, int D);
+// dx: (B,T,H,D) += (NULL skips); dw_slots: (n_slots,H,D), slot 0 = dŵ on return; dgate, gate: (B,T,H) (gate: the
+// forward's λ).
+void grape_a_gate_backward(float *dx, double *dw_slots, int n_slots, const float *dgate, const float *gate,
+                           const float *x, const float *w_hat, int B, int T, int H, int D);
 // dw: (H,D) += through w_hat = w / max(‖w‖, eps).
 void grape_a_norm_backward(float *dw, const double *dw_hat, const float *w_hat, const float *w_norm, int H, int D);
 void grape_a_normalise(float *w_hat, float *w_norm, const float *w, int H, int D);

@@ -1,6 +1,8 @@
 // grape_a.c — GRAPE-A gated slopes (GRAPE §4 eq. 4.6; official code §2.6): λ = softplus(ŵ_h·x/√D) with
 // ŵ = w/max(‖w‖, 1e-6), read from the QK-RMSNormed q (query gate, w = v) or k (key gate, w = u).
 #include <math.h>
+#include <omp.h>
+#include <string.h>
 
 #include "core/mathx.h"
 #include "pe/bias_internal.h"
@@ -28,30 +30,38 @@ void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B
 }
 
 // dz = dλ·σ(z)/√D with σ(z) = 1 − e^{−λ} read off the stored gate (λ = softplus(z) ⇒ e^λ = 1 + e^z), so the
-// backward needs no second dot product; dx += dz·ŵ; dŵ += dz·x. Threads split heads so each owns its row of dw_hat.
-// dx: (B,T,H,D) (NULL skips); dw_hat: (H,D) double; dgate, gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D)
-void grape_a_gate_backward(float *dx, double *dw_hat, const float *dgate, const float *gate, const float *x,
-                           const float *w_hat, int B, int T, int H, int D) {
-    size_t rows = (size_t)B * (size_t)T;
+// backward needs no second dot product; dx += dz·ŵ; dŵ = Σ dz·x. Threads walk the tokens in memory order, each
+// summing dŵ into its own slot of dw_slots, and the slots are added into slot 0 at the end.
+// dx: (B,T,H,D) (NULL skips); dw_slots: (n_slots,H,D) double, overwritten; dgate, gate: (B,T,H); x: (B,T,H,D);
+// w_hat: (H,D)
+void grape_a_gate_backward(float *dx, double *dw_slots, int n_slots, const float *dgate, const float *gate,
+                           const float *x, const float *w_hat, int B, int T, int H, int D) {
+    size_t rows = (size_t)B * (size_t)T, HD = (size_t)H * (size_t)D;
     float scale = 1.0f / sqrtf((float)D);
-#pragma omp parallel for if (rows * (size_t)H > GATE_PAR_MIN)
-    for (int h = 0; h < H; h++) {
-        const float *w = w_hat + (size_t)h * (size_t)D;
-        double *dw = dw_hat + (size_t)h * (size_t)D;
-        for (size_t r = 0; r < rows; r++) {
-            size_t i = r * (size_t)H + (size_t)h;
-            if (dgate[i] == 0.0f) continue;
-            const float *xi = x + i * (size_t)D;
-            float dz = dgate[i] * -expm1f(-gate[i]) * scale;
-            if (dx) {
-                float *dxi = dx + i * (size_t)D;
+    int nt = rows * (size_t)H > GATE_PAR_MIN ? n_slots : 1;
+    memset(dw_slots, 0, (size_t)nt * HD * sizeof(double));
+#pragma omp parallel num_threads(nt)
+    {
+        double *slot = dw_slots + (size_t)omp_get_thread_num() * HD;
+#pragma omp for schedule(static)
+        for (size_t r = 0; r < rows; r++)
+            for (size_t h = 0; h < (size_t)H; h++) {
+                size_t i = r * (size_t)H + h;
+                if (dgate[i] == 0.0f) continue;
+                const float *xi = x + i * (size_t)D, *w = w_hat + h * (size_t)D;
+                float dz = dgate[i] * -expm1f(-gate[i]) * scale;
+                if (dx) {
+                    float *dxi = dx + i * (size_t)D;
 #pragma omp simd
-                for (int d = 0; d < D; d++) dxi[d] += dz * w[d];
+                    for (int d = 0; d < D; d++) dxi[d] += dz * w[d];
+                }
+                double *dw = slot + h * (size_t)D;
+#pragma omp simd
+                for (int d = 0; d < D; d++) dw[d] += (double)dz * xi[d];
             }
-#pragma omp simd
-            for (int d = 0; d < D; d++) dw[d] += (double)dz * xi[d];
-        }
     }
+    for (int t = 1; t < nt; t++)
+        for (size_t e = 0; e < HD; e++) dw_slots[e] += dw_slots[(size_t)t * HD + e];
 }
 
 // ŵ = w / n, n = max(‖w‖, eps). w_hat, w: (H,D); w_norm: (H)
