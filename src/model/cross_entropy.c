@@ -8,7 +8,7 @@
 // loss: scalar (mean over N rows, accumulated in double); lse: (N); logits: (N,V); targets: (N)
 void cross_entropy_forward(double *loss, float *lse, const float *logits, const uint8_t *targets, int64_t N, int V) {
     double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)V)) reduction(+ : total)
     for (int64_t n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * (size_t)V;
         float mx = -INFINITY, s = 0;
@@ -26,7 +26,7 @@ void cross_entropy_forward(double *loss, float *lse, const float *logits, const 
 void cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const uint8_t *targets,
                             float dloss, int64_t N, int V) {
     float scale = dloss / (float)N;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)V))
     for (int64_t n = 0; n < N; n++) {
         size_t row = (size_t)n * (size_t)V;
         const float *z = logits + row;

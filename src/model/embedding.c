@@ -5,7 +5,7 @@
 
 // x: (N,C); tokens: (N); wte: (V,C)
 void embedding_forward(float *x, const uint8_t *tokens, const float *wte, int64_t N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int64_t n = 0; n < N; n++)
         memcpy(x + (size_t)n * (size_t)C, wte + (size_t)tokens[n] * (size_t)C, (size_t)C * sizeof(float));
 }
@@ -16,7 +16,7 @@ void embedding_forward(float *x, const uint8_t *tokens, const float *wte, int64_
 // dwte[token_n] += dx_n. dwte: (V,C); dx: (N,C)
 void embedding_backward(float *dwte, const float *dx, const uint8_t *tokens, int64_t N, int C) {
     int chunks = (C + EMB_CHUNK - 1) / EMB_CHUNK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int ch = 0; ch < chunks; ch++) {
         int c0 = ch * EMB_CHUNK, c1 = c0 + EMB_CHUNK < C ? c0 + EMB_CHUNK : C;
         for (int64_t n = 0; n < N; n++) {

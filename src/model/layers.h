@@ -9,6 +9,11 @@
 
 #include "grape.h"
 
+// Thread an elementwise loop only when it has this many elements: below it a parallel region's wake-up and
+// barrier cost more than the loop (decode steps run these kernels on one row per sequence).
+#define PAR_MIN_ELEMS 32768
+#define PAR(n) ((n) >= PAR_MIN_ELEMS)
+
 // --- RMSNorm (official GRAPE code §0): out = g ⊙ x / sqrt(mean(x²) + eps), over rows of width C.
 // out, x: (N,C); rstd: (N) saved for the backward; g: (C)
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int64_t N, int C, float eps);

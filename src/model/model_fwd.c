@@ -20,7 +20,7 @@ void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv,
                       const grape_model *m, size_t N) {
     size_t C = (size_t)m->C, Ct = (size_t)m->Ctot;
     const tok_layout *tl = &m->tl;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR(N * Ct))
     for (size_t n = 0; n < N; n++) {
         const float *r = qkv + n * Ct;
         memcpy(q + n * C, r, C * sizeof(float));
@@ -51,7 +51,7 @@ static void sum_rows(float *db, const float *x, size_t N, int ch) {
 static void merge_dqkv(float *dqkv, layer_view *g, const float *dq, const float *dk, const float *dv,
                        const float *dtok, const grape_model *m, size_t N) {
     size_t C = (size_t)m->C, Ct = (size_t)m->Ctot, E = (size_t)m->tl.E;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR(N * Ct))
     for (size_t n = 0; n < N; n++) {
         float *r = dqkv + n * Ct;
         memcpy(r, dq + n * C, C * sizeof(float));

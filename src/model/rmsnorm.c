@@ -5,7 +5,7 @@
 
 // out = g ⊙ x · rstd, rstd = 1/sqrt(mean(x²) + eps). out, x: (N,C); rstd: (N); g: (C)
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int64_t N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int64_t n = 0; n < N; n++) {
         const float *xn = x + (size_t)n * (size_t)C;
         float *on = out + (size_t)n * (size_t)C;
@@ -25,7 +25,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, in
 // dg_c += sum_n dout_nc x_nc rstd_n, split by column chunks so threads never write the same dg entry.
 static void rmsnorm_dg(float *dg, const float *dout, const float *x, const float *rstd, int64_t N, int C) {
     int chunks = (C + DG_CHUNK - 1) / DG_CHUNK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int ch = 0; ch < chunks; ch++) {
         int c0 = ch * DG_CHUNK, c1 = c0 + DG_CHUNK < C ? c0 + DG_CHUNK : C;
         float acc[DG_CHUNK] = {0};
@@ -40,7 +40,7 @@ static void rmsnorm_dg(float *dg, const float *dout, const float *x, const float
 // With x̂ = x rstd and u = g ⊙ dout:  dx = rstd (u - x̂ mean(u ⊙ x̂)),  dg = sum_n dout ⊙ x̂.
 void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, const float *g, const float *rstd,
                       int64_t N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int64_t n = 0; n < N; n++) {
         size_t row = (size_t)n * (size_t)C;
         const float *xn = x + row, *dn = dout + row;

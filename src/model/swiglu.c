@@ -7,7 +7,7 @@
 
 // y = a σ(a) b. y: (N,F); h: (N,2F) = [a | b]
 void swiglu_forward(float *y, const float *h, int64_t N, int F) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)F))
     for (int64_t n = 0; n < N; n++) {
         const float *a = h + (size_t)n * 2 * (size_t)F, *b = a + F;
         float *yn = y + (size_t)n * (size_t)F;
@@ -18,7 +18,7 @@ void swiglu_forward(float *y, const float *h, int64_t N, int F) {
 
 // da = dy b σ(a)(1 + a(1 - σ(a))),  db = dy silu(a). dh, h: (N,2F); dy: (N,F)
 void swiglu_backward(float *dh, const float *dy, const float *h, int64_t N, int F) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)F))
     for (int64_t n = 0; n < N; n++) {
         size_t row = (size_t)n * 2 * (size_t)F;
         const float *a = h + row, *b = a + F, *dyn = dy + (size_t)n * (size_t)F;
