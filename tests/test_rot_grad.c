@@ -14,7 +14,7 @@ static void run_case(grape_rot_kind kind, const shape *s, grape_side side, t_rng
     cfg.rot = kind, cfg.rotary_dim = s->R, cfg.interleaved = s->il, cfg.per_head = s->per_head;
     cfg.nc_rank = s->R >= 8 ? 6 : 2;
     rot_fix f;
-    char name[160], lab[200];
+    char name[160], lab[240];
     snprintf(name, sizeof name, "%s B%d T%d H%d D%d R%d %s%s %s pos0=%lld", rot_kind_names[kind], s->B, s->T, s->H,
              s->D, s->R, s->il ? "interleaved" : "half-split", s->per_head ? " per-head" : "",
              side == GRAPE_QUERY ? "q" : "k", (long long)s->pos0);
@@ -23,6 +23,12 @@ static void run_case(grape_rot_kind kind, const shape *s, grape_side side, t_rng
     rot_fix_loss(NULL, &f);
     snprintf(lab, sizeof lab, "%s: forward vs lift", name);
     t_check(lab, st ? 1.0 : t_rel_err(f.yf, f.y, f.nx), 2e-6);
+    float *inplace = malloc(f.nx * sizeof(float));
+    memcpy(inplace, f.xf, f.nx * sizeof(float));
+    if (!st) st = grape_rot_forward(inplace, inplace, f.pe, &f.pos, side, s->B, s->T);
+    snprintf(lab, sizeof lab, "%s: in-place forward (y == x) == out-of-place", name);
+    t_check(lab, st ? 1.0 : t_rel_err_ff(inplace, f.yf, f.nx), 0);
+    free(inplace);
     st = grape_rot_backward(f.dx, f.dp, f.dph, f.wf, f.xf, f.pe, &f.pos, side, s->B, s->T);
     size_t cap = s->D > 16 ? 10 : s->D > 8 ? 24 : 400;
     snprintf(lab, sizeof lab, "%s: dx vs fd", name);
