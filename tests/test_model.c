@@ -175,6 +175,40 @@ static void test_init(void) {
     grape_model_free(b);
 }
 
+// Directional derivative along the gradient: (L(p + h u) - L(p - h u)) / 2h = |g| for u = g/|g|. The signal is
+// the full gradient norm, so this float check of the whole backward (every encoding's chain included) is sharp
+// enough to catch a wrong or missing term even where the PyTorch comparison does not run (sanitizer builds).
+static void test_directional(const char *enc, t_rng *r) {
+    enum { B = 2, T = 16 };
+    grape_model *m = make(enc, 2, 32, 2, B, T);
+    char label[96];
+    snprintf(label, sizeof label, "%s: directional derivative along grad = |grad| (relative)", enc);
+    if (!m) {
+        t_true(label, 0);
+        return;
+    }
+    perturb(m, r);
+    uint8_t tok[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (uint8_t)t_randint(r, 0, 255), tgt[i] = (uint8_t)t_randint(r, 0, 255);
+    size_t n = grape_model_num_params(m);
+    float *p = grape_model_params(m), *g = grape_model_grads(m), *p0 = malloc(n * sizeof *p0);
+    float lp = 0, lm = 0;
+    grape_model_zero_grad(m);
+    int ok = grape_model_forward(m, tok, tgt, B, T, &lp) == GRAPE_OK && grape_model_backward(m) == GRAPE_OK;
+    double norm = 0;
+    for (size_t i = 0; i < n; i++) norm += (double)g[i] * g[i];
+    norm = sqrt(norm);
+    const double h = 3e-3;
+    memcpy(p0, p, n * sizeof *p0);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(p0[i] + h * g[i] / norm);
+    ok = ok && grape_model_forward(m, tok, tgt, B, T, &lp) == GRAPE_OK;
+    for (size_t i = 0; i < n; i++) p[i] = (float)(p0[i] - h * g[i] / norm);
+    ok = ok && grape_model_forward(m, tok, tgt, B, T, &lm) == GRAPE_OK;
+    t_check(label, ok ? fabs((lp - lm) / (2 * h) / norm - 1.0) : 1.0, 5e-3); // O(h^2) truncation ~1e-3
+    free(p0);
+    grape_model_free(m);
+}
+
 // With a BCA window the decoder is a LEX sliding window: it streams past max_len, and while t < W it still sees
 // every key, so its logits match the full causal forward there.
 static void test_decode_bca(void) {
@@ -203,6 +237,7 @@ int main(void) {
     const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc", "alibi", "fox",
                           "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv"};
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
+    for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_directional(encs[i], &r);
     test_decode_bca();
     test_errors();
     test_init();
