@@ -33,40 +33,47 @@ static inline void axpy(float *acc, float a, const float *row, int n) {
     for (int i = 0; i < n; i++) acc[i] += a * row[i];
 }
 
-// v = Bᵀ x = Σ_i x_i B[i,:] (rows of B); y = B u = Σ_j u_j Bᵀ[j,:] (rows of Bᵀ).
-static void frame_apply(float *out, const float *coef, const float *rows, int R) {
-    memset(out, 0, (size_t)R * sizeof(float));
-    rot_rows_axpy(out, coef, rows, R, R);
+// Rows (token, head) of one call through B in one GEMM per set: out = in·B_s (trans 0: the rows of v = Bᵀx) or
+// out = in·B_sᵀ + beta·out (trans 1: the rows of y = B u). in/out rows have strides ld_in/ld_out floats; a per-head
+// set takes every H-th row.
+grape_status basis_rows(float *out, size_t ld_out, const float *in, size_t ld_in, const rot_state *r, size_t ntok,
+                        int trans, float beta) {
+    size_t R = (size_t)r->R, H = (size_t)r->H, ns = (size_t)r->nset;
+    int64_t M = (int64_t)(ns > 1 ? ntok : ntok * H), lda = (int64_t)(ns > 1 ? H * ld_in : ld_in);
+    int64_t ldc = (int64_t)(ns > 1 ? H * ld_out : ld_out);
+    grape_status st = GRAPE_OK;
+    for (size_t s = 0; s < ns && !st; s++)
+        st = gemm_ld(out + s * ld_out, ldc, in + s * ld_in, lda, r->fb + s * R * R, (int64_t)R, M, (int64_t)R,
+                     (int64_t)R, 0, trans, 1.0f, beta);
+    return st;
 }
 
-// y: (D), x: (D); scratch: ROT_SCRATCH(R) floats.
-void basis_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
-                        float *scratch) {
-    int R = r->R;
-    size_t RR = (size_t)R * (size_t)R;
-    frame_apply(scratch, x, r->fb + (size_t)set * RR, R);
-    rot_pairs_forward(scratch, scratch, cs, sn, r->npair, r->cfg.interleaved);
-    if (y != x) memcpy(y + R, x + R, (size_t)(r->D - R) * sizeof(float));
-    frame_apply(y, scratch, r->ft + (size_t)set * RR, R);
+// y = B R(nθ) Bᵀ x for a whole call: V = X_R B, rotate V's rows by the table, Y_R = V Bᵀ. y == x allowed.
+grape_status basis_forward(float *y, const float *x, const rot_table *tb, const rot_state *r, int B, int T) {
+    size_t ntok = (size_t)B * (size_t)T, H = (size_t)r->H, D = (size_t)r->D, R = (size_t)r->R;
+    float *V = grape_alloc(ntok * H * R * sizeof(float));
+    if (!V) return GRAPE_ERR_NOMEM;
+    grape_status st = basis_rows(V, R, x, D, r, ntok, 0, 0.0f);
+#pragma omp parallel for schedule(static)
+    for (int64_t bt = 0; bt < (int64_t)ntok; bt++)
+        for (size_t h = 0; h < H; h++) {
+            size_t toff = (size_t)(bt % T) * tb->st + (tb->head_varies ? h * tb->sh : 0), row = (size_t)bt * H + h;
+            rot_pairs_forward(V + row * R, V + row * R, tb->cs + toff, tb->sn + toff, r->npair, r->cfg.interleaved);
+            if (y != x) memcpy(y + row * D + R, x + row * D + R, (D - R) * sizeof(float));
+        }
+    if (!st) st = basis_rows(y, D, V, R, r, ntok, 1, 0.0f);
+    grape_free(V);
+    return st;
 }
 
-// v = Bᵀx, u = R v, g = Bᵀ dy, gv = Rᵀ g:  dx += B gv,  dB = dy uᵀ + x gvᵀ (rows u, gv for the GEMM).
-// dx, dy, x: (D); urow, grow: (R) or NULL; scratch: ROT_SCRATCH(R) floats.
-void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
-                         const float *cs, const float *sn, const rot_state *r, int set, float *scratch) {
-    int R = r->R;
-    size_t RR = (size_t)R * (size_t)R;
-    float *v = scratch, *u = scratch + R, *g = scratch + 2 * R, *gv = scratch + 3 * R;
-    frame_apply(v, x, r->fb + (size_t)set * RR, R);
-    frame_apply(g, dy, r->fb + (size_t)set * RR, R);
-    memset(gv, 0, (size_t)R * sizeof(float));
-    rot_pairs_backward(gv, dphi, g, v, cs, sn, r->npair, r->cfg.interleaved);
-    rot_rows_axpy(dx, gv, r->ft + (size_t)set * RR, R, R);
-    for (int i = R; i < r->D; i++) dx[i] += dy[i];
-    if (!urow) return;
-    rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
-    memcpy(urow, u, (size_t)R * sizeof(float));
-    memcpy(grow, gv, (size_t)R * sizeof(float));
+// One head of the backward, given its rows v = Bᵀx and g = Bᵀdy (from basis_rows): gv = R(nθ)ᵀ g into grow and
+// u = R(nθ) v into urow (the GEMM operands of dx += B gv and dB = Σ dy uᵀ + x gvᵀ), dφ; the tail dims pass dy.
+void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *vrow, const float *girow,
+                         const float *dy, const float *cs, const float *sn, const rot_state *r) {
+    memset(grow, 0, (size_t)r->R * sizeof(float));
+    rot_pairs_backward(grow, dphi, girow, vrow, cs, sn, r->npair, r->cfg.interleaved);
+    rot_pairs_forward(urow, vrow, cs, sn, r->npair, r->cfg.interleaved);
+    for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
 }
 
 // dF: (nset, frame, R) rows of dFᵀ, i.e. dF[c][i] = ∂loss/∂F_ic for the first `frame` columns of B.

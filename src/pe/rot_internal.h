@@ -111,12 +111,17 @@ void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n);
 // Floats of per-thread scratch a frame head needs (4 frame vectors).
 #define ROT_SCRATCH(R) ((size_t)(R) * 4)
 
-// ---- grape_m_basis.c / grape_m_nc.c: one head through the frame (scratch: ROT_SCRATCH(R) floats)
-void basis_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
-                        float *scratch);
-// Besides dx and dφ they write the head's rows of the frame-gradient GEMM dFᵀ += urowᵀ dy + growᵀ x (if non-NULL).
-void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
-                         const float *cs, const float *sn, const rot_state *r, int set, float *scratch);
+// ---- grape_m_basis.c: the unfolded basis runs on all rows of a call through GEMMs
+// out = in·B_s (trans 0) or in·B_sᵀ + beta·out (trans 1) for the (token, head) rows of a call.
+grape_status basis_rows(float *out, size_t ld_out, const float *in, size_t ld_in, const rot_state *r, size_t ntok,
+                        int trans, float beta);
+grape_status basis_forward(float *y, const float *x, const rot_table *tb, const rot_state *r, int B, int T);
+// Given the head's rows v = Bᵀx, g = Bᵀdy: grow = R(nθ)ᵀ g, urow = R(nθ) v, dφ; dx gets only the tail dims.
+void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *vrow, const float *girow,
+                         const float *dy, const float *cs, const float *sn, const rot_state *r);
+
+// ---- grape_m_nc.c: one head through the frame E (scratch: ROT_SCRATCH(R) floats)
+// Besides dx and dφ the backward writes the head's rows of the frame-gradient GEMM dEᵀ += urowᵀ dy + growᵀ x.
 void nc_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                      float *scratch);
 void nc_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,

@@ -460,14 +460,15 @@ static int coordinate_planes(const rot_state *r) {
 // ---------------------------------------------------------------------------------------------------------
 // Forward: y = G(n) x for every (b, t, h); threads over tokens.
 
+// The unfolded basis is dense in the rotary dims: it runs through GEMMs over all rows (grape_m_basis.c).
+static int basis_unfolded(const rot_state *r) { return r->kind == GRAPE_ROT_GRAPE_M_BASIS && !r->cfg.basis_folded; }
+
 static void head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                          float *scratch) {
     if (coordinate_planes(r)) {
         rot_pairs_forward(y, x, cs, sn, r->npair, r->cfg.interleaved);
         if (y != x) memcpy(y + r->R, x + r->R, (size_t)(r->D - r->R) * sizeof(float));
-    } else if (r->kind == GRAPE_ROT_GRAPE_M_BASIS)
-        basis_head_forward(y, x, cs, sn, r, set, scratch);
-    else
+    } else
         nc_head_forward(y, x, cs, sn, r, set, scratch);
 }
 
@@ -483,6 +484,11 @@ grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, con
     }
     rot_table tb;
     if ((st = table_build(&tb, r, pos, side, B, T))) return st;
+    if (basis_unfolded(r)) {
+        st = basis_forward(y, x, &tb, r, B, T);
+        grape_free(tb.cs);
+        return st;
+    }
     size_t per_thread = ROT_SCRATCH(r->R);
     float *scratch = grape_alloc((size_t)omp_get_max_threads() * per_thread * sizeof(float));
     if (!scratch) {
@@ -514,13 +520,15 @@ typedef struct {
     size_t n_float; // floats per thread: dφ (npair), Σ_h dφ (nset·npair), frame scratch
     double *acc;
     float *ws;
-    float *fu, *fg; // frames: (B·T·H, frame) rows the frame gradient is a GEMM of, else NULL
+    float *fu, *fg;  // frames: (B·T·H, frame) rows u, gv that dF (and the basis dx) are GEMMs of, else NULL
+    float *fv, *fgi; // unfolded basis: (B·T·H, R) rows v = Bᵀx, g = Bᵀdy, else NULL
 } bwd_work;
 
 static void bwd_work_free(bwd_work *w) {
     grape_free(w->acc);
     grape_free(w->ws);
     grape_free(w->fu);
+    grape_free(w->fv);
     *w = (bwd_work){0};
 }
 
@@ -536,22 +544,25 @@ static grape_status bwd_work_alloc(bwd_work *w, const rot_state *r, const float 
     w->acc = grape_alloc((size_t)nt * w->n_acc * sizeof(double));
     w->ws = grape_alloc((size_t)nt * w->n_float * sizeof(float));
     size_t nfr = ntok * (size_t)r->H * (size_t)r->frame;
-    if (frame_grads(r, dparams) && (w->fu = grape_alloc(2 * nfr * sizeof(float)))) w->fg = w->fu + nfr;
-    if (!w->acc || !w->ws || (frame_grads(r, dparams) && !w->fu)) {
+    int rows = frame_grads(r, dparams) || basis_unfolded(r);
+    if (rows && (w->fu = grape_alloc(2 * nfr * sizeof(float)))) w->fg = w->fu + nfr;
+    if (basis_unfolded(r) && (w->fv = grape_alloc(2 * nfr * sizeof(float)))) w->fgi = w->fv + nfr;
+    if (!w->acc || !w->ws || (rows && !w->fu) || (basis_unfolded(r) && !w->fv)) {
         bwd_work_free(w);
         return GRAPE_ERR_NOMEM;
     }
     return GRAPE_OK;
 }
 
-// urow, grow: this head's rows of the frame-gradient GEMM operands (NULL when no parameter gradient is wanted).
-static void head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
+// frow: this head's row in the frame buffers of w (rows of the GEMM operands; absent buffers are NULL).
+static void head_backward(float *dx, float *dphi, const bwd_work *w, size_t frow, const float *dy, const float *x,
                           const float *cs, const float *sn, const rot_state *r, int set, float *ws) {
+    float *urow = w->fu ? w->fu + frow : NULL, *grow = w->fg ? w->fg + frow : NULL;
     if (coordinate_planes(r)) {
         rot_pairs_backward(dx, dphi, dy, x, cs, sn, r->npair, r->cfg.interleaved);
         for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
-    } else if (r->kind == GRAPE_ROT_GRAPE_M_BASIS)
-        basis_head_backward(dx, dphi, urow, grow, dy, x, cs, sn, r, set, ws);
+    } else if (basis_unfolded(r))
+        basis_head_backward(dx, dphi, urow, grow, w->fv + frow, w->fgi + frow, dy, cs, sn, r);
     else
         nc_head_backward(dx, dphi, urow, grow, dy, x, cs, sn, r, set, ws);
 }
@@ -603,8 +614,7 @@ static void token_backward(float *dx, double *dphase, double *acc, float *ws, co
         size_t set = ns > 1 ? (size_t)h : 0, off = (bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
         size_t toff = row + (tb->head_varies ? (size_t)h * tb->sh : 0);
         size_t frow = (bt * (size_t)r->H + (size_t)h) * (size_t)r->frame;
-        head_backward(dx + off, dphi, w->fu ? w->fu + frow : NULL, w->fg ? w->fg + frow : NULL, dy + off, x + off,
-                      tb->cs + toff, tb->sn + toff, r, (int)set, scratch);
+        head_backward(dx + off, dphi, w, frow, dy + off, x + off, tb->cs + toff, tb->sn + toff, r, (int)set, scratch);
         if (ctx && dphase) dphase[bt * (size_t)r->phase_heads + (head_mult ? (size_t)h : 0)] += dot_theta(r->tab.theta, dphi, np);
         if (want_dtheta && head_mult) accumulate_dtheta(acc, dphi, rot_token_mult(r, pos, b, t, h, T), np);
         else if (want_dtheta) {
@@ -657,6 +667,9 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
         return st;
     }
     int want_dtheta = dparams && r->n_freq;
+    size_t R = (size_t)r->R, D = (size_t)r->D;
+    if (basis_unfolded(r) && !(st = basis_rows(w.fv, R, x, D, r, ntok, 0, 0.0f))) // rows v = Bᵀx, g = Bᵀdy
+        st = basis_rows(w.fgi, R, dy, D, r, ntok, 0, 0.0f);
 #pragma omp parallel for schedule(static)
     for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
         int tid = omp_get_thread_num();
@@ -664,7 +677,8 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
                        r, pos, want_dtheta, (int)(bt / T), (int)(bt % T), T);
     }
     bwd_reduce(&w);
-    st = chain_params(dparams, r, &w, dy, x, ntok);
+    if (!st && basis_unfolded(r)) st = basis_rows(dx, D, w.fg, R, r, ntok, 1, 1.0f); // dx_R += B gv
+    if (!st) st = chain_params(dparams, r, &w, dy, x, ntok);
     bwd_work_free(&w);
     grape_free(tb.cs);
     return st;
