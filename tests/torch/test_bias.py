@@ -16,14 +16,16 @@ FP, DP, VP = C.POINTER(C.c_float), C.POINTER(C.c_double), C.c_void_p
 KINDS = {"alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6}
 
 
-class Config(C.Structure):  # grape_pe_config
+class Config(C.Structure):  # grape_pe_config (its fields in order; the config-layout check below verifies them)
     _fields_ = [("rot", C.c_int), ("bias", C.c_int), ("n_heads", C.c_int), ("head_dim", C.c_int),
                 ("rotary_dim", C.c_int), ("interleaved", C.c_int), ("rope_base", C.c_double),
                 ("scaling", C.c_int), ("scaling_factor", C.c_double), ("yarn_orig_ctx", C.c_int),
                 ("yarn_ext_factor", C.c_double), ("yarn_attn_factor", C.c_double),
                 ("yarn_beta_fast", C.c_double), ("yarn_beta_slow", C.c_double), ("xpos_gamma", C.c_double),
                 ("xpos_scale_base", C.c_double), ("per_head", C.c_int), ("log_freq_scale", C.c_double),
-                ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_paper", C.c_int), ("kv_shift", C.c_int)]
+                ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_paper", C.c_int), ("kv_shift", C.c_int),
+                ("basis_folded", C.c_int),
+                ("_room", C.c_int64 * 16)]  # fields grape.h may append later land here, not past the buffer
 
 
 class Factors(C.Structure):  # grape_bias_factors
