@@ -1,4 +1,5 @@
 // cmd_sample.c — `grape sample`: stream bytes from a checkpoint through the model's KV-cache decoder.
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,9 @@ static int load_model(grape_model **m, const char *dir) {
     if (!s) s = grape_model_create(m, &c.model);
     if (!s) s = ckpt_load_tensors(dir, *m, NULL, NULL);
     if (s) return !cli_error("sample: %s", grape_last_error());
-    fprintf(stderr, "grape sample: %s %s, step %lld, validation %.4f bits/byte\n", c.preset, c.pe_name,
-            (long long)st.step, st.last_val);
+    fprintf(stderr, "grape sample: %s %s, step %lld", c.preset, c.pe_name, (long long)st.step);
+    if (!isnan(st.last_val)) fprintf(stderr, ", validation %.4f bits/byte", st.last_val);
+    fputc('\n', stderr);
     return 1;
 }
 
