@@ -65,6 +65,7 @@ debug:
 
 bench: deps
 	@$(MAKE) --no-print-directory all
+	@scripts/make_data.sh
 	@bench/run.sh $(BUILD)
 
 data: deps
