@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "cli/bench_util.h"
 #include "cli/cli.h"
 #include "train/checkpoint.h"
 #include "train/sample.h"
@@ -30,12 +30,6 @@ static void put_byte(uint8_t b, void *ctx) {
     (void)ctx;
     putchar(b);
     fflush(stdout);
-}
-
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 // The checkpoint's model, planned for one sequence.
@@ -73,9 +67,9 @@ int cmd_sample(int argc, char **argv) {
     if (!out) return grape_model_free(m), cli_error("out of memory");
     sample_opts o = {.temperature = temp, .top_k = (int)top_k, .seed = (uint64_t)seed};
     fputs(prompt, stdout);
-    double t0 = seconds();
+    double t0 = bench_now();
     grape_status s = sample_generate(out, m, (const uint8_t *)prompt, strlen(prompt), (size_t)n, &o, put_byte, NULL);
-    double dt = seconds() - t0;
+    double dt = bench_now() - t0;
     free(out);
     grape_model_free(m);
     if (s) return cli_error("sample: %s", grape_last_error());

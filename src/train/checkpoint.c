@@ -178,7 +178,7 @@ static void entry_of(st_entry *e, const grape_tensor_info *t, const char *name, 
     for (int d = 0; d < t->ndim; d++) e->shape[d] = t->shape[d];
 }
 
-static size_t numel(const grape_tensor_info *t) {
+size_t ckpt_numel(const grape_tensor_info *t) {
     size_t n = 1;
     for (int d = 0; d < t->ndim; d++) n *= (size_t)t->shape[d];
     return n;
@@ -234,7 +234,7 @@ grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, f
     float *params = grape_model_params(m);
     for (int i = 0; i < grape_model_num_tensors(m) && !s; i++) {
         const grape_tensor_info *t = grape_model_tensor(m, i);
-        size_t n = numel(t);
+        size_t n = ckpt_numel(t);
         s = st_read_f32(f, t->name, params + t->offset, n);
         if (!s && adam_m) s = moment_names(mn, vn, sizeof mn, t->name);
         if (!s && adam_m) s = st_read_f32(f, mn, adam_m + t->offset, n);

@@ -22,4 +22,7 @@ grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st)
 // the model's shape. Calls grape_model_params_changed.
 grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v);
 
+// Elements of a model tensor (product of its shape).
+size_t ckpt_numel(const grape_tensor_info *t);
+
 #endif

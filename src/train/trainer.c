@@ -131,9 +131,7 @@ static grape_status make_groups(trainer *t) {
     if (!t->groups) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < t->n_groups; i++) {
         const grape_tensor_info *ti = grape_model_tensor(t->m, i);
-        size_t n = 1;
-        for (int d = 0; d < ti->ndim; d++) n *= (size_t)ti->shape[d];
-        t->groups[i] = (adamw_group){ti->offset, n, ti->weight_decay};
+        t->groups[i] = (adamw_group){ti->offset, ckpt_numel(ti), ti->weight_decay};
     }
     return GRAPE_OK;
 }
