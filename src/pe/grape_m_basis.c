@@ -66,13 +66,14 @@ grape_status basis_forward(float *y, const float *x, const rot_table *tb, const 
     return st;
 }
 
-// One head of the backward, given its rows v = Bᵀx and g = Bᵀdy (from basis_rows): gv = R(nθ)ᵀ g into grow and
-// u = R(nθ) v into urow (the GEMM operands of dx += B gv and dB = Σ dy uᵀ + x gvᵀ), dφ; the tail dims pass dy.
-void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *vrow, const float *girow,
-                         const float *dy, const float *cs, const float *sn, const rot_state *r) {
+// One head of the backward, in place on its rows: v = Bᵀx becomes u = R(nθ) v and g = Bᵀdy becomes gv = R(nθ)ᵀ g
+// (the GEMM operands of dx += B gv and dB = Σ dy uᵀ + x gvᵀ); dφ; the tail dims pass dy. scratch: R floats.
+void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const float *dy, const float *cs,
+                         const float *sn, const rot_state *r, float *scratch) {
+    memcpy(scratch, grow, (size_t)r->R * sizeof(float));
     memset(grow, 0, (size_t)r->R * sizeof(float));
-    rot_pairs_backward(grow, dphi, girow, vrow, cs, sn, r->npair, r->cfg.interleaved);
-    rot_pairs_forward(urow, vrow, cs, sn, r->npair, r->cfg.interleaved);
+    rot_pairs_backward(grow, dphi, scratch, vrow, cs, sn, r->npair, r->cfg.interleaved);
+    rot_pairs_forward(vrow, vrow, cs, sn, r->npair, r->cfg.interleaved);
     for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
 }
 

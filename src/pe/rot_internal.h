@@ -116,9 +116,9 @@ void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n);
 grape_status basis_rows(float *out, size_t ld_out, const float *in, size_t ld_in, const rot_state *r, size_t ntok,
                         int trans, float beta);
 grape_status basis_forward(float *y, const float *x, const rot_table *tb, const rot_state *r, int B, int T);
-// Given the head's rows v = Bᵀx, g = Bᵀdy: grow = R(nθ)ᵀ g, urow = R(nθ) v, dφ; dx gets only the tail dims.
-void basis_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *vrow, const float *girow,
-                         const float *dy, const float *cs, const float *sn, const rot_state *r);
+// In place on the head's rows: v = Bᵀx → u = R(nθ) v, g = Bᵀdy → gv = R(nθ)ᵀ g; dφ; dx gets only the tail dims.
+void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const float *dy, const float *cs,
+                         const float *sn, const rot_state *r, float *scratch);
 
 // ---- grape_m_nc.c: one head through the frame E (scratch: ROT_SCRATCH(R) floats)
 // Besides dx and dφ the backward writes the head's rows of the frame-gradient GEMM dEᵀ += urowᵀ dy + growᵀ x.

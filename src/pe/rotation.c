@@ -520,15 +520,14 @@ typedef struct {
     size_t n_float; // floats per thread: dφ (npair), Σ_h dφ (nset·npair), frame scratch
     double *acc;
     float *ws;
-    float *fu, *fg;  // frames: (B·T·H, frame) rows u, gv that dF (and the basis dx) are GEMMs of, else NULL
-    float *fv, *fgi; // unfolded basis: (B·T·H, R) rows v = Bᵀx, g = Bᵀdy, else NULL
+    float *fu, *fg; // frames: (B·T·H, frame) rows u, gv that dF (and the basis dx) are GEMMs of, else NULL;
+                    // the unfolded basis first fills them with v = Bᵀx, g = Bᵀdy and turns them into u, gv in place
 } bwd_work;
 
 static void bwd_work_free(bwd_work *w) {
     grape_free(w->acc);
     grape_free(w->ws);
     grape_free(w->fu);
-    grape_free(w->fv);
     *w = (bwd_work){0};
 }
 
@@ -546,8 +545,7 @@ static grape_status bwd_work_alloc(bwd_work *w, const rot_state *r, const float 
     size_t nfr = ntok * (size_t)r->H * (size_t)r->frame;
     int rows = frame_grads(r, dparams) || basis_unfolded(r);
     if (rows && (w->fu = grape_alloc(2 * nfr * sizeof(float)))) w->fg = w->fu + nfr;
-    if (basis_unfolded(r) && (w->fv = grape_alloc(2 * nfr * sizeof(float)))) w->fgi = w->fv + nfr;
-    if (!w->acc || !w->ws || (rows && !w->fu) || (basis_unfolded(r) && !w->fv)) {
+    if (!w->acc || !w->ws || (rows && !w->fu)) {
         bwd_work_free(w);
         return GRAPE_ERR_NOMEM;
     }
@@ -562,7 +560,7 @@ static void head_backward(float *dx, float *dphi, const bwd_work *w, size_t frow
         rot_pairs_backward(dx, dphi, dy, x, cs, sn, r->npair, r->cfg.interleaved);
         for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
     } else if (basis_unfolded(r))
-        basis_head_backward(dx, dphi, urow, grow, w->fv + frow, w->fgi + frow, dy, cs, sn, r);
+        basis_head_backward(dx, dphi, urow, grow, dy, cs, sn, r, ws);
     else
         nc_head_backward(dx, dphi, urow, grow, dy, x, cs, sn, r, set, ws);
 }
@@ -668,8 +666,8 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
     }
     int want_dtheta = dparams && r->n_freq;
     size_t R = (size_t)r->R, D = (size_t)r->D;
-    if (basis_unfolded(r) && !(st = basis_rows(w.fv, R, x, D, r, ntok, 0, 0.0f))) // rows v = Bᵀx, g = Bᵀdy
-        st = basis_rows(w.fgi, R, dy, D, r, ntok, 0, 0.0f);
+    if (basis_unfolded(r) && !(st = basis_rows(w.fu, R, x, D, r, ntok, 0, 0.0f))) // rows v = Bᵀx, g = Bᵀdy
+        st = basis_rows(w.fg, R, dy, D, r, ntok, 0, 0.0f);
 #pragma omp parallel for schedule(static)
     for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
         int tid = omp_get_thread_num();
