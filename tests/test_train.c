@@ -4,10 +4,10 @@
 // clear errors for impossible configurations and broken checkpoints.
 #include <math.h>
 #include <omp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,15 +137,16 @@ static void test_bpb(void) {
 }
 
 // Greedy decoding through the KV cache (sample_generate) equals argmax decoding with the full forward.
-static void test_sampling(void) {
-    train_config c = small_config("rope", 8);
+static void test_greedy(const char *pe, const char *dir) {
+    train_config c = small_config(pe, 8);
     c.model.max_batch = 1;
     grape_model *m = NULL;
     const char *prompt = "In the beginning";
     enum { P = 16, N = 24 };
     uint8_t cached[N], full[P + N];
-    if (grape_model_create(&m, &c.model) || ckpt_load_tensors(run_dir("bpb"), m, NULL, NULL))
-        return (void)t_true("sampling: load the trained checkpoint", 0);
+    char name[128];
+    snprintf(name, sizeof name, "sampling %s: KV-cache greedy == full-forward greedy", pe);
+    if (grape_model_create(&m, &c.model) || ckpt_load_tensors(dir, m, NULL, NULL)) return (void)t_true(name, 0);
     sample_opts greedy = {.temperature = 0};
     grape_status s = sample_generate(cached, m, (const uint8_t *)prompt, P, N, &greedy, NULL, NULL);
     memcpy(full, prompt, P);
@@ -158,8 +159,12 @@ static void test_sampling(void) {
             if (logits[v] > logits[best]) best = v;
         full[P + i] = (uint8_t)best;
     }
-    printf("# greedy continuation: \"%.*s\"\n", N, (const char *)cached);
-    t_true("sampling: KV-cache greedy == full-forward greedy", !s && !memcmp(cached, full + P, N));
+    printf("# %s greedy continuation: \"%.*s\"\n", pe, N, (const char *)cached);
+    t_true(name, !s && !memcmp(cached, full + P, N));
+    grape_model_free(m);
+}
+
+static void test_sampler(void) {
     uint64_t rng = 1;
     float logits[256], probs[256];
     for (int v = 0; v < 256; v++) logits[v] = (float)(v % 17);
@@ -169,8 +174,15 @@ static void test_sampling(void) {
         int v = sample_token(logits, probs, 256, &topk, &rng);
         in_top &= v % 17 >= 14; // the 3 largest values are 16, 15, 14 (each several times)
     }
-    t_true("sampling: top-k only draws among the k largest logits", in_top);
-    grape_model_free(m);
+    t_true("sampler: top-k only draws among the k largest logits", in_top);
+    // softmax(logits / 2) of (0, 2 ln 2, 4 ln 2) is (1, 2, 4) / 7.
+    const float three[3] = {0, (float)(2 * M_LN2), (float)(4 * M_LN2)};
+    sample_opts warm = {.temperature = 2.0};
+    int counts[3] = {0}, n = 200000; // binomial std of a share <= 0.0012
+    for (int i = 0; i < n; i++) counts[sample_token(three, probs, 3, &warm, &rng)]++;
+    double err = 0;
+    for (int v = 0; v < 3; v++) err = fmax(err, fabs(counts[v] / (double)n - (1 << v) / 7.0));
+    t_check("sampler: frequencies follow softmax(logits / temperature)", err, 0.006);
 }
 
 static int count_lines(const char *path) {
@@ -192,9 +204,8 @@ static void test_cli_interrupt(const char *argv0) {
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(grape, "grape", "train", "--pe", "grape-ap", "--steps", "1000000", "--out", dir, "--batch", "2",
-              "--seq", "32", "--log-interval", "1", "--eval-interval", "0", "--save-interval", "0", "--quiet",
-              (char *)NULL);
+        execl(grape, "grape", "train", "--pe", "grape-ap", "--steps", "1000000", "--out", dir, "--batch", "2", "--seq",
+              "32", "--log-interval", "1", "--eval-interval", "0", "--save-interval", "0", "--quiet", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 600 && count_lines(metrics) < 5; i++) usleep(100000);
@@ -206,9 +217,9 @@ static void test_cli_interrupt(const char *argv0) {
     grape_status s = ckpt_read_meta(dir, &c, &st);
     printf("# %s: exit %d, checkpoint at step %lld, %d metrics lines\n", grape,
            WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), (long long)st.step, count_lines(metrics));
-    t_true("cli: SIGINT exits with 130 after saving a checkpoint",
-           WIFEXITED(status) && WEXITSTATUS(status) == 130 && !s && st.step >= 5 &&
-               count_lines(metrics) == (int)st.step);
+    t_true("cli: SIGINT exits with 130 after saving a checkpoint", WIFEXITED(status) && WEXITSTATUS(status) == 130 &&
+                                                                       !s && st.step >= 5 &&
+                                                                       count_lines(metrics) == (int)st.step);
 }
 
 static void expect(const char *name, grape_status got, grape_status want) {
@@ -262,7 +273,9 @@ int main(int argc, char **argv) {
     }
     test_resume("grape-m+grape-ap");
     test_bpb();
-    test_sampling();
+    test_greedy("rope", run_dir("bpb"));
+    test_greedy("grape-m+grape-ap", run_dir("full"));
+    test_sampler();
     test_errors();
     test_cli_interrupt(argv[0]);
     char cmd[300];
