@@ -5,7 +5,7 @@
 set -euo pipefail
 build=${1:-build}
 pe=${PE:-grape-ap}
-steps=${STEPS:-200}
+steps=${STEPS:-400}
 batch=${BATCH:-8}
 out=${OUT:-runs/demo-tiny-${pe//+/-}}
 grape="$build/grape"
@@ -15,7 +15,7 @@ echo
 echo "== training the tiny model (L=4, C=256, H=4, T=256) with $pe for $steps steps of batch $batch"
 echo "   (Ctrl-C saves a checkpoint; continue with: $grape train --out $out --resume)"
 "$grape" train --preset tiny --pe "$pe" --steps "$steps" --batch "$batch" --lr 2e-3 \
-  --eval-interval 50 --eval-batches 8 --log-interval 10 --out "$out"
+  --eval-interval 100 --eval-batches 8 --log-interval 10 --out "$out"
 bpb=$(/usr/bin/python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "val_bpb" in l][-1]["val_bpb"])' \
   "$out/metrics.jsonl")
 echo
