@@ -298,7 +298,8 @@ static void online_softmax(tws *w, int nk, int D, int first) {
             vf_store(w->AT + (size_t)d * BQ + v * VW, vf_mul(vf_load(w->AT + (size_t)d * BQ + v * VW), vf_load(w->alpha + v * VW)));
 }
 
-// out rows [t0, t0+nq) and their lse.
+// Rows [t0, t0+nq) of one (b,h): out (T,D) with row stride ld, lse (T) = m + log l, every key tile of the row
+// from the diagonal down to the BCA bound.
 static void forward_qtile(float *out, float *lse, tws *w, const slice *s, int t0) {
     int nq = s->T - t0 < BQ ? s->T - t0 : BQ, D = s->D;
     qtile_setup(w, s, t0, nq);
@@ -375,6 +376,7 @@ static tws ws_bind(char *base, size_t per, int tid, int T, int H, int D, int P, 
 
 static int bias_probe_dim(const grape_bias_factors *f) { return f && f->kind == GRAPE_BIAS_GRAPE_AP ? f->P : 0; }
 
+// out, q, k, v: (B,T,H,D); lse: (B,H,T). O = softmax(scale q kᵀ + b + causal/BCA mask) v (grape.h).
 grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                 const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
                                 int D) {
@@ -463,6 +465,9 @@ static void qtile_bias_grads(const bwd_io *io, tws *w, const slice *s, int t0, i
     }
 }
 
+// FlashAttention-2 backward for query rows [t0, t0+nq) of one (b,h), recomputing each tile's P from the lse:
+// dq += scale dS k (this tile's rows, written directly), dv += Pᵀ dO and dk += dSᵀ q into the thread's key
+// accumulators, factor grads through bias_backward. dq, dout, out: (T,D) rows with stride ld.
 static void backward_qtile(const bwd_io *io, tws *w, const slice *s, int t0) {
     int nq = s->T - t0 < BQ ? s->T - t0 : BQ, D = s->D;
     qtile_setup(w, s, t0, nq);
@@ -517,6 +522,7 @@ static void zero_key_accumulators(tws *w, int T, int D, int P) {
     memset(w->dck, 0, (size_t)T * sizeof(double));
 }
 
+// dq, dk, dv, dout, out, q, k, v: (B,T,H,D); lse: (B,H,T); dbias shaped as bias. Accumulates (+=).
 grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
                                  const float *out, const float *lse, const float *q, const float *k, const float *v,
                                  const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
