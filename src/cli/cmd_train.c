@@ -105,21 +105,22 @@ static int term_width(void) {
     return ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col > 0 ? w.ws_col : 100;
 }
 
+// Columns the line takes besides the bar (with a validation BPB and 5-digit step counts); a fixed reservation
+// keeps the bar from changing width between redraws.
+#define PROGRESS_TEXT_COLS 100
+
 static void on_step(const train_report *r, void *ctx) {
     const progress_ctx *p = ctx;
     if (p->quiet || (!p->tty && !r->logged)) return;
     char line[512];
-    int bar = 0;
-    if (p->tty) {
-        progress_format(line, sizeof line, r, 0);
-        bar = term_width() - (int)strlen(line) - 4;
-        bar = bar > 40 ? 40 : bar < 5 ? 0 : bar;
-    }
-    progress_format(line, sizeof line, r, bar);
-    if (p->tty)
-        printf("\r%s\033[K%s", line, isnan(r->val_bpb) && r->step < r->steps ? "" : "\n");
-    else
+    int cols = p->tty ? term_width() : 0, bar = cols - PROGRESS_TEXT_COLS;
+    progress_format(line, sizeof line, r, bar > 40 ? 40 : bar < 10 ? 0 : bar);
+    if (!p->tty) {
         printf("%s\n", line);
+    } else {
+        if (cols > 1 && (size_t)cols - 1 < strlen(line)) line[cols - 1] = '\0'; // a wrapped line cannot be redrawn
+        printf("\r%s\033[K%s", line, isnan(r->val_bpb) && r->step < r->steps ? "" : "\n");
+    }
     fflush(stdout);
 }
 
