@@ -1,5 +1,4 @@
 // cmd_train.c — `grape train`: flags -> train_config, Ctrl-C handling, the progress bar, the summary.
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -8,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -248,8 +246,6 @@ int cmd_train(int argc, char **argv) {
     if (!(resume ? resume_config(&a, out, &c) : fresh_config(&a, &c))) return 1;
     snprintf(dir, sizeof dir, "%s", out ? out : "");
     if (!out) snprintf(dir, sizeof dir, "runs/%s-%s", c.preset, c.pe_name);
-    if (!out && mkdir("runs", 0755) != 0 && errno != EEXIST)
-        return cli_error("cannot create runs/: %s", strerror(errno));
     if (c.threads > 0) omp_set_num_threads(c.threads);
     c.threads = omp_get_max_threads();
 

@@ -193,12 +193,25 @@ static grape_status moment_names(char *m_name, char *v_name, size_t n, const cha
 
 #define NAME_MAX_LEN 256
 
+grape_status ckpt_mkdirs(const char *dir) {
+    char p[TRAIN_PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    for (char *c = p + 1;; c++) {
+        int end = *c == '\0';
+        if (*c != '/' && !end) continue;
+        *c = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", p, strerror(errno));
+        if (end) return GRAPE_OK;
+        *c = '/';
+    }
+}
+
 grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, const float *adam_v,
                        const train_config *cfg, const train_state *st) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", dir, strerror(errno));
     char path[TRAIN_PATH_MAX + 64];
-    grape_status s = ckpt_path(path, sizeof path, dir);
+    grape_status s = ckpt_mkdirs(dir);
+    if (!s) s = ckpt_path(path, sizeof path, dir);
     if (s) return s;
     int nt = grape_model_num_tensors(m);
     st_entry *e = calloc((size_t)nt * 3, sizeof *e);

@@ -12,7 +12,9 @@
 #define CKPT_FORMAT "grape-checkpoint"
 #define CKPT_VERSION "1"
 
-// Save atomically into dir (created if missing). adam_m, adam_v: grape_model_num_params floats each.
+// mkdir -p dir.
+grape_status ckpt_mkdirs(const char *dir);
+// Save atomically into dir (created with its parents if missing). adam_m, adam_v: grape_model_num_params floats each.
 grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, const float *adam_v,
                        const train_config *cfg, const train_state *st);
 // Read only the metadata (to build the model before loading tensors). Any missing or malformed key is

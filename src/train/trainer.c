@@ -1,10 +1,8 @@
 // trainer.c — the step loop (see train.h): sample, forward/backward per micro-batch, reduce hook, clip,
 // AdamW, then validation, metrics, progress and checkpoints on their intervals.
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "core/error.h"
@@ -291,8 +289,7 @@ grape_status train_run(const train_config *cfg, const char *out_dir, int resume,
                        train_state *final_state) {
     trainer t = {.cfg = *cfg, .hooks = hooks, .dir = out_dir};
     grape_status s = train_config_check(cfg);
-    if (!s && mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        s = grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", out_dir, strerror(errno));
+    if (!s) s = ckpt_mkdirs(out_dir);
     if (!s) s = trainer_open(&t, resume);
     if (!s && !resume) s = fresh_state(&t);
     if (!s) s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1);
