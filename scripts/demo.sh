@@ -11,6 +11,10 @@ out=${OUT:-runs/demo-tiny-${pe//+/-}}
 grape="$build/grape"
 [ -x "$grape" ] || { echo "demo: $grape is not built (make BUILD=$build)" >&2; exit 1; }
 scripts/make_data.sh
+if [ -e "$out/model.safetensors" ]; then
+  echo "demo: starting over, removing the previous demo run $out"
+  rm -rf "$out"
+fi
 echo
 echo "== training the tiny model (L=4, C=256, H=4, T=256) with $pe for $steps steps of batch $batch"
 echo "   (Ctrl-C saves a checkpoint; continue with: $grape train --out $out --resume)"

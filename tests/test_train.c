@@ -220,6 +220,10 @@ static void test_cli_interrupt(const char *argv0) {
     t_true("cli: SIGINT exits with 130 after saving a checkpoint", WIFEXITED(status) && WEXITSTATUS(status) == 130 &&
                                                                        !s && st.step >= 5 &&
                                                                        count_lines(metrics) == (int)st.step);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "%s train --pe rope --steps 2 --out %s --quiet >/dev/null 2>&1", grape, dir);
+    int rc = system(cmd);
+    t_true("cli: a fresh run refuses to overwrite a checkpoint", WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
 }
 
 static void expect(const char *name, grape_status got, grape_status want) {

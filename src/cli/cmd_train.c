@@ -246,6 +246,10 @@ int cmd_train(int argc, char **argv) {
     if (!(resume ? resume_config(&a, out, &c) : fresh_config(&a, &c))) return 1;
     snprintf(dir, sizeof dir, "%s", out ? out : "");
     if (!out) snprintf(dir, sizeof dir, "runs/%s-%s", c.preset, c.pe_name);
+    char ckpt[TRAIN_PATH_MAX + 32];
+    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, CKPT_FILE);
+    if (!resume && access(ckpt, F_OK) == 0)
+        return cli_error("%s already holds a checkpoint: add --resume to continue it, or choose another --out", dir);
     if (c.threads > 0) omp_set_num_threads(c.threads);
     c.threads = omp_get_max_threads();
 
