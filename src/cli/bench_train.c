@@ -101,7 +101,9 @@ int bench_train(int argc, char **argv) {
     train_hooks hooks = {.on_step = record, .ctx = &st};
     grape_status s = train_run(&c, dir, 0, &hooks, NULL);
     remove_run(dir);
-    if (s) return free(st.seconds), cli_error("bench train: %s", grape_last_error());
+    if (s)
+        return free(st.seconds), cli_error("bench train: %s%s", grape_last_error(),
+                                           access(c.data, R_OK) ? " (the default corpus comes from `make data`)" : "");
     qsort(st.seconds + warm, (size_t)timed, sizeof(double), cmp_double);
     double step = st.seconds[warm + timed / 2], tps = st.tokens_per_step / step;
     free(st.seconds);
