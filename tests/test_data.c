@@ -7,10 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "train/data.h"
 #include "util.h"
-
-static char root[] = "/tmp/grape-test-data-XXXXXX";
 
 static void write_file(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -18,14 +17,6 @@ static void write_file(const char *path, const void *p, size_t n) {
         perror(path);
         exit(2);
     }
-}
-
-static char *path_of(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
-    return buf[k];
 }
 
 // A file in the format of `bible`: n_books books of chapters "\n<Book> c\n\n  v text\n...".
@@ -40,7 +31,7 @@ static void write_bible(const char *path, int n_books) {
 }
 
 static void test_bible_split(void) {
-    const char *p = path_of("bible.txt");
+    const char *p = tmp_path("bible.txt");
     write_bible(p, 30);
     data_corpus *c = NULL, *c2 = NULL;
     grape_status s = data_open(&c, p, NULL, 0, 32);
@@ -83,19 +74,19 @@ static void test_kjv(void) {
 
 // A directory whose file i is filled with byte value 'a'+i: a sampled window reveals its document.
 static void test_dir_sampling(void) {
-    mkdir(path_of("dir"), 0755);
+    mkdir(tmp_path("dir"), 0755);
     static const size_t sizes[12] = {900, 300, 5000, 40, 1200, 800, 2500, 700, 60, 3000, 1000, 2000};
     char name[64], buf[5000];
     for (int i = 0; i < 12; i++) {
         snprintf(name, sizeof name, "dir/f%02d", i);
         memset(buf, 'a' + i, sizes[i]);
-        write_file(path_of(name), buf, sizes[i]);
+        write_file(tmp_path(name), buf, sizes[i]);
     }
-    write_file(path_of("dir/.hidden"), "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", 60);
-    mkdir(path_of("dir/sub"), 0755);
+    write_file(tmp_path("dir/.hidden"), "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz", 60);
+    mkdir(tmp_path("dir/sub"), 0755);
     data_corpus *c = NULL;
     const int T = 64, B = 8;
-    if (data_open(&c, path_of("dir"), NULL, 0, T)) return (void)t_true("dir: opens", 0);
+    if (data_open(&c, tmp_path("dir"), NULL, 0, T)) return (void)t_true("dir: opens", 0);
     t_check("dir: 12 documents (hidden files and subdirectories skipped)", fabs((double)data_num_docs(c) - 12), 0);
     int sorted = 1;
     for (int i = 0; i < 12; i++) sorted &= data_doc_at(c, (size_t)i)->bytes[0] == 'a' + i;
@@ -150,8 +141,8 @@ static void test_separator_and_pieces(void) {
     for (int i = 0; i < 4000; i++) buf[i] = (char)('a' + i % 26);
     memcpy(buf + 1000, "@@", 2);
     memcpy(buf + 2500, "@@", 2);
-    write_file(path_of("sep.txt"), buf, sizeof buf);
-    if (data_open(&c, path_of("sep.txt"), "@@", 2, 100)) return (void)t_true("sep: opens", 0);
+    write_file(tmp_path("sep.txt"), buf, sizeof buf);
+    if (data_open(&c, tmp_path("sep.txt"), "@@", 2, 100)) return (void)t_true("sep: opens", 0);
     int ok = data_num_docs(c) == 3 && data_doc_at(c, 0)->len == 1000 && data_doc_at(c, 1)->len == 1498 &&
              data_doc_at(c, 2)->len == 1498;
     t_true("sep: documents between separators, separator bytes excluded", ok);
@@ -162,8 +153,8 @@ static void test_separator_and_pieces(void) {
     // No separator, no bible headings: max(10, ceil(size/1MiB)) equal pieces; random binary bytes work.
     t_rng r = t_seed(3);
     for (int i = 0; i < 4000; i++) buf[i] = (char)t_randint(&r, 0, 255);
-    write_file(path_of("bin.dat"), buf, sizeof buf);
-    grape_status s = data_open(&c, path_of("bin.dat"), NULL, 0, 100);
+    write_file(tmp_path("bin.dat"), buf, sizeof buf);
+    grape_status s = data_open(&c, tmp_path("bin.dat"), NULL, 0, 100);
     t_true("binary: opens", s == GRAPE_OK);
     if (s) return;
     t_check("binary: 10 equal pieces", fabs((double)data_num_docs(c) - 10) + fabs((double)data_doc_at(c, 3)->len - 400),
@@ -182,30 +173,28 @@ static void expect_error(const char *name, const char *path, int T, grape_status
 }
 
 static void test_errors(void) {
-    expect_error("missing path is an i/o error", path_of("nope/none.txt"), 16, GRAPE_ERR_IO);
-    write_file(path_of("empty.txt"), "", 0);
-    expect_error("empty file is rejected", path_of("empty.txt"), 16, GRAPE_ERR_ARG);
-    write_file(path_of("short.txt"), "hello world, this is short", 26);
-    expect_error("file shorter than T+1 is rejected", path_of("short.txt"), 16, GRAPE_ERR_ARG);
-    mkdir(path_of("emptydir"), 0755);
-    expect_error("directory without files is rejected", path_of("emptydir"), 16, GRAPE_ERR_ARG);
-    mkdir(path_of("onefile"), 0755);
-    write_file(path_of("onefile/a.txt"), "0123456789012345678901234567890123456789", 40);
-    write_file(path_of("onefile/b.txt"), "", 0);
-    expect_error("directory with one usable document is rejected", path_of("onefile"), 16, GRAPE_ERR_ARG);
+    expect_error("missing path is an i/o error", tmp_path("nope/none.txt"), 16, GRAPE_ERR_IO);
+    write_file(tmp_path("empty.txt"), "", 0);
+    expect_error("empty file is rejected", tmp_path("empty.txt"), 16, GRAPE_ERR_ARG);
+    write_file(tmp_path("short.txt"), "hello world, this is short", 26);
+    expect_error("file shorter than T+1 is rejected", tmp_path("short.txt"), 16, GRAPE_ERR_ARG);
+    mkdir(tmp_path("emptydir"), 0755);
+    expect_error("directory without files is rejected", tmp_path("emptydir"), 16, GRAPE_ERR_ARG);
+    mkdir(tmp_path("onefile"), 0755);
+    write_file(tmp_path("onefile/a.txt"), "0123456789012345678901234567890123456789", 40);
+    write_file(tmp_path("onefile/b.txt"), "", 0);
+    expect_error("directory with one usable document is rejected", tmp_path("onefile"), 16, GRAPE_ERR_ARG);
     expect_error("non-regular file is rejected", "/dev/null", 16, GRAPE_ERR_IO);
-    expect_error("T = 0 is rejected", path_of("short.txt"), 0, GRAPE_ERR_ARG);
+    expect_error("T = 0 is rejected", tmp_path("short.txt"), 0, GRAPE_ERR_ARG);
 }
 
 int main(void) {
-    if (!mkdtemp(root)) return perror("mkdtemp"), 2;
+    if (!tmp_create()) return perror("mkdtemp"), 2;
     test_bible_split();
     test_kjv();
     test_dir_sampling();
     test_separator_and_pieces();
     test_errors();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd) != 0) printf("# could not remove %s\n", root);
+    tmp_remove();
     return t_finish();
 }

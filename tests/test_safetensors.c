@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmpdir.h"
 #include "train/safetensors.h"
 #include "util.h"
 
-static char root[] = "/tmp/grape-test-st-XXXXXX";
 static char path[256];
 
 static long file_size(const char *p) {
@@ -65,7 +65,7 @@ static void test_round_trip(void) {
     float a[6] = {1, -2, 3.5f, 1e-30f, -0.0f, INFINITY}, b[5] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f}, c[1] = {42};
     st_entry t[4] = {{"layers.0.w", 2, {2, 3}, a}, {"b", 1, {5}, b}, {"scalar", 0, {0}, c}, {"empty", 2, {0, 4}, a}};
     const char *meta[] = {"step", "12", "quote\"back\\slash", "line\nbreak\ttab é ✓", "empty", ""};
-    snprintf(path, sizeof path, "%s/rt.safetensors", root);
+    snprintf(path, sizeof path, "%s/rt.safetensors", tmp_root);
     grape_status s = st_save(path, t, 4, meta, 3);
     t_true("round trip: save", s == GRAPE_OK);
     s = st_save(path, t, 4, meta, 3); // overwriting goes through the same temp + rename
@@ -99,7 +99,7 @@ static void test_round_trip(void) {
     t_true("read: missing tensor is rejected", st_read_f32(f, "nope", b2, 5) == GRAPE_ERR_FORMAT);
     st_close(f);
 
-    DIR *d = opendir(root);
+    DIR *d = opendir(tmp_root);
     int leftovers = 0;
     for (struct dirent *de; (de = readdir(d));) leftovers += strstr(de->d_name, ".tmp.") != NULL;
     closedir(d);
@@ -111,7 +111,7 @@ static void test_corruption(void) {
     long n;
     unsigned char *good = slurp(path, &n);
     char bad_path[300];
-    snprintf(bad_path, sizeof bad_path, "%s/bad.safetensors", root);
+    snprintf(bad_path, sizeof bad_path, "%s/bad.safetensors", tmp_root);
     spit(bad_path, good, (size_t)n - 3);
     t_true("truncated data is rejected", open_status(bad_path) == GRAPE_ERR_FORMAT);
     spit(bad_path, good, 100);
@@ -136,7 +136,7 @@ static void test_corruption(void) {
     free(b);
     free(good);
 
-    snprintf(path, sizeof path, "%s/crafted.safetensors", root);
+    snprintf(path, sizeof path, "%s/crafted.safetensors", tmp_root);
     const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
     write_raw(path, ok, 8, 0);
     t_true("crafted valid file opens", open_status(path) == GRAPE_OK);
@@ -210,12 +210,10 @@ static void test_fuzz(void) {
 }
 
 int main(void) {
-    if (!mkdtemp(root)) return perror("mkdtemp"), 2;
+    if (!tmp_create()) return perror("mkdtemp"), 2;
     test_round_trip();
     test_corruption();
     test_fuzz();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd) != 0) printf("# could not remove %s\n", root);
+    tmp_remove();
     return t_finish();
 }

@@ -11,21 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "train/checkpoint.h"
 #include "train/sample.h"
 #include "train/train.h"
 #include "util.h"
 
-static char root[] = "/tmp/grape-test-train-XXXXXX";
 enum { B = 8, T = 64 };
-
-static char *run_dir(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
-    return buf[k];
-}
 
 static train_config small_config(const char *pe, int64_t steps) {
     train_config c;
@@ -89,34 +81,34 @@ static void test_resume(const char *pe) {
     train_config c = small_config(pe, N);
     c.grad_accum = 2;
     train_state st;
-    grape_status s = train_run(&c, run_dir("full"), 0, NULL, &st);
+    grape_status s = train_run(&c, tmp_path("full"), 0, NULL, &st);
     if (s) printf("# %s\n", grape_last_error());
     snprintf(name, sizeof name, "resume %s: full run of %d steps", pe, N);
     if (!t_true(name, s == GRAPE_OK && st.step == N)) return;
 
     train_config half = c; // the same schedule (decay_steps = N), stopped half way
     half.steps = N / 2;
-    s = train_run(&half, run_dir("half"), 0, NULL, &st);
-    if (!s) s = train_run(&c, run_dir("half"), 1, NULL, &st);
+    s = train_run(&half, tmp_path("half"), 0, NULL, &st);
+    if (!s) s = train_run(&c, tmp_path("half"), 1, NULL, &st);
     snprintf(name, sizeof name, "resume %s: N/2, then resume to N", pe);
     t_true(name, s == GRAPE_OK && st.step == N);
 
     volatile sig_atomic_t stop = 0;
     train_hooks hooks = {.on_step = stop_at_3, .ctx = (void *)&stop, .stop = &stop};
-    s = train_run(&c, run_dir("stop"), 0, &hooks, &st);
+    s = train_run(&c, tmp_path("stop"), 0, &hooks, &st);
     snprintf(name, sizeof name, "resume %s: a stop request saves at step 3 and reports INTERRUPTED", pe);
     t_true(name, s == GRAPE_ERR_INTERRUPTED && st.step == 3);
-    s = train_run(&c, run_dir("stop"), 1, NULL, &st);
+    s = train_run(&c, tmp_path("stop"), 1, NULL, &st);
 
-    int na = read_losses(run_dir("full"), la, N), nb = read_losses(run_dir("half"), lb, N),
-        nc = read_losses(run_dir("stop"), lc, N), same = na == N && nb == N && nc == N;
+    int na = read_losses(tmp_path("full"), la, N), nb = read_losses(tmp_path("half"), lb, N),
+        nc = read_losses(tmp_path("stop"), lc, N), same = na == N && nb == N && nc == N;
     for (int i = 0; same && i < N; i++) same = !strcmp(la[i], lb[i]) && !strcmp(la[i], lc[i]);
     printf("# %s losses: first %s, last %s\n", pe, la[0], la[N - 1]);
     snprintf(name, sizeof name, "resume %s: identical losses at every step (metrics.jsonl)", pe);
     t_true(name, same);
     snprintf(name, sizeof name, "resume %s: bit-identical parameters and AdamW moments", pe);
-    t_true(name, same_checkpoint(run_dir("full"), run_dir("half"), &c) &&
-                     same_checkpoint(run_dir("full"), run_dir("stop"), &c));
+    t_true(name, same_checkpoint(tmp_path("full"), tmp_path("half"), &c) &&
+                     same_checkpoint(tmp_path("full"), tmp_path("stop"), &c));
 }
 
 // Steps the reduced model needs for validation BPB < 3.0 at batch 16, lr 1e-2: 300 give 2.90, 400 give 2.75
@@ -130,7 +122,7 @@ static void test_bpb(void) {
     c.opt.lr = 1e-2;
     c.eval_batches = 16;
     train_state st;
-    grape_status s = train_run(&c, run_dir("bpb"), 0, NULL, &st);
+    grape_status s = train_run(&c, tmp_path("bpb"), 0, NULL, &st);
     if (s) printf("# %s\n", grape_last_error());
     printf("# %d steps x %d tokens: validation %.4f bits/byte\n", BPB_STEPS, BPB_BATCH * T, st.last_val);
     t_check("short run: validation BPB below 3.0", s == GRAPE_OK ? st.last_val : INFINITY, 3.0);
@@ -197,7 +189,7 @@ static int count_lines(const char *path) {
 // compute thread during oneDNN's sgemm corrupted the heap; the CLI takes signals on a waiter thread instead.)
 static void test_cli_interrupt(const char *argv0) {
     char grape[512], metrics[300];
-    const char *dir = run_dir("cli");
+    const char *dir = tmp_path("cli");
     snprintf(grape, sizeof grape, "%s", argv0);
     for (int up = 0; up < 2; up++) *(strrchr(grape, '/') ? strrchr(grape, '/') : grape) = '\0';
     strcat(grape, "/grape");
@@ -234,12 +226,12 @@ static void expect(const char *name, grape_status got, grape_status want) {
 static void test_errors(void) {
     train_config c = small_config("rope", 4);
     c.batch = 0;
-    expect("error: batch 0", train_run(&c, run_dir("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
+    expect("error: batch 0", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
     c = small_config("rope", -1);
-    expect("error: steps < 0", train_run(&c, run_dir("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
+    expect("error: steps < 0", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
     c = small_config("rope", 4);
     c.seq = c.model.max_seq = 1 << 20;
-    expect("error: seq longer than every document", train_run(&c, run_dir("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
+    expect("error: seq longer than every document", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
     train_config_default(&c);
     snprintf(c.preset, sizeof c.preset, "huge");
     expect("error: unknown preset", train_config_model(&c), GRAPE_ERR_ARG);
@@ -247,13 +239,13 @@ static void test_errors(void) {
     snprintf(c.pe_name, sizeof c.pe_name, "rope+nonsense");
     expect("error: unknown encoding", train_config_model(&c), GRAPE_ERR_ARG);
     c = small_config("rope", 4);
-    snprintf(c.data, sizeof c.data, "%s", run_dir("no-such-corpus.txt"));
-    expect("error: missing corpus", train_run(&c, run_dir("err"), 0, NULL, NULL), GRAPE_ERR_IO);
+    snprintf(c.data, sizeof c.data, "%s", tmp_path("no-such-corpus.txt"));
+    expect("error: missing corpus", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_IO);
     c = small_config("rope", 4);
-    expect("error: resume without a checkpoint", train_run(&c, run_dir("empty"), 1, NULL, NULL), GRAPE_ERR_IO);
+    expect("error: resume without a checkpoint", train_run(&c, tmp_path("empty"), 1, NULL, NULL), GRAPE_ERR_IO);
 
     char path[300];
-    snprintf(path, sizeof path, "%s/%s", run_dir("stop"), CKPT_FILE);
+    snprintf(path, sizeof path, "%s/%s", tmp_path("stop"), CKPT_FILE);
     FILE *f = fopen(path, "r+b");
     if (f) {
         fseek(f, 0, SEEK_END);
@@ -261,13 +253,13 @@ static void test_errors(void) {
         fclose(f);
     }
     c = small_config("grape-ap", 8);
-    expect("error: resume from a truncated checkpoint", train_run(&c, run_dir("stop"), 1, NULL, NULL),
+    expect("error: resume from a truncated checkpoint", train_run(&c, tmp_path("stop"), 1, NULL, NULL),
            GRAPE_ERR_FORMAT);
 }
 
 int main(int argc, char **argv) {
     (void)argc;
-    if (!mkdtemp(root)) return perror("mkdtemp"), 2;
+    if (!tmp_create()) return perror("mkdtemp"), 2;
     // The reduced model gains nothing from threads, and one thread stays fast when the machine is shared
     // (spinning OpenMP teams on oversubscribed cores made this test 10x slower).
     omp_set_num_threads(1);
@@ -277,13 +269,11 @@ int main(int argc, char **argv) {
     }
     test_resume("grape-m+grape-ap");
     test_bpb();
-    test_greedy("rope", run_dir("bpb"));
-    test_greedy("grape-m+grape-ap", run_dir("full"));
+    test_greedy("rope", tmp_path("bpb"));
+    test_greedy("grape-m+grape-ap", tmp_path("full"));
     test_sampler();
     test_errors();
     test_cli_interrupt(argv[0]);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    if (system(cmd) != 0) printf("# could not remove %s\n", root);
+    tmp_remove();
     return t_finish();
 }
