@@ -8,26 +8,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import check, dptr, finish, fptr, load_lib, rel_err
+from common import DP, FP, Factors, Grads, Opts, check, dptr, finish, fptr, load_lib, rel_err
 
 lib = load_lib()
-FP, DP = C.POINTER(C.c_float), C.POINTER(C.c_double)
 KINDS = {"none": 0, "alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6}
 TOL = 1e-4
-
-
-class Factors(C.Structure):  # grape_bias_factors
-    _fields_ = [("kind", C.c_int), ("B", C.c_int), ("T", C.c_int), ("H", C.c_int), ("P", C.c_int),
-                ("pos0", C.c_int64), ("slope", FP), ("gate_q", FP), ("gate_k", FP), ("cum", DP),
-                ("probe_q", FP), ("probe_k", FP)]
-
-
-class Grads(C.Structure):  # grape_bias_grads
-    _fields_ = [("slope", FP), ("gate_q", FP), ("gate_k", FP), ("cum", DP), ("probe_q", FP), ("probe_k", FP)]
-
-
-class Opts(C.Structure):  # grape_attn_opts
-    _fields_ = [("scale", C.c_float), ("bca_window", C.c_int)]
 
 
 lib.grape_attn_forward.argtypes = [FP, FP, FP, FP, FP, C.POINTER(Factors), C.POINTER(Opts)] + [C.c_int] * 4

@@ -9,42 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import check, dptr, finish, fptr, load_lib
+from common import Config, DP, FP, Factors, Grads, ParamInfo, TokenIn, VP, check, dptr, finish, fptr, load_lib
 
 lib = load_lib()
-FP, DP, VP = C.POINTER(C.c_float), C.POINTER(C.c_double), C.c_void_p
 KINDS = {"alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6}
-
-
-class Config(C.Structure):  # grape_pe_config (its fields in order; the config-layout check below verifies them)
-    _fields_ = [("rot", C.c_int), ("bias", C.c_int), ("n_heads", C.c_int), ("head_dim", C.c_int),
-                ("rotary_dim", C.c_int), ("interleaved", C.c_int), ("rope_base", C.c_double),
-                ("scaling", C.c_int), ("scaling_factor", C.c_double), ("yarn_orig_ctx", C.c_int),
-                ("yarn_ext_factor", C.c_double), ("yarn_attn_factor", C.c_double),
-                ("yarn_beta_fast", C.c_double), ("yarn_beta_slow", C.c_double), ("xpos_gamma", C.c_double),
-                ("xpos_scale_base", C.c_double), ("per_head", C.c_int), ("log_freq_scale", C.c_double),
-                ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_paper", C.c_int), ("kv_shift", C.c_int),
-                ("basis_folded", C.c_int),
-                ("_room", C.c_int64 * 16)]  # fields grape.h may append later land here, not past the buffer
-
-
-class Factors(C.Structure):  # grape_bias_factors
-    _fields_ = [("kind", C.c_int), ("B", C.c_int), ("T", C.c_int), ("H", C.c_int), ("P", C.c_int),
-                ("pos0", C.c_int64), ("slope", FP), ("gate_q", FP), ("gate_k", FP), ("cum", DP),
-                ("probe_q", FP), ("probe_k", FP)]
-
-
-class Grads(C.Structure):  # grape_bias_grads
-    _fields_ = [("slope", FP), ("gate_q", FP), ("gate_k", FP), ("cum", DP), ("probe_q", FP), ("probe_k", FP)]
-
-
-class TokenIn(C.Structure):  # grape_pe_token_inputs / grape_pe_token_grads
-    _fields_ = [("phase_logit", FP), ("gate_logit", FP), ("probe", FP), ("shift_logit", FP)]
-
-
-class ParamInfo(C.Structure):  # grape_param_info
-    _fields_ = [("name", C.c_char_p), ("offset", C.c_size_t), ("ndim", C.c_int), ("shape", C.c_int * 4),
-                ("weight_decay", C.c_int)]
 
 
 lib.grape_pe_config_default.argtypes = [C.POINTER(Config), C.c_int, C.c_int]

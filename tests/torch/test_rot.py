@@ -8,26 +8,10 @@ import ctypes as C
 import numpy as np
 import torch
 
-from common import check, dptr, finish, fptr, load_lib, rel_err
+from common import Config, DP, FP, Positions, VP, check, dptr, finish, fptr, load_lib, rel_err
 
 lib = load_lib()
-FP, DP, VP = C.POINTER(C.c_float), C.POINTER(C.c_double), C.c_void_p
 KINDS = {"rope": 1, "xpos": 2, "grape-m": 3, "grape-m-ctx": 4, "grape-m-basis": 5, "grape-m-nc": 6}
-
-
-class Config(C.Structure):  # grape_pe_config
-    _fields_ = [("rot", C.c_int), ("bias", C.c_int), ("n_heads", C.c_int), ("head_dim", C.c_int),
-                ("rotary_dim", C.c_int), ("interleaved", C.c_int), ("rope_base", C.c_double),
-                ("scaling", C.c_int), ("scaling_factor", C.c_double), ("yarn_orig_ctx", C.c_int),
-                ("yarn_ext_factor", C.c_double), ("yarn_attn_factor", C.c_double),
-                ("yarn_beta_fast", C.c_double), ("yarn_beta_slow", C.c_double), ("xpos_gamma", C.c_double),
-                ("xpos_scale_base", C.c_double), ("per_head", C.c_int), ("log_freq_scale", C.c_double),
-                ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_paper", C.c_int), ("kv_shift", C.c_int),
-                ("basis_folded", C.c_int)]
-
-
-class Positions(C.Structure):  # grape_positions
-    _fields_ = [("pos0", C.c_int64), ("xpos_anchor", C.c_double), ("phase", DP)]
 
 
 lib.grape_pe_config_default.argtypes = [C.POINTER(Config), C.c_int, C.c_int]
