@@ -28,6 +28,12 @@ static const cli_command benches[] = {
 };
 #define N_BENCHES (int)(sizeof benches / sizeof benches[0])
 
+static int wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: grape bench <what> [options]\n\n");
@@ -35,6 +41,13 @@ int cmd_bench(int argc, char **argv) {
         return argc < 2;
     }
     for (int i = 0; i < N_BENCHES; i++)
-        if (!strcmp(argv[1], benches[i].name)) return benches[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], benches[i].name)) {
+            // bench train has its own long help; the others are described fully by their summary line
+            if (wants_help(argc - 1, argv + 1) && strcmp(benches[i].name, "train")) {
+                printf("usage: grape bench %s [options]\n  %s\n", benches[i].name, benches[i].summary);
+                return 0;
+            }
+            return benches[i].run(argc - 1, argv + 1);
+        }
     return cli_error("bench: unknown benchmark '%s' (see grape bench --help)", argv[1]);
 }
