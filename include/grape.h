@@ -407,6 +407,17 @@ size_t grape_model_arena_bytes(const grape_model *m);
 // Attention options of every layer (default: scale 1/sqrt(D), full causal; bca_window > 0 for LEX BCA eval).
 grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts);
 
+// Checkpoints: DIR/model.safetensors, the file `grape train` writes and `grape sample` reads (format:
+// docs/TRAINING.md). Tensors are F32 under their grape_tensor_info names; the configuration is in the metadata.
+// Build the model described by DIR's checkpoint and load its weights (AdamW moments, if any, are ignored).
+// max_batch, max_seq: the activation plan; 0 keeps the checkpoint's. A missing file is GRAPE_ERR_IO, a corrupt
+// or foreign one GRAPE_ERR_FORMAT, each with a message; *out is NULL on failure.
+grape_status grape_model_load(grape_model **out, const char *dir, int max_batch, int max_seq);
+// Write m's weights and configuration to DIR/model.safetensors (DIR created with its parents), atomically.
+// The checkpoint holds no optimizer or training state: grape_model_load and `grape sample` read it; `grape train
+// --resume` refuses it.
+grape_status grape_model_save(grape_model *m, const char *dir);
+
 // Streaming decode (sampling, step-by-step evaluation): one grape_kv_cache per layer and sequence, `batch`
 // sequences advancing in lockstep. Each step projects the new tokens, applies KV-shift, QK-RMSNorm and the rotation
 // in the model's order, and attends through the cache (bias rows regenerated from cached key factors). Step t's

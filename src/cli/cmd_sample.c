@@ -36,11 +36,7 @@ static void put_byte(uint8_t b, void *ctx) {
 static int load_model(grape_model **m, const char *dir) {
     train_config c;
     train_state st;
-    grape_status s = ckpt_read_meta(dir, &c, &st);
-    c.model.max_batch = 1;
-    if (!s) s = grape_model_create(m, &c.model);
-    if (!s) s = ckpt_load_tensors(dir, *m, NULL, NULL);
-    if (s) return !cli_error("sample: %s", grape_last_error());
+    if (ckpt_load_model(m, &c, &st, dir, 1, 0)) return !cli_error("sample: %s", grape_last_error());
     fprintf(stderr, "grape sample: %s %s, step %lld", c.preset, c.pe_name, (long long)st.step);
     if (!isnan(st.last_val)) fprintf(stderr, ", validation %.4f bits/byte", st.last_val);
     fputc('\n', stderr);

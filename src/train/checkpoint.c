@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,8 +214,8 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
     grape_status s = ckpt_mkdirs(dir);
     if (!s) s = ckpt_path(path, sizeof path, dir);
     if (s) return s;
-    int nt = grape_model_num_tensors(m);
-    st_entry *e = calloc((size_t)nt * 3, sizeof *e);
+    int nt = grape_model_num_tensors(m), sets = adam_m ? 3 : 1; // weights [+ both moments]
+    st_entry *e = calloc((size_t)nt * sets, sizeof *e);
     char *names = calloc((size_t)nt * 2, NAME_MAX_LEN);
     if (!e || !names) s = grape_fail(GRAPE_ERR_NOMEM, "out of memory saving a checkpoint");
     const float *params = grape_model_params(m);
@@ -223,6 +224,7 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
         char *mn = names + (size_t)2 * i * NAME_MAX_LEN, *vn = mn + NAME_MAX_LEN;
         s = moment_names(mn, vn, NAME_MAX_LEN, t->name);
         entry_of(&e[i], t, t->name, params);
+        if (sets == 1) continue;
         entry_of(&e[nt + i], t, mn, adam_m);
         entry_of(&e[2 * nt + i], t, vn, adam_v);
     }
@@ -233,18 +235,17 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
         kv[4 + 2 * i] = fields[i].key;
         kv[5 + 2 * i] = format_field(nums[i], sizeof nums[i], &fields[i], &meta);
     }
-    if (!s) s = st_save(path, e, 3 * nt, kv, N_META);
+    if (!s) s = st_save(path, e, sets * nt, kv, N_META);
     free(e);
     free(names);
     return s;
 }
 
-grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v) {
-    char path[TRAIN_PATH_MAX + 64], mn[NAME_MAX_LEN], vn[NAME_MAX_LEN];
-    grape_status s = ckpt_path(path, sizeof path, dir);
-    st_file *f = NULL;
-    if (!s) s = st_open(&f, path);
+// Every tensor of m (and the moments unless adam_m is NULL) from an open checkpoint.
+static grape_status read_tensors(const st_file *f, grape_model *m, float *adam_m, float *adam_v) {
+    char mn[NAME_MAX_LEN], vn[NAME_MAX_LEN];
     float *params = grape_model_params(m);
+    grape_status s = GRAPE_OK;
     for (int i = 0; i < grape_model_num_tensors(m) && !s; i++) {
         const grape_tensor_info *t = grape_model_tensor(m, i);
         size_t n = ckpt_numel(t);
@@ -253,7 +254,69 @@ grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, f
         if (!s && adam_m) s = st_read_f32(f, mn, adam_m + t->offset, n);
         if (!s && adam_v) s = st_read_f32(f, vn, adam_v + t->offset, n);
     }
+    return s == GRAPE_ERR_FORMAT ? fail_in(s, "the checkpoint does not fit this model") : s;
+}
+
+grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v) {
+    char path[TRAIN_PATH_MAX + 64];
+    grape_status s = ckpt_path(path, sizeof path, dir);
+    st_file *f = NULL;
+    if (!s) s = st_open(&f, path);
+    if (!s) s = read_tensors(f, m, adam_m, adam_v);
     st_close(f);
-    if (s == GRAPE_ERR_FORMAT) return fail_in(s, "the checkpoint does not fit this model");
     return s ? s : grape_model_params_changed(m);
+}
+
+grape_status ckpt_check_resumable(const char *dir) {
+    char path[TRAIN_PATH_MAX + 64];
+    grape_status s = ckpt_path(path, sizeof path, dir);
+    st_file *f = NULL;
+    if (!s) s = st_open(&f, path);
+    int moments = 0;
+    for (int i = 0; !s && i < st_num_tensors(f) && !moments; i++)
+        moments = !strncmp(st_tensor_at(f, i)->name, "opt.", 4);
+    st_close(f);
+    if (!s && !moments)
+        s = grape_fail(GRAPE_ERR_FORMAT, "'%s' holds weights only (no optimizer state): it loads, but cannot resume",
+                       path);
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Models (grape.h): a checkpoint's model, and weights-only checkpoints
+
+grape_status ckpt_load_model(grape_model **out, train_config *cfg, train_state *st, const char *dir, int max_batch,
+                             int max_seq) {
+    if (!out || !dir) return grape_fail(GRAPE_ERR_ARG, "grape_model_load: NULL argument");
+    *out = NULL;
+    train_config c;
+    train_state state;
+    grape_status s = ckpt_read_meta(dir, &c, &state);
+    if (s) return s;
+    // 0 keeps the checkpoint's plan; anything else (negatives included) goes to grape_model_create's checks.
+    if (max_batch) c.model.max_batch = max_batch;
+    if (max_seq) c.model.max_seq = max_seq;
+    if ((s = grape_model_create(out, &c.model))) return s;
+    if ((s = ckpt_load_tensors(dir, *out, NULL, NULL))) {
+        grape_model_free(*out);
+        *out = NULL;
+        return s;
+    }
+    if (cfg) *cfg = c;
+    if (st) *st = state;
+    return GRAPE_OK;
+}
+
+grape_status grape_model_load(grape_model **out, const char *dir, int max_batch, int max_seq) {
+    return ckpt_load_model(out, NULL, NULL, dir, max_batch, max_seq);
+}
+
+grape_status grape_model_save(grape_model *m, const char *dir) {
+    if (!m || !dir) return grape_fail(GRAPE_ERR_ARG, "grape_model_save: NULL argument");
+    const grape_model_config *mc = grape_model_get_config(m);
+    // No run behind these weights: the training keys are zeros (data.path empty), which ckpt_read_meta accepts.
+    train_config c = {.preset = "custom", .model = *mc, .batch = mc->max_batch, .seq = mc->max_seq};
+    grape_pe_name(c.pe_name, sizeof c.pe_name, &mc->pe);
+    train_state st = {.last_val = NAN};
+    return ckpt_save(dir, m, NULL, NULL, &c, &st);
 }

@@ -2,6 +2,8 @@
 // "opt.m.<name>" / "opt.v.<name>", and in "__metadata__" the whole train_config (model shape, encoding and
 // every grape_pe_config field, data, hyper-parameters) and train_state (step, sampler RNG, tokens, time),
 // doubles printed with 17 significant digits so they read back bit-exactly. Format "grape-checkpoint" v1.
+// A weights-only checkpoint (grape_model_save) is the same format without the "opt.*" tensors, its training
+// keys zero (data.path empty, state.last_val_bpb NaN): it loads everywhere a model is read, but cannot resume.
 #ifndef GRAPE_TRAIN_CHECKPOINT_H
 #define GRAPE_TRAIN_CHECKPOINT_H
 
@@ -14,7 +16,8 @@
 
 // mkdir -p dir.
 grape_status ckpt_mkdirs(const char *dir);
-// Save atomically into dir (created with its parents if missing). adam_m, adam_v: grape_model_num_params floats each.
+// Save atomically into dir (created with its parents if missing). adam_m, adam_v: grape_model_num_params floats
+// each, or both NULL for a weights-only checkpoint.
 grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, const float *adam_v,
                        const train_config *cfg, const train_state *st);
 // Read only the metadata (to build the model before loading tensors). Any missing or malformed key is
@@ -23,6 +26,11 @@ grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st)
 // Load the model's tensors (and the moments unless adam_m/adam_v are NULL); every tensor must be present with
 // the model's shape. Calls grape_model_params_changed.
 grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v);
+// GRAPE_ERR_FORMAT, saying so, when dir's checkpoint is weights-only (nothing to resume from).
+grape_status ckpt_check_resumable(const char *dir);
+// grape_model_load, also returning the checkpoint's configuration and state (cfg, st may be NULL).
+grape_status ckpt_load_model(grape_model **out, train_config *cfg, train_state *st, const char *dir, int max_batch,
+                             int max_seq);
 
 // Elements of a model tensor (product of its shape).
 size_t ckpt_numel(const grape_tensor_info *t);

@@ -288,7 +288,8 @@ static grape_status run_loop(trainer *t) {
 grape_status train_run(const train_config *cfg, const char *out_dir, int resume, const train_hooks *hooks,
                        train_state *final_state) {
     trainer t = {.cfg = *cfg, .hooks = hooks, .dir = out_dir};
-    grape_status s = train_config_check(cfg);
+    grape_status s = resume ? ckpt_check_resumable(out_dir) : GRAPE_OK;
+    if (!s) s = train_config_check(cfg);
     if (!s) s = ckpt_mkdirs(out_dir);
     if (!s) s = trainer_open(&t, resume);
     if (!s && !resume) s = fresh_state(&t);

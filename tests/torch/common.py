@@ -1,6 +1,7 @@
 """Shared harness of the PyTorch reference tests: load libgrape.so through ctypes, pass numpy/torch
 arrays to it, and report checks in the same "PASS|FAIL name: err=.. tol=.." format as the C tests."""
 import ctypes
+import json
 import os
 import sys
 
@@ -25,6 +26,16 @@ class Config(C.Structure):  # grape_pe_config
                 ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_paper", C.c_int), ("kv_shift", C.c_int),
                 ("basis_folded", C.c_int),
                 ("_room", C.c_int64 * 16)]  # fields grape.h may append later land here, not past the buffer
+
+
+class ModelConfig(C.Structure):  # grape_model_config; pe stays last, so Config's spare room lands past its end
+    _fields_ = [("n_layer", C.c_int), ("n_embd", C.c_int), ("n_head", C.c_int), ("vocab_size", C.c_int),
+                ("max_batch", C.c_int), ("max_seq", C.c_int), ("pe", Config)]
+
+
+class TensorInfo(C.Structure):  # grape_tensor_info
+    _fields_ = [("name", C.c_char_p), ("offset", C.c_size_t), ("ndim", C.c_int), ("shape", C.c_int * 4),
+                ("weight_decay", C.c_int)]
 
 
 class Positions(C.Structure):  # grape_positions
@@ -57,6 +68,104 @@ class Opts(C.Structure):  # grape_attn_opts
 def load_lib():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join("build", "libgrape.so")
     return ctypes.CDLL(os.path.abspath(path))
+
+
+def bind_model(lib):
+    """Signatures of the grape_model_* functions the model tests call."""
+    i32, sz, ccp = C.c_int, C.c_size_t, C.c_char_p
+    sigs = {
+        "grape_model_preset": (i32, [VP, ccp]),
+        "grape_pe_parse": (i32, [VP, ccp]),
+        "grape_model_create": (i32, [C.POINTER(VP), VP]),
+        "grape_model_load": (i32, [C.POINTER(VP), ccp, i32, i32]),
+        "grape_model_save": (i32, [VP, ccp]),
+        "grape_model_free": (None, [VP]),
+        "grape_model_init": (i32, [VP, C.c_uint64]),
+        "grape_model_params_changed": (i32, [VP]),
+        "grape_model_num_params": (sz, [VP]),
+        "grape_model_params": (FP, [VP]),
+        "grape_model_grads": (FP, [VP]),
+        "grape_model_num_tensors": (i32, [VP]),
+        "grape_model_tensor": (C.POINTER(TensorInfo), [VP, i32]),
+        "grape_model_forward": (i32, [VP, VP, VP, i32, i32, FP]),
+        "grape_model_backward": (i32, [VP]),
+        "grape_model_zero_grad": (None, [VP]),
+        "grape_model_logits": (FP, [VP]),
+        "grape_last_error": (ccp, []),
+    }
+    for name, (res, args) in sigs.items():
+        f = getattr(lib, name)
+        f.restype, f.argtypes = res, args
+
+
+def create_model(lib, name, n_layer, n_embd, n_head, batch, seq, rng):
+    """C model of encoding name (":kv" suffix: KV-shift) with the official init plus 0.05 N(0,1) noise from rng,
+    so no gradient is structurally zero (w_phase = 0, unit gains, equal gates). Free with grape_model_free."""
+    enc, kv = name.split(":")[0], name.endswith(":kv")
+    cfg = ModelConfig()
+    assert lib.grape_model_preset(C.byref(cfg), b"tiny") == 0
+    assert cfg.pe.xpos_gamma == 0.4 and cfg.pe.ap_probe_dim == 8, "Config out of date with grape.h"
+    cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.max_batch, cfg.max_seq = n_layer, n_embd, n_head, batch, seq
+    assert lib.grape_pe_parse(C.byref(cfg.pe), enc.encode()) == 0, lib.grape_last_error()
+    cfg.pe.kv_shift = int(kv)
+    m = VP()
+    assert lib.grape_model_create(C.byref(m), C.byref(cfg)) == 0, lib.grape_last_error()
+    assert lib.grape_model_init(m, 1234) == 0, lib.grape_last_error()
+    n = lib.grape_model_num_params(m)
+    params = np.ctypeslib.as_array(lib.grape_model_params(m), shape=(n,))
+    params += (0.05 * rng.standard_normal(n)).astype(np.float32)
+    assert lib.grape_model_params_changed(m) == 0, lib.grape_last_error()
+    return m
+
+
+def model_tensors(lib, m, vec):
+    """The model's tensors as named views into vec (its parameter or gradient vector)."""
+    out = {}
+    for i in range(lib.grape_model_num_tensors(m)):
+        t = lib.grape_model_tensor(m, i).contents
+        shape = [t.shape[d] for d in range(t.ndim)]
+        out[t.name.decode()] = vec[t.offset:t.offset + int(np.prod(shape))].reshape(shape)
+    return out
+
+
+def compare_model(lib, m, ref, label, tok, tgt, tol):
+    """Loss, logits and every parameter gradient of the C model m vs the PyTorch model ref on one batch
+    (tok, tgt: (B,T) uint8); ref holds the same weights and names its tensors as the C model."""
+    B, T = tok.shape
+    n = lib.grape_model_num_params(m)
+    loss = C.c_float()
+    lib.grape_model_zero_grad(m)
+    assert lib.grape_model_forward(m, tok.ctypes.data, tgt.ctypes.data, B, T, C.byref(loss)) == 0, \
+        lib.grape_last_error()
+    assert lib.grape_model_backward(m) == 0, lib.grape_last_error()
+    logits = np.ctypeslib.as_array(lib.grape_model_logits(m), shape=(B, T, 256))
+    rlogits, rloss = ref(torch.as_tensor(tok, dtype=torch.long), torch.as_tensor(tgt, dtype=torch.long))
+    rloss.backward()
+    check(f"{label}: loss vs torch float64", abs(loss.value - rloss.item()) / abs(rloss.item()), tol)
+    check(f"{label}: logits vs torch float64", rel_err(logits, rlogits), tol)
+    got = model_tensors(lib, m, np.ctypeslib.as_array(lib.grape_model_grads(m), shape=(n,)))
+    want = ref.named_grads()
+    errs = {k: rel_err(got[k], want[k]) for k in want}
+    worst = max(errs, key=errs.get)
+    check(f"{label}: all {len(errs)} gradients vs torch (worst {worst})", errs[worst], tol)
+    check(f"{label}: C and torch name the same tensors", float(set(got) != set(want)), 0.0)
+
+
+def read_safetensors(path):
+    """(metadata, {name: float32 array}) of a safetensors file: u64 little-endian header length N, N bytes of JSON
+    {"__metadata__": {..}, name: {"dtype", "shape", "data_offsets": [begin, end]}}, then the tensor bytes."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n:]
+    tensors = {}
+    for name, h in header.items():
+        assert h["dtype"] == "F32", f"{name}: dtype {h['dtype']}"
+        begin, end = h["data_offsets"]
+        tensors[name] = np.frombuffer(data[begin:end], dtype="<f4").reshape(h["shape"]).astype(np.float32)
+    return meta, tensors
 
 
 def fptr(a):
