@@ -149,6 +149,12 @@ grape_status grape_pe_init_params(const grape_pe *pe, float *params, uint64_t se
 // Derive tables from params (frequencies, Cayley basis, frames, slopes). Call after every parameter update,
 // before any forward or backward. A grape_pe is therefore not re-entrant across different parameter vectors.
 grape_status grape_pe_prepare(grape_pe *pe, const float *params);
+// Plan the rotation's workspace (cos/sin tables, scratch, gradient sums) for grape_rot_forward/backward calls of up
+// to max_B x max_T tokens at the current OpenMP thread count, so that such calls allocate nothing (decode calls
+// with B = T = 1 once per token and layer). A larger call grows the workspace to its size (one allocation, kept
+// for later calls); a call made while another thread's call on the same encoding holds the workspace uses a
+// private one for its duration. Optional: without it the first call allocates.
+grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T);
 
 // Per-token inputs the model computes from its own activations x_t and hands to the encoding.
 typedef struct {

@@ -195,12 +195,12 @@ static double cayley_loss(const double *S, void *vctx) {
 
 static void test_cayley_backward(t_rng *rng) {
     enum { n = 7, ns = n * (n - 1) / 2 };
-    double S[ns], W[n * n], A[n * n], B[n * n], M[n * n], dA[n * n] = {0}, fd[ns], an[ns];
+    double S[ns], W[n * n], A[n * n], B[n * n], M[n * n], dA[n * n] = {0}, work[n * n], fd[ns], an[ns];
     t_fill_d(S, ns, 0.7, rng);
     t_fill_d(W, n * n, 1.0, rng);
     basis_skew_to_A(A, S, n);
     cayley_forward(B, M, A, n);
-    cayley_backward(dA, W, M, n);
+    cayley_backward(dA, W, M, n, work);
     for (int i = 1, k = 0; i < n; i++)
         for (int j = 0; j < i; j++, k++) an[k] = dA[i * n + j] - dA[j * n + i];
     cay_ctx c = {n, W};

@@ -272,6 +272,7 @@ static grape_status create_encodings(grape_model *m) {
     m->cfg.pe = pc;
     for (int l = 0; l < m->L; l++) {
         grape_status st = grape_pe_create(&m->pe[l], &pc);
+        if (!st) st = grape_pe_reserve(m->pe[l], m->cfg.max_batch, m->cfg.max_seq); // steps and decode allocate nothing
         if (st) return st;
     }
     m->order = qk_order_of(pc.rot);

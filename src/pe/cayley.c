@@ -49,11 +49,11 @@ grape_status cayley_forward(double *B, double *M, const double *A, int n) {
     return GRAPE_OK;
 }
 
-grape_status cayley_backward(double *dA, const double *dB, const double *M, int n) {
+void cayley_backward(double *dA, const double *dB, const double *M, int n, double *work) {
     size_t N = (size_t)n;
-    double *t = grape_alloc(N * N * sizeof(double));
-    if (!t) return GRAPE_ERR_NOMEM;
+    double *t = work;
     // t = Mᵀ dB, then dA −= 2 t Mᵀ
+    memset(t, 0, N * N * sizeof(double));
     for (size_t k = 0; k < N; k++)
         for (size_t i = 0; i < N; i++) {
             double m = M[k * N + i];
@@ -66,6 +66,4 @@ grape_status cayley_backward(double *dA, const double *dB, const double *M, int 
             for (size_t k = 0; k < N; k++) s += t[i * N + k] * M[j * N + k];
             dA[i * N + j] -= 2.0 * s;
         }
-    grape_free(t);
-    return GRAPE_OK;
 }

@@ -49,10 +49,8 @@ grape_status basis_rows(float *out, size_t ld_out, const float *in, size_t ld_in
 }
 
 // y = B R(nθ) Bᵀ x for a whole call: V = X_R B, rotate V's rows by the table, Y_R = V Bᵀ. y == x allowed.
-grape_status basis_forward(float *y, const float *x, const rot_table *tb, const rot_state *r, int B, int T) {
+grape_status basis_forward(float *y, float *V, const float *x, const rot_table *tb, const rot_state *r, int B, int T) {
     size_t ntok = (size_t)B * (size_t)T, H = (size_t)r->H, D = (size_t)r->D, R = (size_t)r->R;
-    float *V = grape_alloc(ntok * H * R * sizeof(float));
-    if (!V) return GRAPE_ERR_NOMEM;
     grape_status st = basis_rows(V, R, x, D, r, ntok, 0, 0.0f);
 #pragma omp parallel for schedule(static)
     for (int64_t bt = 0; bt < (int64_t)ntok; bt++)
@@ -62,7 +60,6 @@ grape_status basis_forward(float *y, const float *x, const rot_table *tb, const 
             if (y != x) memcpy(y + row * D + R, x + row * D + R, (D - R) * sizeof(float));
         }
     if (!st) st = basis_rows(y, D, V, R, r, ntok, 1, 0.0f);
-    grape_free(V);
     return st;
 }
 
@@ -78,22 +75,17 @@ void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const
 }
 
 // dF: (nset, frame, R) rows of dFᵀ, i.e. dF[c][i] = ∂loss/∂F_ic for the first `frame` columns of B.
-grape_status frame_chain_skew(float *dskew, const double *dF, const rot_state *r) {
+void frame_chain_skew(float *dskew, const double *dF, const rot_state *r, double *work) {
     size_t N = (size_t)r->R, F = (size_t)r->frame;
-    double *dB = grape_alloc(2 * N * N * sizeof(double));
-    if (!dB) return GRAPE_ERR_NOMEM;
-    double *dA = dB + N * N;
-    grape_status st = GRAPE_OK;
-    for (size_t s = 0; s < (size_t)r->nset && !st; s++) {
+    double *dB = work, *dA = dB + N * N;
+    for (size_t s = 0; s < (size_t)r->nset; s++) {
         memset(dB, 0, 2 * N * N * sizeof(double));
         for (size_t c = 0; c < F; c++)
             for (size_t i = 0; i < N; i++) dB[i * N + c] = dF[(s * F + c) * N + i];
-        if ((st = cayley_backward(dA, dB, r->tab.cay_m + s * N * N, r->R))) break;
+        cayley_backward(dA, dB, r->tab.cay_m + s * N * N, r->R, dA + N * N);
         if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_backward(dskew + s * r->n_skew, dA, r->R);
         else nc_skew_backward(dskew + s * r->n_skew, dA, r->R, r->frame, r->cfg.interleaved);
     }
-    grape_free(dB);
-    return st;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -136,7 +128,7 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
     const rot_state *r = pe->rot;
     size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R, ns = (size_t)r->nset;
     float *dFf = grape_alloc(ns * RR * sizeof(float));
-    double *dF = grape_alloc(ns * RR * sizeof(double));
+    double *dF = grape_alloc((ns * RR + ROT_CHAIN_WORK(R)) * sizeof(double)); // dF | chain scratch
     for (size_t h = 0; h < (size_t)r->H && dFf && dF && !st; h++) {
         size_t set = ns > 1 ? h : 0;
         const float *wh = w + h * D * Cs, *gh = dw_folded + h * D * Cs;
@@ -150,7 +142,7 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
     }
     if (!dFf || !dF) st = GRAPE_ERR_NOMEM;
     for (size_t i = 0; !st && i < ns * RR; i++) dF[i] = dFf[i];
-    if (!st) st = frame_chain_skew(dparams + ns * r->n_freq, dF, r);
+    if (!st) frame_chain_skew(dparams + ns * r->n_freq, dF, r, dF + ns * RR);
     grape_free(dFf);
     grape_free(dF);
     return st;

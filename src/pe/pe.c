@@ -81,6 +81,13 @@ grape_status grape_pe_prepare(grape_pe *pe, const float *params) {
     return bias_prepare(pe->bias, params ? params + pe->n_rot_params : NULL);
 }
 
+grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T) {
+    if (!pe) return grape_fail(GRAPE_ERR_ARG, "grape_pe_reserve: pe is NULL");
+    if (max_B < 1 || max_T < 1)
+        return grape_fail(GRAPE_ERR_ARG, "grape_pe_reserve: max_B (%d) and max_T (%d) must be >= 1", max_B, max_T);
+    return rot_reserve(pe->rot, max_B, max_T);
+}
+
 void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch) {
     const grape_pe_config *c = &pe->cfg;
     ch->phase = c->rot == GRAPE_ROT_GRAPE_M_CTX ? (c->per_head ? c->n_heads : 1) : 0;

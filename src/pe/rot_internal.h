@@ -8,9 +8,13 @@
 #ifndef GRAPE_PE_ROT_INTERNAL_H
 #define GRAPE_PE_ROT_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "pe/rotation.h"
+
+// Columns of a frame chunk in grape-m-nc's projection layout (one 256-bit register of floats).
+#define ROT_FRAME_LANES 8
 
 // Tables derived from the parameters, in double (the fast kernels use float copies).
 typedef struct {
@@ -18,6 +22,15 @@ typedef struct {
     double *basis; // (nset, R, R) B = Cayley(A) for grape-m-basis / grape-m-nc, else NULL
     double *cay_m; // (nset, R, R) M = (I + A)^-1, kept for the Cayley backward
 } rot_tables;
+
+// The one block every grape_rot_forward/backward call carves its tables and scratch from (rotation.c): sized by
+// grape_pe_reserve and grown by a larger call, held by one call at a time.
+typedef struct {
+    void *mem;
+    size_t bytes;
+    atomic_flag busy;     // set while a call uses mem; a concurrent call on the same encoding gets a private block
+    atomic_size_t allocs; // calls that allocated (grew mem or took a private block); read by tests
+} rot_workspace;
 
 struct rot_state {
     grape_pe_config cfg;
@@ -36,7 +49,10 @@ struct rot_state {
     rot_tables tab;   // derived by rot_prepare
     float *ft;        // (nset, frame, R) float rows of Fᵀ (Bᵀ or Eᵀ) for the fast kernels
     float *fb;        // (nset, R, R) float rows of B (grape-m-basis only)
+    float *fe;        // (nset, R, fpad) float rows of E, zero-padded to fpad columns (grape-m-nc projections)
+    int fpad;         // frame rounded up to ROT_FRAME_LANES (grape-m-nc)
     int prepared;
+    rot_workspace work;
 };
 
 // Pair (i0, i1) of pair p among npair pairs (half-split (p, p+npair) or interleaved (2p, 2p+1)).
@@ -70,8 +86,8 @@ void rot_log_freq_backward(const rot_state *r, float *dlog_freq, const double *d
 
 // ---- cayley.c (double): B = (I + A)^-1 (I − A), A skew (n×n); M = (I + A)^-1.
 grape_status cayley_forward(double *B, double *M, const double *A, int n);
-// dA += −Mᵀ dB (B + I)ᵀ = −2 Mᵀ dB Mᵀ, the adjoint of δB = −M δA (B + I).
-grape_status cayley_backward(double *dA, const double *dB, const double *M, int n);
+// dA += −Mᵀ dB (B + I)ᵀ = −2 Mᵀ dB Mᵀ, the adjoint of δB = −M δA (B + I). work: n² doubles.
+void cayley_backward(double *dA, const double *dB, const double *M, int n, double *work);
 
 // ---- grape_m_basis.c / grape_m_nc.c: skew parameters ↔ A
 // A (R×R, skew) from one set's skew params; dS += the adjoint of that map applied to dA.
@@ -93,7 +109,7 @@ double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, 
 
 // ---- rotation.c: the cos/sin table of one call and the shared pair kernels
 typedef struct {
-    float *cs, *sn;    // (nb, T, nh, npair): scale·cos, scale·sin; one allocation at cs
+    float *cs, *sn;    // (nb, T, nh, npair): scale·cos, scale·sin
     size_t sb, st, sh; // strides (floats) of batch, time, head
     int head_varies;   // nh == H
 } rot_table;
@@ -108,25 +124,28 @@ void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x,
 void rot_rows_axpy(float *out, const float *coef, const float *M, int nrows, int n);
 // out[c] = <M[c], x> for c < nrows.
 void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n);
-// Floats of per-thread scratch a frame head needs (4 frame vectors).
-#define ROT_SCRATCH(R) ((size_t)(R) * 4)
+// Floats of per-thread scratch a frame head needs (4 frame vectors, padded to whole lanes).
+#define ROT_SCRATCH(R) (((size_t)(R) + ROT_FRAME_LANES) * 4)
 
 // ---- grape_m_basis.c: the unfolded basis runs on all rows of a call through GEMMs
 // out = in·B_s (trans 0) or in·B_sᵀ + beta·out (trans 1) for the (token, head) rows of a call.
 grape_status basis_rows(float *out, size_t ld_out, const float *in, size_t ld_in, const rot_state *r, size_t ntok,
                         int trans, float beta);
-grape_status basis_forward(float *y, const float *x, const rot_table *tb, const rot_state *r, int B, int T);
+// V: (B·T·H, R) scratch rows.
+grape_status basis_forward(float *y, float *V, const float *x, const rot_table *tb, const rot_state *r, int B, int T);
 // In place on the head's rows: v = Bᵀx → u = R(nθ) v, g = Bᵀdy → gv = R(nθ)ᵀ g; dφ; dx gets only the tail dims.
 void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const float *dy, const float *cs,
                          const float *sn, const rot_state *r, float *scratch);
 
 // ---- grape_m_nc.c: one head through the frame E (scratch: ROT_SCRATCH(R) floats)
-// Besides dx and dφ the backward writes the head's rows of the frame-gradient GEMM dEᵀ += urowᵀ dy + growᵀ x.
+// Besides dx and dφ the backward accumulates the head's frame gradient dEᵀ (frame, R) into dEt when non-NULL.
 void nc_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                      float *scratch);
-void nc_head_backward(float *dx, float *dphi, float *urow, float *grow, const float *dy, const float *x,
-                      const float *cs, const float *sn, const rot_state *r, int set, float *scratch);
+void nc_head_backward(float *dx, float *dphi, float *dEt, const float *dy, const float *x, const float *cs,
+                      const float *sn, const rot_state *r, int set, float *scratch);
 // dskew += chain of the accumulated frame gradients dF (nset, frame, R) (rows of dFᵀ) through Cayley.
-grape_status frame_chain_skew(float *dskew, const double *dF, const rot_state *r);
+// work: ROT_CHAIN_WORK(R) doubles.
+#define ROT_CHAIN_WORK(R) (3 * (size_t)(R) * (size_t)(R))
+void frame_chain_skew(float *dskew, const double *dF, const rot_state *r, double *work);
 
 #endif

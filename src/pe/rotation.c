@@ -3,6 +3,7 @@
 // Parameter vector (per set s = head with per_head, else one set): [log_freq (nset, npair) | skew (nset, n_skew)].
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -64,6 +65,9 @@ static grape_status alloc_frames(rot_state *r) {
     if (r->kind == GRAPE_ROT_GRAPE_M_BASIS &&
         !(r->fb = grape_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(float))))
         return GRAPE_ERR_NOMEM;
+    if (r->kind == GRAPE_ROT_GRAPE_M_NC &&
+        !(r->fe = grape_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->fpad * sizeof(float))))
+        return GRAPE_ERR_NOMEM;
     return GRAPE_OK;
 }
 
@@ -98,7 +102,10 @@ grape_status rot_create(rot_state **out, const grape_pe_config *cfg) {
     r->R = cfg->rot == GRAPE_ROT_NONE ? 0 : R;
     r->frame = cfg->rot == GRAPE_ROT_GRAPE_M_NC ? cfg->nc_rank : r->R;
     r->npair = r->frame / 2;
+    r->fpad = (r->frame + ROT_FRAME_LANES - 1) / ROT_FRAME_LANES * ROT_FRAME_LANES;
     r->mscale = 1.0;
+    atomic_flag_clear(&r->work.busy);
+    atomic_init(&r->work.allocs, 0);
     r->nset = is_learned(r->kind) && r->kind != GRAPE_ROT_GRAPE_M_CTX && cfg->per_head ? r->H : 1;
     r->phase_heads = r->kind == GRAPE_ROT_GRAPE_M_CTX && cfg->per_head ? r->H : 1;
     r->n_freq = is_learned(r->kind) ? (size_t)r->npair : 0;
@@ -120,6 +127,8 @@ void rot_free(rot_state *r) {
     grape_free(r->ln_zeta);
     grape_free(r->ft);
     grape_free(r->fb);
+    grape_free(r->fe);
+    grape_free(r->work.mem);
     grape_free(r);
 }
 
@@ -157,6 +166,8 @@ static void fill_float_frames(rot_state *r) {
         const double *B = r->tab.basis + s * R * R;
         for (size_t c = 0; c < F; c++)
             for (size_t i = 0; i < R; i++) r->ft[(s * F + c) * R + i] = (float)B[i * R + c];
+        for (size_t i = 0; r->fe && i < R; i++) // padding columns stay 0
+            for (size_t c = 0; c < F; c++) r->fe[(s * R + i) * (size_t)r->fpad + c] = (float)B[i * R + c];
         if (r->fb)
             for (size_t i = 0; i < R * R; i++) r->fb[s * R * R + i] = (float)B[i];
     }
@@ -424,22 +435,24 @@ static void table_fill_positions(rot_table *tb, const rot_state *r, const grape_
     }
 }
 
-static grape_status table_build(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side,
-                                int B, int T) {
+// Strides of the call's table and its slices in the workspace (plan or hand out).
+static void table_plan(rot_table *tb, grape_arena *a, int *ov, const rot_state *r, int B, int T) {
     int nb = r->kind == GRAPE_ROT_GRAPE_M_CTX ? B : 1;
     int nh = (r->nset > 1 || r->phase_heads > 1) ? r->H : 1;
     size_t np = (size_t)r->npair, n;
-    if (!size_mul(&n, (size_t)nb * (size_t)T, (size_t)nh * np) || !size_mul(&n, n, 2 * sizeof(float)))
-        return grape_fail(GRAPE_ERR_NOMEM, "rotation table size overflows");
-    if (!(tb->cs = grape_alloc(n))) return GRAPE_ERR_NOMEM;
+    if (!size_mul(&n, (size_t)nb * (size_t)T, (size_t)nh * np) || !size_mul(&n, n, sizeof(float))) *ov = 1;
     tb->sh = np;
     tb->st = (size_t)nh * np;
     tb->sb = (size_t)T * tb->st;
-    tb->sn = tb->cs + (size_t)nb * tb->sb;
+    tb->cs = arena_take(a, n);
+    tb->sn = arena_take(a, n);
     tb->head_varies = nh > 1;
-    if (r->kind == GRAPE_ROT_GRAPE_M_CTX) table_fill_phase(tb, r, pos, nb, T, nh);
+}
+
+static void table_fill(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side, int B, int T) {
+    int nh = tb->head_varies ? r->H : 1;
+    if (r->kind == GRAPE_ROT_GRAPE_M_CTX) table_fill_phase(tb, r, pos, B, T, nh);
     else table_fill_positions(tb, r, pos, side, T, nh);
-    return GRAPE_OK;
 }
 
 static grape_status check_call(const grape_pe *pe, const grape_positions *pos, const void *a, const void *b,
@@ -458,10 +471,126 @@ static int coordinate_planes(const rot_state *r) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Forward: y = G(n) x for every (b, t, h); threads over tokens.
+// Workspace. A call carves its table and scratch from one block, planned with grape_arena (a NULL base only sizes
+// it). The block lives in rot_state, sized by grape_pe_reserve; a call that does not fit grows it (one allocation,
+// kept), so repeated calls of one shape allocate nothing. One call holds it at a time: a call that finds it held
+// (another thread on the same encoding) allocates a private block for its duration.
 
 // The unfolded basis is dense in the rotary dims: it runs through GEMMs over all rows (grape_m_basis.c).
 static int basis_unfolded(const rot_state *r) { return r->kind == GRAPE_ROT_GRAPE_M_BASIS && !r->cfg.basis_folded; }
+
+static int frame_grads(const rot_state *r, const float *dparams) {
+    return dparams && r->n_skew && !r->cfg.basis_folded;
+}
+
+// n elements of elem bytes from a; *ov flags a size that overflows.
+static void *take(grape_arena *a, int *ov, size_t n, size_t elem) {
+    size_t bytes;
+    if (!size_mul(&bytes, n, elem) || bytes > SIZE_MAX / 16) *ov = 1;
+    return *ov ? NULL : arena_take(a, bytes);
+}
+
+typedef struct {
+    rot_table tb;
+    float *scratch; // (threads, ROT_SCRATCH(R)) frame heads
+    float *V;       // (B·T·H, R) unfolded basis rows, else NULL
+} fwd_work;
+
+static void fwd_plan(fwd_work *w, grape_arena *a, int *ov, const rot_state *r, int B, int T, int nt) {
+    table_plan(&w->tb, a, ov, r, B, T);
+    w->scratch = take(a, ov, (size_t)nt, ROT_SCRATCH(r->R) * sizeof(float));
+    w->V = basis_unfolded(r) ? take(a, ov, (size_t)B * (size_t)T * (size_t)r->H, (size_t)r->R * sizeof(float)) : NULL;
+}
+
+typedef struct {
+    rot_table tb;
+    size_t n_acc;   // doubles per thread: dθ (nset·npair)
+    size_t n_float; // floats per thread: dφ (npair), Σ_h dφ (nset·npair), frame scratch
+    size_t n_frame; // frame-gradient entries per thread: nset·frame·R when frame gradients are wanted, else 0
+    double *acc;    // (threads, n_acc)
+    float *ws;      // (threads, n_float)
+    float *dEf;     // (threads, n_frame) grape-m-nc: float sums of dEᵀ over the current block of tokens
+    double *dF;     // (threads, n_frame) grape-m-nc: the blocks' sums; (n_frame) unfolded basis: GEMM result
+    float *fu, *fg; // unfolded basis: (B·T·H, R) rows v = Bᵀx → u and g = Bᵀdy → gv that dx and dB are GEMMs of
+    float *c;       // unfolded basis: (R, R) float GEMM output
+    double *chain;  // ROT_CHAIN_WORK(R) doubles for the Cayley chain
+} bwd_work;
+
+static void bwd_plan(bwd_work *w, grape_arena *a, int *ov, const rot_state *r, int want_frame, int B, int T,
+                     int nt) {
+    size_t rows = (size_t)B * (size_t)T * (size_t)r->H, fr = (size_t)r->frame * (size_t)r->R, n = (size_t)nt;
+    int basis = basis_unfolded(r);
+    table_plan(&w->tb, a, ov, r, B, T);
+    w->n_acc = (size_t)r->nset * (size_t)r->npair;
+    w->n_float = (size_t)r->npair * (1 + (size_t)r->nset) + ROT_SCRATCH(r->R);
+    w->n_frame = want_frame ? (size_t)r->nset * fr : 0;
+    w->acc = take(a, ov, n * w->n_acc, sizeof(double));
+    w->ws = take(a, ov, n * w->n_float, sizeof(float));
+    w->dEf = want_frame && !basis ? take(a, ov, n * w->n_frame, sizeof(float)) : NULL;
+    w->dF = want_frame ? take(a, ov, (basis ? 1 : n) * w->n_frame, sizeof(double)) : NULL;
+    w->fu = basis ? take(a, ov, rows, (size_t)r->R * sizeof(float)) : NULL;
+    w->fg = basis ? take(a, ov, rows, (size_t)r->R * sizeof(float)) : NULL;
+    w->c = want_frame && basis ? take(a, ov, fr, sizeof(float)) : NULL;
+    w->chain = want_frame ? take(a, ov, ROT_CHAIN_WORK(r->R), sizeof(double)) : NULL;
+}
+
+// Bytes of the workspace of forward and backward calls (with frame gradients) of B × T tokens on nt threads.
+static size_t reserve_bytes(const rot_state *r, int B, int T, int nt, int *ov) {
+    fwd_work fw;
+    bwd_work bw;
+    grape_arena af = {0}, ab = {0};
+    fwd_plan(&fw, &af, ov, r, B, T, nt);
+    bwd_plan(&bw, &ab, ov, r, r->n_skew > 0, B, T, nt);
+    return af.used > ab.used ? af.used : ab.used;
+}
+
+// A block of `bytes` for a call of B × T tokens: the encoding's when free (grown to reserve B × T when too small,
+// so the other direction of the same shape fits too), else a private one of `bytes` (*own = 0).
+static void *work_acquire(rot_state *r, size_t bytes, int B, int T, int nt, int *own) {
+    rot_workspace *ws = &r->work;
+    *own = !atomic_flag_test_and_set_explicit(&ws->busy, memory_order_acquire);
+    if (*own && bytes <= ws->bytes) return ws->mem;
+    int ov = 0;
+    size_t keep = *own ? reserve_bytes(r, B, T, nt, &ov) : bytes;
+    if (ov || keep < bytes) keep = bytes;
+    atomic_fetch_add_explicit(&ws->allocs, 1, memory_order_relaxed);
+    void *mem = grape_alloc(keep);
+    if (!*own) return mem;
+    if (!mem) {
+        atomic_flag_clear_explicit(&ws->busy, memory_order_release);
+        return NULL;
+    }
+    grape_free(ws->mem);
+    ws->mem = mem, ws->bytes = keep;
+    return mem;
+}
+
+static void work_release(rot_state *r, void *mem, int own) {
+    if (own) atomic_flag_clear_explicit(&r->work.busy, memory_order_release);
+    else grape_free(mem);
+}
+
+static grape_status plan_overflow(int B, int T) {
+    return grape_fail(GRAPE_ERR_NOMEM, "rotation workspace size overflows (B=%d T=%d)", B, T);
+}
+
+grape_status rot_reserve(rot_state *r, int max_B, int max_T) {
+    if (r->kind == GRAPE_ROT_NONE) return GRAPE_OK;
+    int nt = omp_get_max_threads(), ov = 0, own;
+    size_t bytes = reserve_bytes(r, max_B, max_T, nt, &ov);
+    if (ov) return plan_overflow(max_B, max_T);
+    void *mem = work_acquire(r, bytes, max_B, max_T, nt, &own);
+    if (!mem) return GRAPE_ERR_NOMEM;
+    if (!own) {
+        grape_free(mem);
+        return grape_fail(GRAPE_ERR_ARG, "grape_pe_reserve: a rotation call on this encoding is running");
+    }
+    work_release(r, mem, own);
+    return GRAPE_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Forward: y = G(n) x for every (b, t, h); threads over tokens.
 
 static void head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                          float *scratch) {
@@ -470,6 +599,21 @@ static void head_forward(float *y, const float *x, const float *cs, const float 
         if (y != x) memcpy(y + r->R, x + r->R, (size_t)(r->D - r->R) * sizeof(float));
     } else
         nc_head_forward(y, x, cs, sn, r, set, scratch);
+}
+
+static void forward_tokens(float *y, const float *x, const fwd_work *w, const rot_state *r, int B, int T) {
+    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX;
+    const rot_table *tb = &w->tb;
+#pragma omp parallel for schedule(static)
+    for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
+        float *ws = w->scratch + (size_t)omp_get_thread_num() * ROT_SCRATCH(r->R);
+        size_t row = (ctx ? (size_t)bt : (size_t)(bt % T)) * tb->st;
+        for (int h = 0; h < r->H; h++) {
+            size_t off = ((size_t)bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
+            size_t toff = row + (tb->head_varies ? (size_t)h * tb->sh : 0);
+            head_forward(y + off, x + off, tb->cs + toff, tb->sn + toff, r, r->nset > 1 ? h : 0, ws);
+        }
+    }
 }
 
 grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, const grape_positions *pos,
@@ -482,96 +626,45 @@ grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, con
         if (y != x) memmove(y, x, n * sizeof(float));
         return GRAPE_OK;
     }
-    rot_table tb;
-    if ((st = table_build(&tb, r, pos, side, B, T))) return st;
-    if (basis_unfolded(r)) {
-        st = basis_forward(y, x, &tb, r, B, T);
-        grape_free(tb.cs);
-        return st;
-    }
-    size_t per_thread = ROT_SCRATCH(r->R);
-    float *scratch = grape_alloc((size_t)omp_get_max_threads() * per_thread * sizeof(float));
-    if (!scratch) {
-        grape_free(tb.cs);
-        return GRAPE_ERR_NOMEM;
-    }
-    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX;
-#pragma omp parallel for schedule(static)
-    for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
-        float *ws = scratch + (size_t)omp_get_thread_num() * per_thread;
-        size_t row = (ctx ? (size_t)bt : (size_t)(bt % T)) * tb.st;
-        for (int h = 0; h < r->H; h++) {
-            size_t off = ((size_t)bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
-            size_t toff = row + (tb.head_varies ? (size_t)h * tb.sh : 0);
-            head_forward(y + off, x + off, tb.cs + toff, tb.sn + toff, r, r->nset > 1 ? h : 0, ws);
-        }
-    }
-    grape_free(scratch);
-    grape_free(tb.cs);
-    return GRAPE_OK;
+    if (!n) return GRAPE_OK;
+    int nt = omp_get_max_threads(), ov = 0, own;
+    fwd_work w;
+    grape_arena a = {0};
+    fwd_plan(&w, &a, &ov, r, B, T, nt);
+    if (ov) return plan_overflow(B, T);
+    void *mem = work_acquire(pe->rot, a.used, B, T, nt, &own);
+    if (!mem) return GRAPE_ERR_NOMEM;
+    a = (grape_arena){mem, a.used, 0};
+    fwd_plan(&w, &a, &ov, r, B, T, nt);
+    table_fill(&w.tb, r, pos, side, B, T);
+    if (basis_unfolded(r)) st = basis_forward(y, w.V, x, &w.tb, r, B, T);
+    else forward_tokens(y, x, &w, r, B, T);
+    work_release(pe->rot, mem, own);
+    return st;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Backward: dx += G(n)ᵀ dy; dφ per pair chains into dθ (Σ n·dφ, or Σ Φ·dφ) and dΦ (Σ θ·dφ); frames chain
-// their dF (a GEMM over tokens) into the skew parameters through the Cayley backward.
+// their dF into the skew parameters through the Cayley backward: grape-m-nc sums dEᵀ per thread as it goes, the
+// unfolded basis forms dBᵀ with two GEMMs over its rows.
 
-typedef struct {
-    size_t n_acc;   // doubles per thread: dθ (nset·npair)
-    size_t n_float; // floats per thread: dφ (npair), Σ_h dφ (nset·npair), frame scratch
-    double *acc;
-    float *ws;
-    float *fu, *fg; // frames: (B·T·H, frame) rows u, gv that dF (and the basis dx) are GEMMs of, else NULL;
-                    // the unfolded basis first fills them with v = Bᵀx, g = Bᵀdy and turns them into u, gv in place
-} bwd_work;
-
-static void bwd_work_free(bwd_work *w) {
-    grape_free(w->acc);
-    grape_free(w->ws);
-    grape_free(w->fu);
-    *w = (bwd_work){0};
-}
-
-static int frame_grads(const rot_state *r, const float *dparams) {
-    return dparams && r->n_skew && !r->cfg.basis_folded;
-}
-
-static grape_status bwd_work_alloc(bwd_work *w, const rot_state *r, const float *dparams, size_t ntok) {
-    int nt = omp_get_max_threads();
-    *w = (bwd_work){0};
-    w->n_acc = (size_t)r->nset * (size_t)r->npair;
-    w->n_float = (size_t)r->npair * (1 + (size_t)r->nset) + ROT_SCRATCH(r->R);
-    w->acc = grape_alloc((size_t)nt * w->n_acc * sizeof(double));
-    w->ws = grape_alloc((size_t)nt * w->n_float * sizeof(float));
-    size_t nfr = ntok * (size_t)r->H * (size_t)r->frame;
-    int rows = frame_grads(r, dparams) || basis_unfolded(r);
-    if (rows && (w->fu = grape_alloc(2 * nfr * sizeof(float)))) w->fg = w->fu + nfr;
-    if (!w->acc || !w->ws || (rows && !w->fu)) {
-        bwd_work_free(w);
-        return GRAPE_ERR_NOMEM;
-    }
-    return GRAPE_OK;
-}
-
-// frow: this head's row in the frame buffers of w (rows of the GEMM operands; absent buffers are NULL).
-static void head_backward(float *dx, float *dphi, const bwd_work *w, size_t frow, const float *dy, const float *x,
-                          const float *cs, const float *sn, const rot_state *r, int set, float *ws) {
-    float *urow = w->fu ? w->fu + frow : NULL, *grow = w->fg ? w->fg + frow : NULL;
+// dEt: this thread's frame-gradient sums of the head's set, or NULL; frow: the head's row in the basis buffers.
+static void head_backward(float *dx, float *dphi, float *dEt, const bwd_work *w, size_t frow, const float *dy,
+                          const float *x, const float *cs, const float *sn, const rot_state *r, int set, float *ws) {
     if (coordinate_planes(r)) {
         rot_pairs_backward(dx, dphi, dy, x, cs, sn, r->npair, r->cfg.interleaved);
         for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
     } else if (basis_unfolded(r))
-        basis_head_backward(dx, dphi, urow, grow, dy, cs, sn, r, ws);
+        basis_head_backward(dx, dphi, w->fu + frow, w->fg + frow, dy, cs, sn, r, ws);
     else
-        nc_head_backward(dx, dphi, urow, grow, dy, x, cs, sn, r, set, ws);
+        nc_head_backward(dx, dphi, dEt, dy, x, cs, sn, r, set, ws);
 }
 
-// dFᵀ (nset, frame, R) = Σ_rows U_rowᵀ dy_row + G_rowᵀ x_row over the (token, head) rows of each set: two GEMMs
-// per set (K = tokens·heads sharing it) instead of an O(frame·R) double update per token and head.
-static grape_status frame_grad_gemm(double *dF, const bwd_work *w, const float *dy, const float *x, const rot_state *r,
-                                    size_t ntok) {
+// dBᵀ (nset, R, R) = Σ_rows U_rowᵀ dy_row + G_rowᵀ x_row over the (token, head) rows of each set: two GEMMs per set
+// (K = tokens·heads sharing it).
+static grape_status frame_grad_gemm(double *dF, float *c, const bwd_work *w, const float *dy, const float *x,
+                                    const rot_state *r, size_t ntok) {
     size_t F = (size_t)r->frame, R = (size_t)r->R, H = (size_t)r->H, D = (size_t)r->D;
-    float *c = grape_alloc(F * R * sizeof(float));
-    if (!c) return GRAPE_ERR_NOMEM;
     grape_status st = GRAPE_OK;
     int shared = r->nset == 1;
     int64_t K = (int64_t)(shared ? ntok * H : ntok), ldu = (int64_t)(shared ? F : H * F), ldx = (int64_t)(shared ? D : H * D);
@@ -580,7 +673,6 @@ static grape_status frame_grad_gemm(double *dF, const bwd_work *w, const float *
         if (!st) st = gemm_ld(c, (int64_t)R, w->fg + s * F, ldu, x + s * D, ldx, (int64_t)F, (int64_t)R, K, 1, 0, 1.0f, 1.0f);
         for (size_t i = 0; i < F * R; i++) dF[s * F * R + i] = c[i];
     }
-    grape_free(c);
     return st;
 }
 
@@ -599,11 +691,14 @@ static inline double dot_theta(const double *theta, const float *dphi, size_t np
 }
 
 // One token (b, t), every head. dφ of heads sharing a set and a multiplier is summed first, so dθ += m·Σ_h dφ
-// runs once per token (per head only for per-head phases). ws: dφ (npair) | Σ dφ (nset·npair) | frame scratch.
-static void token_backward(float *dx, double *dphase, double *acc, float *ws, const bwd_work *w, const float *dy,
-                           const float *x, const rot_table *tb, const rot_state *r, const grape_positions *pos,
+// runs once per token (per head only for per-head phases). ws: dφ (npair) | Σ dφ (nset·npair) | frame scratch;
+// dEf: this thread's frame-gradient sums (nset, frame, R) or NULL.
+static void token_backward(float *dx, double *dphase, double *acc, float *ws, float *dEf, const bwd_work *w,
+                           const float *dy, const float *x, const rot_state *r, const grape_positions *pos,
                            int want_dtheta, int b, int t, int T) {
+    const rot_table *tb = &w->tb;
     size_t np = (size_t)r->npair, bt = (size_t)b * (size_t)T + (size_t)t, ns = (size_t)r->nset;
+    size_t fr = (size_t)r->frame * (size_t)r->R;
     int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX, head_mult = r->phase_heads > 1;
     float *dphi = ws, *tok = ws + np, *scratch = tok + ns * np;
     size_t row = (ctx ? bt : (size_t)t) * tb->st;
@@ -612,7 +707,8 @@ static void token_backward(float *dx, double *dphase, double *acc, float *ws, co
         size_t set = ns > 1 ? (size_t)h : 0, off = (bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
         size_t toff = row + (tb->head_varies ? (size_t)h * tb->sh : 0);
         size_t frow = (bt * (size_t)r->H + (size_t)h) * (size_t)r->frame;
-        head_backward(dx + off, dphi, w, frow, dy + off, x + off, tb->cs + toff, tb->sn + toff, r, (int)set, scratch);
+        head_backward(dx + off, dphi, dEf ? dEf + set * fr : NULL, w, frow, dy + off, x + off, tb->cs + toff,
+                      tb->sn + toff, r, (int)set, scratch);
         if (ctx && dphase) dphase[bt * (size_t)r->phase_heads + (head_mult ? (size_t)h : 0)] += dot_theta(r->tab.theta, dphi, np);
         if (want_dtheta && head_mult) accumulate_dtheta(acc, dphi, rot_token_mult(r, pos, b, t, h, T), np);
         else if (want_dtheta) {
@@ -625,24 +721,52 @@ static void token_backward(float *dx, double *dphase, double *acc, float *ws, co
     for (size_t s = 0; s < ns; s++) accumulate_dtheta(acc + s * np, tok + s * np, m, np);
 }
 
-// Sum the per-thread accumulators into thread 0's slot.
-static void bwd_reduce(bwd_work *w) {
-    int nt = omp_get_max_threads();
-    for (int k = 1; k < nt; k++)
-        for (size_t i = 0; i < w->n_acc; i++) w->acc[i] += w->acc[(size_t)k * w->n_acc + i];
+// Tokens per block of the backward's token loop. grape-m-nc's float frame-gradient sums are added into double at
+// the end of each block, so a float sum runs over at most TOKEN_BLOCK·H rows however long the call.
+#define TOKEN_BLOCK 16
+
+static void backward_tokens(float *dx, double *dphase, const bwd_work *w, const float *dy, const float *x,
+                            const rot_state *r, const grape_positions *pos, int want_dtheta, int B, int T) {
+    int64_t ntok = (int64_t)B * T, nblk = (ntok + TOKEN_BLOCK - 1) / TOKEN_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        size_t tid = (size_t)omp_get_thread_num();
+        float *dEf = w->dEf ? w->dEf + tid * w->n_frame : NULL;
+        int64_t end = (blk + 1) * TOKEN_BLOCK < ntok ? (blk + 1) * TOKEN_BLOCK : ntok;
+        for (int64_t bt = blk * TOKEN_BLOCK; bt < end; bt++)
+            token_backward(dx, dphase, w->acc + tid * w->n_acc, w->ws + tid * w->n_float, dEf, w, dy, x, r, pos,
+                           want_dtheta, (int)(bt / T), (int)(bt % T), T);
+        for (size_t i = 0; dEf && i < w->n_frame; i++) {
+            w->dF[tid * w->n_frame + i] += dEf[i];
+            dEf[i] = 0.0f;
+        }
+    }
+}
+
+// Sum the per-thread accumulators (dθ; grape-m-nc's dF) into thread 0's slot.
+static void bwd_reduce(bwd_work *w, int nt) {
+    for (size_t k = 1; k < (size_t)nt; k++) {
+        for (size_t i = 0; i < w->n_acc; i++) w->acc[i] += w->acc[k * w->n_acc + i];
+        for (size_t i = 0; w->dEf && i < w->n_frame; i++) w->dF[i] += w->dF[k * w->n_frame + i];
+    }
 }
 
 static grape_status chain_params(float *dparams, const rot_state *r, const bwd_work *w, const float *dy,
                                  const float *x, size_t ntok) {
     if (!dparams || !r->n_params) return GRAPE_OK;
     rot_log_freq_backward(r, dparams, w->acc);
-    if (!frame_grads(r, dparams)) return GRAPE_OK;
-    double *dF = grape_alloc((size_t)r->nset * (size_t)r->frame * (size_t)r->R * sizeof(double));
-    if (!dF) return GRAPE_ERR_NOMEM;
-    grape_status st = frame_grad_gemm(dF, w, dy, x, r, ntok);
-    if (!st) st = frame_chain_skew(dparams + (size_t)r->nset * r->n_freq, dF, r);
-    grape_free(dF);
+    if (!w->dF) return GRAPE_OK;
+    grape_status st = basis_unfolded(r) ? frame_grad_gemm(w->dF, w->c, w, dy, x, r, ntok) : GRAPE_OK;
+    if (!st) frame_chain_skew(dparams + (size_t)r->nset * r->n_freq, w->dF, r, w->chain);
     return st;
+}
+
+// The sums the token loop adds into start at 0 (a reused workspace holds the last call's values).
+static void bwd_zero(bwd_work *w, int nt) {
+    memset(w->acc, 0, (size_t)nt * w->n_acc * sizeof(double));
+    if (!w->dEf) return;
+    memset(w->dEf, 0, (size_t)nt * w->n_frame * sizeof(float));
+    memset(w->dF, 0, (size_t)nt * w->n_frame * sizeof(double));
 }
 
 grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
@@ -651,33 +775,30 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
     if (st) return st;
     const rot_state *r = pe->rot;
     if (!x && r->kind != GRAPE_ROT_NONE) return grape_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");
+    size_t ntok = (size_t)B * (size_t)T, R = (size_t)r->R, D = (size_t)r->D;
     if (r->kind == GRAPE_ROT_NONE) {
-        size_t n = (size_t)B * (size_t)T * (size_t)r->H * (size_t)r->D;
+        size_t n = ntok * (size_t)r->H * D;
         for (size_t i = 0; i < n; i++) dx[i] += dy[i];
         return GRAPE_OK;
     }
-    rot_table tb;
+    if (!ntok) return GRAPE_OK;
+    int nt = omp_get_max_threads(), ov = 0, own;
     bwd_work w;
-    size_t ntok = (size_t)B * (size_t)T;
-    if ((st = table_build(&tb, r, pos, side, B, T))) return st;
-    if ((st = bwd_work_alloc(&w, r, dparams, ntok))) {
-        grape_free(tb.cs);
-        return st;
-    }
-    int want_dtheta = dparams && r->n_freq;
-    size_t R = (size_t)r->R, D = (size_t)r->D;
+    grape_arena a = {0};
+    bwd_plan(&w, &a, &ov, r, frame_grads(r, dparams), B, T, nt);
+    if (ov) return plan_overflow(B, T);
+    void *mem = work_acquire(pe->rot, a.used, B, T, nt, &own);
+    if (!mem) return GRAPE_ERR_NOMEM;
+    a = (grape_arena){mem, a.used, 0};
+    bwd_plan(&w, &a, &ov, r, frame_grads(r, dparams), B, T, nt);
+    bwd_zero(&w, nt);
+    table_fill(&w.tb, r, pos, side, B, T);
     if (basis_unfolded(r) && !(st = basis_rows(w.fu, R, x, D, r, ntok, 0, 0.0f))) // rows v = Bᵀx, g = Bᵀdy
         st = basis_rows(w.fg, R, dy, D, r, ntok, 0, 0.0f);
-#pragma omp parallel for schedule(static)
-    for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
-        int tid = omp_get_thread_num();
-        token_backward(dx, dphase, w.acc + (size_t)tid * w.n_acc, w.ws + (size_t)tid * w.n_float, &w, dy, x, &tb,
-                       r, pos, want_dtheta, (int)(bt / T), (int)(bt % T), T);
-    }
-    bwd_reduce(&w);
+    backward_tokens(dx, dphase, &w, dy, x, r, pos, dparams && r->n_freq, B, T);
+    bwd_reduce(&w, nt);
     if (!st && basis_unfolded(r)) st = basis_rows(dx, D, w.fg, R, r, ntok, 1, 1.0f); // dx_R += B gv
     if (!st) st = chain_params(dparams, r, &w, dy, x, ntok);
-    bwd_work_free(&w);
-    grape_free(tb.cs);
+    work_release(pe->rot, mem, own);
     return st;
 }

@@ -16,5 +16,7 @@ int rot_param_tensors(const rot_state *r, grape_param_info *out, int max, size_t
 grape_status rot_init_params(const rot_state *r, float *params, uint64_t seed);
 // Derive frequencies, bases, frames from params (the rotation's own slice).
 grape_status rot_prepare(rot_state *r, const float *params);
+// Size the workspace for forward and backward calls of up to max_B × max_T tokens (grape_pe_reserve).
+grape_status rot_reserve(rot_state *r, int max_B, int max_T);
 
 #endif
