@@ -6,7 +6,10 @@
 // r·R − r(r+1)/2 − r/2 ("frame_skew"). Init 0 ⇒ E = the first r coordinates, frame pairs in cfg's layout.
 #include <string.h>
 
+#include "attn/simd.h"
 #include "pe/rot_internal.h"
+
+#define NC_TILE (2 * VW) // columns of dEᵀ per register tile of the frame-gradient block
 
 // Is A_ij (i > j) a free parameter? j must be a frame column and (i, j) not one of the frame's planes.
 static int nc_free(size_t i, size_t j, int r, int interleaved) {
@@ -37,37 +40,38 @@ void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interlea
             if (nc_free(i, j, r, interleaved)) dskew[k++] += (float)(dA[i * N + j] - dA[j * N + i]);
 }
 
-// v[0..fpad) = Eᵀx with E: (R, fpad) row-major, as v += x_i·E_i over the rows i. Broadcasting x_i against a
-// lane chunk needs no horizontal sums (the row form <Eᵀ_c, x> spent most of its time reducing); NC_CHAINS partial
-// sums over i keep that many FMA chains in flight.
-#define NC_CHAINS 8
+// v[0..fpad) = Eᵀx with E: (R, fpad) row-major, as v += x_i·E_i over the rows i, and g = Eᵀdy in the same pass
+// when dy is given (one load of E_i for both). Broadcasting x_i against a lane chunk needs no horizontal sums (the
+// row form <Eᵀ_c, x> spent most of its time reducing); NC_CHAINS partial sums over i per output keep FMA chains in
+// flight.
+#define NC_CHAINS 4
 
-static void frame_project(float *v, const float *x, const float *E, int R, int fpad) {
+static inline void frame_project(float *v, float *g, const float *x, const float *dy, const float *E, int R, int fpad) {
     for (int c0 = 0; c0 < fpad; c0 += ROT_FRAME_LANES) {
-        float acc[NC_CHAINS][ROT_FRAME_LANES] = {{0}};
+        float av[NC_CHAINS][ROT_FRAME_LANES] = {{0}}, ag[NC_CHAINS][ROT_FRAME_LANES] = {{0}};
         int i = 0;
         for (; i + NC_CHAINS <= R; i += NC_CHAINS)
             for (int k = 0; k < NC_CHAINS; k++) {
                 const float *e = E + (size_t)(i + k) * (size_t)fpad + c0;
 #pragma omp simd
-                for (int l = 0; l < ROT_FRAME_LANES; l++) acc[k][l] += x[i + k] * e[l];
+                for (int l = 0; l < ROT_FRAME_LANES; l++) av[k][l] += x[i + k] * e[l];
+                if (dy)
+#pragma omp simd
+                    for (int l = 0; l < ROT_FRAME_LANES; l++) ag[k][l] += dy[i + k] * e[l];
             }
         for (; i < R; i++)
-            for (int l = 0; l < ROT_FRAME_LANES; l++) acc[0][l] += x[i] * E[(size_t)i * (size_t)fpad + c0 + l];
+            for (int l = 0; l < ROT_FRAME_LANES; l++) {
+                float e = E[(size_t)i * (size_t)fpad + c0 + l];
+                av[0][l] += x[i] * e;
+                if (dy) ag[0][l] += dy[i] * e;
+            }
         for (int w = NC_CHAINS / 2; w > 0; w /= 2)
             for (int k = 0; k < w; k++)
 #pragma omp simd
-                for (int l = 0; l < ROT_FRAME_LANES; l++) acc[k][l] += acc[k + w][l];
-        for (int l = 0; l < ROT_FRAME_LANES; l++) v[c0 + l] = acc[0][l];
-    }
-}
-
-// dEt[c][0..R) += a_c·p + b_c·q: one head's rank-2 term of the frame gradient (dEt: (F, R), L1-resident).
-static void frame_grad_rank2(float *dEt, const float *a, const float *p, const float *b, const float *q, int F, int R) {
-    for (int c = 0; c < F; c++) {
-        float *row = dEt + (size_t)c * (size_t)R, ac = a[c], bc = b[c];
-#pragma omp simd
-        for (int i = 0; i < R; i++) row[i] += ac * p[i] + bc * q[i];
+                for (int l = 0; l < ROT_FRAME_LANES; l++) av[k][l] += av[k + w][l], ag[k][l] += ag[k + w][l];
+        for (int l = 0; l < ROT_FRAME_LANES; l++) v[c0 + l] = av[0][l];
+        if (dy)
+            for (int l = 0; l < ROT_FRAME_LANES; l++) g[c0 + l] = ag[0][l];
     }
 }
 
@@ -77,29 +81,61 @@ void nc_head_forward(float *y, const float *x, const float *cs, const float *sn,
     int R = r->R, F = r->frame;
     const float *Et = r->ft + (size_t)set * F * R;
     float *v = scratch, *u = scratch + r->fpad;
-    frame_project(v, x, r->fe + (size_t)set * R * r->fpad, R, r->fpad);
+    frame_project(v, NULL, x, NULL, r->fe + (size_t)set * R * r->fpad, R, r->fpad);
     rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
     for (int c = 0; c < F; c++) u[c] -= v[c];
-    if (y != x) memcpy(y, x, (size_t)r->D * sizeof(float));
-    rot_rows_axpy(y, u, Et, F, R);
+    rot_rows_axpy(y, x, NULL, u, Et, F, R);
+    if (y != x) memcpy(y + R, x + R, (size_t)(r->D - R) * sizeof(float));
 }
 
-// v = Eᵀx, u = R v, g = Eᵀdy, gv = Rᵀg:  dx += dy + E(gv − g);  dEᵀ += (u − v) dyᵀ + (gv − g) xᵀ.
-// dEt: (r, R) this thread's frame-gradient sums of the head's set, or NULL; scratch: ROT_SCRATCH(R) floats.
-void nc_head_backward(float *dx, float *dphi, float *dEt, const float *dy, const float *x, const float *cs,
+// v = Eᵀx, u = R v, g = Eᵀdy, gv = Rᵀg:  dx += dy + E(gv − g);  dEᵀ = Σ (u − v) dyᵀ + (gv − g) xᵀ, whose
+// coefficients go to coef = [u − v | gv − g] (2·fpad floats, or NULL) for nc_frame_grad_block.
+void nc_head_backward(float *dx, float *dphi, float *coef, const float *dy, const float *x, const float *cs,
                       const float *sn, const rot_state *r, int set, float *scratch) {
     int R = r->R, F = r->frame, fp = r->fpad;
     const float *Et = r->ft + (size_t)set * F * R, *E = r->fe + (size_t)set * R * fp;
     float *v = scratch, *u = scratch + fp, *g = scratch + 2 * fp, *gv = scratch + 3 * fp;
-    frame_project(v, x, E, R, fp);
-    frame_project(g, dy, E, R, fp);
+    frame_project(v, g, x, dy, E, R, fp);
     memset(gv, 0, (size_t)F * sizeof(float));
     rot_pairs_backward(gv, dphi, g, v, cs, sn, r->npair, r->cfg.interleaved);
     for (int c = 0; c < F; c++) gv[c] -= g[c];
-    for (int i = 0; i < r->D; i++) dx[i] += dy[i];
-    rot_rows_axpy(dx, gv, Et, F, R);
-    if (!dEt) return;
+    rot_rows_axpy(dx, dx, dy, gv, Et, F, R);
+    for (int i = R; i < r->D; i++) dx[i] += dy[i];
+    if (!coef) return;
     rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
-    for (int c = 0; c < F; c++) u[c] -= v[c];
-    frame_grad_rank2(dEt, u, dy, gv, x, F, R);
+    for (int c = 0; c < F; c++) coef[c] = u[c] - v[c], coef[fp + c] = gv[c];
+}
+
+// Rows c, c+1 of dEᵀ over NC_TILE columns from i0: Σ_k a_k[c]·p_k + b_k[c]·q_k, summed in registers over the block's
+// rows (sharing each load of p_k, q_k between the two rows), then added into the double sums.
+static void frame_grad_tile(double *dF, const float *coef, size_t lc, const float *p, const float *q, size_t ld, int K,
+                            int fp, int R, int c, int i0) {
+    vf a00 = vf_set1(0.0f), a01 = a00, a10 = a00, a11 = a00; // row c / c+1, lanes [0, VW) / [VW, 2VW)
+    for (int k = 0; k < K; k++) {
+        const float *pk = p + (size_t)k * ld + i0, *qk = q + (size_t)k * ld + i0, *ck = coef + (size_t)k * lc;
+        vf p0 = vf_load(pk), p1 = vf_load(pk + VW), q0 = vf_load(qk), q1 = vf_load(qk + VW);
+        vf ca0 = vf_set1(ck[c]), ca1 = vf_set1(ck[c + 1]), cb0 = vf_set1(ck[fp + c]), cb1 = vf_set1(ck[fp + c + 1]);
+        a00 = vf_fma(cb0, q0, vf_fma(ca0, p0, a00));
+        a01 = vf_fma(cb0, q1, vf_fma(ca0, p1, a01));
+        a10 = vf_fma(cb1, q0, vf_fma(ca1, p0, a10));
+        a11 = vf_fma(cb1, q1, vf_fma(ca1, p1, a11));
+    }
+    float t[4][VW];
+    vf_store(t[0], a00), vf_store(t[1], a01), vf_store(t[2], a10), vf_store(t[3], a11);
+    double *d0 = dF + (size_t)c * (size_t)R + (size_t)i0, *d1 = d0 + R;
+    for (int l = 0; l < VW; l++) d0[l] += t[0][l], d0[VW + l] += t[1][l], d1[l] += t[2][l], d1[VW + l] += t[3][l];
+}
+
+void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld, int K,
+                         const rot_state *r) {
+    int R = r->R, fp = r->fpad, full = R - R % NC_TILE;
+    for (int c = 0; c < r->frame; c += 2)
+        for (int i0 = 0; i0 < full; i0 += NC_TILE) frame_grad_tile(dF, coef, lc, dy, x, ld, K, fp, R, c, i0);
+    for (int c = 0; c < r->frame; c++) // columns past the last whole tile
+        for (int i = full; i < R; i++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++)
+                s += coef[(size_t)k * lc + c] * dy[(size_t)k * ld + i] + coef[(size_t)k * lc + fp + c] * x[(size_t)k * ld + i];
+            dF[(size_t)c * (size_t)R + (size_t)i] += s;
+        }
 }

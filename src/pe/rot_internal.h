@@ -120,10 +120,9 @@ void rot_pairs_forward(float *y, const float *x, const float *cs, const float *s
 void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
                         int npair, int interleaved);
 
-// out[0..n) += Σ_k coef[k]·M[k][0..n), M (nrows, n) row-major.
-void rot_rows_axpy(float *out, const float *coef, const float *M, int nrows, int n);
-// out[c] = <M[c], x> for c < nrows.
-void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n);
+// out[0..n) = base + add + Σ_k coef[k]·M[k][0..n), M (nrows, n) row-major; add may be NULL, out may alias base.
+void rot_rows_axpy(float *out, const float *base, const float *add, const float *coef, const float *M, int nrows,
+                   int n);
 // Floats of per-thread scratch a frame head needs (4 frame vectors, padded to whole lanes).
 #define ROT_SCRATCH(R) (((size_t)(R) + ROT_FRAME_LANES) * 4)
 
@@ -138,11 +137,16 @@ void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const
                          const float *sn, const rot_state *r, float *scratch);
 
 // ---- grape_m_nc.c: one head through the frame E (scratch: ROT_SCRATCH(R) floats)
-// Besides dx and dφ the backward accumulates the head's frame gradient dEᵀ (frame, R) into dEt when non-NULL.
+// Besides dx and dφ the backward writes the head's frame-gradient coefficients [u − v | gv − g] (2·fpad floats) to
+// coef when non-NULL; nc_frame_grad_block turns a block of them into dEᵀ.
 void nc_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                      float *scratch);
-void nc_head_backward(float *dx, float *dphi, float *dEt, const float *dy, const float *x, const float *cs,
+void nc_head_backward(float *dx, float *dphi, float *coef, const float *dy, const float *x, const float *cs,
                       const float *sn, const rot_state *r, int set, float *scratch);
+// dF (frame, R) += Σ_k (u − v)_k dy_kᵀ + (gv − g)_k x_kᵀ over K rows of one set: coefficient rows at stride lc
+// floats, dy and x rows at stride ld floats.
+void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld, int K,
+                         const rot_state *r);
 // dskew += chain of the accumulated frame gradients dF (nset, frame, R) (rows of dFᵀ) through Cayley.
 // work: ROT_CHAIN_WORK(R) doubles.
 #define ROT_CHAIN_WORK(R) (3 * (size_t)(R) * (size_t)(R))

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "attn/simd.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/mathx.h"
@@ -274,63 +275,38 @@ void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x,
     else pairs_backward(dx, dphi, dy, x, cs, sn, npair, 1, npair);
 }
 
-// out[0..n) += Σ_k coef[k]·M[k][0..n) (M: (nrows, n) row-major). Tiled over out so a tile stays in registers
-// across all rows (instead of a load and a store of out per row), with two accumulators over alternate rows so
-// consecutive FMAs do not wait on each other. Tiles of 64 floats, then 16, then scalars.
-#define ROWS_TILE 16
-#define ROWS_WIDE 64
+// out[0..n) = base + add + Σ_k coef[k]·M[k][0..n) (M: (nrows, n) row-major; add may be NULL; out may alias base).
+// Tiled over out so a tile of ROWS_VECS vectors stays in registers across all rows (instead of a load and a store of
+// out per row), with two accumulators over alternate rows so consecutive FMAs do not wait on each other; then single
+// vectors, then scalars.
+#define ROWS_VECS 4
 
-static inline void rows_axpy_tile(float *out, const float *coef, const float *M, int nrows, int n, int W) {
-    float va[ROWS_WIDE], vb[ROWS_WIDE];
-    for (int l = 0; l < W; l++) va[l] = out[l], vb[l] = 0.0f;
+static inline void rows_axpy_tile(float *out, const float *base, const float *add, const float *coef, const float *M,
+                                  int nrows, int n, int nv) {
+    vf va[ROWS_VECS], vb[ROWS_VECS];
+    for (int v = 0; v < nv; v++) va[v] = vf_load(base + v * VW), vb[v] = add ? vf_load(add + v * VW) : vf_set1(0.0f);
     int k = 0;
     for (; k + 1 < nrows; k += 2) {
         const float *m0 = M + (size_t)k * (size_t)n, *m1 = m0 + n;
-        float c0 = coef[k], c1 = coef[k + 1];
-#pragma omp simd
-        for (int l = 0; l < W; l++) {
-            va[l] += c0 * m0[l];
-            vb[l] += c1 * m1[l];
-        }
+        vf c0 = vf_set1(coef[k]), c1 = vf_set1(coef[k + 1]);
+        for (int v = 0; v < nv; v++) va[v] = vf_fma(c0, vf_load(m0 + v * VW), va[v]), vb[v] = vf_fma(c1, vf_load(m1 + v * VW), vb[v]);
     }
     for (; k < nrows; k++)
-        for (int l = 0; l < W; l++) va[l] += coef[k] * M[(size_t)k * (size_t)n + l];
-    for (int l = 0; l < W; l++) out[l] = va[l] + vb[l];
+        for (int v = 0; v < nv; v++) va[v] = vf_fma(vf_set1(coef[k]), vf_load(M + (size_t)k * (size_t)n + v * VW), va[v]);
+    for (int v = 0; v < nv; v++) vf_store(out + v * VW, vf_add(va[v], vb[v]));
 }
 
-void rot_rows_axpy(float *out, const float *coef, const float *M, int nrows, int n) {
+void rot_rows_axpy(float *out, const float *base, const float *add, const float *coef, const float *M, int nrows,
+                   int n) {
     int i = 0;
-    for (; i + ROWS_WIDE <= n; i += ROWS_WIDE) rows_axpy_tile(out + i, coef, M + i, nrows, n, ROWS_WIDE);
-    for (; i + ROWS_TILE <= n; i += ROWS_TILE) rows_axpy_tile(out + i, coef, M + i, nrows, n, ROWS_TILE);
-    for (int k = 0; k < nrows && i < n; k++)
-        for (int j = i; j < n; j++) out[j] += coef[k] * M[(size_t)k * (size_t)n + j];
-}
-
-// out[c..c+rows) = <M[c'], x> for up to 4 rows at once: ROWS_TILE-wide partial sums held in registers over the
-// whole row, one short horizontal sum per row at the end.
-static inline void rows_dot_block(float *out, const float *x, const float *M, int rows, int n) {
-    float acc[4][ROWS_TILE] = {{0}};
-    int nv = n - n % ROWS_TILE;
-    for (int i = 0; i < nv; i += ROWS_TILE)
-        for (int c = 0; c < rows; c++) {
-            const float *m = M + (size_t)c * (size_t)n + i;
-#pragma omp simd
-            for (int l = 0; l < ROWS_TILE; l++) acc[c][l] += m[l] * x[i + l];
-        }
-    for (int w = ROWS_TILE / 2; w > 0; w /= 2) // halving tree: vector adds instead of 16 dependent scalar adds
-        for (int c = 0; c < rows; c++)
-            for (int l = 0; l < w; l++) acc[c][l] += acc[c][l + w];
-    for (int c = 0; c < rows; c++) {
-        float s = acc[c][0];
-        for (int i = nv; i < n; i++) s += M[(size_t)c * (size_t)n + i] * x[i];
-        out[c] = s;
+    for (; i + ROWS_VECS * VW <= n; i += ROWS_VECS * VW)
+        rows_axpy_tile(out + i, base + i, add ? add + i : NULL, coef, M + i, nrows, n, ROWS_VECS);
+    for (; i + VW <= n; i += VW) rows_axpy_tile(out + i, base + i, add ? add + i : NULL, coef, M + i, nrows, n, 1);
+    for (int j = i; j < n; j++) {
+        float s = base[j] + (add ? add[j] : 0.0f);
+        for (int k = 0; k < nrows; k++) s += coef[k] * M[(size_t)k * (size_t)n + j];
+        out[j] = s;
     }
-}
-
-void rot_rows_dot(float *out, const float *x, const float *M, int nrows, int n) {
-    int c = 0;
-    for (; c + 4 <= nrows; c += 4) rows_dot_block(out + c, x, M + (size_t)c * (size_t)n, 4, n);
-    if (c < nrows) rows_dot_block(out + c, x, M + (size_t)c * (size_t)n, nrows - c, n);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -483,6 +459,11 @@ static int frame_grads(const rot_state *r, const float *dparams) {
     return dparams && r->n_skew && !r->cfg.basis_folded;
 }
 
+// Tokens per block of the backward's token loop. grape-m-nc keeps the frame-gradient coefficients of a block's
+// token-heads and turns them into dEᵀ at its end: register tiles summed over the block's rows, then added into
+// double (so a float sum runs over at most TOKEN_BLOCK·H rows however long the call).
+#define TOKEN_BLOCK 16
+
 // n elements of elem bytes from a; *ov flags a size that overflows.
 static void *take(grape_arena *a, int *ov, size_t n, size_t elem) {
     size_t bytes;
@@ -507,10 +488,11 @@ typedef struct {
     size_t n_acc;   // doubles per thread: dθ (nset·npair)
     size_t n_float; // floats per thread: dφ (npair), Σ_h dφ (nset·npair), frame scratch
     size_t n_frame; // frame-gradient entries per thread: nset·frame·R when frame gradients are wanted, else 0
+    size_t n_coef;  // grape-m-nc: floats per thread of a token block's frame-gradient coefficients, else 0
     double *acc;    // (threads, n_acc)
     float *ws;      // (threads, n_float)
-    float *dEf;     // (threads, n_frame) grape-m-nc: float sums of dEᵀ over the current block of tokens
-    double *dF;     // (threads, n_frame) grape-m-nc: the blocks' sums; (n_frame) unfolded basis: GEMM result
+    float *coef;    // (threads, TOKEN_BLOCK·H, 2·fpad) grape-m-nc: [u − v | gv − g] of the block's token-heads
+    double *dF;     // (threads, n_frame) grape-m-nc: sums over the blocks; (n_frame) unfolded basis: GEMM result
     float *fu, *fg; // unfolded basis: (B·T·H, R) rows v = Bᵀx → u and g = Bᵀdy → gv that dx and dB are GEMMs of
     float *c;       // unfolded basis: (R, R) float GEMM output
     double *chain;  // ROT_CHAIN_WORK(R) doubles for the Cayley chain
@@ -524,9 +506,10 @@ static void bwd_plan(bwd_work *w, grape_arena *a, int *ov, const rot_state *r, i
     w->n_acc = (size_t)r->nset * (size_t)r->npair;
     w->n_float = (size_t)r->npair * (1 + (size_t)r->nset) + ROT_SCRATCH(r->R);
     w->n_frame = want_frame ? (size_t)r->nset * fr : 0;
+    w->n_coef = want_frame && !basis ? (size_t)TOKEN_BLOCK * (size_t)r->H * 2 * (size_t)r->fpad : 0;
     w->acc = take(a, ov, n * w->n_acc, sizeof(double));
     w->ws = take(a, ov, n * w->n_float, sizeof(float));
-    w->dEf = want_frame && !basis ? take(a, ov, n * w->n_frame, sizeof(float)) : NULL;
+    w->coef = w->n_coef ? take(a, ov, n * w->n_coef, sizeof(float)) : NULL;
     w->dF = want_frame ? take(a, ov, (basis ? 1 : n) * w->n_frame, sizeof(double)) : NULL;
     w->fu = basis ? take(a, ov, rows, (size_t)r->R * sizeof(float)) : NULL;
     w->fg = basis ? take(a, ov, rows, (size_t)r->R * sizeof(float)) : NULL;
@@ -648,8 +631,8 @@ grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, con
 // their dF into the skew parameters through the Cayley backward: grape-m-nc sums dEᵀ per thread as it goes, the
 // unfolded basis forms dBᵀ with two GEMMs over its rows.
 
-// dEt: this thread's frame-gradient sums of the head's set, or NULL; frow: the head's row in the basis buffers.
-static void head_backward(float *dx, float *dphi, float *dEt, const bwd_work *w, size_t frow, const float *dy,
+// coef: the head's frame-gradient coefficients (grape-m-nc) or NULL; frow: the head's row in the basis buffers.
+static void head_backward(float *dx, float *dphi, float *coef, const bwd_work *w, size_t frow, const float *dy,
                           const float *x, const float *cs, const float *sn, const rot_state *r, int set, float *ws) {
     if (coordinate_planes(r)) {
         rot_pairs_backward(dx, dphi, dy, x, cs, sn, r->npair, r->cfg.interleaved);
@@ -657,7 +640,7 @@ static void head_backward(float *dx, float *dphi, float *dEt, const bwd_work *w,
     } else if (basis_unfolded(r))
         basis_head_backward(dx, dphi, w->fu + frow, w->fg + frow, dy, cs, sn, r, ws);
     else
-        nc_head_backward(dx, dphi, dEt, dy, x, cs, sn, r, set, ws);
+        nc_head_backward(dx, dphi, coef, dy, x, cs, sn, r, set, ws);
 }
 
 // dBᵀ (nset, R, R) = Σ_rows U_rowᵀ dy_row + G_rowᵀ x_row over the (token, head) rows of each set: two GEMMs per set
@@ -692,13 +675,12 @@ static inline double dot_theta(const double *theta, const float *dphi, size_t np
 
 // One token (b, t), every head. dφ of heads sharing a set and a multiplier is summed first, so dθ += m·Σ_h dφ
 // runs once per token (per head only for per-head phases). ws: dφ (npair) | Σ dφ (nset·npair) | frame scratch;
-// dEf: this thread's frame-gradient sums (nset, frame, R) or NULL.
-static void token_backward(float *dx, double *dphase, double *acc, float *ws, float *dEf, const bwd_work *w,
+// coef: the token's (H, 2·fpad) frame-gradient coefficients (grape-m-nc) or NULL.
+static void token_backward(float *dx, double *dphase, double *acc, float *ws, float *coef, const bwd_work *w,
                            const float *dy, const float *x, const rot_state *r, const grape_positions *pos,
                            int want_dtheta, int b, int t, int T) {
     const rot_table *tb = &w->tb;
     size_t np = (size_t)r->npair, bt = (size_t)b * (size_t)T + (size_t)t, ns = (size_t)r->nset;
-    size_t fr = (size_t)r->frame * (size_t)r->R;
     int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX, head_mult = r->phase_heads > 1;
     float *dphi = ws, *tok = ws + np, *scratch = tok + ns * np;
     size_t row = (ctx ? bt : (size_t)t) * tb->st;
@@ -707,7 +689,7 @@ static void token_backward(float *dx, double *dphase, double *acc, float *ws, fl
         size_t set = ns > 1 ? (size_t)h : 0, off = (bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
         size_t toff = row + (tb->head_varies ? (size_t)h * tb->sh : 0);
         size_t frow = (bt * (size_t)r->H + (size_t)h) * (size_t)r->frame;
-        head_backward(dx + off, dphi, dEf ? dEf + set * fr : NULL, w, frow, dy + off, x + off, tb->cs + toff,
+        head_backward(dx + off, dphi, coef ? coef + (size_t)h * 2 * (size_t)r->fpad : NULL, w, frow, dy + off, x + off, tb->cs + toff,
                       tb->sn + toff, r, (int)set, scratch);
         if (ctx && dphase) dphase[bt * (size_t)r->phase_heads + (head_mult ? (size_t)h : 0)] += dot_theta(r->tab.theta, dphi, np);
         if (want_dtheta && head_mult) accumulate_dtheta(acc, dphi, rot_token_mult(r, pos, b, t, h, T), np);
@@ -721,25 +703,35 @@ static void token_backward(float *dx, double *dphase, double *acc, float *ws, fl
     for (size_t s = 0; s < ns; s++) accumulate_dtheta(acc + s * np, tok + s * np, m, np);
 }
 
-// Tokens per block of the backward's token loop. grape-m-nc's float frame-gradient sums are added into double at
-// the end of each block, so a float sum runs over at most TOKEN_BLOCK·H rows however long the call.
-#define TOKEN_BLOCK 16
+// dEᵀ += the frame-gradient terms of nb tokens from bt0 (grape-m-nc): one pass over the block per set.
+static void frame_grad_block(const bwd_work *w, size_t tid, const float *dy, const float *x, const rot_state *r,
+                             int64_t bt0, int nb) {
+    size_t H = (size_t)r->H, D = (size_t)r->D, lc = 2 * (size_t)r->fpad, row0 = (size_t)bt0 * H;
+    double *dF = w->dF + tid * w->n_frame;
+    const float *coef = w->coef + tid * w->n_coef;
+    if (r->nset == 1) {
+        nc_frame_grad_block(dF, coef, lc, dy + row0 * D, x + row0 * D, D, nb * r->H, r);
+        return;
+    }
+    for (size_t s = 0; s < H; s++) // per-head frames: the set's rows are every H-th
+        nc_frame_grad_block(dF + s * (size_t)r->frame * (size_t)r->R, coef + s * lc, H * lc, dy + (row0 + s) * D,
+                            x + (row0 + s) * D, H * D, nb, r);
+}
 
 static void backward_tokens(float *dx, double *dphase, const bwd_work *w, const float *dy, const float *x,
                             const rot_state *r, const grape_positions *pos, int want_dtheta, int B, int T) {
     int64_t ntok = (int64_t)B * T, nblk = (ntok + TOKEN_BLOCK - 1) / TOKEN_BLOCK;
+    size_t ltok = (size_t)r->H * 2 * (size_t)r->fpad;
 #pragma omp parallel for schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         size_t tid = (size_t)omp_get_thread_num();
-        float *dEf = w->dEf ? w->dEf + tid * w->n_frame : NULL;
-        int64_t end = (blk + 1) * TOKEN_BLOCK < ntok ? (blk + 1) * TOKEN_BLOCK : ntok;
-        for (int64_t bt = blk * TOKEN_BLOCK; bt < end; bt++)
-            token_backward(dx, dphase, w->acc + tid * w->n_acc, w->ws + tid * w->n_float, dEf, w, dy, x, r, pos,
-                           want_dtheta, (int)(bt / T), (int)(bt % T), T);
-        for (size_t i = 0; dEf && i < w->n_frame; i++) {
-            w->dF[tid * w->n_frame + i] += dEf[i];
-            dEf[i] = 0.0f;
-        }
+        float *coef = w->coef ? w->coef + tid * w->n_coef : NULL;
+        int64_t bt0 = blk * TOKEN_BLOCK, end = bt0 + TOKEN_BLOCK < ntok ? bt0 + TOKEN_BLOCK : ntok;
+        for (int64_t bt = bt0; bt < end; bt++)
+            token_backward(dx, dphase, w->acc + tid * w->n_acc, w->ws + tid * w->n_float,
+                           coef ? coef + (size_t)(bt - bt0) * ltok : NULL, w, dy, x, r, pos, want_dtheta,
+                           (int)(bt / T), (int)(bt % T), T);
+        if (coef) frame_grad_block(w, tid, dy, x, r, bt0, (int)(end - bt0));
     }
 }
 
@@ -747,7 +739,7 @@ static void backward_tokens(float *dx, double *dphase, const bwd_work *w, const 
 static void bwd_reduce(bwd_work *w, int nt) {
     for (size_t k = 1; k < (size_t)nt; k++) {
         for (size_t i = 0; i < w->n_acc; i++) w->acc[i] += w->acc[k * w->n_acc + i];
-        for (size_t i = 0; w->dEf && i < w->n_frame; i++) w->dF[i] += w->dF[k * w->n_frame + i];
+        for (size_t i = 0; w->coef && i < w->n_frame; i++) w->dF[i] += w->dF[k * w->n_frame + i];
     }
 }
 
@@ -764,9 +756,7 @@ static grape_status chain_params(float *dparams, const rot_state *r, const bwd_w
 // The sums the token loop adds into start at 0 (a reused workspace holds the last call's values).
 static void bwd_zero(bwd_work *w, int nt) {
     memset(w->acc, 0, (size_t)nt * w->n_acc * sizeof(double));
-    if (!w->dEf) return;
-    memset(w->dEf, 0, (size_t)nt * w->n_frame * sizeof(float));
-    memset(w->dF, 0, (size_t)nt * w->n_frame * sizeof(double));
+    if (w->coef) memset(w->dF, 0, (size_t)nt * w->n_frame * sizeof(double));
 }
 
 grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
