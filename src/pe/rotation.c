@@ -348,8 +348,11 @@ static void sincos_row(float *cs, float *sn, double m, const double *theta, doub
     for (size_t p = 0; p < np; p++) {
         double a = m * theta[p], k = nearbyint(a * (2.0 / M_PI));
         double r = (a - k * PIO2_HI) - k * PIO2_LO, r2 = r * r;
-        double sp = r * (1 - r2 / 6 * (1 - r2 / 20 * (1 - r2 / 42 * (1 - r2 / 72 * (1 - r2 / 110)))));
-        double cp = 1 - r2 / 2 * (1 - r2 / 12 * (1 - r2 / 30 * (1 - r2 / 56 * (1 - r2 / 90 * (1 - r2 / 132)))));
+        // Horner in r² with reciprocal constants: a division per term (vdivpd) dominated the grape-m-ctx table.
+        double sp = r * (1 - r2 * (1.0 / 6) * (1 - r2 * (1.0 / 20) * (1 - r2 * (1.0 / 42) * (1 - r2 * (1.0 / 72) *
+                                                                                        (1 - r2 * (1.0 / 110))))));
+        double cp = 1 - r2 * 0.5 * (1 - r2 * (1.0 / 12) * (1 - r2 * (1.0 / 30) * (1 - r2 * (1.0 / 56) *
+                                                          (1 - r2 * (1.0 / 90) * (1 - r2 * (1.0 / 132))))));
         int q = (int)((int64_t)k & 3);
         double s = (q & 1) ? cp : sp, c = (q & 1) ? sp : cp;
         sn[p] = (float)(g * ((q & 2) ? -s : s));
@@ -673,32 +676,36 @@ static inline double dot_theta(const double *theta, const float *dphi, size_t np
     return s;
 }
 
-// One token (b, t), every head. dφ of heads sharing a set and a multiplier is summed first, so dθ += m·Σ_h dφ
-// runs once per token (per head only for per-head phases). ws: dφ (npair) | Σ dφ (nset·npair) | frame scratch;
-// coef: the token's (H, 2·fpad) frame-gradient coefficients (grape-m-nc) or NULL.
+// One token (b, t), every head. dφ of heads sharing a set and a multiplier is summed first, so dθ += m·Σ_h dφ and
+// (grape-m-ctx) dΦ += θ·Σ_h dφ run once per token (per head only for per-head phases). ws: dφ (npair) | Σ dφ
+// (nset·npair) | frame scratch; coef: the token's (H, 2·fpad) frame-gradient coefficients (grape-m-nc) or NULL.
 static void token_backward(float *dx, double *dphase, double *acc, float *ws, float *coef, const bwd_work *w,
                            const float *dy, const float *x, const rot_state *r, const grape_positions *pos,
                            int want_dtheta, int b, int t, int T) {
     const rot_table *tb = &w->tb;
     size_t np = (size_t)r->npair, bt = (size_t)b * (size_t)T + (size_t)t, ns = (size_t)r->nset;
-    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX, head_mult = r->phase_heads > 1;
+    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX, head_mult = r->phase_heads > 1, want_dphase = ctx && dphase;
+    int sum = !head_mult && (want_dtheta || want_dphase);
     float *dphi = ws, *tok = ws + np, *scratch = tok + ns * np;
     size_t row = (ctx ? bt : (size_t)t) * tb->st;
-    memset(tok, 0, ns * np * sizeof(float));
+    if (sum) memset(tok, 0, ns * np * sizeof(float));
     for (int h = 0; h < r->H; h++) {
         size_t set = ns > 1 ? (size_t)h : 0, off = (bt * (size_t)r->H + (size_t)h) * (size_t)r->D;
         size_t toff = row + (tb->head_varies ? (size_t)h * tb->sh : 0);
         size_t frow = (bt * (size_t)r->H + (size_t)h) * (size_t)r->frame;
-        head_backward(dx + off, dphi, coef ? coef + (size_t)h * 2 * (size_t)r->fpad : NULL, w, frow, dy + off, x + off, tb->cs + toff,
-                      tb->sn + toff, r, (int)set, scratch);
-        if (ctx && dphase) dphase[bt * (size_t)r->phase_heads + (head_mult ? (size_t)h : 0)] += dot_theta(r->tab.theta, dphi, np);
-        if (want_dtheta && head_mult) accumulate_dtheta(acc, dphi, rot_token_mult(r, pos, b, t, h, T), np);
-        else if (want_dtheta) {
+        head_backward(dx + off, dphi, coef ? coef + (size_t)h * 2 * (size_t)r->fpad : NULL, w, frow, dy + off, x + off,
+                      tb->cs + toff, tb->sn + toff, r, (int)set, scratch);
+        if (sum) {
 #pragma omp simd
             for (size_t p = 0; p < np; p++) tok[set * np + p] += dphi[p];
+            continue;
         }
+        if (want_dphase) dphase[bt * (size_t)r->phase_heads + (size_t)h] += dot_theta(r->tab.theta, dphi, np);
+        if (want_dtheta) accumulate_dtheta(acc, dphi, rot_token_mult(r, pos, b, t, h, T), np);
     }
-    if (!want_dtheta || head_mult) return;
+    if (!sum) return;
+    if (want_dphase) dphase[bt] += dot_theta(r->tab.theta, tok, np); // grape-m-ctx has one set
+    if (!want_dtheta) return;
     double m = rot_token_mult(r, pos, b, t, 0, T);
     for (size_t s = 0; s < ns; s++) accumulate_dtheta(acc + s * np, tok + s * np, m, np);
 }
