@@ -106,31 +106,39 @@ void nc_head_backward(float *dx, float *dphi, float *coef, const float *dy, cons
     for (int c = 0; c < F; c++) coef[c] = u[c] - v[c], coef[fp + c] = gv[c];
 }
 
-// Rows c, c+1 of dEᵀ over NC_TILE columns from i0: Σ_k a_k[c]·p_k + b_k[c]·q_k, summed in registers over the block's
-// rows (sharing each load of p_k, q_k between the two rows), then added into the double sums.
-static void frame_grad_tile(double *dF, const float *coef, size_t lc, const float *p, const float *q, size_t ld, int K,
-                            int fp, int R, int c, int i0) {
-    vf a00 = vf_set1(0.0f), a01 = a00, a10 = a00, a11 = a00; // row c / c+1, lanes [0, VW) / [VW, 2VW)
+// Rows c..c+nr of dEᵀ (nr ≤ NC_ROWS) over NC_TILE columns from i0: Σ_k a_k[c]·p_k + b_k[c]·q_k, summed in registers
+// over the block's rows (each load of p_k, q_k shared by the nr rows), then added into the double sums.
+#define NC_ROWS 4
+
+static inline void frame_grad_tile(double *dF, const float *coef, size_t lc, const float *p, const float *q, size_t ld,
+                                   int K, int fp, int R, int c, int nr, int i0) {
+    vf acc[NC_ROWS][2];
+    for (int j = 0; j < nr; j++) acc[j][0] = acc[j][1] = vf_set1(0.0f);
     for (int k = 0; k < K; k++) {
-        const float *pk = p + (size_t)k * ld + i0, *qk = q + (size_t)k * ld + i0, *ck = coef + (size_t)k * lc;
+        const float *pk = p + (size_t)k * ld + i0, *qk = q + (size_t)k * ld + i0, *ck = coef + (size_t)k * lc + c;
         vf p0 = vf_load(pk), p1 = vf_load(pk + VW), q0 = vf_load(qk), q1 = vf_load(qk + VW);
-        vf ca0 = vf_set1(ck[c]), ca1 = vf_set1(ck[c + 1]), cb0 = vf_set1(ck[fp + c]), cb1 = vf_set1(ck[fp + c + 1]);
-        a00 = vf_fma(cb0, q0, vf_fma(ca0, p0, a00));
-        a01 = vf_fma(cb0, q1, vf_fma(ca0, p1, a01));
-        a10 = vf_fma(cb1, q0, vf_fma(ca1, p0, a10));
-        a11 = vf_fma(cb1, q1, vf_fma(ca1, p1, a11));
+        for (int j = 0; j < nr; j++) {
+            vf a = vf_set1(ck[j]), b = vf_set1(ck[fp + j]);
+            acc[j][0] = vf_fma(b, q0, vf_fma(a, p0, acc[j][0]));
+            acc[j][1] = vf_fma(b, q1, vf_fma(a, p1, acc[j][1]));
+        }
     }
-    float t[4][VW];
-    vf_store(t[0], a00), vf_store(t[1], a01), vf_store(t[2], a10), vf_store(t[3], a11);
-    double *d0 = dF + (size_t)c * (size_t)R + (size_t)i0, *d1 = d0 + R;
-    for (int l = 0; l < VW; l++) d0[l] += t[0][l], d0[VW + l] += t[1][l], d1[l] += t[2][l], d1[VW + l] += t[3][l];
+    for (int j = 0; j < nr; j++) {
+        float t[2 * VW];
+        vf_store(t, acc[j][0]), vf_store(t + VW, acc[j][1]);
+        double *d = dF + (size_t)(c + j) * (size_t)R + (size_t)i0;
+        for (int l = 0; l < 2 * VW; l++) d[l] += t[l];
+    }
 }
 
 void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld, int K,
                          const rot_state *r) {
     int R = r->R, fp = r->fpad, full = R - R % NC_TILE;
-    for (int c = 0; c < r->frame; c += 2)
-        for (int i0 = 0; i0 < full; i0 += NC_TILE) frame_grad_tile(dF, coef, lc, dy, x, ld, K, fp, R, c, i0);
+    for (int c = 0; c < r->frame; c += NC_ROWS)
+        for (int i0 = 0; i0 < full; i0 += NC_TILE) {
+            if (c + NC_ROWS <= r->frame) frame_grad_tile(dF, coef, lc, dy, x, ld, K, fp, R, c, NC_ROWS, i0);
+            else frame_grad_tile(dF, coef, lc, dy, x, ld, K, fp, R, c, r->frame - c, i0);
+        }
     for (int c = 0; c < r->frame; c++) // columns past the last whole tile
         for (int i = full; i < R; i++) {
             float s = 0.0f;
