@@ -41,12 +41,13 @@ void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interlea
 }
 
 // v[0..fpad) = Eᵀx with E: (R, fpad) row-major, as v += x_i·E_i over the rows i, and g = Eᵀdy in the same pass
-// when dy is given (one load of E_i for both). Broadcasting x_i against a lane chunk needs no horizontal sums (the
+// when both is 1 (one load of E_i for both; a literal at each call, so the inlined loop has no branch). Broadcasting x_i against a lane chunk needs no horizontal sums (the
 // row form <Eᵀ_c, x> spent most of its time reducing); NC_CHAINS partial sums over i per output keep FMA chains in
 // flight.
 #define NC_CHAINS 4
 
-static inline void frame_project(float *v, float *g, const float *x, const float *dy, const float *E, int R, int fpad) {
+static inline void frame_project(float *v, float *g, const float *x, const float *dy, int both, const float *E, int R,
+                                 int fpad) {
     for (int c0 = 0; c0 < fpad; c0 += ROT_FRAME_LANES) {
         float av[NC_CHAINS][ROT_FRAME_LANES] = {{0}}, ag[NC_CHAINS][ROT_FRAME_LANES] = {{0}};
         int i = 0;
@@ -55,7 +56,7 @@ static inline void frame_project(float *v, float *g, const float *x, const float
                 const float *e = E + (size_t)(i + k) * (size_t)fpad + c0;
 #pragma omp simd
                 for (int l = 0; l < ROT_FRAME_LANES; l++) av[k][l] += x[i + k] * e[l];
-                if (dy)
+                if (both)
 #pragma omp simd
                     for (int l = 0; l < ROT_FRAME_LANES; l++) ag[k][l] += dy[i + k] * e[l];
             }
@@ -63,14 +64,14 @@ static inline void frame_project(float *v, float *g, const float *x, const float
             for (int l = 0; l < ROT_FRAME_LANES; l++) {
                 float e = E[(size_t)i * (size_t)fpad + c0 + l];
                 av[0][l] += x[i] * e;
-                if (dy) ag[0][l] += dy[i] * e;
+                if (both) ag[0][l] += dy[i] * e;
             }
         for (int w = NC_CHAINS / 2; w > 0; w /= 2)
             for (int k = 0; k < w; k++)
 #pragma omp simd
                 for (int l = 0; l < ROT_FRAME_LANES; l++) av[k][l] += av[k + w][l], ag[k][l] += ag[k + w][l];
         for (int l = 0; l < ROT_FRAME_LANES; l++) v[c0 + l] = av[0][l];
-        if (dy)
+        if (both)
             for (int l = 0; l < ROT_FRAME_LANES; l++) g[c0 + l] = ag[0][l];
     }
 }
@@ -81,7 +82,7 @@ void nc_head_forward(float *y, const float *x, const float *cs, const float *sn,
     int R = r->R, F = r->frame;
     const float *Et = r->ft + (size_t)set * F * R;
     float *v = scratch, *u = scratch + r->fpad;
-    frame_project(v, NULL, x, NULL, r->fe + (size_t)set * R * r->fpad, R, r->fpad);
+    frame_project(v, NULL, x, NULL, 0, r->fe + (size_t)set * R * r->fpad, R, r->fpad);
     rot_pairs_forward(u, v, cs, sn, r->npair, r->cfg.interleaved);
     for (int c = 0; c < F; c++) u[c] -= v[c];
     rot_rows_axpy(y, x, NULL, u, Et, F, R);
@@ -95,7 +96,7 @@ void nc_head_backward(float *dx, float *dphi, float *coef, const float *dy, cons
     int R = r->R, F = r->frame, fp = r->fpad;
     const float *Et = r->ft + (size_t)set * F * R, *E = r->fe + (size_t)set * R * fp;
     float *v = scratch, *u = scratch + fp, *g = scratch + 2 * fp, *gv = scratch + 3 * fp;
-    frame_project(v, g, x, dy, E, R, fp);
+    frame_project(v, g, x, dy, 1, E, R, fp);
     memset(gv, 0, (size_t)F * sizeof(float));
     rot_pairs_backward(gv, dphi, g, v, cs, sn, r->npair, r->cfg.interleaved);
     for (int c = 0; c < F; c++) gv[c] -= g[c];
