@@ -41,9 +41,9 @@ void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interlea
 }
 
 // v[0..fpad) = Eᵀx with E: (R, fpad) row-major, as v += x_i·E_i over the rows i, and g = Eᵀdy in the same pass
-// when both is 1 (one load of E_i for both; a literal at each call, so the inlined loop has no branch). Broadcasting x_i against a lane chunk needs no horizontal sums (the
-// row form <Eᵀ_c, x> spent most of its time reducing); NC_CHAINS partial sums over i per output keep FMA chains in
-// flight.
+// when both is 1 (one load of E_i for both; a literal at each call, so the inlined loop has no branch).
+// Broadcasting x_i against a lane chunk needs no horizontal sums (the row form <Eᵀ_c, x> spent most of its time
+// reducing); NC_CHAINS partial sums over i per output keep FMA chains in flight.
 #define NC_CHAINS 4
 
 static inline void frame_project(float *v, float *g, const float *x, const float *dy, int both, const float *E, int R,
@@ -135,16 +135,17 @@ static inline void frame_grad_tile(double *dF, const float *coef, size_t lc, con
 void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld, int K,
                          const rot_state *r) {
     int R = r->R, fp = r->fpad, full = R - R % NC_TILE;
-    for (int c = 0; c < r->frame; c += NC_ROWS)
-        for (int i0 = 0; i0 < full; i0 += NC_TILE) {
-            if (c + NC_ROWS <= r->frame) frame_grad_tile(dF, coef, lc, dy, x, ld, K, fp, R, c, NC_ROWS, i0);
-            else frame_grad_tile(dF, coef, lc, dy, x, ld, K, fp, R, c, r->frame - c, i0);
-        }
+    for (int c = 0; c < r->frame; c += NC_ROWS) {
+        int nr = r->frame - c < NC_ROWS ? r->frame - c : NC_ROWS;
+        for (int i0 = 0; i0 < full; i0 += NC_TILE) frame_grad_tile(dF, coef, lc, dy, x, ld, K, fp, R, c, nr, i0);
+    }
     for (int c = 0; c < r->frame; c++) // columns past the last whole tile
         for (int i = full; i < R; i++) {
             float s = 0.0f;
-            for (int k = 0; k < K; k++)
-                s += coef[(size_t)k * lc + c] * dy[(size_t)k * ld + i] + coef[(size_t)k * lc + fp + c] * x[(size_t)k * ld + i];
+            for (size_t k = 0; k < (size_t)K; k++) {
+                const float *ck = coef + k * lc;
+                s += ck[c] * dy[k * ld + (size_t)i] + ck[fp + c] * x[k * ld + (size_t)i];
+            }
             dF[(size_t)c * (size_t)R + (size_t)i] += s;
         }
 }

@@ -289,10 +289,15 @@ static inline void rows_axpy_tile(float *out, const float *base, const float *ad
     for (; k + 1 < nrows; k += 2) {
         const float *m0 = M + (size_t)k * (size_t)n, *m1 = m0 + n;
         vf c0 = vf_set1(coef[k]), c1 = vf_set1(coef[k + 1]);
-        for (int v = 0; v < nv; v++) va[v] = vf_fma(c0, vf_load(m0 + v * VW), va[v]), vb[v] = vf_fma(c1, vf_load(m1 + v * VW), vb[v]);
+        for (int v = 0; v < nv; v++) {
+            va[v] = vf_fma(c0, vf_load(m0 + v * VW), va[v]);
+            vb[v] = vf_fma(c1, vf_load(m1 + v * VW), vb[v]);
+        }
     }
-    for (; k < nrows; k++)
-        for (int v = 0; v < nv; v++) va[v] = vf_fma(vf_set1(coef[k]), vf_load(M + (size_t)k * (size_t)n + v * VW), va[v]);
+    if (k < nrows) { // odd row count
+        const float *m = M + (size_t)k * (size_t)n;
+        for (int v = 0; v < nv; v++) va[v] = vf_fma(vf_set1(coef[k]), vf_load(m + v * VW), va[v]);
+    }
     for (int v = 0; v < nv; v++) vf_store(out + v * VW, vf_add(va[v], vb[v]));
 }
 
