@@ -281,8 +281,10 @@ void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x,
 // vectors, then scalars.
 #define ROWS_VECS 4
 
-static inline void rows_axpy_tile(float *out, const float *base, const float *add, const float *coef, const float *M,
-                                  int nrows, int n, int nv) {
+// Inlined at each call so nv is a literal and va, vb live in registers (a shared clone spilled them).
+static inline __attribute__((always_inline)) void rows_axpy_tile(float *out, const float *base, const float *add,
+                                                                 const float *coef, const float *M, int nrows, int n,
+                                                                 int nv) {
     vf va[ROWS_VECS], vb[ROWS_VECS];
     for (int v = 0; v < nv; v++) va[v] = vf_load(base + v * VW), vb[v] = add ? vf_load(add + v * VW) : vf_set1(0.0f);
     int k = 0;
