@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD — run every `grape bench <what>` this build has (as listed by `grape bench --help`), one after
-# another. Timings on the shared 2-core machine are only meaningful one at a time, so the whole run holds
+# another, then bench/attn.sh and bench/train.sh (the tables of docs/BENCHMARKS.md, with the PyTorch peer). Timings on the shared 2-core machine are only meaningful one at a time, so the whole run holds
 # /tmp/grape-bench.lock; set GRAPE_BENCH_LOCKED=1 when you already hold it (flock is not re-entrant across processes).
 set -uo pipefail
 build=${1:-build}
@@ -15,6 +15,12 @@ status=0
 for what in $names; do
   echo "== grape bench $what ($(date -u +%FT%TZ), $(nproc) cores)"
   "$grape" bench "$what" || { echo "FAILED: grape bench $what" >&2; status=1; }
+  echo
+done
+# the recorded tables of docs/BENCHMARKS.md: the attention sweep and training vs the PyTorch peer
+for script in attn.sh train.sh; do
+  echo "== bench/$script ($(date -u +%FT%TZ))"
+  "$(dirname "$0")/$script" "$build" || { echo "FAILED: bench/$script" >&2; status=1; }
   echo
 done
 exit $status
