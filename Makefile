@@ -33,6 +33,8 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all test debug bench demo deps data clean
+# keep the test objects (make would delete them as intermediates and rebuild them every time)
+.SECONDARY:
 all: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c
