@@ -70,6 +70,23 @@ def load_lib():
     return ctypes.CDLL(os.path.abspath(path))
 
 
+def bind_pe(lib):
+    """Signatures of the grape_pe_* functions shared by the encoding tests."""
+    sigs = {
+        "grape_pe_config_default": (None, [C.POINTER(Config), C.c_int, C.c_int]),
+        "grape_pe_create": (C.c_int, [C.POINTER(VP), C.POINTER(Config)]),
+        "grape_pe_free": (None, [VP]),
+        "grape_pe_num_params": (C.c_size_t, [VP]),
+        "grape_pe_num_param_tensors": (C.c_int, [VP]),
+        "grape_pe_param_tensor": (C.POINTER(ParamInfo), [VP, C.c_int]),
+        "grape_pe_init_params": (C.c_int, [VP, FP, C.c_uint64]),
+        "grape_pe_prepare": (C.c_int, [VP, FP]),
+    }
+    for name, (res, args) in sigs.items():
+        f = getattr(lib, name)
+        f.restype, f.argtypes = res, args
+
+
 def bind_model(lib):
     """Signatures of the grape_model_* functions the model tests call."""
     i32, sz, ccp = C.c_int, C.c_size_t, C.c_char_p

@@ -9,21 +9,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import Config, DP, FP, Factors, Grads, ParamInfo, TokenIn, VP, check, dptr, finish, fptr, load_lib
+from common import Config, FP, Factors, Grads, TokenIn, VP, bind_pe, check, dptr, finish, fptr, load_lib
 
 lib = load_lib()
 KINDS = {"alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6}
 
 
-lib.grape_pe_config_default.argtypes = [C.POINTER(Config), C.c_int, C.c_int]
-lib.grape_pe_create.argtypes = [C.POINTER(VP), C.POINTER(Config)]
-lib.grape_pe_free.argtypes = [VP]
-lib.grape_pe_num_params.argtypes = [VP]
-lib.grape_pe_num_params.restype = C.c_size_t
-lib.grape_pe_num_param_tensors.argtypes = [VP]
-lib.grape_pe_param_tensor.argtypes = [VP, C.c_int]
-lib.grape_pe_param_tensor.restype = C.POINTER(ParamInfo)
-lib.grape_pe_prepare.argtypes = [VP, FP]
+bind_pe(lib)
 lib.grape_bias_workspace_bytes.argtypes = [VP, C.c_int, C.c_int]
 lib.grape_bias_workspace_bytes.restype = C.c_size_t
 lib.grape_bias_factors_forward.argtypes = [C.POINTER(Factors), VP, VP, FP, FP, C.POINTER(TokenIn), C.c_int64,

@@ -8,19 +8,13 @@ import ctypes as C
 import numpy as np
 import torch
 
-from common import Config, DP, FP, Positions, VP, check, dptr, finish, fptr, load_lib, rel_err
+from common import Config, DP, FP, Positions, VP, bind_pe, check, dptr, finish, fptr, load_lib, rel_err
 
 lib = load_lib()
 KINDS = {"rope": 1, "xpos": 2, "grape-m": 3, "grape-m-ctx": 4, "grape-m-basis": 5, "grape-m-nc": 6}
 
 
-lib.grape_pe_config_default.argtypes = [C.POINTER(Config), C.c_int, C.c_int]
-lib.grape_pe_create.argtypes = [C.POINTER(VP), C.POINTER(Config)]
-lib.grape_pe_free.argtypes = [VP]
-lib.grape_pe_num_params.argtypes = [VP]
-lib.grape_pe_num_params.restype = C.c_size_t
-lib.grape_pe_init_params.argtypes = [VP, FP, C.c_uint64]
-lib.grape_pe_prepare.argtypes = [VP, FP]
+bind_pe(lib)
 lib.grape_rot_forward.argtypes = [FP, FP, VP, C.POINTER(Positions), C.c_int, C.c_int, C.c_int]
 lib.grape_rot_backward.argtypes = [FP, FP, DP, FP, FP, VP, C.POINTER(Positions), C.c_int, C.c_int, C.c_int]
 lib.grape_phase_forward.argtypes = [DP, FP, VP, C.c_int, C.c_int]
