@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dmat.h"
 #include "test_bias_fixture.h"
 
 #define NMAX 16
@@ -17,16 +18,6 @@ static double max_abs(const double *a, size_t n) {
     return m;
 }
 
-// C = A B (n x n)
-static void mm(double *C, const double *A, const double *B, int n) {
-    for (int r = 0; r < n; r++)
-        for (int c = 0; c < n; c++) {
-            double s = 0;
-            for (int k = 0; k < n; k++) s += A[r * n + k] * B[k * n + c];
-            C[r * n + c] = s;
-        }
-}
-
 // --- the group element: exp(nωA) = I + nωA, unipotent, a one-parameter group
 
 static void test_group_element(void) {
@@ -35,7 +26,7 @@ static void test_group_element(void) {
            Gij[NMAX * NMAX], P[NMAX * NMAX];
     t_rng r = t_seed(3);
     for (int c = 0; c < n - 1; c++) A[(n - 1) * n + c] = t_normal(&r); // A = e_{n-1} wᵀ with w_{n-1} = 0
-    mm(A2, A, A, n);
+    dmat_mul(A2, A, A, n);
     t_check("lift: A^2 = 0 (max abs)", max_abs(A2, (size_t)n * n), 0.0);
     lift_component c = {A, -0.37};
     lift_group_element(G, &c, 1, n, 123.0);
@@ -43,12 +34,12 @@ static void test_group_element(void) {
     for (int e = 0; e < n * n; e++) err = fmax(err, fabs(G[e] - ((e % (n + 1) == 0) + 123.0 * -0.37 * A[e])));
     t_check("lift: exp(n omega A) = I + n omega A", err, 1e-13);
     for (int e = 0; e < n * n; e++) P[e] = G[e] - (e % (n + 1) == 0); // (G - I)^2 = 0: all eigenvalues 1
-    mm(A2, P, P, n);
+    dmat_mul(A2, P, P, n);
     t_check("lift: G_add - I is nilpotent (unipotent element)", max_abs(A2, (size_t)n * n), 1e-12);
     lift_group_element(Gi, &c, 1, n, 7.0);
     lift_group_element(Gj, &c, 1, n, -19.0);
     lift_group_element(Gij, &c, 1, n, 7.0 - 19.0);
-    mm(P, Gi, Gj, n);
+    dmat_mul(P, Gi, Gj, n);
     for (int e = 0; e < n * n; e++) P[e] -= Gij[e];
     t_check("lift: G(i) G(j) = G(i + j)", max_abs(P, (size_t)n * n), 1e-12);
 }
@@ -186,7 +177,7 @@ static double dictionary_gap(int nilpotent) {
     lift_component c[3] = {{A[0], 0.3}, {A[1], -0.2}, {A[2], 0.11}};
     double gap = 0, prod = 0;
     for (int a = 0; a < R; a++)
-        for (int b = 0; b < R; b++) mm(P, A[a], A[b], n), prod = fmax(prod, max_abs(P, (size_t)n * n));
+        for (int b = 0; b < R; b++) dmat_mul(P, A[a], A[b], n), prod = fmax(prod, max_abs(P, (size_t)n * n));
     for (int trial = 0; trial < 20; trial++) {
         t_fill_d(qh, (size_t)n, 1.0, &r);
         t_fill_d(kh, (size_t)n, 1.0, &r);

@@ -4,21 +4,13 @@
 // and the Cayley backward against finite differences.
 #include "test_rot_util.h"
 
+#include "core/dmat.h"
 #include "pe/rot_internal.h"
 
 static double max_abs_diff(const double *a, const double *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i] - b[i]));
     return m;
-}
-
-static void matmul_d(double *C, const double *A, const double *B, int n) {
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            for (int k = 0; k < n; k++) s += A[i * n + k] * B[k * n + j];
-            C[i * n + j] = s;
-        }
 }
 
 static void transpose_d(double *T, const double *A, int n) {
@@ -100,7 +92,7 @@ static void test_group_laws(grape_rot_kind kind, int per_head, t_rng *rng) {
         lift_rot_matrix(Gn, r, &tab, h, n, sn);
         lift_rot_matrix(Gm, r, &tab, h, m, sm);
         lift_rot_matrix(Gnm, r, &tab, h, n + m, snm);
-        matmul_d(P, Gn, Gm, D);
+        dmat_mul(P, Gn, Gm, D);
         err_mul = fmax(err_mul, max_abs_diff(P, Gnm, D * D));
         if (kind == GRAPE_ROT_XPOS) continue; // a scaling, not orthogonal: G(−n) = G(n)^-1 ≠ G(n)ᵀ
         for (int k = 0; k < r->npair; k++) sm[k] = rot_pair_scale(r, &f.pos, -n, GRAPE_QUERY, k);
@@ -137,13 +129,13 @@ static void test_noncommuting_generator(t_rng *rng) {
     lift_expm(Em, nL, d);
     for (int i = 0; i < d * d; i++) nL[i] = (n + m) * L[i];
     lift_expm(Enm, nL, d);
-    matmul_d(P, En, Em, d);
+    dmat_mul(P, En, Em, d);
     t_check("non-commuting generator: G(n+m) == G(n)G(m)", max_abs_diff(P, Enm, d * d), 1e-11);
     for (int i = 0; i < d * d; i++) nL[i] = -n * L[i];
     lift_expm(Em, nL, d);
     transpose_d(Et, En, d);
     t_check("non-commuting generator: G(-n) == G(n)^T", max_abs_diff(Em, Et, d * d), 1e-11);
-    matmul_d(P, Et, En, d);
+    dmat_mul(P, Et, En, d);
     identity_d(Em, d);
     t_check("non-commuting generator: G(n)^T G(n) == I", max_abs_diff(P, Em, d * d), 1e-11);
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/dmat.h"
 #include "core/mathx.h"
 #include "pe/bias_internal.h"
 
@@ -116,16 +117,6 @@ void kv_shift_ref(double *y, const double *o, const double *logit, int B, int T,
 // ---------------------------------------------------------------------------------------------------------------
 // The unipotent lift
 
-// C = A B for n x n matrices. C must not alias A or B.
-static void matmul(double *C, const double *A, const double *B, int n) {
-    for (int r = 0; r < n; r++)
-        for (int c = 0; c < n; c++) {
-            double s = 0;
-            for (int k = 0; k < n; k++) s += A[(size_t)r * n + k] * B[(size_t)k * n + c];
-            C[(size_t)r * n + c] = s;
-        }
-}
-
 // G: (n,n), n <= LIFT_MAX_N
 void lift_group_element(double *G, const lift_component *c, int nc, int n, double pos) {
     double M[LIFT_MAX_N * LIFT_MAX_N], term[LIFT_MAX_N * LIFT_MAX_N], next[LIFT_MAX_N * LIFT_MAX_N];
@@ -137,7 +128,7 @@ void lift_group_element(double *G, const lift_component *c, int nc, int n, doubl
     memset(term, 0, nn * sizeof(double));
     for (int d = 0; d < n; d++) G[(size_t)d * n + d] = term[(size_t)d * n + d] = 1.0;
     for (int k = 1; k <= n; k++) { // (pos ω A)^k / k!, zero from k = 2 on when A² = 0
-        matmul(next, term, M, n);
+        dmat_mul(next, term, M, n);
         double mx = 0;
         for (size_t e = 0; e < nn; e++) {
             term[e] = next[e] / k;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/dmat.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "pe/lift_rot_ref.h"
@@ -35,13 +36,6 @@ void lift_rodrigues_right(double *G, const double *a, const double *b, double t,
     }
 }
 
-static void matmul(double *C, const double *A, const double *B, size_t n) {
-    memset(C, 0, n * n * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < n; k++)
-            for (size_t j = 0; j < n; j++) C[i * n + j] += A[i * n + k] * B[k * n + j];
-}
-
 grape_status lift_expm(double *G, const double *L, int d) {
     size_t n = (size_t)d;
     double norm = 0;
@@ -54,11 +48,11 @@ grape_status lift_expm(double *G, const double *L, int d) {
     memset(G, 0, n * n * sizeof(double));
     for (size_t i = 0; i < n; i++) G[i * n + i] = term[i * n + i] = 1.0;
     for (int k = 1; k <= 24; k++) { // ‖L/2^sq‖ ≤ 1/2: 24 terms reach double precision
-        matmul(tmp, term, L, n);
+        dmat_mul(tmp, term, L, n);
         for (size_t i = 0; i < n * n; i++) G[i] += (term[i] = tmp[i] * scale / k);
     }
     for (int s = 0; s < sq; s++) {
-        matmul(tmp, G, G, n);
+        dmat_mul(tmp, G, G, n);
         memcpy(G, tmp, n * n * sizeof(double));
     }
     grape_free(term);
