@@ -9,7 +9,8 @@
 // running suffix per query (GRAPE §5), and the online softmax is indifferent to key order.
 // Backward: query tiles are owned by threads (dq and query-side factor grads written directly); dk, dv and the
 // key-side factor grads go to per-thread (T,·) accumulators of the current (b,h), reduced after each head —
-// O(threads·T·(D+P)) extra memory, no races, no atomics.
+// O(threads·T·(D+P)) extra memory, no races, no atomics. Tiles are dealt to threads by a fixed rule and every sum
+// runs in thread-index order, so for a given thread count the gradients are the same bits on every run.
 #include <string.h>
 
 #include <omp.h>
@@ -522,6 +523,24 @@ static void zero_key_accumulators(tws *w, int T, int D, int P) {
     memset(w->dck, 0, (size_t)T * sizeof(double));
 }
 
+// Query tile of round r for thread tid of team: a boustrophedon deal (0..team-1, then team-1..0, ...) over the
+// tiles in decreasing cost, which evens out the causal triangle as a dynamic schedule would, but fixes which
+// thread sums which tile, and in which order, independently of timing. -1 past the last tile.
+static int deal_tile(int r, int tid, int team, int nqt) {
+    int u = r * team + (r & 1 ? team - 1 - tid : tid);
+    return u < nqt ? nqt - 1 - u : -1;
+}
+
+// dslope[h] += the per-thread slope gradients, summed in double into thread 0's slot in thread order.
+static void reduce_slope(float *dslope, char *ws, size_t per, int team, int T, int H, int D, int P) {
+    double *sum = ws_bind(ws, per, 0, T, H, D, P, 1).dslope;
+    for (int th = 1; th < team; th++) {
+        const double *part = ws_bind(ws, per, th, T, H, D, P, 1).dslope;
+        for (int h = 0; h < H; h++) sum[h] += part[h];
+    }
+    for (int h = 0; h < H; h++) dslope[h] += (float)sum[h];
+}
+
 // dq, dk, dv, dout, out, q, k, v: (B,T,H,D); lse: (B,H,T); dbias shaped as bias. Accumulates (+=).
 grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
                                  const float *out, const float *lse, const float *q, const float *k, const float *v,
@@ -531,7 +550,7 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
     if (st || (st = attn_check_bias("grape_attn_backward", bias, B, T, H))) return st;
     if (!dq || !dk || !dv || !dout || !out || !lse || !q || !k || !v)
         return grape_fail(GRAPE_ERR_ARG, "grape_attn_backward: NULL tensor");
-    int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T);
+    int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T), team = 1;
     float scale = attn_scale(opts, D);
     size_t per;
     char *ws = alloc_ws(&per, nth, T, H, D, P, 1);
@@ -539,8 +558,10 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
     int nqt = (T + BQ - 1) / BQ;
 #pragma omp parallel num_threads(nth)
     {
-        int tid = omp_get_thread_num();
+        int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         tws w = ws_bind(ws, per, tid, T, H, D, P, 1);
+#pragma omp single
+        team = nt;
         for (int bh = 0; bh < B * H; bh++) {
             int b = bh / H, h = bh % H;
             size_t off = ((size_t)b * T * H + (size_t)h) * D;
@@ -549,18 +570,18 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
             bwd_io io = {dq + off, dout + off, out + off, lse + (size_t)bh * T, dbias, (size_t)b * T * H + (size_t)h};
             // each thread clears only its own accumulators; the barrier ending the previous reduction protects them
             zero_key_accumulators(&w, T, D, P);
-#pragma omp for schedule(dynamic, 1)
-            for (int r = 0; r < nqt; r++) backward_qtile(&io, &w, &s, (nqt - 1 - r) * BQ);
-            int team = omp_get_num_threads();
-            reduce_key_rows(dk + off, dv + off, &io, ws, per, team, &s, (int)((int64_t)T * tid / team),
-                            (int)((int64_t)T * (tid + 1) / team));
+            for (int r = 0; r * nt < nqt; r++) {
+                int tile = deal_tile(r, tid, nt, nqt);
+                if (tile >= 0) backward_qtile(&io, &w, &s, tile * BQ);
+            }
+#pragma omp barrier
+            reduce_key_rows(dk + off, dv + off, &io, ws, per, nt, &s, (int)((int64_t)T * tid / nt),
+                            (int)((int64_t)T * (tid + 1) / nt));
 #pragma omp barrier
         }
-        if (dbias && dbias->slope && bias && bias->kind != GRAPE_BIAS_NONE && bias->kind != GRAPE_BIAS_FOX) {
-#pragma omp critical
-            for (int h = 0; h < H; h++) dbias->slope[h] += (float)w.dslope[h];
-        }
     }
+    if (dbias && dbias->slope && bias && bias->kind != GRAPE_BIAS_NONE && bias->kind != GRAPE_BIAS_FOX)
+        reduce_slope(dbias->slope, ws, per, team, T, H, D, P);
     grape_free(ws);
     return GRAPE_OK;
 }

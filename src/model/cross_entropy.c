@@ -5,20 +5,20 @@
 #include "model/fastmath.h"
 #include "model/layers.h"
 
-// loss: scalar (mean over N rows, accumulated in double); lse: (N); logits: (N,V); targets: (N)
+// loss: scalar (mean over N rows, accumulated in double in row order after the parallel pass, so the sum does
+// not depend on which thread finished first); lse: (N); logits: (N,V); targets: (N)
 void cross_entropy_forward(double *loss, float *lse, const float *logits, const uint8_t *targets, int64_t N, int V) {
-    double total = 0;
-#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)V)) reduction(+ : total)
+#pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)V))
     for (int64_t n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * (size_t)V;
         float mx = -INFINITY, s = 0;
         for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
 #pragma omp simd reduction(+ : s)
         for (int v = 0; v < V; v++) s += exp_fast(z[v] - mx);
-        float l = mx + logf(s);
-        lse[n] = l;
-        total += (double)l - (double)z[targets[n]];
+        lse[n] = mx + logf(s);
     }
+    double total = 0;
+    for (int64_t n = 0; n < N; n++) total += (double)lse[n] - (double)logits[(size_t)n * (size_t)V + targets[n]];
     *loss = total / (double)N;
 }
 
