@@ -20,8 +20,9 @@ OPT := -O3 -g
 endif
 CFLAGS += -std=c11 -ffp-contract=fast $(OPT) $(ARCH) -fopenmp -fPIC -Wall -Wextra -Werror -Iinclude -Isrc -D_DEFAULT_SOURCE -MMD -MP
 LDFLAGS += -fopenmp $(if $(DEBUG),$(SAN))
-# oneDNN's dnnl_sgemm is the GEMM (src/core/gemm.h; why: docs/BENCHMARKS.md)
-LDLIBS += -ldnnl -lm
+# oneDNN's dnnl_sgemm is the GEMM (src/core/gemm.h; why: docs/BENCHMARKS.md); jansson parses and writes JSON
+# (safetensors headers, metrics.jsonl; why: docs/ARCHITECTURE.md)
+LDLIBS += -ldnnl -ljansson -lm
 
 LIB_SRC := $(wildcard src/core/*.c src/pe/*.c src/attn/*.c src/model/*.c src/train/*.c src/eval/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)

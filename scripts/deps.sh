@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   build-essential clang libomp-dev      # gcc and clang with OpenMP
   libdnnl-dev                           # oneDNN: the GEMM behind every linear layer (src/core/gemm.h)
+  libjansson-dev                        # jansson: JSON of safetensors headers and metrics.jsonl
   python3-torch python3-numpy           # PyTorch autograd references for the tests (Debian's /usr/bin/python3)
   bible-kjv                             # the default corpus
   gnuplot-nox                           # plots of the evaluation

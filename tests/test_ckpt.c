@@ -2,6 +2,7 @@
 // the same configuration and the same loss; the activation plan can be overridden; missing, truncated, corrupt and
 // foreign files fail with GRAPE_ERR_IO / GRAPE_ERR_FORMAT and a message (leaks: the DEBUG=1 build's LeakSanitizer);
 // a weights-only checkpoint cannot resume (train_run, hence `grape train --resume`, refuses it).
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,80 @@ static const char *damaged(const char *name, const char *dir, long cut, long fli
     return out;
 }
 
+// Copy of dir's checkpoint into tmp/name with metadata overrides kv[2i] -> kv[2i+1] (NULL value: key dropped),
+// made on the header's JSON tree; the tensor bytes are copied unchanged.
+static const char *rewritten(const char *name, const char *dir, const char *const *kv, int n_kv) {
+    char src[320], dst[320];
+    const char *out = tmp_path(name);
+    snprintf(src, sizeof src, "%s/%s", dir, CKPT_FILE);
+    snprintf(dst, sizeof dst, "%s/%s", out, CKPT_FILE);
+    FILE *f = fopen(src, "rb");
+    uint64_t hlen;
+    if (!f || ckpt_mkdirs(out) || fread(&hlen, 8, 1, f) != 1) exit(2);
+    fseek(f, 0, SEEK_END);
+    size_t data = (size_t)ftell(f) - 8 - hlen;
+    char *h = malloc(hlen), *d = malloc(data);
+    fseek(f, 8, SEEK_SET);
+    if (!h || !d || fread(h, 1, hlen, f) != hlen || fread(d, 1, data, f) != data) exit(2);
+    fclose(f);
+    json_t *root = json_loadb(h, hlen, 0, NULL), *meta = json_object_get(root, "__metadata__");
+    for (int i = 0; i < n_kv; i++)
+        if (kv[2 * i + 1] ? json_object_set_new(meta, kv[2 * i], json_string(kv[2 * i + 1]))
+                          : json_object_del(meta, kv[2 * i]))
+            exit(2);
+    char *text = json_dumps(root, JSON_COMPACT);
+    uint64_t n = strlen(text);
+    FILE *g = fopen(dst, "wb");
+    if (!g || fwrite(&n, 8, 1, g) != 1 || fwrite(text, 1, n, g) != n || fwrite(d, 1, data, g) != data || fclose(g))
+        exit(2);
+    json_decref(root);
+    free(text);
+    free(h);
+    free(d);
+    return out;
+}
+
+// The metadata follows the safetensors conventions ("format": "pt", every value a string); numbers travel as
+// strings that must parse exactly, and v1 files (before "format": "pt") still load.
+static void test_metadata(const char *run) {
+    char dir[300], path[320]; // tmp_path's buffers rotate
+    snprintf(dir, sizeof dir, "%s", run);
+    snprintf(path, sizeof path, "%s/%s", dir, CKPT_FILE);
+    st_file *f = NULL;
+    grape_status s = st_open(&f, path);
+    const char *fmt = s ? NULL : st_meta(f, "format"), *g = s ? NULL : st_meta(f, "grape.format"),
+               *v = s ? NULL : st_meta(f, "grape.format_version"), *nl = s ? NULL : st_meta(f, "model.n_layer");
+    t_true("metadata: format pt, grape.format grape-checkpoint, version " CKPT_VERSION ", numbers as strings",
+           fmt && !strcmp(fmt, "pt") && g && !strcmp(g, "grape-checkpoint") && v && !strcmp(v, CKPT_VERSION) && nl &&
+               !strcmp(nl, "2") && !st_meta(f, "state.elapsed"));
+    st_close(f);
+    const char *v1[] = {"format", "grape-checkpoint", "format_version", "1", "grape.format", NULL,
+                        "grape.format_version", NULL};
+    grape_model *m = NULL;
+    s = grape_model_load(&m, rewritten("v1", dir, v1, 4), 0, 0);
+    if (s) printf("# v1: %s\n", grape_last_error());
+    t_true("metadata: a v1 checkpoint (format grape-checkpoint, format_version 1) loads", s == GRAPE_OK && m);
+    grape_model_free(m);
+    static const char *const bad[][2] = {
+        {"model.n_layer", "2.5"}, {"model.n_layer", "abc"},      {"model.n_layer", ""},
+        {"model.n_layer", " 2"},  {"model.n_layer", "+2"},       {"model.n_layer", "99999999999"},
+        {"train.seed", "-1"},     {"opt.lr", "inf"},             {"opt.lr", "nan"},
+        {"opt.lr", "0x1p-10"},    {"model.n_head", NULL},        {"grape.format_version", "99"},
+        {"format", "tf"},         {"state.step", "1e3"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "metadata: %s = %s%s%s is refused, naming it", bad[i][0], bad[i][1] ? "'" : "",
+                 bad[i][1] ? bad[i][1] : "(missing)", bad[i][1] ? "'" : "");
+        m = (grape_model *)1;
+        s = grape_model_load(&m, rewritten("bad", dir, bad[i], 1), 0, 0);
+        printf("# %s: %s\n", name, grape_last_error());
+        int named = strstr(grape_last_error(), bad[i][0]) || strstr(grape_last_error(), "not a grape checkpoint") ||
+                    strstr(grape_last_error(), "v99");
+        t_true(name, s == GRAPE_ERR_FORMAT && !m && named);
+    }
+}
+
 static void test_errors(void) {
     char dir[300], path[300]; // tmp_path's buffers rotate
     snprintf(dir, sizeof dir, "%s", tmp_path("grape-m+grape-ap"));
@@ -136,6 +211,7 @@ int main(void) {
     test_round_trip("grape-m+grape-ap");
     test_round_trip("grape-m-ctx+fox");
     test_round_trip("xpos+grape-a-qk");
+    test_metadata(tmp_path("grape-m+grape-ap"));
     test_errors();
     tmp_remove();
     return t_finish();

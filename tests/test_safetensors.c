@@ -1,6 +1,7 @@
 // test_safetensors.c — round trip of the writer and reader, and every class of corruption rejected with
-// GRAPE_ERR_FORMAT (truncation, header length, JSON syntax, offsets overlapping / out of range / with gaps,
-// sizes that disagree with dtype and shape, duplicates, unknown dtypes), plus a byte-flip fuzz of the header.
+// GRAPE_ERR_FORMAT (truncation, header length, JSON syntax, hostile JSON: duplicate keys, 10,000-deep nesting,
+// non-string keys, NUL and bad UTF-8 in strings, integers past 2^63; offsets overlapping / out of range / with
+// gaps, sizes that disagree with dtype and shape, unknown dtypes), plus a byte-flip fuzz of the header.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -104,6 +105,11 @@ static void test_round_trip(void) {
     for (struct dirent *de; (de = readdir(d));) leftovers += strstr(de->d_name, ".tmp.") != NULL;
     closedir(d);
     t_true("atomic write: no temp file left behind", leftovers == 0);
+    const char *bad_meta[] = {"k", "\xff"};
+    s = st_save(path, t, 4, bad_meta, 1);
+    printf("# %s\n", grape_last_error());
+    t_true("write: metadata that is not UTF-8 is refused, the old file kept",
+           s == GRAPE_ERR_ARG && strstr(grape_last_error(), "'k'") && open_status(path) == GRAPE_OK);
 }
 
 static void test_corruption(void) {
@@ -172,6 +178,33 @@ static void test_corruption(void) {
     expect_format("unknown dtype", "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
     expect_format("missing data_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, 0);
     expect_format("metadata value not a string", "{\"__metadata__\":{\"k\":1}}", 0, 0);
+    expect_format("duplicate key in an entry",
+                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
+    expect_format("duplicate key in __metadata__", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, 0);
+    expect_format("two __metadata__ entries", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, 0);
+    expect_format("non-string key", "{1:{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
+    expect_format("NUL (\\u0000) in a tensor name",
+                  "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
+    expect_format("invalid UTF-8 in a tensor name",
+                  "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
+    expect_format("lone surrogate escape", "{\"__metadata__\":{\"k\":\"\\ud800\"}}", 0, 0);
+    expect_format("offset is a real number", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}", 8,
+                  0);
+    expect_format("offset 2^63", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,9223372036854775808]}}",
+                  8, 0);
+    expect_format("shape is not an array", "{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8, 0);
+    expect_format("unknown key in an entry",
+                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8, 0);
+    expect_format("header is an array", "[1,2]", 0, 0);
+    expect_format("__metadata__ is not an object", "{\"__metadata__\":[]}", 0, 0);
+    enum { DEEP = 10000 };
+    char *deep = malloc(2 * DEEP + 16);
+    memcpy(deep, "{\"a\":", 5);
+    memset(deep + 5, '[', DEEP);
+    memset(deep + 5 + DEEP, ']', DEEP);
+    strcpy(deep + 5 + 2 * DEEP, "}");
+    expect_format("JSON nested 10,000 deep", deep, 0, 0);
+    free(deep);
     expect_format("header length beyond the file", ok, 8, 1000);
     expect_format("header length below the JSON", ok, 8, 20);
     expect_format("header length zero", ok, 8, 0x7fffffffffffffffull);

@@ -20,7 +20,7 @@ typedef struct {
     train_state st;
 } ckpt_meta;
 
-typedef enum { F_INT, F_I64, F_U64, F_DBL, F_STR } field_type;
+typedef enum { F_INT, F_I64, F_U64, F_DBL, F_DBL_NAN, F_STR } field_type; // F_DBL: finite; F_DBL_NAN: or NaN
 
 typedef struct {
     const char *key;
@@ -90,11 +90,10 @@ static const ckpt_field fields[] = {
     FIELD("state.step", F_I64, st.step),
     FIELD("state.rng", F_U64, st.rng),
     FIELD("state.tokens", F_I64, st.tokens),
-    FIELD("state.elapsed", F_DBL, st.elapsed),
-    FIELD("state.last_val_bpb", F_DBL, st.last_val),
+    FIELD("state.last_val_bpb", F_DBL_NAN, st.last_val),
 };
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
-#define N_META (N_FIELDS + 2) // + format and version
+#define N_META (N_FIELDS + 3) // + format, grape.format, grape.format_version
 
 static grape_status ckpt_path(char *buf, size_t n, const char *dir) {
     if (snprintf(buf, n, "%s/%s", dir, CKPT_FILE) >= (int)n) return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
@@ -111,10 +110,20 @@ static const char *format_field(char *buf, size_t n, const ckpt_field *f, const 
     case F_INT: snprintf(buf, n, "%d", *(const int *)p); break;
     case F_I64: snprintf(buf, n, "%" PRId64, *(const int64_t *)p); break;
     case F_U64: snprintf(buf, n, "%" PRIu64, *(const uint64_t *)p); break;
-    case F_DBL: snprintf(buf, n, "%.17g", *(const double *)p); break;
+    case F_DBL:
+    case F_DBL_NAN: snprintf(buf, n, "%.17g", *(const double *)p); break;
     case F_STR: return p;
     }
     return buf;
+}
+
+// A stringified number: optional '-' (signed types only), then digits (and for doubles what strtod reads, but
+// no leading space or '+', no hex), nothing after; ints within their type, doubles finite (or NaN if allowed).
+static int number_ok(const char *s, const char *end, field_type t) {
+    if (end == s || *end || errno) return 0;
+    const char *d = s + (*s == '-' && t != F_U64);
+    if (t == F_DBL_NAN && !strcmp(d, "nan")) return 1;
+    return *d >= '0' && *d <= '9' && !strpbrk(s, "xX");
 }
 
 static grape_status parse_field(ckpt_meta *m, const ckpt_field *f, const char *s) {
@@ -129,23 +138,33 @@ static grape_status parse_field(ckpt_meta *m, const ckpt_field *f, const char *s
     }
     case F_I64: *(int64_t *)p = strtoll(s, &end, 10); break;
     case F_U64: *(uint64_t *)p = strtoull(s, &end, 10); break;
-    case F_DBL: *(double *)p = strtod(s, &end); break;
+    case F_DBL:
+    case F_DBL_NAN: *(double *)p = strtod(s, &end); break;
     case F_STR:
         if (strlen(s) >= f->size) return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' is too long", f->key);
         strcpy(p, s);
         return GRAPE_OK;
     }
-    if (errno || end == s || *end)
+    if (!number_ok(s, end, f->type) || (f->type == F_DBL && !isfinite(*(double *)p)))
         return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' has a bad value '%s'", f->key, s);
     return GRAPE_OK;
 }
 
+// The format version: "grape.format_version" beside the safetensors convention "format": "pt"; v1 files had
+// "format": "grape-checkpoint", "format_version": "1" (read as the same keys otherwise; their "state.elapsed"
+// is ignored). NULL when f is not a grape checkpoint.
+static const char *format_version(const st_file *f) {
+    const char *fmt = st_meta(f, "format"), *grape = st_meta(f, "grape.format");
+    if (fmt && !strcmp(fmt, "pt") && grape && !strcmp(grape, CKPT_FORMAT)) return st_meta(f, "grape.format_version");
+    if (fmt && !strcmp(fmt, CKPT_FORMAT)) return st_meta(f, "format_version");
+    return NULL;
+}
+
 static grape_status read_meta(const st_file *f, const char *path, train_config *cfg, train_state *st) {
-    const char *fmt = st_meta(f, "format"), *ver = st_meta(f, "format_version");
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) || !ver)
-        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is a safetensors file but not a grape checkpoint", path);
-    if (strcmp(ver, CKPT_VERSION))
-        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is checkpoint format v%s; this grape reads v%s", path, ver,
+    const char *ver = format_version(f);
+    if (!ver) return grape_fail(GRAPE_ERR_FORMAT, "'%s' is a safetensors file but not a grape checkpoint", path);
+    if (strcmp(ver, CKPT_VERSION) && strcmp(ver, "1"))
+        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is checkpoint format v%s; this grape reads v1 and v%s", path, ver,
                           CKPT_VERSION);
     ckpt_meta m = {0};
     for (int i = 0; i < N_FIELDS; i++) {
@@ -230,10 +249,10 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
     }
     ckpt_meta meta = {*cfg, *st};
     char nums[N_FIELDS][32];
-    const char *kv[2 * N_META] = {"format", CKPT_FORMAT, "format_version", CKPT_VERSION};
+    const char *kv[2 * N_META] = {"format", "pt", "grape.format", CKPT_FORMAT, "grape.format_version", CKPT_VERSION};
     for (int i = 0; i < N_FIELDS; i++) {
-        kv[4 + 2 * i] = fields[i].key;
-        kv[5 + 2 * i] = format_field(nums[i], sizeof nums[i], &fields[i], &meta);
+        kv[6 + 2 * i] = fields[i].key;
+        kv[7 + 2 * i] = format_field(nums[i], sizeof nums[i], &fields[i], &meta);
     }
     if (!s) s = st_save(path, e, sets * nt, kv, N_META);
     free(e);

@@ -12,7 +12,7 @@
 
 #define CKPT_FILE "model.safetensors"
 #define CKPT_FORMAT "grape-checkpoint"
-#define CKPT_VERSION "1"
+#define CKPT_VERSION "2"
 
 // mkdir -p dir.
 grape_status ckpt_mkdirs(const char *dir);

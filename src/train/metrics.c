@@ -2,6 +2,7 @@
 #include "train/metrics.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,18 +10,24 @@
 
 #include "core/error.h"
 
-// Byte offset just after the last line whose "step" is <= step (lines are in step order).
-static grape_status keep_prefix(const char *path, int64_t step, long *keep) {
+// Byte offset just after the last line whose "step" is <= step (lines are in step order), and that line's
+// "elapsed". A line that is not a complete JSON object with an integer "step" ends the kept prefix.
+static grape_status keep_prefix(const char *path, int64_t step, long *keep, double *elapsed) {
     *keep = 0;
+    *elapsed = 0;
     FILE *f = fopen(path, "r");
     if (!f) return errno == ENOENT ? GRAPE_OK : grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     long at = 0;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        const char *k = strstr(line, "\"step\":");
-        if (!k || strtoll(k + 7, NULL, 10) > step || line[n - 1] != '\n') break;
+    while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
+        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
+        const json_t *st = json_object_get(o, "step");
+        int keep_line = json_is_integer(st) && json_integer_value(st) <= step;
+        if (keep_line) *elapsed = json_number_value(json_object_get(o, "elapsed"));
+        json_decref(o);
+        if (!keep_line) break;
         at += (long)n;
     }
     free(line);
@@ -29,13 +36,14 @@ static grape_status keep_prefix(const char *path, int64_t step, long *keep) {
     return GRAPE_OK;
 }
 
-grape_status metrics_open(metrics_log *ml, const char *dir, int64_t resume_step) {
+grape_status metrics_open(metrics_log *ml, const char *dir, int64_t resume_step, double *elapsed) {
     *ml = (metrics_log){0};
+    *elapsed = 0;
     char path[TRAIN_PATH_MAX + 32];
     if (snprintf(path, sizeof path, "%s/%s", dir, METRICS_FILE) >= (int)sizeof path)
         return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     long keep = 0;
-    grape_status s = resume_step >= 0 ? keep_prefix(path, resume_step, &keep) : GRAPE_OK;
+    grape_status s = resume_step >= 0 ? keep_prefix(path, resume_step, &keep, elapsed) : GRAPE_OK;
     if (s) return s;
     ml->f = fopen(path, resume_step >= 0 ? "a" : "w");
     if (!ml->f) return grape_fail(GRAPE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
@@ -46,25 +54,33 @@ grape_status metrics_open(metrics_log *ml, const char *dir, int64_t resume_step)
     return GRAPE_OK;
 }
 
+// x rounded to the digits printf's fmt keeps: printed below with 9 significant digits, it reads as that text
+// (a decimal of at most 9 digits survives the round trip through a double).
+static json_t *rounded(const char *fmt, double x) {
+    char buf[64];
+    snprintf(buf, sizeof buf, fmt, x);
+    return json_real(strtod(buf, NULL));
+}
+
 grape_status metrics_write(metrics_log *ml, const train_report *r) {
-    json_buf *b = &ml->line;
-    jb_reset(b);
     // loss with 9 significant digits: a float mean reads back exactly, so runs can be compared bit for bit.
-    jb_printf(
-        b,
-        "{\"step\": %lld, \"loss\": %.9g, \"lr\": %.6g, \"grad_norm\": %.6g, \"tokens_per_s\": %.1f, \"elapsed\": %.2f",
-        (long long)r->step, r->loss, r->lr, r->grad_norm, r->tokens_per_s, r->elapsed);
-    if (!isnan(r->val_bpb)) jb_printf(b, ", \"val_bpb\": %.6f", r->val_bpb);
-    jb_raw(b, "}\n", 2);
-    grape_status s = jb_status(b);
-    if (s) return s;
-    if (fwrite(b->p, 1, b->len, ml->f) != b->len || fflush(ml->f) != 0)
-        return grape_fail(GRAPE_ERR_IO, "cannot append to %s: %s", METRICS_FILE, strerror(errno));
-    return GRAPE_OK;
+    json_t *o = json_pack("{sI so so so so so}", "step", (json_int_t)r->step, "loss", rounded("%.9g", r->loss), "lr",
+                          rounded("%.6g", r->lr), "grad_norm", rounded("%.6g", r->grad_norm), "tokens_per_s",
+                          rounded("%.1f", r->tokens_per_s), "elapsed", rounded("%.2f", r->elapsed));
+    if (o && !isnan(r->val_bpb) && json_object_set_new(o, "val_bpb", rounded("%.6f", r->val_bpb))) {
+        json_decref(o);
+        o = NULL;
+    }
+    char *text = o ? json_dumps(o, JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(o);
+    if (!text) return grape_fail(GRAPE_ERR_NUMERIC, "cannot format metrics line of step %lld (a value is not finite)",
+                                 (long long)r->step);
+    int ok = fputs(text, ml->f) >= 0 && fputc('\n', ml->f) != EOF && fflush(ml->f) == 0;
+    free(text);
+    return ok ? GRAPE_OK : grape_fail(GRAPE_ERR_IO, "cannot append to %s: %s", METRICS_FILE, strerror(errno));
 }
 
 void metrics_close(metrics_log *ml) {
     if (ml->f) fclose(ml->f);
-    jb_free(&ml->line);
     *ml = (metrics_log){0};
 }

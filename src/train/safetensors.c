@@ -10,9 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "core/error.h"
 #include "train/errctx.h"
-#include "train/json.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors stores little-endian data; this build assumes a little-endian host"
@@ -52,33 +53,51 @@ static grape_status write_all(int fd, const void *p, size_t n, const char *path)
     return GRAPE_OK;
 }
 
-static grape_status build_header(json_buf *b, const st_entry *t, int n, const char *const *meta, int n_meta) {
-    jb_raw(b, "{", 1);
-    if (n_meta > 0) {
-        jb_printf(b, "\"__metadata__\":{");
-        for (int i = 0; i < n_meta; i++) {
-            if (i) jb_raw(b, ",", 1);
-            jb_string(b, meta[2 * i]);
-            jb_raw(b, ":", 1);
-            jb_string(b, meta[2 * i + 1]);
-        }
-        jb_raw(b, "}", 1);
-    }
+// Set key in obj to v, taking the reference; 0 when v is NULL (out of memory, or a string that is not UTF-8).
+static int put(json_t *obj, const char *key, json_t *v) { return v && !json_object_set_new(obj, key, v); }
+
+// {"__metadata__": {k: v, ...}, name: {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...}
+static grape_status header_tree(json_t *root, const st_entry *t, int n, const char *const *meta, int n_meta) {
+    json_t *md = n_meta > 0 ? json_object() : NULL;
+    if (n_meta > 0 && !put(root, "__metadata__", md)) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n_meta; i++)
+        if (!put(md, meta[2 * i], json_string(meta[2 * i + 1])))
+            return grape_fail(GRAPE_ERR_ARG, "metadata '%s' is not valid UTF-8 (or out of memory)", meta[2 * i]);
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         int ok = t[i].ndim >= 0 && t[i].ndim <= ST_MAX_DIMS;
         uint64_t bytes = numel(t[i].shape, ok ? t[i].ndim : 0, &ok) * 4;
-        if (!ok) return grape_fail(GRAPE_ERR_ARG, "tensor '%s' has an invalid shape", t[i].name);
-        if (n_meta > 0 || i) jb_raw(b, ",", 1);
-        jb_string(b, t[i].name);
-        jb_printf(b, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < t[i].ndim; d++) jb_printf(b, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
-        jb_printf(b, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off, (unsigned long long)(off + bytes));
+        if (!ok || bytes > INT64_MAX - off) return grape_fail(GRAPE_ERR_ARG, "tensor '%s' has an invalid shape", t[i].name);
+        json_t *e = json_object(), *shape = json_array();
+        for (int d = 0; shape && d < t[i].ndim; d++) ok &= !json_array_append_new(shape, json_integer(t[i].shape[d]));
+        ok &= put(root, t[i].name, e) && put(e, "dtype", json_string("F32")) && put(e, "shape", shape) &&
+              put(e, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + bytes)));
+        if (!ok) return grape_fail(GRAPE_ERR_ARG, "tensor name '%s' is not valid UTF-8 (or out of memory)", t[i].name);
         off += bytes;
     }
-    jb_raw(b, "}", 1);
-    while (b->len % 8) jb_raw(b, " ", 1); // the data section starts 8-byte aligned
-    return jb_status(b);
+    return GRAPE_OK;
+}
+
+// The header text, space-padded so the data section starts 8-byte aligned; *len excludes the NUL.
+static grape_status build_header(char **out, size_t *len, const st_entry *t, int n, const char *const *meta,
+                                 int n_meta) {
+    *out = NULL;
+    json_t *root = json_object();
+    grape_status s = root ? header_tree(root, t, n, meta, n_meta) : grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    char *text = s ? NULL : json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (s) return s;
+    size_t tl = text ? strlen(text) : 0, padded = (tl + 7) / 8 * 8;
+    char *h = text ? realloc(text, padded + 1) : NULL;
+    if (!h) {
+        free(text);
+        return grape_fail(GRAPE_ERR_NOMEM, "out of memory formatting a safetensors header");
+    }
+    memset(h + tl, ' ', padded - tl);
+    h[padded] = '\0';
+    *out = h;
+    *len = padded;
+    return GRAPE_OK;
 }
 
 // fsync the directory holding path, so the rename itself survives a crash.
@@ -93,10 +112,10 @@ static grape_status sync_dir(const char *path) {
     return rc ? grape_fail(GRAPE_ERR_IO, "cannot sync the directory of '%s': %s", path, strerror(errno)) : GRAPE_OK;
 }
 
-static grape_status write_file(int fd, const char *tmp, const json_buf *h, const st_entry *t, int n) {
-    uint64_t hlen = h->len;
+static grape_status write_file(int fd, const char *tmp, const char *h, size_t hl, const st_entry *t, int n) {
+    uint64_t hlen = hl;
     grape_status s = write_all(fd, &hlen, 8, tmp);
-    if (!s) s = write_all(fd, h->p, h->len, tmp);
+    if (!s) s = write_all(fd, h, hl, tmp);
     for (int i = 0; i < n && !s; i++) {
         int ok = 1;
         s = write_all(fd, t[i].data, numel(t[i].shape, t[i].ndim, &ok) * 4, tmp);
@@ -106,19 +125,20 @@ static grape_status write_file(int fd, const char *tmp, const json_buf *h, const
 }
 
 grape_status st_save(const char *path, const st_entry *t, int n, const char *const *meta, int n_meta) {
-    json_buf h = {0};
-    grape_status s = build_header(&h, t, n, meta, n_meta);
+    char *h = NULL;
+    size_t hl = 0;
+    grape_status s = build_header(&h, &hl, t, n, meta, n_meta);
     char tmp[4096];
     if (!s && snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         s = grape_fail(GRAPE_ERR_ARG, "path too long: '%s'", path);
     int fd = s ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (!s && fd < 0) s = grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    if (!s) s = write_file(fd, tmp, &h, t, n);
+    if (!s) s = write_file(fd, tmp, h, hl, t, n);
     if (fd >= 0 && close(fd) != 0 && !s) s = grape_fail(GRAPE_ERR_IO, "cannot close '%s': %s", tmp, strerror(errno));
     if (!s && rename(tmp, path) != 0) s = grape_fail(GRAPE_ERR_IO, "cannot rename to '%s': %s", path, strerror(errno));
     if (s && fd >= 0) unlink(tmp);
     if (!s) s = sync_dir(path);
-    jb_free(&h);
+    free(h);
     return s;
 }
 
@@ -128,12 +148,10 @@ grape_status st_save(const char *path, const st_entry *t, int n, const char *con
 struct st_file {
     int fd;
     uint64_t data_start, data_size;
-    char *header, *pool; // raw header; decoded strings (never longer than their encoded form)
-    size_t pool_used, pool_cap;
+    json_t *root;       // the parsed header; names and metadata values point into it
+    const json_t *meta; // "__metadata__" (NULL if absent)
     st_info *t;
-    int n, cap;
-    const char **meta; // key, value pairs
-    int n_meta, cap_meta;
+    int n;
 };
 
 static grape_status corrupt(const char *what, const char *name) {
@@ -141,95 +159,74 @@ static grape_status corrupt(const char *what, const char *name) {
                       name ? name : "");
 }
 
-static grape_status pool_string(st_file *f, json_cur *c, const char **out) {
-    grape_status s = json_string(c, f->pool + f->pool_used, f->pool_cap - f->pool_used);
-    if (s) return s;
-    *out = f->pool + f->pool_used;
-    f->pool_used += strlen(*out) + 1;
-    return GRAPE_OK;
-}
-
-static int grow(void **arr, int *cap, int need, size_t elem) {
-    if (need <= *cap) return 1;
-    int n = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, (size_t)n * elem);
-    if (!p) return 0;
-    *arr = p;
-    *cap = n;
+// A JSON integer in [0, INT64_MAX] (jansson's json_int_t holds the whole range; larger ones fail to parse).
+static int get_u63(const json_t *v, uint64_t *out) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return 0;
+    *out = (uint64_t)json_integer_value(v);
     return 1;
 }
 
-static grape_status parse_metadata(st_file *f, json_cur *c) {
-    grape_status s = json_expect(c, '{');
-    if (s || json_eat(c, '}')) return s;
-    do {
-        if (!grow((void **)&f->meta, &f->cap_meta, 2 * f->n_meta + 2, sizeof *f->meta))
-            return grape_fail(GRAPE_ERR_NOMEM, "out of memory reading metadata");
-        const char **kv = f->meta + 2 * f->n_meta;
-        if ((s = pool_string(f, c, &kv[0])) || (s = json_expect(c, ':')) || (s = pool_string(f, c, &kv[1]))) return s;
-        f->n_meta++;
-    } while (json_eat(c, ','));
-    return json_expect(c, '}');
-}
-
-static grape_status parse_shape(st_info *t, json_cur *c) {
-    grape_status s = json_expect(c, '[');
-    if (s || json_eat(c, ']')) return s;
-    do {
+static grape_status parse_shape(st_info *t, const json_t *shape) {
+    if (!json_is_array(shape)) return corrupt("shape is not an array", t->name);
+    if (json_array_size(shape) > ST_MAX_DIMS) return corrupt("more than 8 dimensions in the shape", t->name);
+    t->ndim = (int)json_array_size(shape);
+    for (int d = 0; d < t->ndim; d++) {
         uint64_t v;
-        if (t->ndim == ST_MAX_DIMS) return corrupt("more than 8 dimensions in the shape", t->name);
-        if ((s = json_u64(c, &v))) return s;
-        if (v > INT64_MAX) return corrupt("dimension out of range in the shape", t->name);
-        t->shape[t->ndim++] = (int64_t)v;
-    } while (json_eat(c, ','));
-    return json_expect(c, ']');
-}
-
-static grape_status parse_offsets(st_info *t, json_cur *c) {
-    grape_status s;
-    if ((s = json_expect(c, '[')) || (s = json_u64(c, &t->begin)) || (s = json_expect(c, ',')) ||
-        (s = json_u64(c, &t->end)))
-        return s;
-    return json_expect(c, ']');
-}
-
-// {"dtype": ..., "shape": [...], "data_offsets": [b, e]}, each key exactly once, in any order.
-static grape_status parse_tensor(st_info *t, json_cur *c) {
-    static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
-    int seen[3] = {0};
-    grape_status s = json_expect(c, '{');
-    do {
-        char key[16];
-        if (s || (s = json_string(c, key, sizeof key)) || (s = json_expect(c, ':'))) return s;
-        int k = !strcmp(key, keys[0]) ? 0 : !strcmp(key, keys[1]) ? 1 : !strcmp(key, keys[2]) ? 2 : -1;
-        if (k < 0 || seen[k]++)
-            return corrupt(k < 0 ? "unknown key in the entry" : "repeated key in the entry", t->name);
-        s = k == 0 ? json_string(c, t->dtype, sizeof t->dtype) : k == 1 ? parse_shape(t, c) : parse_offsets(t, c);
-    } while (!s && json_eat(c, ','));
-    if (s || (s = json_expect(c, '}'))) return s;
-    if (!seen[0] || !seen[1] || !seen[2]) return corrupt("missing dtype, shape or data_offsets", t->name);
+        if (!get_u63(json_array_get(shape, (size_t)d), &v))
+            return corrupt("a dimension is not a non-negative integer", t->name);
+        t->shape[d] = (int64_t)v;
+    }
     return GRAPE_OK;
 }
 
+// {"dtype": "...", "shape": [...], "data_offsets": [b, e]} and nothing else.
+static grape_status parse_tensor(st_info *t, const json_t *e) {
+    if (!json_is_object(e)) return corrupt("entry is not an object", t->name);
+    const json_t *dtype = json_object_get(e, "dtype"), *shape = json_object_get(e, "shape"),
+                 *off = json_object_get(e, "data_offsets");
+    if (!dtype || !shape || !off) return corrupt("missing dtype, shape or data_offsets", t->name);
+    if (json_object_size(e) != 3) return corrupt("unknown key in the entry", t->name);
+    if (!json_is_string(dtype) || json_string_length(dtype) >= sizeof t->dtype)
+        return corrupt("unknown dtype", t->name);
+    memcpy(t->dtype, json_string_value(dtype), json_string_length(dtype) + 1);
+    grape_status s = parse_shape(t, shape);
+    if (s) return s;
+    if (!json_is_array(off) || json_array_size(off) != 2 || !get_u63(json_array_get(off, 0), &t->begin) ||
+        !get_u63(json_array_get(off, 1), &t->end))
+        return corrupt("data_offsets is not two non-negative integers", t->name);
+    return GRAPE_OK;
+}
+
+// The header is one JSON object; jansson checks the syntax (UTF-8, no NUL in strings, duplicate keys refused,
+// nesting bounded) and grape checks the shape of every entry.
 static grape_status parse_header(st_file *f, const char *p, size_t n) {
-    json_cur c = {p, p, p + n};
-    grape_status s = json_expect(&c, '{');
-    if (s || json_eat(&c, '}')) return s ? s : json_end(&c);
-    do {
-        const char *name;
-        if ((s = pool_string(f, &c, &name)) || (s = json_expect(&c, ':'))) return s;
-        if (!strcmp(name, "__metadata__")) {
-            if (f->meta) return corrupt("two __metadata__ entries", NULL);
-            s = parse_metadata(f, &c);
+    json_error_t err;
+    f->root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &err);
+    if (!f->root)
+        return grape_fail(GRAPE_ERR_FORMAT, "corrupt safetensors file: header is not valid JSON: %s (byte %d)",
+                          err.text, err.position);
+    if (!json_is_object(f->root)) return corrupt("header is not a JSON object", NULL);
+    f->t = calloc(json_object_size(f->root) + 1, sizeof *f->t);
+    if (!f->t) return grape_fail(GRAPE_ERR_NOMEM, "out of memory reading the header");
+    const char *key;
+    json_t *v;
+    json_object_foreach(f->root, key, v) {
+        if (!strcmp(key, "__metadata__")) {
+            if (!json_is_object(v)) return corrupt("__metadata__ is not an object", NULL);
+            const char *mk;
+            json_t *mv;
+            json_object_foreach(v, mk, mv) {
+                if (!json_is_string(mv)) return corrupt("a metadata value is not a string", NULL);
+            }
+            f->meta = v;
             continue;
         }
-        if (!grow((void **)&f->t, &f->cap, f->n + 1, sizeof *f->t))
-            return grape_fail(GRAPE_ERR_NOMEM, "out of memory reading the header");
-        f->t[f->n] = (st_info){.name = name};
-        s = parse_tensor(&f->t[f->n++], &c);
-    } while (!s && json_eat(&c, ','));
-    if (s || (s = json_expect(&c, '}'))) return s;
-    return json_end(&c);
+        st_info *t = &f->t[f->n++];
+        t->name = key;
+        grape_status s = parse_tensor(t, v);
+        if (s) return s;
+    }
+    return GRAPE_OK;
 }
 
 static int cmp_begin(const void *a, const void *b) {
@@ -237,11 +234,8 @@ static int cmp_begin(const void *a, const void *b) {
     return x->begin != y->begin ? (x->begin < y->begin ? -1 : 1) : (x->end > y->end) - (x->end < y->end);
 }
 
-static int cmp_name(const void *a, const void *b) {
-    return strcmp((*(const st_info *const *)a)->name, (*(const st_info *const *)b)->name);
-}
-
-// Each tensor's byte range matches dtype and shape; the ranges tile [0, data_size) exactly; names are unique.
+// Each tensor's byte range matches dtype and shape; the ranges tile [0, data_size) exactly (names are unique:
+// the parser refuses duplicate keys).
 static grape_status check_layout(const st_file *f, const st_info **order) {
     for (int i = 0; i < f->n; i++) {
         const st_info *t = &f->t[i];
@@ -253,9 +247,6 @@ static grape_status check_layout(const st_file *f, const st_info **order) {
             return corrupt("data_offsets disagree with dtype and shape", t->name);
         order[i] = t;
     }
-    qsort(order, (size_t)f->n, sizeof *order, cmp_name);
-    for (int i = 1; i < f->n; i++)
-        if (!strcmp(order[i]->name, order[i - 1]->name)) return corrupt("duplicate name", order[i]->name);
     qsort(order, (size_t)f->n, sizeof *order, cmp_begin);
     uint64_t at = 0;
     for (int i = 0; i < f->n; i++) {
@@ -300,12 +291,11 @@ static grape_status load_header(st_file *f, const char *path) {
                           (unsigned long long)hlen, (unsigned long long)size);
     f->data_start = 8 + hlen;
     f->data_size = size - f->data_start;
-    f->pool_cap = (size_t)hlen + 1;
-    f->header = malloc((size_t)hlen);
-    f->pool = malloc(f->pool_cap);
-    if (!f->header || !f->pool) return grape_fail(GRAPE_ERR_NOMEM, "out of memory reading '%s'", path);
-    if ((s = read_at(f->fd, f->header, (size_t)hlen, 8))) return s;
-    return parse_header(f, f->header, (size_t)hlen);
+    char *header = malloc((size_t)hlen);
+    if (!header) return grape_fail(GRAPE_ERR_NOMEM, "out of memory reading '%s'", path);
+    if (!(s = read_at(f->fd, header, (size_t)hlen, 8))) s = parse_header(f, header, (size_t)hlen);
+    free(header);
+    return s;
 }
 
 grape_status st_open(st_file **out, const char *path) {
@@ -330,10 +320,8 @@ grape_status st_open(st_file **out, const char *path) {
 void st_close(st_file *f) {
     if (!f) return;
     if (f->fd >= 0) close(f->fd);
-    free(f->header);
-    free(f->pool);
+    json_decref(f->root);
     free(f->t);
-    free(f->meta);
     free(f);
 }
 
@@ -346,11 +334,7 @@ const st_info *st_find(const st_file *f, const char *name) {
     return NULL;
 }
 
-const char *st_meta(const st_file *f, const char *key) {
-    for (int i = 0; i < f->n_meta; i++)
-        if (!strcmp(f->meta[2 * i], key)) return f->meta[2 * i + 1];
-    return NULL;
-}
+const char *st_meta(const st_file *f, const char *key) { return json_string_value(json_object_get(f->meta, key)); }
 
 grape_status st_read_f32(const st_file *f, const char *name, float *dst, size_t n) {
     const st_info *t = st_find(f, name);

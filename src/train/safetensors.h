@@ -3,9 +3,11 @@
 //   header = {"__metadata__": {"key": "value", ...}, "name": {"dtype": "F32", "shape": [..],
 //             "data_offsets": [begin, end]}, ...}, offsets relative to the first tensor byte.
 // The writer writes F32 tensors atomically (temp file in the same directory, fsync, rename, fsync of the
-// directory). The reader trusts nothing: header length bounds, JSON syntax, known dtypes, shape products,
-// offsets that tile the data exactly (no gap, no overlap, nothing out of range) and the file size are all
-// checked, with GRAPE_ERR_FORMAT and a message on any violation. Allocation is bounded by the file size.
+// directory). The reader trusts nothing: the header length is bounded by the file and ST_MAX_HEADER, the JSON
+// is parsed by jansson (duplicate keys, NUL in strings, bad UTF-8 and nesting past its depth limit refused),
+// then every entry's keys and types, known dtypes, shape products, offsets that tile the data exactly (no gap,
+// no overlap, nothing out of range) and the file size are checked, with GRAPE_ERR_FORMAT and a message on any
+// violation. Allocation is bounded by the header length.
 #ifndef GRAPE_TRAIN_SAFETENSORS_H
 #define GRAPE_TRAIN_SAFETENSORS_H
 

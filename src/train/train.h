@@ -36,7 +36,7 @@ typedef struct {
     int64_t step;                   // optimizer steps completed
     uint64_t rng;                   // data sampler state
     int64_t tokens;                 // training tokens consumed
-    double elapsed;                 // seconds of training so far (all runs)
+    double elapsed;                 // seconds of training so far (all runs; not in the checkpoint: metrics.jsonl)
     double last_val;                // last validation BPB (NaN before the first)
     uint64_t data_bytes, data_docs; // identity of the corpus, checked on resume
 } train_state;

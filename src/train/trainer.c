@@ -293,7 +293,7 @@ grape_status train_run(const train_config *cfg, const char *out_dir, int resume,
     if (!s) s = ckpt_mkdirs(out_dir);
     if (!s) s = trainer_open(&t, resume);
     if (!s && !resume) s = fresh_state(&t);
-    if (!s) s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1);
+    if (!s) s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1, &t.st.elapsed);
     if (!s) s = run_loop(&t);
     if (final_state) *final_state = t.st;
     trainer_free(&t);
