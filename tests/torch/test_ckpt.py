@@ -26,7 +26,9 @@ UNSUPPORTED = {"pe.interleaved": "0", "pe.scaling": "0", "pe.per_head": "0", "pe
 def ref_model(path, label):
     """GrapeLM built from the checkpoint's metadata and loaded with its model tensors (the opt.* moments dropped)."""
     meta, tensors = read_safetensors(path)
-    assert meta["format"] == "grape-checkpoint", meta.get("format")
+    # safetensors conventions other loaders expect: "format": "pt" and every metadata value a string
+    assert meta["format"] == "pt" and meta["grape.format"] == "grape-checkpoint", meta.get("format")
+    assert all(isinstance(v, str) for v in meta.values()), "a metadata value is not a string"
     n_embd, n_head = int(meta["model.n_embd"]), int(meta["model.n_head"])
     for key, want in UNSUPPORTED.items():
         assert meta[key] == want, f"{key} = {meta[key]}: not in grape_model_ref"
