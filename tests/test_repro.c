@@ -2,8 +2,9 @@
 //   1. oneDNN's dnnl_sgemm, at the shapes of the model's forward and weight gradients, repeated: bit-identical.
 //   2. The attention backward (query tiles dealt to threads, slope gradient summed in thread order), repeated with
 //      2 and 3 threads on T = 300 (5 query tiles, so threads share the key accumulators): bit-identical.
-//   3. `grape train` run twice with --threads 2 (T = 160: two query tiles): byte-identical model.safetensors, and metrics.jsonl identical
-//      except its wall-clock fields "tokens_per_s" and "elapsed" (removed from every line before comparing).
+//   3. `grape train` run twice with --threads 2 (T = 160: two query tiles): byte-identical model.safetensors, and
+//      metrics.jsonl identical except its wall-clock fields "tokens_per_s" and "elapsed" (removed from every line
+//      before comparing).
 #include <jansson.h>
 #include <omp.h>
 #include <stdio.h>

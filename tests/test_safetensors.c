@@ -1,7 +1,9 @@
-// test_safetensors.c — round trip of the writer and reader, and every class of corruption rejected with
-// GRAPE_ERR_FORMAT (truncation, header length, JSON syntax, hostile JSON: duplicate keys, 10,000-deep nesting,
-// non-string keys, NUL and bad UTF-8 in strings, integers past 2^63; offsets overlapping / out of range / with
-// gaps, sizes that disagree with dtype and shape, unknown dtypes), plus a byte-flip fuzz of the header.
+// test_safetensors.c — round trip of the writer and reader, and every class of
+// corruption rejected with GRAPE_ERR_FORMAT (truncation, header length, JSON
+// syntax, hostile JSON: duplicate keys, 10,000-deep nesting, non-string keys,
+// NUL and bad UTF-8 in strings, integers past 2^63; offsets overlapping / out
+// of range / with gaps, sizes that disagree with dtype and shape, unknown
+// dtypes), plus a byte-flip fuzz of the header.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,7 +39,8 @@ static void spit(const char *p, const void *b, size_t n) {
     if (!f || fwrite(b, 1, n, f) != n || fclose(f) != 0) exit(2);
 }
 
-// A file with header text h (length as written unless hlen_override) followed by data_bytes zero bytes.
+// A file with header text h (length as written unless hlen_override) followed
+// by data_bytes zero bytes.
 static void write_raw(const char *p, const char *h, size_t data_bytes, uint64_t hlen_override) {
     uint64_t hlen = hlen_override ? hlen_override : strlen(h);
     size_t n = 8 + strlen(h) + data_bytes;
@@ -69,13 +72,15 @@ static void test_round_trip(void) {
     snprintf(path, sizeof path, "%s/rt.safetensors", tmp_root);
     grape_status s = st_save(path, t, 4, meta, 3);
     t_true("round trip: save", s == GRAPE_OK);
-    s = st_save(path, t, 4, meta, 3); // overwriting goes through the same temp + rename
+    s = st_save(path, t, 4, meta,
+                3); // overwriting goes through the same temp + rename
     t_true("round trip: overwrite", s == GRAPE_OK);
     long n;
     unsigned char *raw = slurp(path, &n);
     uint64_t hlen;
     memcpy(&hlen, raw, 8);
-    t_true("format: header length is little-endian u64, data 8-byte aligned, '{' first",
+    t_true("format: header length is little-endian u64, data 8-byte aligned, '{' "
+           "first",
            hlen % 8 == 0 && 8 + hlen + 4 * (6 + 5 + 1) == (uint64_t)n && raw[8] == '{');
     free(raw);
 
@@ -146,57 +151,70 @@ static void test_corruption(void) {
     const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
     write_raw(path, ok, 8, 0);
     t_true("crafted valid file opens", open_status(path) == GRAPE_OK);
-    expect_format("bad JSON: missing brace", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, 0);
-    expect_format("bad JSON: unquoted key", "{a:{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("bad JSON: trailing garbage", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}x", 8,
-                  0);
-    expect_format("bad JSON: negative offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-1,8]}}", 8,
-                  0);
-    expect_format("bad JSON: unterminated string", "{\"a", 8, 0);
-    expect_format("bad JSON: bad escape", "{\"\\q\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("wrong size: shape product disagrees with offsets",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("wrong size: dtype width disagrees with offsets",
-                  "{\"a\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("wrong size: shape overflows",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("offsets out of range (past the file)",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, 0);
-    expect_format("offsets reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8, 0);
-    expect_format("overlapping offsets",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                  "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
-                  12, 0);
-    expect_format("gap between tensors",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                  "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
-                  12, 0);
-    expect_format("duplicate tensor name",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                  "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-                  8, 0);
-    expect_format("unknown dtype", "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("missing data_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, 0);
-    expect_format("metadata value not a string", "{\"__metadata__\":{\"k\":1}}", 0, 0);
-    expect_format("duplicate key in an entry",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("duplicate key in __metadata__", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, 0);
-    expect_format("two __metadata__ entries", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, 0);
-    expect_format("non-string key", "{1:{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("NUL (\\u0000) in a tensor name",
-                  "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("invalid UTF-8 in a tensor name",
-                  "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("lone surrogate escape", "{\"__metadata__\":{\"k\":\"\\ud800\"}}", 0, 0);
-    expect_format("offset is a real number", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}", 8,
-                  0);
-    expect_format("offset 2^63", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,9223372036854775808]}}",
-                  8, 0);
-    expect_format("shape is not an array", "{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8, 0);
-    expect_format("unknown key in an entry",
-                  "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}}", 8, 0);
-    expect_format("header is an array", "[1,2]", 0, 0);
-    expect_format("__metadata__ is not an object", "{\"__metadata__\":[]}", 0, 0);
+    // Crafted headers, each with its data section of `data` zero bytes.
+    static const struct {
+        const char *name, *header;
+        size_t data;
+    } bad[] = {
+        {"bad JSON: missing brace", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8},
+        {"bad JSON: unquoted key", "{a:{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8},
+        {"bad JSON: trailing garbage", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}x", 8},
+        {"bad JSON: negative offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-1,8]}}", 8},
+        {"bad JSON: unterminated string", "{\"a", 8},
+        {"bad JSON: bad escape", "{\"\\q\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8},
+        {"wrong size: shape product disagrees with offsets",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8},
+        {"wrong size: dtype width disagrees with offsets",
+         "{\"a\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8},
+        {"wrong size: shape overflows",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_"
+         "offsets\":[0,8]}}",
+         8},
+        {"offsets out of range (past the file)", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+         8},
+        {"offsets reversed", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8},
+        {"overlapping offsets",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+         12},
+        {"gap between tensors",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+         12},
+        {"duplicate tensor name",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+         8},
+        {"unknown dtype", "{\"a\":{\"dtype\":\"F33\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8},
+        {"missing data_offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8},
+        {"metadata value not a string", "{\"__metadata__\":{\"k\":1}}", 0},
+        {"duplicate key in an entry",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[2],\"data_offsets\":"
+         "[0,8]}}",
+         8},
+        {"duplicate key in __metadata__", "{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0},
+        {"two __metadata__ entries", "{\"__metadata__\":{},\"__metadata__\":{}}", 0},
+        {"non-string key", "{1:{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8},
+        {"NUL (\\u0000) in a tensor name",
+         "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}"
+         "}",
+         8},
+        {"invalid UTF-8 in a tensor name", "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8},
+        {"lone surrogate escape", "{\"__metadata__\":{\"k\":\"\\ud800\"}}", 0},
+        {"offset is a real number", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.0]}}", 8},
+        {"offset 2^63",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,"
+         "9223372036854775808]}}",
+         8},
+        {"shape is not an array", "{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8},
+        {"unknown key in an entry",
+         "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],\"x\":1}"
+         "}",
+         8},
+        {"header is an array", "[1,2]", 0},
+        {"__metadata__ is not an object", "{\"__metadata__\":[]}", 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect_format(bad[i].name, bad[i].header, bad[i].data, 0);
     enum { DEEP = 10000 };
     char *deep = malloc(2 * DEEP + 16);
     memcpy(deep, "{\"a\":", 5);
@@ -211,9 +229,11 @@ static void test_corruption(void) {
     t_true("missing file is an i/o error", open_status("/nonexistent/x.safetensors") == GRAPE_ERR_IO);
 }
 
-// Random byte flips in a valid header: never a crash, always OK or FORMAT; when OK the tensor reads.
+// Random byte flips in a valid header: never a crash, always OK or FORMAT; when
+// OK the tensor reads.
 static void test_fuzz(void) {
-    const char *h = "{\"__metadata__\":{\"step\":\"7\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+    const char *h = "{\"__metadata__\":{\"step\":\"7\"},\"a\":{\"dtype\":\"F32\",\"shape\":["
+                    "2],\"data_offsets\":[0,8]},"
                     "\"b\":{\"dtype\":\"F32\",\"shape\":[1,1],\"data_offsets\":[8,12]}}";
     t_rng r = t_seed(11);
     int bad_status = 0, rejected = 0, trials = 3000;

@@ -73,8 +73,9 @@ grape_status metrics_write(metrics_log *ml, const train_report *r) {
     }
     char *text = o ? json_dumps(o, JSON_REAL_PRECISION(9)) : NULL;
     json_decref(o);
-    if (!text) return grape_fail(GRAPE_ERR_NUMERIC, "cannot format metrics line of step %lld (a value is not finite)",
-                                 (long long)r->step);
+    if (!text)
+        return grape_fail(GRAPE_ERR_NUMERIC, "cannot format metrics line of step %lld (a value is not finite)",
+                          (long long)r->step);
     int ok = fputs(text, ml->f) >= 0 && fputc('\n', ml->f) != EOF && fflush(ml->f) == 0;
     free(text);
     return ok ? GRAPE_OK : grape_fail(GRAPE_ERR_IO, "cannot append to %s: %s", METRICS_FILE, strerror(errno));

@@ -67,7 +67,8 @@ static grape_status header_tree(json_t *root, const st_entry *t, int n, const ch
     for (int i = 0; i < n; i++) {
         int ok = t[i].ndim >= 0 && t[i].ndim <= ST_MAX_DIMS;
         uint64_t bytes = numel(t[i].shape, ok ? t[i].ndim : 0, &ok) * 4;
-        if (!ok || bytes > INT64_MAX - off) return grape_fail(GRAPE_ERR_ARG, "tensor '%s' has an invalid shape", t[i].name);
+        if (!ok || bytes > INT64_MAX - off)
+            return grape_fail(GRAPE_ERR_ARG, "tensor '%s' has an invalid shape", t[i].name);
         json_t *e = json_object(), *shape = json_array();
         for (int d = 0; shape && d < t[i].ndim; d++) ok &= !json_array_append_new(shape, json_integer(t[i].shape[d]));
         ok &= put(root, t[i].name, e) && put(e, "dtype", json_string("F32")) && put(e, "shape", shape) &&
