@@ -115,6 +115,10 @@ static void test_round_trip(void) {
     printf("# %s\n", grape_last_error());
     t_true("write: metadata that is not UTF-8 is refused, the old file kept",
            s == GRAPE_ERR_ARG && strstr(grape_last_error(), "'k'") && open_status(path) == GRAPE_OK);
+    st_entry bad_name = {"w\xff", 2, {2, 3}, a};
+    s = st_save(path, &bad_name, 1, NULL, 0);
+    t_true("write: a tensor name that is not UTF-8 is refused, the old file kept",
+           s == GRAPE_ERR_ARG && open_status(path) == GRAPE_OK);
 }
 
 static void test_corruption(void) {

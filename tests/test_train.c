@@ -245,6 +245,10 @@ static void test_errors(void) {
     snprintf(c.data, sizeof c.data, "%s", tmp_path("no-such-corpus.txt"));
     expect("error: missing corpus", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_IO);
     c = small_config("rope", 4);
+    snprintf(c.doc_sep, sizeof c.doc_sep, "\xff\xfe");
+    expect("error: a separator that is not UTF-8 (cannot be stored) fails before training",
+           train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
+    c = small_config("rope", 4);
     expect("error: resume without a checkpoint", train_run(&c, tmp_path("empty"), 1, NULL, NULL), GRAPE_ERR_IO);
 
     char path[300];

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "core/error.h"
 #include "train/errctx.h"
 #include "train/safetensors.h"
@@ -147,6 +149,19 @@ static grape_status parse_field(ckpt_meta *m, const ckpt_field *f, const char *s
     }
     if (!number_ok(s, end, f->type) || (f->type == F_DBL && !isfinite(*(double *)p)))
         return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' has a bad value '%s'", f->key, s);
+    return GRAPE_OK;
+}
+
+grape_status ckpt_check_storable(const train_config *cfg) {
+    ckpt_meta m = {.cfg = *cfg};
+    for (int i = 0; i < N_FIELDS; i++) {
+        if (fields[i].type != F_STR) continue;
+        json_t *v = json_string((const char *)&m + fields[i].offset); // NULL: not UTF-8
+        json_decref(v);
+        if (!v)
+            return grape_fail(GRAPE_ERR_ARG, "'%s' is not valid UTF-8, and the checkpoint stores it as a JSON string",
+                              fields[i].key);
+    }
     return GRAPE_OK;
 }
 

@@ -20,6 +20,9 @@ grape_status ckpt_mkdirs(const char *dir);
 // each, or both NULL for a weights-only checkpoint.
 grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, const float *adam_v,
                        const train_config *cfg, const train_state *st);
+// GRAPE_ERR_ARG naming the key when a string of cfg (data path, separator, names) cannot be stored: the header
+// is JSON, whose strings are UTF-8. Checked before training, so a run never fails at its first save.
+grape_status ckpt_check_storable(const train_config *cfg);
 // Read only the metadata (to build the model before loading tensors). Any missing or malformed key is
 // GRAPE_ERR_FORMAT naming the key.
 grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st);

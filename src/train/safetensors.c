@@ -71,9 +71,12 @@ static grape_status header_tree(json_t *root, const st_entry *t, int n, const ch
             return grape_fail(GRAPE_ERR_ARG, "tensor '%s' has an invalid shape", t[i].name);
         json_t *e = json_object(), *shape = json_array();
         for (int d = 0; shape && d < t[i].ndim; d++) ok &= !json_array_append_new(shape, json_integer(t[i].shape[d]));
-        ok &= put(root, t[i].name, e) && put(e, "dtype", json_string("F32")) && put(e, "shape", shape) &&
-              put(e, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + bytes)));
-        if (!ok) return grape_fail(GRAPE_ERR_ARG, "tensor name '%s' is not valid UTF-8 (or out of memory)", t[i].name);
+        ok &= put(e, "dtype", json_string("F32")); // one call each, so every new value is handed over (or freed)
+        ok &= put(e, "shape", shape);
+        ok &= put(e, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + bytes)));
+        if (!ok) json_decref(e);
+        if (!ok || !put(root, t[i].name, e))
+            return grape_fail(GRAPE_ERR_ARG, "tensor name '%s' is not valid UTF-8 (or out of memory)", t[i].name);
         off += bytes;
     }
     return GRAPE_OK;

@@ -85,7 +85,7 @@ grape_status train_config_check(const train_config *c) {
     if (c->model.max_batch != c->batch || c->model.max_seq != c->seq)
         return grape_fail(GRAPE_ERR_ARG, "model plan (%d x %d) differs from batch x seq (%d x %d)", c->model.max_batch,
                           c->model.max_seq, c->batch, c->seq);
-    return GRAPE_OK;
+    return ckpt_check_storable(c);
 }
 
 // ---------------------------------------------------------------------------------------------------------
