@@ -199,7 +199,7 @@ typedef struct {
     int phase; // 1 or H
     int gate;  // H
     int probe; // H*P
-    int shift; // H
+    int shift; // H per gate (the model has two: one for keys, one for values)
 } grape_pe_token_channels;
 void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch);
 

@@ -104,6 +104,12 @@ static void test_errors(void) {
     expect_fail("odd head dim (12/4 = 3)", c, GRAPE_ERR_ARG, "even");
     c = base, c.max_batch = 1 << 20, c.max_seq = 1 << 30, c.n_embd = 1 << 16, c.n_head = 1 << 8;
     expect_fail("arena size overflows size_t", c, GRAPE_ERR_NOMEM, "overflow");
+    c = base, c.pe.qk_gain = 2;
+    expect_fail("qk_gain 2 (unknown)", c, GRAPE_ERR_ARG, "qk_gain");
+    c = base, c.pe.qk_gain = GRAPE_QK_GAIN_PAIR; // nope: no rotation pairs to tie
+    expect_fail("qk_gain=pair without a rotation", c, GRAPE_ERR_ARG, "needs a rotation");
+    c = base, c.pe.rot = GRAPE_ROT_ROPE, c.pe.basis_folded = 1;
+    expect_fail("basis_folded with rope", c, GRAPE_ERR_ARG, "grape-m-basis only");
     t_true("unknown preset refused", grape_model_preset(&c, "huge") == GRAPE_ERR_ARG);
 
     grape_model *m = NULL;
