@@ -142,9 +142,7 @@ static void offset_phase(double *phase, int64_t pos0, size_t n) {
     for (size_t i = 0; pos0 && i < n; i++) phase[i] += (double)pos0;
 }
 
-// The vectors the grape-a gates read: the attention's q~, k~, or for ROT+grape-a-* hybrids QKNorm of the
-// un-rotated q, k (GRAPE App. E: gates of rotated vectors would depend on the absolute position).
-static void gate_inputs(grape_model *m, layer_acts *a, int l, size_t N, const float **gq, const float **gk) {
+void model_gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, const float **gq, const float **gk) {
     *gq = a->q, *gk = a->k;
     if (!a->qg) return;
     int64_t rows = (int64_t)N * m->H;
@@ -180,7 +178,7 @@ static grape_status attn_forward(grape_model *m, int l, int B, int T) {
     const grape_bias_factors *bias = NULL;
     if (a->bias_ws) {
         const float *gq, *gk;
-        gate_inputs(m, a, l, N, &gq, &gk);
+        model_gate_inputs(m, a, l, N, &gq, &gk);
         st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T);
         if (st) return st;
         bias = &a->f;
