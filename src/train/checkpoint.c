@@ -62,9 +62,10 @@ static const ckpt_field fields[] = {
     FIELD("pe.log_freq_scale", F_DBL, cfg.model.pe.log_freq_scale),
     FIELD("pe.nc_rank", F_INT, cfg.model.pe.nc_rank),
     FIELD("pe.ap_probe_dim", F_INT, cfg.model.pe.ap_probe_dim),
-    FIELD("pe.ap_paper", F_INT, cfg.model.pe.ap_paper),
+    FIELD("pe.ap_form", F_INT, cfg.model.pe.ap_form),
     FIELD("pe.kv_shift", F_INT, cfg.model.pe.kv_shift),
     FIELD("pe.basis_folded", F_INT, cfg.model.pe.basis_folded),
+    FIELD("pe.qk_gain", F_INT, cfg.model.pe.qk_gain),
     FIELD("data.path", F_STR, cfg.data),
     FIELD("data.doc_sep", F_STR, cfg.doc_sep),
     FIELD("data.bytes", F_U64, st.data_bytes),
@@ -166,8 +167,8 @@ grape_status ckpt_check_storable(const train_config *cfg) {
 }
 
 // The format version: "grape.format_version" beside the safetensors convention "format": "pt"; v1 files had
-// "format": "grape-checkpoint", "format_version": "1" (read as the same keys otherwise; their "state.elapsed"
-// is ignored). NULL when f is not a grape checkpoint.
+// "format": "grape-checkpoint", "format_version": "1" (found too, so they are refused by name). NULL when f is
+// not a grape checkpoint.
 static const char *format_version(const st_file *f) {
     const char *fmt = st_meta(f, "format"), *grape = st_meta(f, "grape.format");
     if (fmt && !strcmp(fmt, "pt") && grape && !strcmp(grape, CKPT_FORMAT)) return st_meta(f, "grape.format_version");
@@ -178,8 +179,8 @@ static const char *format_version(const st_file *f) {
 static grape_status read_meta(const st_file *f, const char *path, train_config *cfg, train_state *st) {
     const char *ver = format_version(f);
     if (!ver) return grape_fail(GRAPE_ERR_FORMAT, "'%s' is a safetensors file but not a grape checkpoint", path);
-    if (strcmp(ver, CKPT_VERSION) && strcmp(ver, "1"))
-        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is checkpoint format v%s; this grape reads v1 and v%s", path, ver,
+    if (strcmp(ver, CKPT_VERSION))
+        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is checkpoint format v%s; this grape reads v%s", path, ver,
                           CKPT_VERSION);
     ckpt_meta m = {0};
     for (int i = 0; i < N_FIELDS; i++) {

@@ -1,7 +1,9 @@
 // checkpoint.h — DIR/model.safetensors: the model's tensors under their own names, AdamW's moments as
-// "opt.m.<name>" / "opt.v.<name>", and in "__metadata__" the whole train_config (model shape, encoding and
-// every grape_pe_config field, data, hyper-parameters) and train_state (step, sampler RNG, tokens, time),
-// doubles printed with 17 significant digits so they read back bit-exactly. Format "grape-checkpoint" v1.
+// "opt.m.<name>" / "opt.v.<name>", and in "__metadata__" (every value a string, as other safetensors loaders
+// expect: "format": "pt", "grape.format": "grape-checkpoint", "grape.format_version") the whole train_config
+// (model shape, encoding and every grape_pe_config field, data, hyper-parameters) and train_state (step,
+// sampler RNG, tokens; no wall-clock time, so equal runs write equal bytes), numbers as decimal strings, doubles
+// with 17 significant digits so they read back bit-exactly. Keys: docs/TRAINING.md.
 // A weights-only checkpoint (grape_model_save) is the same format without the "opt.*" tensors, its training
 // keys zero (data.path empty, state.last_val_bpb NaN): it loads everywhere a model is read, but cannot resume.
 #ifndef GRAPE_TRAIN_CHECKPOINT_H
@@ -12,6 +14,10 @@
 
 #define CKPT_FILE "model.safetensors"
 #define CKPT_FORMAT "grape-checkpoint"
+// v2: the metadata follows the safetensors conventions ("format": "pt", grape.format, grape.format_version; no
+// wall-clock time); KV-shift has independent key and value gates (w_shift_k, w_shift_v), pe.qk_gain, pe.ap_form
+// (was ap_paper), the interleaved layout's sign, grape-m-basis in the spec's order unless pe.basis_folded.
+// v1 files ("format": "grape-checkpoint", "format_version": "1") are refused by name, never misread.
 #define CKPT_VERSION "2"
 
 // mkdir -p dir.
