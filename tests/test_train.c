@@ -71,6 +71,22 @@ static int same_checkpoint(const char *a, const char *b, const train_config *c) 
     return ok;
 }
 
+// Replace the "elapsed" value of the last line of a metrics.jsonl by value.
+static void set_last_elapsed(const char *path, const char *value) {
+    char buf[8192], out[8300];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    char *last = n > 1 ? buf + n - 2 : buf;
+    while (last > buf && last[-1] != '\n') last--;
+    char *e = strstr(last, "\"elapsed\": "), *end = e ? strpbrk(e + 11, ",}") : NULL;
+    if (!end) return;
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(e + 11 - buf), buf, value, end);
+    f = fopen(path, "w");
+    if (f) fputs(out, f), fclose(f);
+}
+
 static void stop_at_3(const train_report *r, void *ctx) {
     if (r->step == 3) *(volatile sig_atomic_t *)ctx = 1;
 }
@@ -89,14 +105,18 @@ static void test_resume(const char *pe) {
     train_config half = c; // the same schedule (decay_steps = N), stopped half way
     half.steps = N / 2;
     s = train_run(&half, tmp_path("half"), 0, NULL, &st);
-    // A line logged after the checkpoint (as by a crash between a log and the next save) must be dropped.
+    // The last kept line claims 1000 s elapsed (the resumed run must continue from it), and a line logged after
+    // the checkpoint (as by a crash between a log and the next save) must be dropped.
     char stale[300];
     snprintf(stale, sizeof stale, "%s/metrics.jsonl", tmp_path("half"));
+    set_last_elapsed(stale, "1000.0");
     FILE *f = fopen(stale, "a");
     if (f) fputs("{\"step\": 6, \"loss\": 9.99}\n", f), fclose(f);
     if (!s) s = train_run(&c, tmp_path("half"), 1, NULL, &st);
     snprintf(name, sizeof name, "resume %s: N/2, then resume to N", pe);
     t_true(name, s == GRAPE_OK && st.step == N);
+    snprintf(name, sizeof name, "resume %s: \"elapsed\" continues from the last kept metrics line", pe);
+    t_true(name, st.elapsed >= 1000.0 && st.elapsed < 1100.0);
 
     volatile sig_atomic_t stop = 0;
     train_hooks hooks = {.on_step = stop_at_3, .ctx = (void *)&stop, .stop = &stop};
