@@ -252,11 +252,13 @@ static double decode_at(grape_model *m, const uint8_t *tok, int B, int T, int64_
     grape_decoder *d = NULL;
     float *got = malloc((size_t)B * T * 256 * sizeof *got), *lg = malloc((size_t)B * 256 * sizeof *lg);
     uint8_t step[8];
-    int ok = B <= 8 && grape_model_set_position_offset(m, c) == GRAPE_OK && grape_decoder_create(&d, m, B, T) == GRAPE_OK;
+    int ok = B <= 8 && grape_model_set_position_offset(m, c) == GRAPE_OK &&
+             grape_decoder_create(&d, m, B, T) == GRAPE_OK;
     for (int t = 0; t < T && ok; t++) {
         for (int b = 0; b < B; b++) step[b] = tok[b * T + t];
         ok = grape_model_decode_step(m, d, step, lg) == GRAPE_OK;
-        for (int b = 0; b < B && ok; b++) memcpy(got + ((size_t)b * T + t) * 256, lg + (size_t)b * 256, 256 * sizeof(float));
+        for (int b = 0; b < B && ok; b++)
+            memcpy(got + ((size_t)b * T + t) * 256, lg + (size_t)b * 256, 256 * sizeof(float));
     }
     double err = ok ? t_rel_err_ff(got, base, (size_t)B * T * 256) : 1.0;
     grape_decoder_free(d);
@@ -297,8 +299,8 @@ static void test_shift(const char *enc, int unit, t_rng *r) {
         snprintf(label, sizeof label, "%s%s: logits at offset %lld == offset 0 (full forward)", enc,
                  unit ? " (unit gains)" : "", (long long)shifts[i]);
         t_check(label, ok ? forward_at(m, tok, B, T, shifts[i], base) : 1.0, 1e-4);
-        snprintf(label, sizeof label, "%s%s: decoder from offset %lld == full forward at 0", enc, unit ? " (unit gains)" : "",
-                 (long long)shifts[i]);
+        snprintf(label, sizeof label, "%s%s: decoder from offset %lld == full forward at 0", enc,
+                 unit ? " (unit gains)" : "", (long long)shifts[i]);
         t_check(label, ok ? decode_at(m, tok, B, T, shifts[i], base) : 1.0, 1e-4);
     }
     free(base);
@@ -322,7 +324,8 @@ static void test_shift_breaks(const char *enc, t_rng *r) {
     if (ok) memcpy(base, grape_model_logits(m), (size_t)B * T * 256 * sizeof *base);
     double err = ok ? forward_at(m, tok, B, T, 1, base) : 0.0;
     char label[128];
-    snprintf(label, sizeof label, "%s, gains != 1: a shift of one position moves the logits (err %.1e > 1e-3)", enc, err);
+    snprintf(label, sizeof label, "%s, gains != 1: a shift of one position moves the logits (err %.1e > 1e-3)", enc,
+             err);
     t_true(label, err > 1e-3);
     free(base);
     grape_model_free(m);
@@ -335,7 +338,8 @@ int main(void) {
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_directional(encs[i], &r);
     test_decode_bca();
-    const char *hybrids[] = {"rope+grape-a-k", "rope+grape-a-q", "rope+grape-a-qk", "grape-m+grape-a-qk", "xpos+grape-a-qk"};
+    const char *hybrids[] = {"rope+grape-a-k", "rope+grape-a-q", "rope+grape-a-qk", "grape-m+grape-a-qk",
+                             "xpos+grape-a-qk"};
     for (size_t i = 0; i < sizeof hybrids / sizeof hybrids[0]; i++) test_shift(hybrids[i], 1, &r);
     const char *tied[] = {"rope:pair", "grape-m:pair", "grape-m-ctx:pair", "xpos", "rope+grape-a-qk:pair"};
     for (size_t i = 0; i < sizeof tied / sizeof tied[0]; i++) test_shift(tied[i], 0, &r);
