@@ -334,7 +334,8 @@ static void test_shift_breaks(const char *enc, t_rng *r) {
 int main(void) {
     t_rng r = t_seed(11);
     const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc", "alibi", "fox",
-                          "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv"};
+                          "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv",
+                          "rope+grape-a-qk", "grape-m-ctx:pair", "grape-m-basis:fold"};
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_directional(encs[i], &r);
     test_decode_bca();
