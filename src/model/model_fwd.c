@@ -269,7 +269,8 @@ static grape_status gates_backward(grape_model *m, int l, const grape_bias_grads
     int64_t rows = (int64_t)N * m->H;
     zero_f(s->dqmid, NC);
     zero_f(s->dkmid, NC);
-    grape_status st = grape_bias_factors_backward(g->pe, s->dqmid, s->dkmid, din, gb, &a->f, m->pe[l], a->qg, a->kg, in);
+    grape_status st =
+        grape_bias_factors_backward(g->pe, s->dqmid, s->dkmid, din, gb, &a->f, m->pe[l], a->qg, a->kg, in);
     if (st) return st;
     rmsnorm_backward(s->dqraw, dgq, s->dqmid, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), a->rstdqg, rows, m->D);
     rmsnorm_backward(s->dkraw, dgk, s->dkmid, a->kraw, model_qk_gain(m, l, GRAPE_KEY), a->rstdkg, rows, m->D);

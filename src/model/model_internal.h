@@ -54,7 +54,7 @@ typedef struct {
     float *qmid, *kmid;  // (B,T,H,D) between rotation and norm (NULL without rotation)
     float *q, *k;        // (B,T,H,D) final q~, k~ fed to attention
     float *rstdq, *rstdk; // (N*H)
-    float *qg, *kg;      // (B,T,H,D) ROT+grape-a-* hybrids: QKNorm(q), QKNorm(k) un-rotated, the gates' input; else NULL
+    float *qg, *kg;      // (B,T,H,D) ROT+grape-a-* hybrids: un-rotated QKNorm(q), QKNorm(k) the gates read; else NULL
     float *rstdqg, *rstdkg; // (N*H) their RMSNorm statistics
     float *tok;          // (N*E) kind-major: phase (N,phase) | gate (N,gate) | probe (N,probe) | shift k (N,shift)
                          // | shift v (N,shift_v)
