@@ -405,7 +405,7 @@ void grape_model_zero_grad(grape_model *m);
 const float *grape_model_logits(const grape_model *m);
 
 // Presets of experiment.md: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
-// max_batch 8); vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
+// max_batch 8); and "micro" (L=2, C=64, H=2, T=64, max_batch 8) for CI's end-to-end runs; vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
 // grape_model_config directly.
 grape_status grape_model_preset(grape_model_config *cfg, const char *name);
 // Bytes of the model's single arena (params + grads + activations + scratch for max_batch x max_seq).
