@@ -43,6 +43,8 @@ int bench_attn(int argc, char **argv);
 int bench_pe(int argc, char **argv);
 // `grape bench basis` (bench_basis.c)
 int bench_basis(int argc, char **argv);
+// `grape bench eval` (bench_eval.c)
+int bench_eval(int argc, char **argv);
 // `grape bench train` (bench_train.c)
 int bench_train(int argc, char **argv);
 
