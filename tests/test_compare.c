@@ -27,14 +27,6 @@ static int run(const char *args, char *out, size_t cap) {
     return rc;
 }
 
-static int count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    for (int c; f && (c = fgetc(f)) != EOF;) n += c == '\n';
-    if (f) fclose(f);
-    return n;
-}
-
 static int file_has(const char *path, const char *needle) {
     static char buf[1 << 16];
     FILE *f = fopen(path, "r");
@@ -77,7 +69,7 @@ int main(int argc, char **argv) {
         char label[64];
         snprintf(label, sizeof label, "%s written", files[i]);
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-        t_true(label, count_lines(p) > 0);
+        t_true(label, t_count_lines(p) > 0);
     }
     snprintf(p, sizeof p, "%s/bpb_vs_length.png", dir);
     t_true("bpb_vs_length.png is a PNG", is_png(p));
@@ -85,7 +77,7 @@ int main(int argc, char **argv) {
     t_true("loss_curves.png is a PNG", is_png(p));
     snprintf(p, sizeof p, "%s/results.csv", dir);
     // rope: 2 lengths x (full, bca); alibi: 2 lengths x full
-    t_check("results.csv: header + 6 rows (encoding x seed x length x mode)", abs(count_lines(p) - 7), 0);
+    t_check("results.csv: header + 6 rows (encoding x seed x length x mode)", abs(t_count_lines(p) - 7), 0);
     snprintf(p, sizeof p, "%s/results.md", dir);
     t_true("results.md: BCA row and a bold best cell", file_has(p, "| rope +BCA |") && file_has(p, "**"));
     snprintf(p, sizeof p, "%s/results.json", dir);
@@ -101,7 +93,7 @@ int main(int argc, char **argv) {
     snprintf(args, sizeof args, "compare --pes rope,alibi --seeds 2 --out %s " BUDGET, dir);
     t_true("second compare with --seeds 2 exits 0", run(args, out, sizeof out) == 0);
     snprintf(p, sizeof p, "%s/results.csv", dir);
-    t_check("results.csv: seed 2 added (12 rows)", abs(count_lines(p) - 13), 0);
+    t_check("results.csv: seed 2 added (12 rows)", abs(t_count_lines(p) - 13), 0);
     t_true("finished runs are not retrained (checkpoint untouched)", before > 0 && mtime(ck) == before);
     snprintf(p, sizeof p, "%s/results.md", dir);
     t_true("results.md: mean ± std over 2 seeds", file_has(p, " ± "));

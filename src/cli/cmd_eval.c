@@ -1,6 +1,5 @@
 // cmd_eval.c — `grape eval`: bits per byte at several lengths over the validation windows (docs/EVALUATION.md).
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,21 +95,17 @@ int cmd_eval(int argc, char **argv) {
     cli_args a = {argc, argv, known};
     if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
     if (!args_check(&a, booleans)) return 1;
-    long threads = 0, doc_bytes = 0;
-    if (!args_long(&a, "--threads", 0, 4096, &threads) || !args_long(&a, "--doc-bytes", 0, 1L << 40, &doc_bytes))
-        return 1;
-    if (threads > 0) omp_set_num_threads((int)threads);
     eval_ckpt k;
-    if (!eval_ckpt_open(&k, "eval", args_str(&a, "--ckpt"), args_str(&a, "--data"))) return 1;
+    long doc_bytes;
     int lengths[EVAL_MAX_LENGTHS], n;
-    int ok = eval_parse_lengths(lengths, &n, args_str(&a, "--lengths"), "eval", k.cfg.seq, default_mults, 5);
+    if (!eval_cli_open(&k, &doc_bytes, lengths, &n, &a, "eval", default_mults, 5)) return 1;
     int json = args_flag(&a, "--json");
-    if (ok && !json)
+    if (!json)
         printf("grape eval: %s (%s, trained at %d for %lld steps), %s attention, validation of %s\n",
                args_str(&a, "--ckpt"), k.cfg.pe_name, k.cfg.seq, (long long)k.st.step,
                args_flag(&a, "--bca") ? "LEX blockwise causal" : "full causal",
                args_str(&a, "--data") ? args_str(&a, "--data") : k.cfg.data);
-    ok = ok && run(&k, lengths, n, args_flag(&a, "--bca"), doc_bytes, args_str(&a, "--per-position"), json);
+    int ok = run(&k, lengths, n, args_flag(&a, "--bca"), doc_bytes, args_str(&a, "--per-position"), json);
     eval_ckpt_close(&k);
     return ok ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 #include "cli/cmd_eval_util.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,19 @@ int eval_parse_lengths(int *lengths, int *n, const char *s, const char *cmd, int
         p = *end ? end + 1 : end;
     }
     return *n > 0 ? 1 : !cli_error("%s: --lengths is empty", cmd);
+}
+
+int eval_cli_open(eval_ckpt *k, long *doc_bytes, int *lengths, int *n, const cli_args *a, const char *cmd,
+                  const int *mults, int n_mults) {
+    long threads = 0;
+    *doc_bytes = 0;
+    if (!args_long(a, "--threads", 0, 4096, &threads) || !args_long(a, "--doc-bytes", 0, 1L << 40, doc_bytes))
+        return 0;
+    if (threads > 0) omp_set_num_threads((int)threads);
+    if (!eval_ckpt_open(k, cmd, args_str(a, "--ckpt"), args_str(a, "--data"))) return 0;
+    if (eval_parse_lengths(lengths, n, args_str(a, "--lengths"), cmd, k->cfg.seq, mults, n_mults)) return 1;
+    eval_ckpt_close(k);
+    return 0;
 }
 
 void eval_bar_update(void *ctx, int64_t done, int64_t total) {

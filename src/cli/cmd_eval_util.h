@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "cli/cli.h"
 #include "grape.h"
 #include "train/data.h"
 #include "train/train.h"
@@ -30,6 +31,11 @@ int eval_set_bca(eval_ckpt *k, const char *cmd, int bca);
 // mults[0..n_mults). Prints and returns 0 on failure.
 int eval_parse_lengths(int *lengths, int *n, const char *s, const char *cmd, int T_train, const int *mults,
                        int n_mults);
+
+// The start `grape eval` and `grape resolution` share: --threads, --doc-bytes, the checkpoint (--ckpt, --data) and
+// --lengths (default: T_train times mults). Prints and returns 0 on failure (k is then closed).
+int eval_cli_open(eval_ckpt *k, long *doc_bytes, int *lengths, int *n, const cli_args *a, const char *cmd,
+                  const int *mults, int n_mults);
 
 // Progress of one length on stderr, redrawn in place on a terminal (nothing otherwise).
 typedef struct {

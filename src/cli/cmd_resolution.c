@@ -1,6 +1,5 @@
 // cmd_resolution.c — `grape resolution`: LEX attention resolution R(s) per layer and averaged over layers, from
 // the pre-softmax scores (bias included) of every validation window (src/eval/resolution.h, docs/EVALUATION.md).
-#include <omp.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -63,20 +62,16 @@ int cmd_resolution(int argc, char **argv) {
     cli_args a = {argc, argv, known};
     if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
     if (!args_check(&a, booleans)) return 1;
-    long threads = 0, doc_bytes = 0;
-    if (!args_long(&a, "--threads", 0, 4096, &threads) || !args_long(&a, "--doc-bytes", 0, 1L << 40, &doc_bytes))
-        return 1;
-    if (threads > 0) omp_set_num_threads((int)threads);
     eval_ckpt k;
-    if (!eval_ckpt_open(&k, "resolution", args_str(&a, "--ckpt"), args_str(&a, "--data"))) return 1;
-    int lengths[EVAL_MAX_LENGTHS], n, bca = args_flag(&a, "--bca"), json = args_flag(&a, "--json");
-    int ok = eval_parse_lengths(lengths, &n, args_str(&a, "--lengths"), "resolution", k.cfg.seq, default_mults, 2);
-    if (ok && json) printf("[\n");
-    if (ok && !json) {
-        printf("grape resolution: %s (%s, trained at %d), %s attention\n%8s  %-4s  %8s   per layer", args_str(&a, "--ckpt"),
-               k.cfg.pe_name, k.cfg.seq, bca ? "LEX blockwise causal" : "full causal", "length", "mode", "R mean");
-        printf("%*s\n", 8 * k.cfg.model.n_layer - 10 + 10, "windows");
-    }
+    long doc_bytes;
+    int lengths[EVAL_MAX_LENGTHS], n, bca = args_flag(&a, "--bca"), json = args_flag(&a, "--json"), ok = 1;
+    if (!eval_cli_open(&k, &doc_bytes, lengths, &n, &a, "resolution", default_mults, 2)) return 1;
+    if (json)
+        printf("[\n");
+    else
+        printf("grape resolution: %s (%s, trained at %d), %s attention\n%8s  %-4s  %8s  %-*s  %8s\n",
+               args_str(&a, "--ckpt"), k.cfg.pe_name, k.cfg.seq, bca ? "LEX blockwise causal" : "full causal",
+               "length", "mode", "R mean", 8 * k.cfg.model.n_layer, " R per layer", "windows");
     for (int i = 0; i < n && ok; i++) {
         resolution_acc acc;
         eval_result res;
