@@ -64,7 +64,7 @@ typedef struct {
     int lengths[EVAL_MAX_LENGTHS], n_len;
     data_corpus *data;
     // progress: work in token units (training tokens; forward-only tokens count one third)
-    int job, n_jobs;
+    int job, n_jobs, cur_L; // cur_L: the length being evaluated
     double t0, done, total, base;
     char what[160];
 } compare;
@@ -97,7 +97,7 @@ static void on_train_step(const train_report *r, void *ctx) {
 static void on_eval_window(void *ctx, int64_t done, int64_t total) {
     compare *cp = ctx;
     (void)total;
-    cp->done = cp->base + (double)done * cp->lengths[0] / 3; // base and lengths[0] set per length by the caller
+    cp->done = cp->base + (double)done * cp->cur_L / 3;
     show(cp, "", 0);
 }
 
@@ -234,7 +234,6 @@ static int train_job(compare *cp, const char *pe, int seed, const char *dir) {
 static int eval_all(compare *cp, grape_model *m, cmp_run *r, int rot) {
     grape_evaluator *e = NULL;
     int ok = !grape_evaluator_create(&e, m, cp->lengths[cp->n_len - 1]);
-    int saved0 = cp->lengths[0];
     for (int bca = 0; ok && bca <= rot; bca++) {
         grape_attn_opts o = {0.0f, bca ? cp->b.seq : 0};
         ok = !grape_model_set_attn_opts(m, &o);
@@ -245,20 +244,20 @@ static int eval_all(compare *cp, grape_model *m, cmp_run *r, int rot) {
                 continue;
             }
             int L = cp->lengths[i], want_r = !bca && i < 2;
-            resolution_acc acc;
-            if (want_r && resolution_create(&acc, m, L)) ok = 0;
-            grape_evaluator_observe(e, want_r && ok ? resolution_observe : NULL, &acc);
+            resolution_acc acc = {0};
             eval_result res;
-            cp->base = cp->done, cp->lengths[0] = L;
+            ok = !want_r || !resolution_create(&acc, m, L);
+            grape_evaluator_observe(e, want_r ? resolution_observe : NULL, &acc);
+            cp->base = cp->done, cp->cur_L = L;
             ok = ok && !eval_length(&res, e, cp->data, L, cp->b.doc_bytes, NULL, on_eval_window, cp);
-            cp->lengths[0] = saved0;
-            cp->done = cp->base + (double)res.bytes / 3;
-            *ev = (cmp_eval){L, bca, res.bpb, res.tokens_per_s, res.windows, res.bytes};
-            if (want_r && ok) *(i ? &r->r2 : &r->r1) = resolution_mean(&acc);
-            if (want_r) resolution_free(&acc);
+            if (ok) {
+                cp->done = cp->base + (double)res.bytes / 3;
+                *ev = (cmp_eval){L, bca, res.bpb, res.tokens_per_s, res.windows, res.bytes};
+                if (want_r) *(i ? &r->r2 : &r->r1) = resolution_mean(&acc);
+            }
+            resolution_free(&acc);
         }
     }
-    cp->lengths[0] = saved0;
     grape_evaluator_free(e);
     return ok;
 }

@@ -20,7 +20,7 @@
 struct grape_evaluator {
     grape_model *m;
     int max_T;
-    layer_acts a; // whole-window buffers; q aliases qraw and k aliases kraw (the forward never re-reads raw)
+    layer_acts a; // whole-window buffers of one layer (every layer reuses them)
     float *ln, *rstd, *qkv, *h12, *act, *logits, *lse; // (chunk, C), (chunk), (chunk, Ctot), (chunk, 2F), ...
     grape_eval_observer obs;
     void *obs_ctx;
@@ -42,8 +42,10 @@ static void plan(grape_evaluator *e, grape_arena *ar, int *ov) {
     layer_acts *a = &e->a;
     *a = (layer_acts){0};
     a->x = take(ar, ov, T, C, f);
-    a->qraw = a->q = take(ar, ov, T, C, f);
-    a->kraw = a->k = take(ar, ov, T, C, f);
+    a->qraw = take(ar, ov, T, C, f);
+    a->kraw = take(ar, ov, T, C, f);
+    a->q = take(ar, ov, T, C, f);
+    a->k = take(ar, ov, T, C, f);
     a->v = take(ar, ov, T, C, f);
     a->ko = m->tl.shift ? take(ar, ov, T, C, f) : NULL;
     a->vo = m->tl.shift ? take(ar, ov, T, C, f) : NULL;
