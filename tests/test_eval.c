@@ -221,7 +221,7 @@ int main(void) {
     t_rng r = t_seed(8);
     const char *encs[] = {"nope",      "rope",       "xpos",        "alibi",        "fox",
                           "grape-m",   "grape-m-ctx", "grape-m-basis", "grape-a-qk",  "grape-ap",
-                          "rope:kv",   "grape-m+grape-ap", "xpos+fox"};
+                          "rope:kv",   "grape-m+grape-ap", "xpos+fox", "rope+grape-a-qk"};
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_equal(encs[i], &r);
     const char *bcas[] = {"rope", "xpos", "alibi", "grape-ap"};
     for (size_t i = 0; i < sizeof bcas / sizeof bcas[0]; i++) test_bca(bcas[i], &r);

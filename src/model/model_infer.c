@@ -53,6 +53,10 @@ static void plan(grape_evaluator *e, grape_arena *ar, int *ov) {
     a->kmid = m->order != QK_NORM_ONLY ? take(ar, ov, T, C, f) : NULL;
     a->rstdq = take(ar, ov, T, H, f);
     a->rstdk = take(ar, ov, T, H, f);
+    a->qg = m->gated ? take(ar, ov, T, C, f) : NULL; // ROT+grape-a-*: the gates read QKNorm of the raw q, k
+    a->kg = m->gated ? take(ar, ov, T, C, f) : NULL;
+    a->rstdqg = m->gated ? take(ar, ov, T, H, f) : NULL;
+    a->rstdkg = m->gated ? take(ar, ov, T, H, f) : NULL;
     a->tok = m->tl.E ? take(ar, ov, T, (size_t)m->tl.E, f) : NULL;
     a->phase = m->tl.phase ? take(ar, ov, T, (size_t)m->tl.phase, sizeof(double)) : NULL;
     a->bias_ws = m->cfg.pe.bias != GRAPE_BIAS_NONE ? take(ar, ov, grape_bias_workspace_bytes(m->pe[0], 1, e->max_T), 1, 1)
