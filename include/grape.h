@@ -496,7 +496,8 @@ grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uin
 
 typedef struct grape_evaluator grape_evaluator;
 // Plan for windows of up to max_T tokens of one sequence. The model's own activation plan may be as small as
-// 1 x 1 (grape_model_load(&m, dir, 1, 1)).
+// 1 x 1 (grape_model_load(&m, dir, 1, 1)). Scoring uses the parameters as they are here: after changing them,
+// call grape_model_params_changed (as after any optimizer step) before the next grape_model_score.
 grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int max_T);
 void grape_evaluator_free(grape_evaluator *e);
 // Bytes the evaluator allocated (its buffers, not the model's).

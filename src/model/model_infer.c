@@ -90,8 +90,10 @@ grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int m
         ar = (grape_arena){e->arena, ar.used, 0};
         plan(e, &ar, &ov);
     }
-    // the rotation's tables for a whole window, planned now so that scoring allocates nothing
+    // the rotation's tables for a whole window, planned now so that scoring allocates nothing; the encodings'
+    // tables derived once here, not per window
     for (int l = 0; l < m->L && !st; l++) st = grape_pe_reserve(m->pe[l], 1, max_T);
+    if (!st) st = grape_model_params_changed(m);
     if (st) {
         grape_evaluator_free(e);
         return st;
@@ -175,7 +177,7 @@ grape_status grape_model_score(grape_evaluator *e, const uint8_t *tokens, const 
     if (!e || !nats) return grape_fail(GRAPE_ERR_ARG, "grape_model_score: NULL argument");
     grape_model *m = e->m;
     grape_status st = check_window(e, tokens, targets, T);
-    if (st || (st = grape_model_params_changed(m))) return st;
+    if (st) return st;
     size_t N = (size_t)T, C = (size_t)m->C;
     embedding_forward(e->a.x, tokens, m->params + m->off_wte, (int64_t)N, m->C);
     for (int l = 0; l < m->L && !st; l++) st = layer_forward(e, l, T);
