@@ -256,6 +256,14 @@ static void write_json(json_buf *b, const cmp_budget *bu, const cmp_run *runs, i
 // ---------------------------------------------------------------------------------------------------------------
 // gnuplot scripts (data inline, so each script re-plots on its own: gnuplot bpb_vs_length.gp)
 
+// One colour per encoding (its +BCA line shares it, dashed), distinct for up to 16 encodings.
+static const char *gp_color(int p) {
+    static const char *c[] = {"#000000", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
+                              "#f781bf", "#999999", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
+                              "#e6ab02", "#17becf"};
+    return c[p % 16];
+}
+
 static void gp_header(json_buf *b, const char *png, const char *title, const char *xl, const char *yl) {
     jb_printf(b, "set terminal pngcairo size 1000,640 noenhanced\nset output '%s'\nset title '%s'\n"
                  "set xlabel '%s'\nset ylabel '%s'\nset key outside right top\nset grid\n",
@@ -281,8 +289,8 @@ static void write_gp_length(json_buf *b, const char (*pes)[CMP_NAME], int n_pes,
     k = 0;
     for (int p = 0; p < n_pes; p++)
         for (int bca = 0; bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++)
-            jb_printf(b, "%s $d%d using 1:2:3 with yerrorlines lw 2 dt %d title '%s%s'", k ? ", \\\n    " : "", k,
-                      bca ? 2 : 1, pes[p], bca ? " +BCA" : "");
+            jb_printf(b, "%s $d%d using 1:2:3 with yerrorlines lw 2 dt %d lc rgb '%s' pt %d title '%s%s'",
+                      k ? ", \\\n    " : "", k, bca ? 2 : 1, gp_color(p), 1 + p % 13, pes[p], bca ? " +BCA" : "");
     jb_printf(b, "\n");
 }
 
@@ -304,7 +312,8 @@ static void write_gp_curves(json_buf *b, const char (*pes)[CMP_NAME], int n_pes,
     }
     jb_printf(b, "plot");
     for (int p = 0; p < n_pes; p++)
-        jb_printf(b, "%s $c%d using 1:2 with linespoints lw 2 title '%s'", p ? ", \\\n    " : "", p, pes[p]);
+        jb_printf(b, "%s $c%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", p ? ", \\\n    " : "",
+                  p, gp_color(p), 1 + p % 13, pes[p]);
     jb_printf(b, "\n");
 }
 
