@@ -199,7 +199,7 @@ typedef struct {
     int phase; // 1 or H
     int gate;  // H
     int probe; // H*P
-    int shift; // H
+    int shift; // H per gate (the model has two: one for keys, one for values)
 } grape_pe_token_channels;
 void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch);
 
@@ -453,7 +453,7 @@ size_t grape_model_arena_bytes(const grape_model *m);
 grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts);
 // Position of token 0 in later forwards and in decoder streams started after it (default 0); grape-m-ctx's phase
 // then starts at Phi_0 = pos0. Where the relative law holds (see above) the logits do not depend on it
-// (test_model_laws checks rope, xpos, grape-m, grape-m-ctx and the ROT+grape-a-* hybrids at pos0 = 1, 1e3, 1e6).
+// (test_model checks rope, xpos, grape-m, grape-m-ctx and the ROT+grape-a-* hybrids at pos0 = 1, 1e3, 1e6).
 grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0);
 
 // Checkpoints: DIR/model.safetensors, the file `grape train` writes and `grape sample` reads (format:

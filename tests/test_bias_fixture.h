@@ -31,8 +31,8 @@ static inline const char *fx_kind_name(grape_bias_kind k) {
 }
 
 // Parameters as the library initialises them, with ρ spread so that softplus(ρ) is not 1 for every head.
-static inline int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_form, int B, int T, int H, int D, int P, int64_t pos0,
-                   uint64_t seed) {
+static inline int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_form, int B, int T, int H, int D, int P,
+                          int64_t pos0, uint64_t seed) {
     memset(fx, 0, sizeof *fx);
     grape_pe_config_default(&fx->cfg, H, D);
     fx->cfg.bias = kind;

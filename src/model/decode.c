@@ -148,7 +148,7 @@ static grape_status rotate_all(grape_decoder *d, int l) {
 }
 
 // QK-RMSNorm and rotation of the new q, k (in place) in the encoding's order; hybrids first keep QKNorm of the
-// un-rotated q, k for the gates (as model_fwd.c's gate_inputs).
+// un-rotated q, k for the gates (as model_gate_inputs).
 static grape_status encode_qk(grape_decoder *d, int l) {
     const grape_model *m = d->m;
     int64_t rows = (int64_t)d->batch * m->H;

@@ -145,9 +145,7 @@ static void offset_phase(double *phase, int64_t pos0, size_t n) {
     for (size_t i = 0; pos0 && i < n; i++) phase[i] += (double)pos0;
 }
 
-// The vectors the grape-a gates read: the attention's q~, k~, or for ROT+grape-a-* hybrids QKNorm of the
-// un-rotated q, k (GRAPE App. E: gates of rotated vectors would depend on the absolute position).
-static void gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, const float **gq, const float **gk) {
+void model_gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, const float **gq, const float **gk) {
     *gq = a->q, *gk = a->k;
     if (!a->qg) return;
     int64_t rows = (int64_t)N * m->H;
@@ -193,7 +191,7 @@ grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, i
     const grape_bias_factors *bias = NULL;
     if (a->bias_ws) {
         const float *gq, *gk;
-        gate_inputs(m, a, l, N, &gq, &gk);
+        model_gate_inputs(m, a, l, N, &gq, &gk);
         st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T);
         if (st) return st;
         bias = &a->f;
@@ -288,7 +286,8 @@ static grape_status gates_backward(grape_model *m, int l, const grape_bias_grads
     int64_t rows = (int64_t)N * m->H;
     zero_f(s->dqmid, NC);
     zero_f(s->dkmid, NC);
-    grape_status st = grape_bias_factors_backward(g->pe, s->dqmid, s->dkmid, din, gb, &a->f, m->pe[l], a->qg, a->kg, in);
+    grape_status st =
+        grape_bias_factors_backward(g->pe, s->dqmid, s->dkmid, din, gb, &a->f, m->pe[l], a->qg, a->kg, in);
     if (st) return st;
     rmsnorm_backward(s->dqraw, dgq, s->dqmid, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), a->rstdqg, rows, m->D);
     rmsnorm_backward(s->dkraw, dgk, s->dkmid, a->kraw, model_qk_gain(m, l, GRAPE_KEY), a->rstdkg, rows, m->D);

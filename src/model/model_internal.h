@@ -54,7 +54,7 @@ typedef struct {
     float *qmid, *kmid;  // (B,T,H,D) between rotation and norm (NULL without rotation)
     float *q, *k;        // (B,T,H,D) final q~, k~ fed to attention
     float *rstdq, *rstdk; // (N*H)
-    float *qg, *kg;      // (B,T,H,D) ROT+grape-a-* hybrids: QKNorm(q), QKNorm(k) un-rotated, the gates' input; else NULL
+    float *qg, *kg;      // (B,T,H,D) ROT+grape-a-* hybrids: un-rotated QKNorm(q), QKNorm(k) the gates read; else NULL
     float *rstdqg, *rstdkg; // (N*H) their RMSNorm statistics
     float *tok;          // (N*E) kind-major: phase (N,phase) | gate (N,gate) | probe (N,probe) | shift k (N,shift)
                          // | shift v (N,shift_v)
@@ -136,6 +136,10 @@ void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv,
 // g: the (D) gain (model_qk_gain). xPos takes the anchor at the block's centre (model_fwd.c: why).
 grape_status model_qk_forward(float *out, float *mid, float *rstd, const float *raw, const float *g,
                               const qk_ctx *c, grape_side side);
+// The vectors the grape-a gates of layer l read (*gq, *gk): the attention's a->q, a->k, or for ROT+grape-a-*
+// hybrids QKNorm of the un-rotated a->qraw, a->kraw written to a->qg, a->kg (GRAPE App. E: gates of rotated vectors
+// would depend on the absolute position). Call after model_qk_forward; N = B*T tokens.
+void model_gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, const float **gq, const float **gk);
 // The (D) QK-RMSNorm gain of layer l: the parameters (per-dimension) or their pair-tied expansion.
 const float *model_qk_gain(const grape_model *m, int l, grape_side side);
 // Tie a (D) gain gradient dg_full into the layer's gain tensor gradient dg (G floats): dg[idx[i]] += dg_full[i].

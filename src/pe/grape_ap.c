@@ -47,8 +47,8 @@ static void ap_row_forward(const ap_rows *a, size_t o, float s, float c) {
                                                          : a->probe[o + i];
 }
 
-// One row backward: dp̂ = Rotᵀ dr, plus Rotᵀ dprobe_q (relative) or dprobe_q (paper); dp += r (dp̂ − p̂ mean(p̂ ⊙ dp̂)),
-// r = 1/rms; official v1 adds dprobe_q to dp directly (raw query probe).
+// One row backward: dp̂ = Rotᵀ dr, plus Rotᵀ dprobe_q (relative) or dprobe_q (paper);
+// dp += r (dp̂ − p̂ mean(p̂ ⊙ dp̂)), r = 1/rms; official v1 adds dprobe_q to dp directly (raw query probe).
 static void ap_row_backward(const ap_rows *a, size_t o, float s, float c) {
     int P = a->P;
     float dr[GRAPE_AP_MAX_P], ph[GRAPE_AP_MAX_P];

@@ -454,8 +454,8 @@ static grape_status check_xpos_range(const rot_state *r, const grape_positions *
     reach = XPOS_MAX_LN_SCALE * r->cfg.xpos_scale_base / lnz;
     if (!(far * lnz / r->cfg.xpos_scale_base > XPOS_MAX_LN_SCALE)) return GRAPE_OK;
     return grape_fail(GRAPE_ERR_UNSUPPORTED,
-                      "xpos: a position lies %.0f tokens from the anchor %.0f; the scale zeta^(+-d/%g) leaves the float "
-                      "range past %.0f tokens (a centred anchor serves T <= %.0f; the KV cache has no limit)",
+                      "xpos: a position lies %.0f tokens from the anchor %.0f; the scale zeta^(+-d/%g) leaves the "
+                      "float range past %.0f tokens (a centred anchor serves T <= %.0f; the KV cache has no limit)",
                       far, c, r->cfg.xpos_scale_base, floor(reach), 2 * floor(reach));
 }
 
