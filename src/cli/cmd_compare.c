@@ -153,7 +153,7 @@ static int merge_pes(compare *cp) {
         int seen = 0;
         for (int j = 0; j < cp->n_all; j++) seen |= !strcmp(cp->all[j], cp->pes[i]);
         if (!seen && cp->n_all == CMP_MAX_PES) return !cli_error("compare: at most %d encodings per directory", CMP_MAX_PES);
-        if (!seen) snprintf(cp->all[cp->n_all++], CMP_NAME, "%s", cp->pes[i]);
+        if (!seen) memcpy(cp->all[cp->n_all++], cp->pes[i], CMP_NAME);
     }
     text[0] = '\0';
     for (int j = 0; j < cp->n_all; j++) strcat(strcat(text, cp->all[j]), "\n");
