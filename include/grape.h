@@ -444,7 +444,7 @@ void grape_model_zero_grad(grape_model *m);
 const float *grape_model_logits(const grape_model *m);
 
 // Presets of experiment.md: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
-// max_batch 8); vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
+// max_batch 8); and "micro" (L=2, C=64, H=2, T=64, max_batch 8) for CI's end-to-end runs; vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
 // grape_model_config directly.
 grape_status grape_model_preset(grape_model_config *cfg, const char *name);
 // Bytes of the model's single arena (params + grads + activations + scratch for max_batch x max_seq).
@@ -484,6 +484,34 @@ int64_t grape_decoder_position(const grape_decoder *d);
 // The model's parameters must not change between grape_decoder_reset and the last step of a stream; the model's
 // attention scale must be the default 1/sqrt(D) (GRAPE_ERR_UNSUPPORTED at create otherwise).
 grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uint8_t *tokens, float *logits);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Evaluation: forward-only scoring of long windows (grape eval). No gradient arena and memory O(T): the residual
+// stream and the attention inputs of one layer are kept for the whole window (the fused attention needs every
+// key), everything token-wise (norms, projections, MLP, logits, loss) runs in chunks of GRAPE_EVAL_CHUNK tokens.
+// It runs the training forward's own pieces, so its logits are the full forward's (test_eval: same BPB within
+// 1e-5 relative as grape_model_forward and grape_model_decode_step). Attention as grape_model_set_attn_opts says
+// (full causal, or LEX BCA with bca_window > 0).
+#define GRAPE_EVAL_CHUNK 512
+
+typedef struct grape_evaluator grape_evaluator;
+// Plan for windows of up to max_T tokens of one sequence. The model's own activation plan may be as small as
+// 1 x 1 (grape_model_load(&m, dir, 1, 1)). Scoring uses the parameters as they are here: after changing them,
+// call grape_model_params_changed (as after any optimizer step) before the next grape_model_score.
+grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int max_T);
+void grape_evaluator_free(grape_evaluator *e);
+// Bytes the evaluator allocated (its buffers, not the model's).
+size_t grape_evaluator_bytes(const grape_evaluator *e);
+// Score one window scored from an empty context. tokens, targets: (T) bytes; loss: (T) cross-entropy in nats at
+// every position, or NULL; *nats: their sum in double. A NaN or infinite logit is GRAPE_ERR_NUMERIC.
+grape_status grape_model_score(grape_evaluator *e, const uint8_t *tokens, const uint8_t *targets, int T, float *loss,
+                               double *nats);
+// Optional observer: called in every layer of grape_model_score after the attention inputs are ready, with the
+// encoded q, k (T,H,D) and the bias factors (NULL without an additive action), e.g. to measure LEX attention
+// resolution; a status it returns other than GRAPE_OK stops the scoring with it. fn NULL removes it.
+typedef grape_status (*grape_eval_observer)(void *ctx, int layer, const float *q, const float *k,
+                                    const grape_bias_factors *bias, int T);
+void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -172,7 +172,7 @@ static grape_status step_attn_layer(grape_decoder *d, int l) {
     size_t N = (size_t)d->batch, C = (size_t)m->C;
     grape_status st = gemm(d->qkv, d->ln, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
     if (st) return st;
-    model_split_qkv(d->q, d->k, d->v, d->tok, d->qkv, &p, m, N);
+    model_split_qkv(d->q, d->k, d->v, d->tok, d->qkv, &p, m, 0, N, N);
     if (d->prev_k[l]) {
         const float *shift_k = model_token_inputs(m, d->tok, N).shift_logit, *shift_v = model_shift_v(m, d->tok, N);
         if ((st = grape_kv_shift_step(d->k, d->prev_k[l], d->k, shift_k, d->batch, m->H, m->D)) ||

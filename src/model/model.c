@@ -18,7 +18,7 @@ grape_status grape_model_preset(grape_model_config *cfg, const char *name) {
     static const struct {
         const char *name;
         int L, C, H, B, T;
-    } presets[] = {{"tiny", 4, 256, 4, 16, 256}, {"small", 6, 384, 6, 8, 512}};
+    } presets[] = {{"micro", 2, 64, 2, 8, 64}, {"tiny", 4, 256, 4, 16, 256}, {"small", 6, 384, 6, 8, 512}};
     if (!cfg || !name) return grape_fail(GRAPE_ERR_ARG, "grape_model_preset: NULL argument");
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         if (strcmp(name, presets[i].name)) continue;
@@ -27,7 +27,7 @@ grape_status grape_model_preset(grape_model_config *cfg, const char *name) {
         grape_pe_config_default(&cfg->pe, presets[i].H, presets[i].C / presets[i].H);
         return GRAPE_OK;
     }
-    return grape_fail(GRAPE_ERR_ARG, "unknown model preset '%s' (tiny, small)", name);
+    return grape_fail(GRAPE_ERR_ARG, "unknown model preset '%s' (micro, tiny, small)", name);
 }
 
 static grape_status check_config(const grape_model_config *c) {

@@ -15,27 +15,30 @@ static void zero_f(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
 // ---------------------------------------------------------------------------------------------------------------
 // Fused projection split/merge: row n of qkv (N, 3C+E) is [q | k | v | phase | gate | probe | shift k | shift v].
 
-// q, k, v: (N,C); tok: kind-major (N*E), the logits of kinds with a bias (phase c, FoX b_f) get it added.
+// Rows [n0, n0+n) of N tokens: qkv holds the n rows; q, k, v: (N,C); tok: kind-major (N*E), the logits of kinds
+// with a bias (phase c, FoX b_f) get it added. The training forward splits all rows at once (n0 = 0, n = N), the
+// evaluator one token chunk at a time.
 void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
-                      const grape_model *m, size_t N) {
+                     const grape_model *m, size_t n0, size_t n, size_t N) {
     size_t C = (size_t)m->C, Ct = (size_t)m->Ctot;
     const tok_layout *tl = &m->tl;
-#pragma omp parallel for schedule(static) if (PAR(N * Ct))
-    for (size_t n = 0; n < N; n++) {
-        const float *r = qkv + n * Ct;
-        memcpy(q + n * C, r, C * sizeof(float));
-        memcpy(k + n * C, r + C, C * sizeof(float));
-        memcpy(v + n * C, r + 2 * C, C * sizeof(float));
+#pragma omp parallel for schedule(static) if (PAR(n * Ct))
+    for (size_t i = 0; i < n; i++) {
+        const float *r = qkv + i * Ct;
+        size_t row = n0 + i;
+        memcpy(q + row * C, r, C * sizeof(float));
+        memcpy(k + row * C, r + C, C * sizeof(float));
+        memcpy(v + row * C, r + 2 * C, C * sizeof(float));
         float *t = tok;
-        for (int i = 0; i < tl->phase; i++) t[n * (size_t)tl->phase + i] = r[tl->off_phase + i] + p->b_phase[i];
+        for (int c = 0; c < tl->phase; c++) t[row * (size_t)tl->phase + c] = r[tl->off_phase + c] + p->b_phase[c];
         t += N * (size_t)tl->phase;
-        for (int i = 0; i < tl->gate; i++) t[n * (size_t)tl->gate + i] = r[tl->off_gate + i] + p->b_gate[i];
+        for (int c = 0; c < tl->gate; c++) t[row * (size_t)tl->gate + c] = r[tl->off_gate + c] + p->b_gate[c];
         t += N * (size_t)tl->gate;
-        for (int i = 0; i < tl->probe; i++) t[n * (size_t)tl->probe + i] = r[tl->off_probe + i];
+        for (int c = 0; c < tl->probe; c++) t[row * (size_t)tl->probe + c] = r[tl->off_probe + c];
         t += N * (size_t)tl->probe;
-        for (int i = 0; i < tl->shift; i++) t[n * (size_t)tl->shift + i] = r[tl->off_shift + i];
+        for (int c = 0; c < tl->shift; c++) t[row * (size_t)tl->shift + c] = r[tl->off_shift + c];
         t += N * (size_t)tl->shift;
-        for (int i = 0; i < tl->shift_v; i++) t[n * (size_t)tl->shift_v + i] = r[tl->off_shift_v + i];
+        for (int c = 0; c < tl->shift_v; c++) t[row * (size_t)tl->shift_v + c] = r[tl->off_shift_v + c];
     }
 }
 
@@ -152,21 +155,31 @@ void model_gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, con
 }
 
 
-// Attention sublayer: a->xmid = a->x + W_o Attn(...) of a->ln1.
-static grape_status attn_forward(grape_model *m, int l, int B, int T) {
-    layer_acts *a = &m->acts[l];
+// The forward is cut into pieces that work on the buffers a layer_acts view points at, so the training forward
+// (the arena's activations, all B*T rows at once) and the evaluator (model_infer.c: whole-window attention
+// inputs, token chunks for everything token-wise) run the same code.
+
+// Rows [n0, n0+n) of N: qkv (n, Ctot) = a->ln1 (those n rows) W_qkv^T, split into a's q, k, v (KV-shift: ko, vo)
+// and token inputs at rows n0.. .
+grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a, float *qkv, size_t n0, size_t n,
+                                size_t N) {
     layer_view p = model_layer(m, m->params, l);
-    size_t N = (size_t)B * (size_t)T, C = (size_t)m->C;
-    grape_status st = gemm(m->s.qkv, a->ln1, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
-    if (st) return st;
+    grape_status st = gemm(qkv, a->ln1, model_wqkv(m, l), (int64_t)n, m->Ctot, m->C, 0, 1, 0.0f);
+    if (!st)
+        model_split_qkv(a->qraw, a->ko ? a->ko : a->kraw, a->ko ? a->vo : a->v, a->tok, qkv, &p, m, n0, n, N);
+    return st;
+}
+
+// The sequence-wise middle of the attention sublayer over (B,T): KV-shift, ctx phase, q/k path, bias factors and
+// the fused attention into a->att, a->lse.
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T) {
+    size_t N = (size_t)B * (size_t)T;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
-    if (a->ko) { // KV-shift (official §3): k, v mix in the previous token's projection before everything else
-        model_split_qkv(a->qraw, a->ko, a->vo, a->tok, m->s.qkv, &p, m, N);
-        if ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
-            (st = grape_kv_shift_forward(a->v, a->vo, model_shift_v(m, a->tok, N), B, T, m->H, m->D)))
-            return st;
-    } else
-        model_split_qkv(a->qraw, a->kraw, a->v, a->tok, m->s.qkv, &p, m, N);
+    grape_status st;
+    if (a->ko && // KV-shift (official §3): k, v mix in the previous token's projection before everything else
+        ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
+         (st = grape_kv_shift_forward(a->v, a->vo, model_shift_v(m, a->tok, N), B, T, m->H, m->D))))
+        return st;
     if (a->phase) {
         if ((st = grape_phase_forward(a->phase, in.phase_logit, m->pe[l], B, T))) return st;
         offset_phase(a->phase, m->pos0, N * (size_t)m->tl.phase);
@@ -183,22 +196,24 @@ static grape_status attn_forward(grape_model *m, int l, int B, int T) {
         if (st) return st;
         bias = &a->f;
     }
-    st = grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T, m->H, m->D);
-    if (st) return st;
-    memcpy(a->xmid, a->x, N * C * sizeof(float));
-    return gemm(a->xmid, a->att, p.wo, (int64_t)N, m->C, m->C, 0, 1, 1.0f);
+    return grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T, m->H, m->D);
 }
 
-// MLP sublayer: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)).
-static grape_status mlp_forward(grape_model *m, int l, float *next, size_t N) {
-    layer_acts *a = &m->acts[l];
+// n rows: a->xmid = a->x + a->att W_o^T (a->xmid may be a->x).
+grape_status model_attn_out(const grape_model *m, int l, const layer_acts *a, size_t n) {
+    if (a->xmid != a->x) memcpy(a->xmid, a->x, n * (size_t)m->C * sizeof(float));
+    return gemm(a->xmid, a->att, m->params + m->off[l].wo, (int64_t)n, m->C, m->C, 0, 1, 1.0f);
+}
+
+// n rows: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)) (next may be a->xmid).
+grape_status model_mlp_forward(const grape_model *m, int l, const layer_acts *a, float *next, size_t n) {
     layer_view p = model_layer(m, m->params, l);
-    rmsnorm_forward(a->ln2, a->rstd2, a->xmid, p.ln2, (int64_t)N, m->C, MODEL_NORM_EPS);
-    grape_status st = gemm(a->h12, a->ln2, p.w12, (int64_t)N, 2 * m->F, m->C, 0, 1, 0.0f);
+    rmsnorm_forward(a->ln2, a->rstd2, a->xmid, p.ln2, (int64_t)n, m->C, MODEL_NORM_EPS);
+    grape_status st = gemm(a->h12, a->ln2, p.w12, (int64_t)n, 2 * m->F, m->C, 0, 1, 0.0f);
     if (st) return st;
-    swiglu_forward(a->act, a->h12, (int64_t)N, m->F);
-    memcpy(next, a->xmid, N * (size_t)m->C * sizeof(float));
-    return gemm(next, a->act, p.w3, (int64_t)N, m->C, m->F, 0, 1, 1.0f);
+    swiglu_forward(a->act, a->h12, (int64_t)n, m->F);
+    if (next != a->xmid) memcpy(next, a->xmid, n * (size_t)m->C * sizeof(float));
+    return gemm(next, a->act, p.w3, (int64_t)n, m->C, m->F, 0, 1, 1.0f);
 }
 
 static grape_status check_batch(const grape_model *m, const uint8_t *tokens, int B, int T) {
@@ -223,7 +238,9 @@ grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const ui
     for (int l = 0; l < m->L; l++) {
         layer_acts *a = &m->acts[l];
         rmsnorm_forward(a->ln1, a->rstd1, a->x, m->params + m->off[l].ln1, (int64_t)N, m->C, MODEL_NORM_EPS);
-        if ((st = attn_forward(m, l, B, T)) || (st = mlp_forward(m, l, m->acts[l + 1].x, N))) return st;
+        if ((st = model_attn_project(m, l, a, m->s.qkv, 0, N, N)) || (st = model_attn_mix(m, l, a, B, T)) ||
+            (st = model_attn_out(m, l, a, N)) || (st = model_mlp_forward(m, l, a, m->acts[l + 1].x, N)))
+            return st;
     }
     rmsnorm_forward(m->lnf, m->rstdf, m->acts[m->L].x, m->params + m->off_lnf, (int64_t)N, m->C, MODEL_NORM_EPS);
     if ((st = gemm(m->logits, m->lnf, m->params + m->off_wte, (int64_t)N, m->V, m->C, 0, 1, 0.0f))) return st;

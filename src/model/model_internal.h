@@ -128,9 +128,10 @@ typedef struct {
 layer_view model_layer(const grape_model *m, float *base, int l);
 // The fused projection the GEMMs use: the folded copy for grape-m-basis, else the parameters.
 const float *model_wqkv(const grape_model *m, int l);
-// Split the fused projection rows (N, 3C+E) into q, k, v (N,C) and the kind-major token inputs (biases added).
+// Split n fused projection rows (n, 3C+E) into rows [n0, n0+n) of q, k, v (N,C) and of the kind-major token
+// inputs (N*E, biases added).
 void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
-                     const grape_model *m, size_t N);
+                     const grape_model *m, size_t n0, size_t n, size_t N);
 // out = QKNorm/rotation of raw in c->order; mid: the intermediate (NULL for QK_NORM_ONLY); rstd: (B*T*H);
 // g: the (D) gain (model_qk_gain). xPos takes the anchor at the block's centre (model_fwd.c: why).
 grape_status model_qk_forward(float *out, float *mid, float *rstd, const float *raw, const float *g,
@@ -143,6 +144,17 @@ void model_gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, con
 const float *model_qk_gain(const grape_model *m, int l, grape_side side);
 // Tie a (D) gain gradient dg_full into the layer's gain tensor gradient dg (G floats): dg[idx[i]] += dg_full[i].
 void model_qk_gain_tie(const grape_model *m, float *dg, const float *dg_full);
+// Forward pieces on the buffers of a layer_acts view, shared by the training forward (every row at once) and the
+// evaluator (model_infer.c: token chunks, whole-window attention). Projection of rows [n0, n0+n) of N from the n
+// rows of a->ln1; qkv: (n, Ctot) scratch.
+grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a, float *qkv, size_t n0, size_t n,
+                                size_t N);
+// KV-shift, ctx phase, q/k path, bias factors (into a->f) and attention over (B,T) into a->att, a->lse.
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T);
+// n rows: a->xmid = a->x + a->att W_o^T; a->xmid may alias a->x.
+grape_status model_attn_out(const grape_model *m, int l, const layer_acts *a, size_t n);
+// n rows: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)) through a's ln2, rstd2, h12, act; next may alias xmid.
+grape_status model_mlp_forward(const grape_model *m, int l, const layer_acts *a, float *next, size_t n);
 grape_pe_token_inputs model_token_inputs(const grape_model *m, const float *tok, size_t N);
 // KV-shift's value gate logits (N,H) inside a kind-major token block (its key gate is the inputs' shift_logit).
 float *model_shift_v(const grape_model *m, float *tok, size_t N);
