@@ -16,7 +16,7 @@
 
 typedef struct {
     char preset[16];          // "tiny" / "small": where the model shape came from
-    char pe_name[64];         // canonical encoding name
+    char pe_name[GRAPE_PE_NAME_MAX]; // canonical encoding name with its options
     grape_model_config model; // max_batch = batch, max_seq = seq
     char data[TRAIN_PATH_MAX];
     char doc_sep[64]; // document separator for a single-file corpus ("" = none); no NUL bytes
