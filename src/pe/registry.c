@@ -155,6 +155,10 @@ void grape_pe_option_format(char *buf, size_t n, const grape_pe_option *o, doubl
         snprintf(buf, n, "%d", (int)v);
         return;
     }
+    if (v == floor(v) && fabs(v) < 1e15) { // integral values without an exponent: 500000, not 5e+05
+        snprintf(buf, n, "%.0f", v);
+        return;
+    }
     for (int digits = 6; digits <= 17; digits++) { // the shortest text that reads back to the same double
         snprintf(buf, n, "%.*g", digits, v);
         if (strtod(buf, NULL) == v) return;

@@ -45,7 +45,8 @@ typedef struct {
 void train_config_default(train_config *cfg);
 // Impossible values -> GRAPE_ERR_ARG with a message naming the flag.
 grape_status train_config_check(const train_config *cfg);
-// Fill cfg->model from cfg->preset and cfg->pe_name (and the batch/seq it must plan for).
+// Fill cfg->model from cfg->preset and cfg->pe_name (and the batch/seq it must plan for); n_layer, n_embd,
+// n_head already set (> 0) in cfg->model override the preset's. cfg->pe_name becomes the canonical name.
 grape_status train_config_model(train_config *cfg);
 
 typedef struct {
