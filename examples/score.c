@@ -1,7 +1,9 @@
 // score.c — load a grape checkpoint and stream-score a text with the KV-cache decoder: bits per byte, one byte at a
 // time, as a server would see it. For the first window it also runs the full forward and reports the difference
 // (the decoder's step-t logits equal the forward's logits at position t).
-//   cc score.c $(pkg-config --cflags --libs grape) -lm -o score && ./score runs/tiny-rope text.txt
+//   cc score.c $(pkg-config --cflags --libs grape) -o score && OMP_NUM_THREADS=1 ./score runs/tiny-rope text.txt
+// (one thread: a one-byte decode step of a small model is far too small to share, and waiting OpenMP threads
+// on a busy machine cost more than the step.)
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
