@@ -11,18 +11,22 @@ checks logits against the C model, <= 1e-5 relative in float64), so a grape mode
 in PyTorch. It is an independent re-implementation from the papers and grape's documented conventions:
 
 * Llama-style byte model: pre-norm RMSNorm (eps 1e-5), SwiGLU, tied embedding, no biases; the fused projection's
-  extra rows (w_phase, w_gate, w_probe, w_shift) are separate tensors as in the checkpoint.
-* rotations act on the first R = rotary_dim dims of each head, pairs half-split (i, i+R/2) or interleaved (2i, 2i+1),
-  y_a = a cos + b sin, y_b = -a sin + b cos (official GRAPE sign); QK-RMSNorm after the rotation (before it for xpos);
+  extra rows (w_phase, w_gate, w_probe, w_shift_k, w_shift_v) are separate tensors as in the checkpoint.
+* rotations act on the first R = rotary_dim dims of each head: half-split pairs (i, i+R/2) with the official GRAPE
+  sign y_a = a cos + b sin, y_b = -a sin + b cos, or interleaved pairs (2i, 2i+1) with torchscale's / GPT-J's
+  y_a = a cos - b sin, y_b = a sin + b cos; QK-RMSNorm after the rotation (before it for xpos), its gain per dim or
+  tied within rotation pairs (qk_gain = pair: gain p for pair p, then one per tail dim);
 * frequencies theta_i = base^(-2i/n) with PI / NTK / YaRN (llama.cpp constants, mscale on cos and sin);
-  learned kinds theta = exp(log_freq / log_freq_scale) (grape-m-ctx: exp(log_freq)); grape-m-basis rotates
-  B^T x with B = Cayley(A) = (I + A)^-1 (I - A) (B^T folded into W_q, W_k: QK-RMSNorm acts in the B frame);
-  grape-m-nc turns the rank-r frame E (first r columns of Cayley(A)): x + E (R(n theta) E^T x - E^T x);
+  learned kinds theta = exp(log_freq / log_freq_scale) (grape-m-ctx: exp(log_freq)); grape-m-basis applies
+  B R(n theta) B^T with B = Cayley(A) = (I + A)^-1 (I - A) (basis_folded: R(n theta) B^T only); grape-m-nc turns
+  the rank-r frame E (first r columns of Cayley(A)): x + E (R(n theta) E^T x - E^T x);
 * biases (added to the 1/sqrt(D)-scaled logits): ALiBi -m_h (t-j); FoX c_t - c_j with c the inclusive cumulative
-  log sigmoid of the gate; GRAPE-A -softplus(rho_h) m_h (t-j) lambda with softplus gates of the normalised q~, k~;
-  GRAPE-AP m_h sum_{l=j+1..t} log sigmoid(<p_t, r_l>/P) (r_l the RMS-normalised key probe turned by l radians per
-  plane; p_t raw (official v1) or turned by t (ap_paper));
-* KV-shift: k_t <- a_t k_{t-1} + (1 - a_t) k_t (same for v), a = sigmoid(w_shift h), before rotation and norm.
+  log sigmoid of the gate; GRAPE-A -softplus(rho_h) m_h (t-j) lambda with softplus gates of QKNorm(q), QKNorm(k)
+  (in ROT+grape-a-* hybrids of the un-rotated q, k); GRAPE-AP m_h sum_{l=j+1..t} log sigmoid(<p_t, r_l>/P), r_l the
+  RMS-normalised key probe turned by l radians per plane, p_t the raw probe (ap_form official), normalised
+  (paper) or normalised and turned by t (relative);
+* KV-shift: k_t <- a_t k_{t-1} + (1 - a_t) k_t with a = sigmoid(w_shift_k h), v likewise with its own gate
+  w_shift_v, before rotation and norm.
 
 Metadata values may be strings (safetensors convention) or numbers; enum options may be indices or names.
 """
@@ -39,14 +43,16 @@ import torch.nn.functional as F
 EPS = 1e-5                  # RMSNorm
 AP_RMS_EPS = 2.0 ** -7      # GRAPE-AP key-probe normalisation
 CTX_OMEGA_SCALE = 16.0      # grape-m-ctx: omega = sigmoid(logit / 16)
-SCALINGS = ("none", "linear", "ntk", "yarn")
+ENUMS = {"scaling": ("none", "linear", "ntk", "yarn"), "ap_form": ("official", "paper", "relative"),
+         "qk_gain": ("dim", "pair")}
 ROTATIONS = ("nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc")
 BIASES = ("nope", "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap")
 # grape_pe_config options the module reads (defaults of grape_pe_config_default, for files that lack a key)
 PE_DEFAULTS = {"rotary_dim": 0, "interleaved": 0, "rope_base": 10000.0, "scaling": 0, "scaling_factor": 1.0,
                "yarn_orig_ctx": 0, "yarn_ext_factor": -1.0, "yarn_attn_factor": 1.0, "yarn_beta_fast": 32.0,
                "yarn_beta_slow": 1.0, "xpos_gamma": 0.4, "xpos_scale_base": 512.0, "per_head": 0,
-               "log_freq_scale": 16.0, "nc_rank": 8, "ap_probe_dim": 8, "ap_paper": 0, "kv_shift": 0}
+               "log_freq_scale": 16.0, "nc_rank": 8, "ap_probe_dim": 8, "ap_form": 0, "kv_shift": 0,
+               "basis_folded": 0, "qk_gain": 0}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -84,10 +90,13 @@ class Config:
         parts = [p.split(":")[0] for p in re.split(r"\+(?=[a-z])", self.name)]
         self.rot = parts[0] if parts[0] in ROTATIONS else "nope"
         self.bias = parts[-1] if parts[-1] in BIASES and (len(parts) == 2 or parts[0] not in ROTATIONS) else "nope"
+        # the pe.* keys, then the options on the canonical name (which carries every non-default one)
+        values = {key: meta.get("pe." + key, default) for key, default in PE_DEFAULTS.items()}
+        values.update(kv.split("=", 1) for kv in re.findall(r"[a-z_]+=[^,:]+?(?=,|\+[a-z]|$)", self.name))
         for key, default in PE_DEFAULTS.items():
-            v = meta.get("pe." + key, default)
-            if key == "scaling" and isinstance(v, str) and v in SCALINGS:
-                v = SCALINGS.index(v)
+            v = values[key]
+            if key in ENUMS and isinstance(v, str) and v in ENUMS[key]:
+                v = ENUMS[key].index(v)
             setattr(self, key, type(default)(float(v)) if isinstance(default, int) else float(v))
         self.R = self.rotary_dim or self.head_dim                    # rotated dims of a head
         self.frame = self.nc_rank if self.rot == "grape-m-nc" else self.R
@@ -95,12 +104,23 @@ class Config:
         self.nset = self.n_head if self.learned and self.rot != "grape-m-ctx" and self.per_head else 1
 
     def token_channels(self):
-        """Rows of w_phase, w_gate, w_probe, w_shift."""
+        """Rows of w_phase, w_gate, w_probe, w_shift_k, w_shift_v."""
         H = self.n_head
         return {"w_phase": (H if self.per_head else 1) if self.rot == "grape-m-ctx" else 0,
                 "w_gate": H if self.bias == "fox" else 0,
                 "w_probe": H * self.ap_probe_dim if self.bias == "grape-ap" else 0,
-                "w_shift": H if self.kv_shift else 0}
+                "w_shift_k": H if self.kv_shift else 0, "w_shift_v": H if self.kv_shift else 0}
+
+    def gain_index(self):
+        """Head dim -> QK-RMSNorm gain index: identity, or (qk_gain = pair) pair p -> p, tail dim i -> R/2 + i - R."""
+        D, R = self.head_dim, self.R
+        if not self.qk_gain or self.rot == "nope":
+            return torch.arange(D)
+        idx = torch.empty(D, dtype=torch.long)
+        for p in range(R // 2):
+            idx[[2 * p, 2 * p + 1] if self.interleaved else [p, p + R // 2]] = p
+        idx[R:] = torch.arange(R // 2, R // 2 + D - R)
+        return idx
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -127,10 +147,11 @@ def rope_frequencies(cfg, n_dims):
 
 
 def turn(x, cos, sin, interleaved):
-    """Rotate pairs of the last dim: (i, i+n/2) or (2i, 2i+1); y_a = a cos + b sin, y_b = -a sin + b cos."""
+    """Rotate pairs of the last dim: half-split (i, i+n/2) with y_a = a cos + b sin, y_b = -a sin + b cos; interleaved
+    (2i, 2i+1) with y_a = a cos - b sin, y_b = a sin + b cos."""
     if interleaved:
         a, b = x[..., 0::2], x[..., 1::2]
-        return torch.stack((a * cos + b * sin, -a * sin + b * cos), dim=-1).flatten(-2)
+        return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2)
     h = x.shape[-1] // 2
     a, b = x[..., :h], x[..., h:]
     return torch.cat((a * cos + b * sin, -a * sin + b * cos), dim=-1)
@@ -220,10 +241,12 @@ class Layer(torch.nn.Module):
             sc = zeta ** (e if side == "q" else -e)
             cos, sin = cos * sc, sin * sc
         xr, rest = x[..., :cfg.R], x[..., cfg.R:]
-        if cfg.rot == "grape-m-basis":  # R(n theta) B^T x: grape folds B^T into W_q, W_k, the outer B cancels in
-            Bm = self._frame(x.dtype)   # q.k and the QK-RMSNorm gain acts in the B frame. Bm: (nset, R, R)
-            y = torch.einsum("bthi,hij->bthj", xr, Bm.expand(H, -1, -1) if cfg.nset == 1 else Bm)
-            xr = turn(y, cos, sin, cfg.interleaved)
+        if cfg.rot == "grape-m-basis":  # B R(n theta) B^T x (basis_folded: R(n theta) B^T x). Bm: (H, R, R)
+            Bm = self._frame(x.dtype)
+            Bm = Bm.expand(H, -1, -1) if cfg.nset == 1 else Bm
+            xr = turn(torch.einsum("bthi,hij->bthj", xr, Bm), cos, sin, cfg.interleaved)
+            if not cfg.basis_folded:
+                xr = torch.einsum("bthj,hij->bthi", xr, Bm)
         elif cfg.rot == "grape-m-nc":                      # x + E (R y - y), y = E^T x
             E = self._frame(x.dtype)                         # (nset, R, r)
             E = E.expand(H, -1, -1) if cfg.nset == 1 else E
@@ -261,8 +284,9 @@ class Layer(torch.nn.Module):
         P = cfg.ap_probe_dim                                     # grape-ap
         p = probe.reshape(B, T, H, P)
         ang = pos[None, :, None, None].expand(1, T, 1, P // 2)   # every plane turns 1 rad per token
-        r = turn(p * torch.rsqrt(p.pow(2).mean(-1, keepdim=True) + AP_RMS_EPS), torch.cos(ang), torch.sin(ang), 0)
-        pq = r if cfg.ap_paper else p
+        p_hat = p * torch.rsqrt(p.pow(2).mean(-1, keepdim=True) + AP_RMS_EPS)
+        r = turn(p_hat, torch.cos(ang), torch.sin(ang), 0)
+        pq = (p, p_hat, r)[cfg.ap_form]
         a = m[None, :, None, None] * F.logsigmoid(torch.einsum("bthp,blhp->bhtl", pq, r) / P)
         a = a.masked_fill(pos[None, :] > pos[:, None], 0.0)     # a(t, l) for l <= t
         pref = torch.cumsum(a, dim=-1)
@@ -275,11 +299,11 @@ class Layer(torch.nn.Module):
         h = rmsnorm(x, self.ln1.weight)
         q, k, v = [(h @ getattr(self.attn, w).T).view(B, T, H, D) for w in ("wq", "wk", "wv")]
         ch = cfg.token_channels()
-        if ch["w_shift"]:
-            a = torch.sigmoid(h @ self.attn.w_shift.T)[..., None]
-            def shift(o):
+        if ch["w_shift_k"]:
+            def shift(o, w):
+                a = torch.sigmoid(h @ w.T)[..., None]
                 return (1 - a) * o + a * F.pad(o, (0, 0, 0, 0, 1, 0))[:, :-1]
-            k, v = shift(k), shift(v)
+            k, v = shift(k, self.attn.w_shift_k), shift(v, self.attn.w_shift_v)
         phase = gate = probe = None
         if ch["w_phase"]:
             omega = torch.sigmoid((h @ self.attn.w_phase.T + self.attn.b_phase) / CTX_OMEGA_SCALE)  # (B,T,1|H)
@@ -288,13 +312,15 @@ class Layer(torch.nn.Module):
             gate = h @ self.attn.w_gate.T + self.attn.b_gate
         if ch["w_probe"]:
             probe = h @ self.attn.w_probe.T
-        gq, gk = self.attn.q_norm.weight, self.attn.k_norm.weight
+        idx = cfg.gain_index()
+        gq, gk = self.attn.q_norm.weight[idx], self.attn.k_norm.weight[idx]
+        gates = (rmsnorm(q, gq), rmsnorm(k, gk))                # grape-a in a hybrid: gates of the un-rotated q, k
         if cfg.rot == "xpos":
-            q, k = self.rotate(rmsnorm(q, gq), "q", phase), self.rotate(rmsnorm(k, gk), "k", phase)
+            q, k = self.rotate(gates[0], "q", phase), self.rotate(gates[1], "k", phase)
         else:
             q, k = rmsnorm(self.rotate(q, "q", phase), gq), rmsnorm(self.rotate(k, "k", phase), gk)
         s = torch.einsum("bthd,bjhd->bhtj", q, k) / math.sqrt(D)
-        b = self.bias(q, k, gate, probe)
+        b = self.bias(*(gates if cfg.rot != "nope" else (q, k)), gate, probe)
         if b is not None:
             s = s + b
         s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))

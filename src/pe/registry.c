@@ -50,7 +50,7 @@ static const grape_pe_info infos[] = {
     {"grape-a-q", "additive", "rho H, v H*D (query gate)", "GRAPE §4 eq. 4.6 query-gated slope"},
     {"grape-a-qk", "additive", "rho H, u H*D, v H*D", "GRAPE §4 eq. 4.6 query+key-gated slope"},
     {"grape-ap", "additive", "none here (probe W_p H*P x C in the model's projection)",
-     "GRAPE §5 path-integral additive; official v1 (paper form: ap_paper)"},
+     "GRAPE §5 path-integral additive; official v1 (ap_form: paper, relative)"},
     {"ROT+BIAS", "hybrid", "those of ROT and BIAS", "GRAPE §6 composition, e.g. grape-m+grape-ap, xpos+fox"},
 };
 
@@ -74,6 +74,9 @@ _Static_assert(sizeof(grape_rope_scaling) == sizeof(int), "enum options are stor
 #define LO_OPEN GRAPE_OPT_LO_OPEN
 
 static const char *const scaling_values[] = {"none", "linear", "ntk", "yarn", NULL};
+static const char *const ap_forms[] = {[GRAPE_AP_OFFICIAL] = "official", [GRAPE_AP_PAPER] = "paper",
+                                       [GRAPE_AP_RELATIVE] = "relative", NULL};
+static const char *const qk_gains[] = {[GRAPE_QK_GAIN_DIM] = "dim", [GRAPE_QK_GAIN_PAIR] = "pair", NULL};
 
 static const grape_pe_option options[] = {
     OPT(rotary_dim, "rdim", INT, 0, 0, 4096, EVEN, NULL, ROT_TURNING, 0,
@@ -105,10 +108,16 @@ static const grape_pe_option options[] = {
         "rank r of the non-commuting frame E (<= rotary dim)"),
     OPT(ap_probe_dim, "probe_dim", INT, 8, 2, 256, EVEN, NULL, 0, BIT(GRAPE_BIAS_GRAPE_AP),
         "probe dimension P of GRAPE-AP"),
-    OPT(ap_paper, NULL, BOOL, 0, 0, 1, 0, NULL, 0, BIT(GRAPE_BIAS_GRAPE_AP),
-        "0: official v1 (raw query probe), 1: the paper's form (GRAPE §5)"),
+    OPT(ap_form, NULL, GRAPE_OPT_ENUM, GRAPE_AP_OFFICIAL, 0, 2, 0, ap_forms, 0, BIT(GRAPE_BIAS_GRAPE_AP),
+        "query probe: official (raw p_t, v1), paper (normalised, un-rotated, GRAPE §5 eq. 5.1), relative (rotated "
+        "at t: depends on t - l only)"),
+    OPT(basis_folded, "folded", BOOL, 0, 0, 1, 0, NULL, BIT(GRAPE_ROT_GRAPE_M_BASIS), 0,
+        "0: the spec's B R(n theta) B^T; 1: B^T folded into W_q, W_k, only R(n theta) (the model then equals grape-m)"),
+    OPT(qk_gain, NULL, GRAPE_OPT_ENUM, GRAPE_QK_GAIN_DIM, 0, 1, 0, qk_gains, ROT_TURNING, 0,
+        "model QK-RMSNorm gain: dim (one per head dim, official code) or pair (tied within rotation pairs: the "
+        "relative law holds for rope, grape-m, grape-m-ctx)"),
     OPT(kv_shift, "kv", BOOL, 0, 0, 1, 0, NULL, ROT_ANY, BIAS_ANY,
-        "KV-shift: k and v mix in the previous token's projection through a learned gate"),
+        "KV-shift: k and v mix in the previous token's projections through two learned gates"),
 };
 #define N_OPTIONS (int)(sizeof options / sizeof options[0])
 
@@ -167,7 +176,7 @@ void grape_pe_option_format(char *buf, size_t n, const grape_pe_option *o, doubl
 
 void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim) {
     *cfg = (grape_pe_config){.rot = GRAPE_ROT_NONE, .bias = GRAPE_BIAS_NONE, .n_heads = n_heads,
-                             .head_dim = head_dim, .basis_folded = 0};
+                             .head_dim = head_dim};
     for (int i = 0; i < N_OPTIONS; i++) option_set(&options[i], cfg, options[i].def);
 }
 
@@ -267,7 +276,6 @@ grape_status grape_pe_parse(grape_pe_config *cfg, const char *name) {
     if (!cfg || !name || !*name) return grape_fail(GRAPE_ERR_ARG, "empty encoding name");
     grape_pe_config c = *cfg;
     grape_pe_config_default(&c, cfg->n_heads, cfg->head_dim);
-    c.basis_folded = cfg->basis_folded;
     unsigned seen = 0;
     const char *s = name;
     static const char hybrid[] = "want NAME or ROT+BIAS (ROT one of nope, rope, xpos, grape-m*; BIAS one of alibi, "

@@ -26,7 +26,8 @@ ENCODINGS = [
     "grape-m", "grape-m:per_head=1,log_freq_scale=8", "grape-m-ctx", "grape-m-ctx:per_head=1",
     "grape-m-basis", "grape-m-basis:rotary_dim=8,per_head=1", "grape-m-nc", "grape-m-nc:nc_rank=4,interleaved=1",
     "grape-m-nc:per_head=1",
-    "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap", "grape-ap:ap_probe_dim=4,ap_paper=1",
+    "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap", "grape-ap:ap_probe_dim=4,ap_form=paper", "grape-ap:ap_form=relative",
+    "grape-m-basis:basis_folded=1", "rope:qk_gain=pair,rotary_dim=8", "grape-m:qk_gain=pair,interleaved=1",
     "nope:kv_shift=1", "grape-m+grape-ap", "xpos+fox", "rope+alibi:kv_shift=1", "grape-m-ctx+grape-a-qk",
     "grape-m-basis+fox", "grape-m-nc:nc_rank=4+grape-ap",
 ]
@@ -78,14 +79,19 @@ def main():
                 loss = torch.nn.functional.cross_entropy(got.reshape(-1, 256), torch.as_tensor(tgt).long().reshape(-1))
             check(f"{name}: grape_torch float64 logits vs libgrape", rel_err(want, got), TOL)
             check(f"{name}: mean cross-entropy", abs(loss.item() - c_loss) / c_loss, TOL)
-        # the loader reads metadata values as strings (safetensors convention) or numbers, enums by index or name
+        # the loader reads metadata values as strings (safetensors convention) or numbers, enums by index or name,
+        # and the options from the canonical name alone when the pe.* keys are missing
         meta, tensors = grape_torch.read_safetensors(os.path.join(tmp, "run6", "model.safetensors"))
+        assert meta["pe.name"] == "rope:scaling=yarn,scaling_factor=4,yarn_orig_ctx=16", meta["pe.name"]
         numeric = {k: (float(v) if k.startswith(("pe.", "model.")) and k not in ("pe.name", "model.preset") else v)
                    for k, v in meta.items()}
-        named = dict(meta, **{"pe.scaling": "yarn"})
-        a, b, c = grape_torch.Config(meta), grape_torch.Config(numeric), grape_torch.Config(named)
-        check("metadata as strings, as numbers and with scaling=yarn by name give the same configuration",
-              float(not (vars(a) == vars(b) == vars(c))), 0.0)
+        named = dict(meta, **{"pe.scaling": "yarn", "pe.name": "rope"})
+        name_only = {k: v for k, v in meta.items() if not k.startswith("pe.") or k == "pe.name"}
+        configs = [vars(grape_torch.Config(m)) for m in (meta, numeric, named, name_only)]
+        for c in configs:
+            c.pop("name")
+        check("metadata as strings, as numbers, enums by name, options from the name only: the same configuration",
+              float(any(c != configs[0] for c in configs)), 0.0)
         model = grape_torch.load(os.path.join(tmp, "run1"))
         text = open(data, "rb").read()[:T + 1]
         tok = np.frombuffer(text[:T], dtype=np.uint8)[None].repeat(B, 0).copy()
