@@ -26,7 +26,7 @@ make --no-print-directory -s install DESTDIR="$root" PREFIX="$prefix" BUILD="$bu
 lib=$root$prefix/lib
 [ -x "$root$prefix/bin/grape" ] && [ -f "$lib/libgrape.a" ] && [ -f "$root$prefix/include/grape.h" ] &&
   [ -f "$lib/pkgconfig/grape.pc" ] && [ "$(readlink "$lib/libgrape.so")" = libgrape.so.0 ] &&
-  [ -f "$lib/libgrape.so.0" ] && readelf -d "$lib/libgrape.so.0" | grep -q 'SONAME.*\[libgrape.so.0\]'
+  [ -f "$lib/libgrape.so.0" ] && grep -q 'SONAME.*\[libgrape.so.0\]' <<<"$(readelf -d "$lib/libgrape.so.0")"
 check "make install: grape, libgrape.a, libgrape.so -> libgrape.so.0 (its soname), grape.h, grape.pc" $?
 
 # 3. The examples, built as a user would.
@@ -41,7 +41,7 @@ done
 export LD_LIBRARY_PATH=$lib
 out=$("$tmp/attention" 2>&1); rc=$?
 echo "# $out"
-ldd "$tmp/attention" | grep -q "$lib/libgrape.so.0"
+grep -q "$lib/libgrape.so.0" <<<"$(ldd "$tmp/attention")" # (not a pipe: grep -q closing it early fails pipefail)
 check "attention runs on the installed libgrape.so.0" $?
 check "attention: fused attention row = naive loop (max abs error < 1e-5)" $rc
 
