@@ -127,8 +127,8 @@ static void test_encodings(void) {
            !strstr(output, "xpos_gamma"));
     expect("encodings NAME with a bad option", run("encodings 'xpos:nc_rank=4'"), 1,
            (const char *const[]){"nc_rank does not apply to xpos", NULL});
-    expect("bench attn takes options", run("bench attn --pe 'rope:rotary_dim=8+alibi:kv=1' --T 64 --B 1 --H 1 --D 16 --reps 1"), 0,
-           NULL);
+    expect("bench attn takes options",
+           run("bench attn --pe 'rope:rotary_dim=8+alibi:kv=1' --T 64 --B 1 --H 1 --D 16 --reps 1"), 0, NULL);
 }
 
 int main(int argc, char **argv) {

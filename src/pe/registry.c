@@ -247,13 +247,17 @@ static grape_status parse_options(grape_pe_config *cfg, const char *s, const cha
         while (*eq && *eq != '=' && *eq != ',' && *eq != '+') eq++;
         char key[48];
         size_t klen = (size_t)(eq - s);
-        if (klen == 0 || klen >= sizeof key) return grape_fail(GRAPE_ERR_ARG, "%s: empty or overlong option name", part);
+        if (klen == 0 || klen >= sizeof key)
+            return grape_fail(GRAPE_ERR_ARG, "%s: empty or overlong option name", part);
         memcpy(key, s, klen);
         key[klen] = '\0';
         int i = grape_pe_option_find(key);
-        if (i < 0) return grape_fail(GRAPE_ERR_ARG, "%s: unknown option '%s' (see `grape encodings %s`)", part, key, part);
+        if (i < 0)
+            return grape_fail(GRAPE_ERR_ARG, "%s: unknown option '%s' (see `grape encodings %s`)", part, key, part);
         const grape_pe_option *o = &options[i];
-        if (!applies(o, kind)) return grape_fail(GRAPE_ERR_ARG, "option %s does not apply to %s (see `grape encodings --options`)", o->name, part);
+        if (!applies(o, kind))
+            return grape_fail(GRAPE_ERR_ARG, "option %s does not apply to %s (see `grape encodings --options`)",
+                              o->name, part);
         if (*eq != '=') return grape_fail(GRAPE_ERR_ARG, "option %s needs a value: write %s=VALUE", o->name, o->name);
         if (*seen & (1u << i)) return grape_fail(GRAPE_ERR_ARG, "option %s is given twice", o->name);
         *seen |= 1u << i;
