@@ -93,7 +93,8 @@ install: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape
 	ln -sf libgrape.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgrape.so
 	install -m 644 include/grape.h $(DESTDIR)$(INCLUDEDIR)/grape.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	  -e 's|@VERSION@|$(VERSION)|' grape.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/grape.pc
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(filter-out -lm,$(LDLIBS)) -fopenmp|' \
+	  grape.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/grape.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/grape $(DESTDIR)$(LIBDIR)/libgrape.a $(DESTDIR)$(LIBDIR)/libgrape.so \
