@@ -98,7 +98,7 @@ static void test_refusals(void) {
     snprintf(args, sizeof args, "train --n-embd 16384 --n-head 8 --n-layer 64 --quiet --data %s --out %s", corpus,
              dir);
     expect("a model larger than the machine: a clear error before allocating", run(args), 1,
-           (const char *const[]){"more than this machine's", NULL});
+           (const char *const[]){"more than this machine's", "try a smaller --n-layer", NULL});
     snprintf(args, sizeof args, "train --pe 'rope:rope_base=0.5' --data %s --out %s", corpus, dir);
     expect("a bad option value names the key and the range", run(args), 1,
            (const char *const[]){"rope_base must be a number in (1, 1e+300], got '0.5'", NULL});

@@ -325,6 +325,8 @@ static int report_error(grape_status s, const train_config *c, const char *dir) 
     }
     if (s == GRAPE_ERR_IO && !strcmp(c->data, "data/kjv.txt") && access(c->data, R_OK) != 0)
         return cli_error("the default corpus data/kjv.txt is missing: run `make data` (or pass --data PATH)");
+    if (s == GRAPE_ERR_NOMEM)
+        return cli_error("train: %s (try a smaller --n-layer, --n-embd, --batch or --seq)", grape_last_error());
     return cli_error("train: %s", grape_last_error());
 }
 
