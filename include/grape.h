@@ -429,7 +429,7 @@ grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q
 // one fused projection ("layers.N.attn.wq|wk|wv|w_phase|w_gate|w_probe", biases b_phase, b_gate); the encoding's
 // own parameters are "layers.N.pe.<name>". Order: rotate then QK-RMSNorm (official), xpos: QK-RMSNorm then xPos
 // (anchor at the batch's centre: a forward serves T <= 2*84*sb/|ln zeta_0| = 68660 tokens at the defaults, longer
-// ones fail with GRAPE_ERR_UNSUPPORTED; the decoder has no limit). grape-m-basis applies the spec's B R B^T, then
+// ones fail with GRAPE_ERR_UNSUPPORTED; the decoder's block anchors need no such limit). grape-m-basis applies the spec's B R B^T, then
 // QK-RMSNorm; pe.basis_folded = 1 folds B^T into the q/k rows instead (the gain then acts in the B frame and the
 // model equals grape-m). Pure grape-a gates read QKNorm(q), QKNorm(k); ROT+grape-a-* gates read QKNorm of the
 // UN-rotated q, k. QK-RMSNorm gains: per dimension (official) or pair-tied (pe.qk_gain = GRAPE_QK_GAIN_PAIR).

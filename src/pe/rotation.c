@@ -443,14 +443,17 @@ static void table_fill(rot_table *tb, const rot_state *r, const grape_positions 
     else table_fill_positions(tb, r, pos, side, T, nh);
 }
 
-// xPos scales q by zeta^((n-c)/sb) and k by zeta^((c-n)/sb) with zeta_min = gamma/(1+gamma): |ln scale| must stay
-// below this so scales and their products with normalised values (|x| < e^4) stay finite, normal floats.
+// xPos scales q by zeta^((n-c)/sb) and k by zeta^((c-n)/sb) with zeta_min = gamma/(1+gamma) < 1. A scale grows for
+// queries before the anchor and keys after it; its ln must stay below this so it and its products with normalised
+// values (|x| < e^4) stay finite floats. The other side only shrinks (to 0 far away), which is harmless: its partner
+// is bounded by e^84, so the logit's absolute error stays below e^84 * FLT_TRUE_MIN ~ 1e-8 (the KV cache relies on
+// it when it re-scales a query against old key blocks).
 #define XPOS_MAX_LN_SCALE 84.0
 
-static grape_status check_xpos_range(const rot_state *r, const grape_positions *pos, int T) {
+static grape_status check_xpos_range(const rot_state *r, const grape_positions *pos, grape_side side, int T) {
     double lnz = 0, c = pos->xpos_anchor;
     for (int p = 0; p < r->npair; p++) lnz = fmax(lnz, fabs(r->ln_zeta[p]));
-    double far = fmax(fabs((double)pos->pos0 - c), fabs((double)pos->pos0 + T - 1 - c)), reach;
+    double far = side == GRAPE_QUERY ? c - (double)pos->pos0 : (double)pos->pos0 + T - 1 - c, reach;
     reach = XPOS_MAX_LN_SCALE * r->cfg.xpos_scale_base / lnz;
     if (!(far * lnz / r->cfg.xpos_scale_base > XPOS_MAX_LN_SCALE)) return GRAPE_OK;
     return grape_fail(GRAPE_ERR_UNSUPPORTED,
@@ -459,14 +462,14 @@ static grape_status check_xpos_range(const rot_state *r, const grape_positions *
                       far, c, r->cfg.xpos_scale_base, floor(reach), 2 * floor(reach));
 }
 
-static grape_status check_call(const grape_pe *pe, const grape_positions *pos, const void *a, const void *b,
-                               int B, int T) {
+static grape_status check_call(const grape_pe *pe, const grape_positions *pos, grape_side side, const void *a,
+                               const void *b, int B, int T) {
     if (!pe || !a || !b || !pos) return grape_fail(GRAPE_ERR_ARG, "rotation: NULL argument");
     if (B < 0 || T < 0) return grape_fail(GRAPE_ERR_ARG, "rotation: negative shape B=%d T=%d", B, T);
     if (!pe->rot->prepared) return grape_fail(GRAPE_ERR_ARG, "rotation: call grape_pe_prepare first");
     if (pe->rot->kind == GRAPE_ROT_GRAPE_M_CTX && !pos->phase)
         return grape_fail(GRAPE_ERR_ARG, "grape-m-ctx: positions need a phase (grape_phase_forward)");
-    return pe->rot->kind == GRAPE_ROT_XPOS && T > 0 ? check_xpos_range(pe->rot, pos, T) : GRAPE_OK;
+    return pe->rot->kind == GRAPE_ROT_XPOS && T > 0 ? check_xpos_range(pe->rot, pos, side, T) : GRAPE_OK;
 }
 
 // True when the action is a plain pair rotation of the head's coordinates (no frame to apply).
@@ -629,7 +632,7 @@ static void forward_tokens(float *y, const float *x, const fwd_work *w, const ro
 
 grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, const grape_positions *pos,
                                grape_side side, int B, int T) {
-    grape_status st = check_call(pe, pos, y, x, B, T);
+    grape_status st = check_call(pe, pos, side, y, x, B, T);
     if (st) return st;
     const rot_state *r = pe->rot;
     size_t n = (size_t)B * (size_t)T * (size_t)r->H * (size_t)r->D;
@@ -793,7 +796,7 @@ static void bwd_zero(bwd_work *w, int nt) {
 
 grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
                                 const grape_pe *pe, const grape_positions *pos, grape_side side, int B, int T) {
-    grape_status st = check_call(pe, pos, dx, dy, B, T);
+    grape_status st = check_call(pe, pos, side, dx, dy, B, T);
     if (st) return st;
     const rot_state *r = pe->rot;
     if (!x && r->kind != GRAPE_ROT_NONE) return grape_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");
