@@ -127,6 +127,9 @@ static void test_encodings(void) {
            !strstr(output, "xpos_gamma"));
     expect("encodings NAME with a bad option", run("encodings 'xpos:nc_rank=4'"), 1,
            (const char *const[]){"nc_rank does not apply to xpos", NULL});
+    expect("bench pe --pe times one encoding with options beside rope",
+           run("bench pe --pe 'grape-m:rotary_dim=8' --D 16 --T 8 --B 1 --H 1 --reps 1 --threads 1"), 0,
+           (const char *const[]){"grape-m:rotary_dim=8", NULL});
     expect("bench attn takes options",
            run("bench attn --pe 'rope:rotary_dim=8+alibi:kv=1' --T 64 --B 1 --H 1 --D 16 --reps 1"), 0, NULL);
 }
