@@ -5,6 +5,9 @@
 #   make bench                     run the benchmarks (bench/run.sh)
 #   make data                      build the default corpus data/kjv.txt (Debian's bible-kjv)
 #   make demo                      install, build grape and run the demo comparison (scripts/demo.sh)
+#   make install [PREFIX=/usr/local] [DESTDIR=]   grape, libgrape.a, libgrape.so (soname libgrape.so.0), grape.h,
+#                                  grape.pc (then: cc prog.c $(pkg-config --cflags --libs grape)); make uninstall
+# A machine without the build dependencies stops before compiling, saying to run `make deps` (make test runs it).
 ifeq ($(origin CC),default)
 CC = gcc
 endif
@@ -24,6 +27,26 @@ LDFLAGS += -fopenmp $(if $(DEBUG),$(SAN))
 # (safetensors headers, metrics.jsonl; why: docs/ARCHITECTURE.md)
 LDLIBS += -ldnnl -ljansson -lm
 
+VERSION := $(shell sed -n 's/^\#define GRAPE_VERSION "\(.*\)"/\1/p' include/grape.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Headers whose absence means the Debian packages of scripts/deps.sh are missing (tests name a missing one).
+DEPS_PROBE ?= dnnl.h jansson.h omp.h
+
+# A fresh machine: one line and a stop before anything compiles when a dependency's header is missing. Goals that
+# run `make deps` first (test, bench, data, demo) and those that compile nothing skip the check.
+ifeq ($(filter deps test bench data demo clean uninstall,$(MAKECMDGOALS)),)
+HASH := \#
+MISSING := $(firstword $(foreach h,$(DEPS_PROBE),$(if $(shell echo '$(HASH)include <$(h)>' | $(CC) -E -x c - >/dev/null 2>&1 && echo ok),,$(h))))
+ifneq ($(MISSING),)
+$(error grape: $(MISSING) not found: run `make deps` to install the Debian packages grape needs (make test does it too))
+endif
+endif
+
 LIB_SRC := $(wildcard src/core/*.c src/pe/*.c src/attn/*.c src/model/*.c src/train/*.c src/eval/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -32,11 +55,12 @@ TEST_UTIL := tests/util.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-.PHONY: all test debug bench demo deps data clean
+.PHONY: all test debug bench demo deps data clean install uninstall
 # keep the test objects (make would delete them as intermediates and rebuild them every time)
 .SECONDARY:
-all: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape $(TEST_BIN)
+all: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape $(TEST_BIN) $(EXAMPLE_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -47,7 +71,7 @@ $(BUILD)/libgrape.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libgrape.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libgrape.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/grape: $(CLI_OBJ) $(BUILD)/libgrape.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgrape.a $(LDLIBS)
@@ -56,12 +80,34 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/util.o $(BUILD)/libg
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/util.o $(BUILD)/libgrape.a $(LDLIBS)
 
+# The examples against the build tree (make test also builds them against an installed copy, with pkg-config).
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libgrape.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgrape.a $(LDLIBS)
+
+install: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(BUILD)/grape $(DESTDIR)$(BINDIR)/grape
+	install -m 644 $(BUILD)/libgrape.a $(DESTDIR)$(LIBDIR)/libgrape.a
+	install -m 755 $(BUILD)/libgrape.so $(DESTDIR)$(LIBDIR)/libgrape.so.$(VERSION)
+	ln -sf libgrape.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgrape.so.$(SOVERSION)
+	ln -sf libgrape.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgrape.so
+	install -m 644 include/grape.h $(DESTDIR)$(INCLUDEDIR)/grape.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(filter-out -lm,$(LDLIBS)) -fopenmp|' \
+	  grape.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/grape.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/grape $(DESTDIR)$(LIBDIR)/libgrape.a $(DESTDIR)$(LIBDIR)/libgrape.so \
+	  $(DESTDIR)$(LIBDIR)/libgrape.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libgrape.so.$(VERSION) \
+	  $(DESTDIR)$(INCLUDEDIR)/grape.h $(DESTDIR)$(PKGCONFIGDIR)/grape.pc
+
 deps:
 	@scripts/deps.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@scripts/run_tests.sh $(BUILD) $(if $(DEBUG),--no-torch)
+	@CC="$(CC)" LINK_FLAGS="$(if $(DEBUG),$(SAN))" scripts/run_tests.sh $(BUILD) $(if $(DEBUG),--no-torch)
 
 debug:
 	@$(MAKE) --no-print-directory DEBUG=1 all

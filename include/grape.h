@@ -127,10 +127,52 @@ enum { GRAPE_AP_OFFICIAL = 0, GRAPE_AP_PAPER = 1, GRAPE_AP_RELATIVE = 2 };
 
 // Fill *cfg with the defaults above for H heads of dimension D (rot = bias = none).
 void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim);
-// Parse an encoding name ("rope", "grape-ap", "xpos+fox", "grape-m+grape-ap", ...) into cfg->rot / cfg->bias.
+
+// Encoding names with options: "NAME[:key=value,key=value][+NAME[:key=value,...]]", e.g. "rope",
+// "rope:rope_base=500000,rotary_dim=32", "grape-m:per_head=1+grape-ap:ap_probe_dim=16", "xpos+fox:kv_shift=1".
+// A key is a grape_pe_config field name (or its short alias) from the option table below; enum values go by name
+// (scaling=yarn), booleans as 0/1 (or true/false). Each option belongs to the part (ROT or BIAS) it applies to;
+// an option that applies to both (kv_shift) may sit on either.
+// grape_pe_parse sets rot, bias and EVERY option field: the named ones to their values, the others to their
+// defaults, so a name describes the whole encoding; n_heads and head_dim are left as they are.
+// A bad name, key or value leaves cfg unchanged and returns GRAPE_ERR_ARG with a message naming the bad key or
+// value and its allowed range. Ranges that depend on the head (rotary_dim <= head_dim, nc_rank <= rotary_dim)
+// are checked by grape_pe_create.
 grape_status grape_pe_parse(grape_pe_config *cfg, const char *name);
-// Canonical name of a configuration ("nope", "rope", "grape-m+grape-ap"); buf of n bytes.
-void grape_pe_name(char *buf, size_t n, const grape_pe_config *cfg);
+// Canonical name: the kinds plus every option that applies to them and differs from its default, in table order,
+// on the part it applies to ("rope:rope_base=500000", "grape-m:per_head=1+grape-ap:ap_probe_dim=16").
+// grape_pe_parse of the canonical name gives back every applicable option bit-exactly (doubles print with up to
+// 17 significant digits). Writes at most n bytes (NUL included) into buf and returns the length of the full name,
+// like snprintf: the name was truncated when the result is >= n. GRAPE_PE_NAME_MAX always suffices.
+#define GRAPE_PE_NAME_MAX 1024
+int grape_pe_name(char *buf, size_t n, const grape_pe_config *cfg);
+
+// The option table: one row per grape_pe_config field a name may set. It drives parsing, validation messages,
+// canonical names, grape_pe_config_default and `grape encodings --options`.
+typedef enum { GRAPE_OPT_INT, GRAPE_OPT_BOOL, GRAPE_OPT_REAL, GRAPE_OPT_ENUM } grape_pe_option_type;
+enum { GRAPE_OPT_EVEN = 1, GRAPE_OPT_LO_OPEN = 2 }; // grape_pe_option.flags: value must be even; range is (lo, hi]
+typedef struct {
+    const char *name;          // the grape_pe_config field name, the key of NAME:key=value
+    const char *alias;         // short alias or NULL
+    grape_pe_option_type type; // INT/BOOL/ENUM fields are int (enums by value), REAL fields double
+    size_t offset;             // offsetof(grape_pe_config, field)
+    double def, lo, hi;        // default and allowed range (ENUM: value indices)
+    int flags;                 // GRAPE_OPT_EVEN, GRAPE_OPT_LO_OPEN
+    const char *const *values; // ENUM: names of the values 0, 1, ... (NULL-terminated); otherwise NULL
+    unsigned rot_mask;         // bit k set: applies to rotation kind k
+    unsigned bias_mask;        // bit k set: applies to bias kind k
+    const char *doc;           // meaning, one line
+} grape_pe_option;
+int grape_pe_option_count(void);
+const grape_pe_option *grape_pe_option_at(int i);
+// Index of the option named key (full name or alias), -1 if none.
+int grape_pe_option_find(const char *key);
+// Does option o change the encoding cfg describes (its rot or bias kind is in o's masks)?
+int grape_pe_option_applies(const grape_pe_option *o, const grape_pe_config *cfg);
+// The option's value in cfg as a double (enums and booleans as their index); its text as in a canonical name
+// (enum names, the shortest %g that reads back exactly) into buf of n bytes.
+double grape_pe_option_get(const grape_pe_option *o, const grape_pe_config *cfg);
+void grape_pe_option_format(char *buf, size_t n, const grape_pe_option *o, double v);
 
 typedef struct {
     const char *name;

@@ -8,6 +8,7 @@ packages=(
   python3-torch python3-numpy           # PyTorch autograd references for the tests (Debian's /usr/bin/python3)
   bible-kjv                             # the default corpus
   gnuplot-nox                           # plots of the evaluation
+  pkgconf                               # make test builds the examples with `pkg-config --cflags --libs grape`
 )
 missing=()
 for p in "${packages[@]}"; do

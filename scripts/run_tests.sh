@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every C test binary in BUILD/tests and every PyTorch reference test in tests/torch, then print
+# Run every C test binary in BUILD/tests, every tests/sh script and every PyTorch reference test in tests/torch, then print
 # one line "N passed, N failed". A binary that crashes without reporting a FAIL counts as one failure.
 set -uo pipefail
 build=${1:?usage: run_tests.sh BUILD_DIR [--no-torch]}
@@ -18,6 +18,9 @@ run_one() { # name, command...
 }
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] && run_one "$(basename "$t")" "$t"
+done
+for t in tests/sh/test_*.sh; do # the Makefile and the installed library from a user's side
+  [ -f "$t" ] && run_one "$(basename "$t")" bash "$t" "$build"
 done
 if [ "$torch" -eq 1 ]; then
   for t in tests/torch/test_*.py; do

@@ -20,9 +20,10 @@ enum { B = 2, T = 12 };
 static grape_model *make_model(const char *pe) {
     grape_model_config c = {.n_layer = 2, .n_embd = 32, .n_head = 2, .vocab_size = 256, .max_batch = B, .max_seq = T};
     grape_pe_config_default(&c.pe, 2, 16);
-    c.pe.kv_shift = 1;
     grape_model *m = NULL;
-    if (grape_pe_parse(&c.pe, pe) || grape_model_create(&m, &c) || grape_model_init(m, 7)) exit(2);
+    if (grape_pe_parse(&c.pe, pe)) exit(2);
+    c.pe.kv_shift = 1;
+    if (grape_model_create(&m, &c) || grape_model_init(m, 7)) exit(2);
     t_rng r = t_seed(3);
     float *p = grape_model_params(m);
     for (size_t i = 0; i < grape_model_num_params(m); i++) p[i] += (float)(0.05 * t_normal(&r));
@@ -40,7 +41,7 @@ static float loss_of(grape_model *m) {
 }
 
 static int same_config(const grape_model_config *a, const grape_model_config *b) {
-    char na[64], nb[64];
+    char na[GRAPE_PE_NAME_MAX], nb[GRAPE_PE_NAME_MAX];
     grape_pe_name(na, sizeof na, &a->pe);
     grape_pe_name(nb, sizeof nb, &b->pe);
     return a->n_layer == b->n_layer && a->n_embd == b->n_embd && a->n_head == b->n_head &&

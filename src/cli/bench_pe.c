@@ -200,7 +200,7 @@ static void print_row(int json, int first, const char *name, int D, const pe_tim
 }
 
 int bench_pe(int argc, char **argv) {
-    static const char *const known[] = {"--D", "--B", "--T", "--H", "--reps", "--threads", "--clock", NULL};
+    static const char *const known[] = {"--D", "--B", "--T", "--H", "--reps", "--threads", "--clock", "--pe", NULL};
     static const char *const booleans[] = {"--json", NULL};
     cli_args a = {argc, argv, known};
     long Dsel = 0, B = 2, T = 2048, H = 8, reps = 21, threads = omp_get_max_threads();
@@ -217,7 +217,11 @@ int bench_pe(int argc, char **argv) {
     int cpu = clock ? !strcmp(clock, "cpu") : threads == 1;
     if (cpu && threads != 1) return cli_error("bench pe: --clock cpu measures one thread; add --threads 1");
     if (Dsel % 2) return cli_error("bench pe: --D must be even, got %ld", Dsel);
-    int json = args_flag(&a, "--json"), Ds[2] = {64, 128}, nD = Dsel ? 1 : 2, first = 1, ok = 1;
+    int json = args_flag(&a, "--json"), Ds[2] = {64, 128}, nD = Dsel ? 1 : 2, first = 1, ok = 1, n_enc = N_ENC;
+    // --pe NAME (options allowed): that encoding alone, beside rope
+    const char *list[N_ENC], *one = args_str(&a, "--pe");
+    for (int e = 0; e < N_ENC; e++) list[e] = encodings[e];
+    if (one) list[1] = one, n_enc = 2;
     if (Dsel) Ds[0] = (int)Dsel;
     if (json) printf("[");
     for (int di = 0; di < nD; di++) {
@@ -227,12 +231,12 @@ int bench_pe(int argc, char **argv) {
                    "ns per token per head\n%-14s %4s %10s %10s %10s %10s  %-8s %s\n",
                    Ds[di], B, T, H, B * T * H, threads, cpu ? "cpu" : "wall", reps, "encoding", "D", "forward", "backward", "fwd/rope",
                    "bwd/rope", "goal", "verdict");
-        for (int e = 0; e < N_ENC; e++) {
-            if (!time_encoding(&t[e], encodings[e], (int)B, (int)T, (int)H, Ds[di], (int)reps, cpu)) {
+        for (int e = 0; e < n_enc; e++) {
+            if (!time_encoding(&t[e], list[e], (int)B, (int)T, (int)H, Ds[di], (int)reps, cpu)) {
                 ok = 0;
                 continue;
             }
-            print_row(json, first, encodings[e], Ds[di], &t[e], &t[0]);
+            print_row(json, first, list[e], Ds[di], &t[e], &t[0]);
             first = 0;
         }
     }

@@ -37,7 +37,10 @@ static int load_model(grape_model **m, const char *dir) {
     train_config c;
     train_state st;
     if (ckpt_load_model(m, &c, &st, dir, 1, 0)) return !cli_error("sample: %s", grape_last_error());
-    fprintf(stderr, "grape sample: %s %s, step %lld", c.preset, c.pe_name, (long long)st.step);
+    char name[GRAPE_PE_NAME_MAX];
+    grape_pe_name(name, sizeof name, &c.model.pe); // canonical: the kinds and every non-default option
+    fprintf(stderr, "grape sample: %s, L=%d C=%d H=%d, step %lld", name, c.model.n_layer, c.model.n_embd,
+            c.model.n_head, (long long)st.step);
     if (!isnan(st.last_val)) fprintf(stderr, ", validation %.4f bits/byte", st.last_val);
     fputc('\n', stderr);
     return 1;

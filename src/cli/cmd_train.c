@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,24 +15,15 @@
 #include "train/progress.h"
 #include "train/train.h"
 
-static const char *const known[] = {
-    "--pe",           "--preset",       "--steps",         "--out",          "--data",
-    "--doc-sep",      "--batch",        "--seq",           "--seed",         "--lr",
-    "--min-lr-ratio", "--warmup",       "--decay-steps",   "--weight-decay", "--beta1",
-    "--beta2",        "--eps",          "--grad-accum",    "--clip",         "--eval-interval",
-    "--eval-batches", "--log-interval", "--save-interval", "--threads",      NULL};
-static const char *const booleans[] = {"--resume", "--accum-mean", "--quiet", NULL};
-// Flags a resumed run may change; everything else is fixed by the checkpoint.
-static const char *const resumable[] = {"--steps",         "--out",          "--data",
-                                        "--eval-interval", "--eval-batches", "--log-interval",
-                                        "--save-interval", "--threads",      NULL};
-
 static void usage(void) {
     printf("usage: grape train [options]\n\n"
            "Train the byte-level Llama-style model with a position encoding; writes OUT/model.safetensors\n"
            "(weights, AdamW state, config, RNG) and OUT/metrics.jsonl. Ctrl-C saves a checkpoint and stops.\n\n"
-           "  --pe NAME            encoding (grape encodings), e.g. rope, grape-ap, grape-m+grape-ap [rope]\n"
+           "  --pe NAME            encoding (grape encodings), e.g. rope, grape-ap, grape-m+grape-ap [rope];\n"
+           "                       options follow the name: 'rope:rope_base=500000,rotary_dim=32',\n"
+           "                       'grape-m:per_head=1+grape-ap:ap_probe_dim=16' (grape encodings --options)\n"
            "  --preset NAME        tiny (L4 C256 H4) or small (L6 C384 H6) [tiny]\n"
+           "  --n-layer L, --n-embd C, --n-head H   model size, overriding the preset's (C/H even)\n"
            "  --steps N            optimizer steps [1000]\n"
            "  --out DIR            run directory [runs/PRESET-PE]\n"
            "  --data PATH          corpus file or directory [data/kjv.txt; make data builds it]\n"
@@ -53,7 +45,9 @@ static void usage(void) {
            "  --log-interval N     steps between metrics.jsonl lines [10]\n"
            "  --save-interval N    steps between checkpoints, 0 = only at the end [1000]\n"
            "  --threads N          OpenMP threads [all cores]\n"
-           "  --resume             continue OUT's checkpoint bit-exactly (--steps may grow)\n"
+           "  --resume             continue OUT's checkpoint bit-exactly: re-run the same command with --resume\n"
+           "                       appended; --steps, --data, the intervals and --threads may change, any other\n"
+           "                       flag must repeat the checkpoint's value\n"
            "  --quiet              no progress output\n");
 }
 
@@ -147,80 +141,181 @@ static int unescape(char *dst, size_t cap, const char *src) {
     return n > 0;
 }
 
-static int parse_int64(const cli_args *a, const char *flag, long lo, int64_t *out) {
-    long v = (long)*out;
-    if (!args_long(a, flag, lo, 1L << 50, &v)) return 0;
-    *out = v;
+// One row per flag: where its value goes in train_config. Fixed flags shape the trajectory: a resumed run keeps
+// the checkpoint's values and accepts such a flag only when it repeats the checkpoint's value. Resumable flags
+// may change on --resume.
+typedef enum { FL_INT, FL_I64, FL_SEED, FL_DBL, FL_STR, FL_SEP, FL_BOOL, FL_PE } flag_kind;
+
+typedef struct {
+    const char *flag;
+    flag_kind kind;
+    size_t off, size;
+    double lo, hi;
+} train_flag;
+
+#define TF(flag, kind, member, lo, hi)                                                                              \
+    { flag, kind, offsetof(train_config, member), sizeof(((train_config *)0)->member), lo, hi }
+#define BIG 1125899906842624.0 // 2^50 steps or intervals
+
+static const train_flag fixed_flags[] = {
+    TF("--pe", FL_PE, pe_name, 0, 0),
+    TF("--preset", FL_STR, preset, 0, 0),
+    TF("--n-layer", FL_INT, model.n_layer, 1, 4096),
+    TF("--n-embd", FL_INT, model.n_embd, 2, 1 << 20),
+    TF("--n-head", FL_INT, model.n_head, 1, 1 << 20),
+    TF("--batch", FL_INT, batch, 1, 1 << 16),
+    TF("--seq", FL_INT, seq, 1, 1 << 20),
+    TF("--grad-accum", FL_INT, grad_accum, 1, 1 << 16),
+    TF("--accum-mean", FL_BOOL, accum_mean, 0, 1),
+    TF("--seed", FL_SEED, seed, 0, 4611686018427387904.0),
+    TF("--doc-sep", FL_SEP, doc_sep, 0, 0),
+    TF("--lr", FL_DBL, opt.lr, 1e-12, 10),
+    TF("--min-lr-ratio", FL_DBL, opt.min_lr_ratio, 0, 1),
+    TF("--warmup", FL_I64, opt.warmup, 0, BIG),
+    TF("--decay-steps", FL_I64, opt.decay_steps, 0, BIG),
+    TF("--weight-decay", FL_DBL, opt.weight_decay, 0, 10),
+    TF("--beta1", FL_DBL, opt.beta1, 0, 0.999999),
+    TF("--beta2", FL_DBL, opt.beta2, 0, 0.999999999),
+    TF("--eps", FL_DBL, opt.eps, 1e-30, 1),
+    TF("--clip", FL_DBL, opt.clip, 0, 1e30),
+};
+static const train_flag resumable_flags[] = {
+    TF("--steps", FL_I64, steps, 0, BIG),
+    TF("--data", FL_STR, data, 0, 0),
+    TF("--eval-interval", FL_I64, eval_interval, 0, BIG),
+    TF("--eval-batches", FL_I64, eval_batches, 1, BIG),
+    TF("--log-interval", FL_I64, log_interval, 1, BIG),
+    TF("--save-interval", FL_I64, save_interval, 0, BIG),
+    TF("--threads", FL_INT, threads, 0, 4096),
+};
+#define N_FIXED (int)(sizeof fixed_flags / sizeof fixed_flags[0])
+#define N_RESUMABLE (int)(sizeof resumable_flags / sizeof resumable_flags[0])
+
+// Flag names for args_check: the tables' value flags and --out; the boolean flags.
+static const char *known[N_FIXED + N_RESUMABLE + 2];
+static const char *const booleans[] = {"--accum-mean", "--resume", "--quiet", NULL};
+
+static void list_known(void) {
+    int n = 0;
+    known[n++] = "--out";
+    for (int i = 0; i < N_FIXED; i++)
+        if (fixed_flags[i].kind != FL_BOOL) known[n++] = fixed_flags[i].flag;
+    for (int i = 0; i < N_RESUMABLE; i++) known[n++] = resumable_flags[i].flag;
+    known[n] = NULL;
+}
+
+static int given(const cli_args *a, const train_flag *f) {
+    return f->kind == FL_BOOL ? args_flag(a, f->flag) : args_str(a, f->flag) != NULL;
+}
+
+// The value of flag f (if given) into its field of c; prints and returns 0 on a bad value.
+static int set_flag(const cli_args *a, const train_flag *f, train_config *c) {
+    char *p = (char *)c + f->off;
+    const char *s = args_str(a, f->flag);
+    long v = 0;
+    switch (f->kind) {
+    case FL_INT:
+        if (!args_long(a, f->flag, (long)f->lo, (long)f->hi, &v)) return 0;
+        if (s) *(int *)p = (int)v;
+        return 1;
+    case FL_I64:
+    case FL_SEED:
+        if (!args_long(a, f->flag, (long)f->lo, (long)f->hi, &v)) return 0;
+        if (s && f->kind == FL_I64) *(int64_t *)p = v;
+        if (s && f->kind == FL_SEED) *(uint64_t *)p = (uint64_t)v;
+        return 1;
+    case FL_DBL: return args_double(a, f->flag, f->lo, f->hi, (double *)p);
+    case FL_BOOL:
+        if (args_flag(a, f->flag)) *(int *)p = 1;
+        return 1;
+    case FL_SEP:
+        if (s && !unescape(p, f->size, s))
+            return !cli_error("%s wants a non-empty separator without NUL bytes, got '%s'", f->flag, s);
+        return 1;
+    case FL_STR:
+    case FL_PE:
+        if (s && strlen(s) >= f->size) return !cli_error("%s is too long", f->flag);
+        if (s) strcpy(p, s);
+        return 1;
+    }
     return 1;
 }
 
-static int parse_int(const cli_args *a, const char *flag, long lo, long hi, int *out) {
-    long v = *out;
-    if (!args_long(a, flag, lo, hi, &v)) return 0;
-    *out = (int)v;
+static int set_flags(const cli_args *a, const train_flag *flags, int n, train_config *c) {
+    for (int i = 0; i < n; i++)
+        if (!set_flag(a, &flags[i], c)) return 0;
     return 1;
 }
 
-static int copy_str(char *dst, size_t cap, const char *src, const char *flag) {
-    if (!src) return 1;
-    if (strlen(src) >= cap) return !cli_error("%s is too long", flag);
-    strcpy(dst, src);
+// The value of f in c as the user would type it.
+static void format_flag(char *buf, size_t n, const train_flag *f, const train_config *c) {
+    const char *p = (const char *)c + f->off;
+    switch (f->kind) {
+    case FL_INT: snprintf(buf, n, "%d", *(const int *)p); break;
+    case FL_I64: snprintf(buf, n, "%lld", (long long)*(const int64_t *)p); break;
+    case FL_SEED: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case FL_DBL: snprintf(buf, n, "%.17g", *(const double *)p); break;
+    case FL_BOOL: snprintf(buf, n, "%s", *(const int *)p ? "on" : "off"); break;
+    case FL_SEP:
+    case FL_STR:
+    case FL_PE: snprintf(buf, n, "'%s'", p); break;
+    }
+}
+
+static int same_flag(const train_flag *f, const train_config *x, const train_config *y) {
+    const char *p = (const char *)x + f->off, *q = (const char *)y + f->off;
+    if (f->kind == FL_STR || f->kind == FL_SEP || f->kind == FL_PE) return !strcmp(p, q);
+    if (f->kind == FL_DBL) return *(const double *)p == *(const double *)q;
+    return !memcmp(p, q, f->size);
+}
+
+// pe_name -> the canonical name of the encoding it describes (options in table order, defaults dropped).
+static int canonical_pe(train_config *c) {
+    grape_pe_config pe = c->model.pe;
+    if (grape_pe_parse(&pe, c->pe_name)) return !cli_error("--pe: %s", grape_last_error());
+    grape_pe_name(c->pe_name, sizeof c->pe_name, &pe);
     return 1;
 }
 
-// Flags that only a fresh run may set.
-static int parse_fresh(const cli_args *a, train_config *c) {
-    long seed = (long)c->seed;
-    const char *sep = args_str(a, "--doc-sep");
-    if (sep && !unescape(c->doc_sep, sizeof c->doc_sep, sep))
-        return !cli_error("--doc-sep wants a non-empty separator without NUL bytes, got '%s'", sep);
-    c->accum_mean = args_flag(a, "--accum-mean");
-    int ok = copy_str(c->pe_name, sizeof c->pe_name, args_str(a, "--pe"), "--pe") &&
-             copy_str(c->preset, sizeof c->preset, args_str(a, "--preset"), "--preset") &&
-             parse_int(a, "--batch", 1, 1 << 16, &c->batch) && parse_int(a, "--seq", 1, 1 << 20, &c->seq) &&
-             parse_int(a, "--grad-accum", 1, 1 << 16, &c->grad_accum) && args_long(a, "--seed", 0, 1L << 62, &seed) &&
-             args_double(a, "--lr", 1e-12, 10, &c->opt.lr) &&
-             args_double(a, "--min-lr-ratio", 0, 1, &c->opt.min_lr_ratio) &&
-             parse_int64(a, "--warmup", 0, &c->opt.warmup) && parse_int64(a, "--decay-steps", 0, &c->opt.decay_steps) &&
-             args_double(a, "--weight-decay", 0, 10, &c->opt.weight_decay) &&
-             args_double(a, "--beta1", 0, 0.999999, &c->opt.beta1) &&
-             args_double(a, "--beta2", 0, 0.999999999, &c->opt.beta2) &&
-             args_double(a, "--eps", 1e-30, 1, &c->opt.eps) && args_double(a, "--clip", 0, 1e30, &c->opt.clip);
-    c->seed = (uint64_t)seed;
-    return ok;
-}
-
-static int parse_resumable(const cli_args *a, train_config *c) {
-    return parse_int64(a, "--steps", 0, &c->steps) &&
-           copy_str(c->data, sizeof c->data, args_str(a, "--data"), "--data") &&
-           parse_int64(a, "--eval-interval", 0, &c->eval_interval) &&
-           parse_int64(a, "--eval-batches", 1, &c->eval_batches) &&
-           parse_int64(a, "--log-interval", 1, &c->log_interval) &&
-           parse_int64(a, "--save-interval", 0, &c->save_interval) && parse_int(a, "--threads", 0, 4096, &c->threads);
-}
-
-static int in_list(const char *s, const char *const *list) {
-    for (; *list; list++)
-        if (!strcmp(s, *list)) return 1;
-    return 0;
-}
-
-// The configuration of a resumed run: the checkpoint's, with only the resumable flags applied.
+// The configuration of a resumed run: the checkpoint's, with the resumable flags applied. A fixed flag is accepted
+// when it repeats the checkpoint's value (the same command re-run with --resume appended), refused otherwise.
 static int resume_config(const cli_args *a, const char *dir, train_config *c) {
-    for (int i = 1; i < a->argc; i++)
-        if (!strncmp(a->argv[i], "--", 2) && !in_list(a->argv[i], resumable) && strcmp(a->argv[i], "--resume") &&
-            strcmp(a->argv[i], "--quiet"))
-            return !cli_error("%s is fixed by the checkpoint in %s; drop it when resuming", a->argv[i], dir);
     train_state st;
     if (ckpt_read_meta(dir, c, &st)) return !cli_error("cannot resume from %s: %s", dir, grape_last_error());
-    return parse_resumable(a, c);
+    train_config want = *c;
+    grape_pe_name(c->pe_name, sizeof c->pe_name, &c->model.pe);
+    if (!set_flags(a, fixed_flags, N_FIXED, &want) || (args_str(a, "--pe") && !canonical_pe(&want))) return 0;
+    for (int i = 0; i < N_FIXED; i++) {
+        const train_flag *f = &fixed_flags[i];
+        if (!given(a, f) || same_flag(f, &want, c)) continue;
+        if (f->kind == FL_BOOL)
+            return !cli_error("%s conflicts with the checkpoint in %s, which was trained without it: a resumed run "
+                              "keeps the checkpoint's setting (drop the flag, or start a new run with another --out)",
+                              f->flag, dir);
+        char got[GRAPE_PE_NAME_MAX + 8], had[GRAPE_PE_NAME_MAX + 8];
+        format_flag(got, sizeof got, f, &want);
+        format_flag(had, sizeof had, f, c);
+        return !cli_error("%s %s conflicts with the checkpoint in %s, which has %s %s: a resumed run keeps the "
+                          "checkpoint's value (drop the flag, or start a new run with another --out)",
+                          f->flag, got, dir, f->flag, had);
+    }
+    return set_flags(a, resumable_flags, N_RESUMABLE, c);
 }
 
 static int fresh_config(const cli_args *a, train_config *c) {
     train_config_default(c);
-    if (!parse_fresh(a, c) || !parse_resumable(a, c)) return 0;
+    if (!set_flags(a, fixed_flags, N_FIXED, c) || !set_flags(a, resumable_flags, N_RESUMABLE, c)) return 0;
     if (train_config_model(c)) return !cli_error("%s", grape_last_error());
-    return 1;
+    const grape_model_config *m = &c->model;
+    if (m->n_embd % m->n_head)
+        return !cli_error("--n-embd %d is not divisible by --n-head %d", m->n_embd, m->n_head);
+    if ((m->n_embd / m->n_head) % 2)
+        return !cli_error("head dim = --n-embd / --n-head = %d / %d = %d must be even (rotation pairs)", m->n_embd,
+                          m->n_head, m->n_embd / m->n_head);
+    grape_pe *pe = NULL; // the ranges that depend on the head size (rotary_dim, nc_rank), before any training
+    grape_status s = grape_pe_create(&pe, &m->pe);
+    grape_pe_free(pe);
+    return s ? !cli_error("--pe %s: %s", c->pe_name, grape_last_error()) : 1;
 }
 
 static int report_error(grape_status s, const train_config *c, const char *dir) {
@@ -230,10 +325,13 @@ static int report_error(grape_status s, const train_config *c, const char *dir) 
     }
     if (s == GRAPE_ERR_IO && !strcmp(c->data, "data/kjv.txt") && access(c->data, R_OK) != 0)
         return cli_error("the default corpus data/kjv.txt is missing: run `make data` (or pass --data PATH)");
+    if (s == GRAPE_ERR_NOMEM)
+        return cli_error("train: %s (try a smaller --n-layer, --n-embd, --batch or --seq)", grape_last_error());
     return cli_error("train: %s", grape_last_error());
 }
 
 int cmd_train(int argc, char **argv) {
+    list_known();
     cli_args a = {argc, argv, known};
     if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
     if (!args_check(&a, booleans)) return 1;
@@ -245,7 +343,8 @@ int cmd_train(int argc, char **argv) {
     if (resume && !out) return cli_error("--resume needs --out DIR (the run to continue)");
     if (!(resume ? resume_config(&a, out, &c) : fresh_config(&a, &c))) return 1;
     snprintf(dir, sizeof dir, "%s", out ? out : "");
-    if (!out) snprintf(dir, sizeof dir, "runs/%s-%s", c.preset, c.pe_name);
+    if (!out && snprintf(dir, sizeof dir, "runs/%s-%s", c.preset, c.pe_name) >= (int)sizeof dir)
+        return cli_error("the encoding name is too long for a directory name: pass --out DIR");
     char ckpt[TRAIN_PATH_MAX + 32];
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, CKPT_FILE);
     if (!resume && access(ckpt, F_OK) == 0)

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/mem.h"
@@ -342,7 +343,17 @@ static grape_status alloc_arena(grape_model *m) {
         return grape_fail(GRAPE_ERR_NOMEM, "model arena size overflows (max_batch %d, max_seq %d, n_embd %d)",
                           m->cfg.max_batch, m->cfg.max_seq, m->C);
     m->arena_bytes = p.a.used;
-    if (!(m->arena = grape_alloc(m->arena_bytes))) return GRAPE_ERR_NOMEM;
+    // Refuse an arena larger than the machine before allocating: with overcommit a huge allocation succeeds and
+    // the process is killed later, on first touch.
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double gib = 1024.0 * 1024.0 * 1024.0, have = pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY;
+    if ((double)m->arena_bytes > have)
+        return grape_fail(GRAPE_ERR_NOMEM,
+                          "the model needs %.1f GiB (parameters, gradients and activations for L=%d C=%d, "
+                          "max_batch %d x max_seq %d), more than this machine's %.1f GiB of memory",
+                          (double)m->arena_bytes / gib, m->L, m->C, m->cfg.max_batch, m->cfg.max_seq, have / gib);
+    if (!(m->arena = grape_alloc(m->arena_bytes)))
+        return grape_fail(GRAPE_ERR_NOMEM, "cannot allocate the model's %.1f GiB", (double)m->arena_bytes / gib);
     p = (planner){{m->arena, m->arena_bytes, 0}, 0};
     plan(&p, m);
     return GRAPE_OK;

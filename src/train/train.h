@@ -16,7 +16,7 @@
 
 typedef struct {
     char preset[16];          // "tiny" / "small": where the model shape came from
-    char pe_name[64];         // canonical encoding name
+    char pe_name[GRAPE_PE_NAME_MAX]; // canonical encoding name with its options
     grape_model_config model; // max_batch = batch, max_seq = seq
     char data[TRAIN_PATH_MAX];
     char doc_sep[64]; // document separator for a single-file corpus ("" = none); no NUL bytes
@@ -45,7 +45,8 @@ typedef struct {
 void train_config_default(train_config *cfg);
 // Impossible values -> GRAPE_ERR_ARG with a message naming the flag.
 grape_status train_config_check(const train_config *cfg);
-// Fill cfg->model from cfg->preset and cfg->pe_name (and the batch/seq it must plan for).
+// Fill cfg->model from cfg->preset and cfg->pe_name (and the batch/seq it must plan for); n_layer, n_embd,
+// n_head already set (> 0) in cfg->model override the preset's. cfg->pe_name becomes the canonical name.
 grape_status train_config_model(train_config *cfg);
 
 typedef struct {

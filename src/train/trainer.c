@@ -43,8 +43,14 @@ void train_config_default(train_config *c) {
 grape_status train_config_model(train_config *c) {
     grape_model_config mc;
     grape_status s = grape_model_preset(&mc, c->preset);
-    if (!s) s = grape_pe_parse(&mc.pe, c->pe_name);
     if (s) return s;
+    // Sizes already set in cfg->model (> 0) override the preset's.
+    if (c->model.n_layer > 0) mc.n_layer = c->model.n_layer;
+    if (c->model.n_embd > 0) mc.n_embd = c->model.n_embd;
+    if (c->model.n_head > 0) mc.n_head = c->model.n_head;
+    mc.pe.n_heads = mc.n_head;
+    mc.pe.head_dim = mc.n_embd / mc.n_head;
+    if ((s = grape_pe_parse(&mc.pe, c->pe_name))) return s;
     if (c->batch == 0) c->batch = mc.max_batch;
     if (c->seq == 0) c->seq = mc.max_seq;
     mc.max_batch = c->batch;

@@ -16,6 +16,7 @@ The fused projection's extra rows are separate tensors here: attn.w_phase (+b_ph
 attn.w_probe. Works in whatever dtype the loaded tensors have (float64 for tests).
 """
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -45,9 +46,11 @@ class Config:
 
     @staticmethod
     def from_name(name, **kw):
-        """Parse "rot", "bias" or "rot+bias" (e.g. "grape-m+grape-ap") like grape_pe_parse."""
+        """Parse "rot", "bias" or "rot+bias" (e.g. "grape-m+grape-ap") like grape_pe_parse. Options after a
+        part (":key=value,...") are dropped: the caller passes the values it supports as keywords."""
         rot, bias = "nope", "none"
-        for part in name.split("+"):
+        for part in re.split(r"\+(?=[a-z])", name):
+            part = part.split(":")[0]
             if part in BIASES:
                 bias = part
             elif part in ROTATIONS:
