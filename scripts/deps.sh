@@ -5,6 +5,7 @@ packages=(
   build-essential clang libomp-dev      # gcc and clang with OpenMP
   libdnnl-dev                           # oneDNN: the GEMM behind every linear layer (src/core/gemm.h)
   python3-torch python3-numpy           # PyTorch autograd references for the tests (Debian's /usr/bin/python3)
+  python3-venv python3-dev              # bench/torch_venv.sh: the PyPI PyTorch speed peer (torch.compile needs Python.h)
   bible-kjv                             # the default corpus
   gnuplot-nox                           # plots of the evaluation
 )
