@@ -8,12 +8,10 @@
 #   bench/attn.sh build       # ENCODINGS="nope alibi fox grape-a-qk grape-ap" SHORT_T=".." LONG_T=".." REPEATS=5
 #   ENCODINGS="nope alibi" SHORT_T="256 1024 4096 16384" LONG_T= bench/attn.sh build     # the peer table only
 set -euo pipefail
+source "$(dirname "$0")/common.sh"
+bench_lock "$0" "$@"
 build=${1:-build}
-if [ -z "${GRAPE_BENCH_LOCKED:-}" ]; then
-  GRAPE_BENCH_LOCKED=1 exec flock /tmp/grape-bench.lock "$0" "$@"
-fi
-here=$(cd "$(dirname "$0")" && pwd)
-py=$("$here/torch_venv.sh")
+bench_torch_setup
 read -r -a encodings <<<"${ENCODINGS:-nope alibi fox grape-a-qk grape-ap}"
 short=${SHORT_T-256 512 1024 2048 4096 8192 16384}
 long=${LONG_T-32768 65536}
@@ -22,24 +20,25 @@ alibi_max_t=${ALIBI_MAX_T:-8192}  # the float mask is O(H·T²): 6.3 GB peak RSS
 threads=${THREADS:-$(nproc)}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-echo "load average before: $(load)" >&2
+echo "load average before: $(bench_load)" >&2
 for ((r = 1; r <= repeats; r++)); do
-  round() { sed "s/^{/{\"round\": $r, /" >>"$out"; }
   for T in $short; do
     for pe in "${encodings[@]}"; do
-      OMP_NUM_THREADS=$threads "$build/grape" bench attn --T "$T" --pe "$pe" --backward --json | round
+      OMP_NUM_THREADS=$threads "$build/grape" bench attn --T "$T" --pe "$pe" --backward --json |
+        bench_record "$out" $r
       if [ "$pe" = nope ] || { [ "$pe" = alibi ] && [ "$T" -le "$alibi_max_t" ]; }; then
-        "$py" "$here/torch_attn.py" --T "$T" --bias "$pe" --threads "$threads" --json | round
+        bench_torch torch_attn.py --T "$T" --bias "$pe" --threads "$threads" --json | bench_record "$out" $r
       fi
     done
   done
   for T in $long; do
-    for pe in nope grape-ap; do OMP_NUM_THREADS=$threads "$build/grape" bench attn --T "$T" --pe "$pe" --json | round; done
+    for pe in nope grape-ap; do
+      OMP_NUM_THREADS=$threads "$build/grape" bench attn --T "$T" --pe "$pe" --json | bench_record "$out" $r
+    done
   done
-  echo "round $r/$repeats done, load average $(load)" >&2
+  echo "round $r/$repeats done, load average $(bench_load)" >&2
 done
-echo "load average after: $(load)" >&2
+echo "load average after: $(bench_load)" >&2
 /usr/bin/python3 - "$out" <<'PY'
 import json, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

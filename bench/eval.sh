@@ -6,12 +6,10 @@
 # without `grape bench eval` gets the PyTorch side only. Holds /tmp/grape-bench.lock.
 #   bench/eval.sh build                          # EVAL_T="1024 4096" REPEATS=5 THREADS=2 PRESET=tiny PE=rope
 set -euo pipefail
+source "$(dirname "$0")/common.sh"
+bench_lock "$0" "$@"
 build=${1:-build}
-if [ -z "${GRAPE_BENCH_LOCKED:-}" ]; then
-  GRAPE_BENCH_LOCKED=1 exec flock /tmp/grape-bench.lock "$0" "$@"
-fi
-here=$(cd "$(dirname "$0")" && pwd)
-py=$("$here/torch_venv.sh")
+bench_torch_setup
 lengths=${EVAL_T:-1024 4096}
 repeats=${REPEATS:-5}
 threads=${THREADS:-$(nproc)}
@@ -22,22 +20,21 @@ have_grape=1
   { have_grape=0; echo "bench/eval.sh: $build/grape has no 'bench eval': PyTorch side only" >&2; }
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-echo "load average before: $(load)" >&2
+echo "load average before: $(bench_load)" >&2
 for ((r = 1; r <= repeats; r++)); do
-  round() { sed "s/^{/{\"round\": $r, \"T\": $T, /" >>"$out"; }
   for T in $lengths; do
     if [ $have_grape = 1 ]; then
-      OMP_NUM_THREADS=$threads "$build/grape" bench eval --preset "$preset" --pe "$pe" --T "$T" --json | round
+      OMP_NUM_THREADS=$threads "$build/grape" bench eval --preset "$preset" --pe "$pe" --T "$T" --json |
+        bench_record "$out" $r T "$T"
     fi
     for mode in eager compile; do
-      "$py" "$here/torch_eval.py" --preset "$preset" --pe "$pe" --T "$T" --mode "$mode" --threads "$threads" --json \
-        2> >(grep -v -e 'No CUDA runtime' -e 'triton not found' >&2) | round
+      bench_torch torch_eval.py --preset "$preset" --pe "$pe" --T "$T" --mode "$mode" --threads "$threads" --json |
+        bench_record "$out" $r T "$T"
     done
   done
-  echo "round $r/$repeats done, load average $(load)" >&2
+  echo "round $r/$repeats done, load average $(bench_load)" >&2
 done
-echo "load average after: $(load)" >&2
+echo "load average after: $(bench_load)" >&2
 /usr/bin/python3 - "$out" "$preset" "$pe" "$threads" <<'PY'
 import json, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

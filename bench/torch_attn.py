@@ -12,7 +12,6 @@ above); GFLOP/s counts the same flops: forward 4·B·H·D·T(T+1)/2, backward 2.
 """
 import argparse
 import json
-import math
 import os
 import statistics
 import time
@@ -20,16 +19,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-
-def alibi_slopes(H):
-    """2^(-8h/H) for H a power of two, else the closest power's slopes plus every other slope of twice that power."""
-    def pow2(n):
-        start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
-        return [start * start ** i for i in range(n)]
-    if math.log2(H).is_integer():
-        return pow2(H)
-    c = 2 ** math.floor(math.log2(H))
-    return pow2(c) + pow2(2 * c)[0::2][: H - c]
+from torch_peer import alibi_slopes
 
 
 def alibi_mask(H, T):

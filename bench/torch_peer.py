@@ -8,12 +8,14 @@ w3(silu(w1 h) * w2 h) with hidden 8C/3, final RMSNorm, logits = h wte^T, mean cr
 how it is computed: F.scaled_dot_product_attention (fused causal attention), F.rms_norm, one GEMM for w1|w2.
 `check_against_reference` proves the equivalence on every run of the benchmarks.
 """
-import math
 import os
 import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "torch"))
+from grape_model_ref import Config, GrapeLM, alibi_slopes  # noqa: E402,F401  (the oracle; slopes for torch_attn)
 
 PRESETS = {"tiny": dict(n_layer=4, n_embd=256, n_head=4, batch=16, seq=256),
            "small": dict(n_layer=6, n_embd=384, n_head=6, batch=8, seq=512)}
@@ -93,9 +95,6 @@ def make(preset, pe, seed=42):
 def check_against_reference(pe="rope", tol=1e-9):
     """Load the oracle's weights (tests/torch/grape_model_ref.py) into the peer, both in float64 on a small model,
     and require the same loss and parameter gradients (max abs difference <= tol)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, os.path.join(here, "..", "tests", "torch"))
-    from grape_model_ref import Config, GrapeLM
     L, C, H, T = 2, 64, 4, 24
     ref = GrapeLM(Config.from_name(pe, n_layer=L, n_embd=C, n_head=H))
     with torch.random.fork_rng():

@@ -14,32 +14,30 @@ shift $(( $# > 2 ? 2 : $# ))
 encodings=("$@")
 [ ${#encodings[@]} -gt 0 ] || encodings=(nope rope xpos grape-m grape-m-ctx grape-m-basis grape-m-nc alibi fox
                                         grape-a-k grape-a-q grape-a-qk grape-ap grape-m+grape-ap)
-if [ -z "${GRAPE_BENCH_LOCKED:-}" ]; then
-  GRAPE_BENCH_LOCKED=1 exec flock /tmp/grape-bench.lock "$0" "$build" "$preset" "${encodings[@]}"
-fi
-here=$(cd "$(dirname "$0")" && pwd)
-py=$("$here/torch_venv.sh")
+source "$(dirname "$0")/common.sh"
+bench_lock "$0" "$build" "$preset" "${encodings[@]}"
+bench_torch_setup
 threads=${THREADS:-$(nproc)}
 steps=${STEPS:-5}
 repeats=${REPEATS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-echo "load average before: $(load)" >&2
+echo "load average before: $(bench_load)" >&2
 for ((r = 1; r <= repeats; r++)); do
-  round() { sed "s/^{/{\"round\": $r, /" >>"$out"; }
-  "$build/grape" bench train --preset "$preset" --pe rope --threads "$threads" --steps "$steps" --json | round
+  "$build/grape" bench train --preset "$preset" --pe rope --threads "$threads" --steps "$steps" --json |
+    bench_record "$out" $r
   for mode in eager compile; do
-    "$py" "$here/torch_train.py" --preset "$preset" --pe rope --mode "$mode" --threads "$threads" --steps "$steps" \
-      --json 2> >(grep -v -e 'No CUDA runtime' -e 'triton not found' >&2) | round
+    bench_torch torch_train.py --preset "$preset" --pe rope --mode "$mode" --threads "$threads" --steps "$steps" \
+      --json | bench_record "$out" $r
   done
   for pe in "${encodings[@]}"; do
     [ "$pe" = rope ] && continue
-    "$build/grape" bench train --preset "$preset" --pe "$pe" --threads "$threads" --steps "$steps" --json | round
+    "$build/grape" bench train --preset "$preset" --pe "$pe" --threads "$threads" --steps "$steps" --json |
+      bench_record "$out" $r
   done
-  echo "round $r/$repeats done, load average $(load)" >&2
+  echo "round $r/$repeats done, load average $(bench_load)" >&2
 done
-echo "load average after: $(load)" >&2
+echo "load average after: $(bench_load)" >&2
 /usr/bin/python3 - "$out" "$preset" "${encodings[@]}" <<'PY'
 import json, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
