@@ -4,7 +4,7 @@
 #   make debug                     AddressSanitizer + UndefinedBehaviorSanitizer build (make test DEBUG=1 runs it)
 #   make bench                     run the benchmarks (bench/run.sh)
 #   make data                      build the default corpus data/kjv.txt (Debian's bible-kjv)
-#   make demo                      install, build and run the demo
+#   make demo                      install, build grape and run the demo comparison (scripts/demo.sh)
 ifeq ($(origin CC),default)
 CC = gcc
 endif
@@ -74,7 +74,7 @@ data: deps
 	@scripts/make_data.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(BUILD)/grape
 	@scripts/demo.sh $(BUILD)
 
 clean:

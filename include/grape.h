@@ -4,7 +4,10 @@
 //   * a multiplicative action G(n) in SO(d) that rotates queries and keys (RoPE, xPos, GRAPE-M, ...);
 //   * an additive action, a unipotent element of GL(d+k) whose only effect is a logit bias b(t,j)
 //     (ALiBi, FoX, GRAPE-A, GRAPE-AP).
-// Any rotation composes with any bias ("ROT+BIAS"). Both keep an exact relative law and a streaming cache.
+// Any rotation composes with any bias ("ROT+BIAS"), and every encoding streams through a KV cache. The logit of
+// (query t, key j) depends on t - j only for rope, xpos, grape-m*, alibi, fox, grape-a and grape-ap's relative
+// form as actions; inside the model, with its QK-RMSNorm gain, only under the conditions of "When the relative law
+// holds" below the model section (docs/ENCODINGS.md has the same list).
 //
 // Conventions used throughout:
 //   * tensors are float32, row-major, shapes written as (B,T,H,D) = (batch, time, heads, head dim);
@@ -98,13 +101,29 @@ typedef struct {
     int nc_rank;           // grape-m-nc rank r (even, 2 <= r <= R); default 8
     // GRAPE-AP
     int ap_probe_dim; // P (even), default 8
-    int ap_paper;     // 0: official v1 (raw query probe, absolute rotation of key probe); 1: paper form
+    // GRAPE-AP probe form (key probe always r_l = Rot_l(p^_l), p^ = RMS-normalised, rotated at its absolute l):
+    //   GRAPE_AP_OFFICIAL (0): official v1, raw query probe p_t: psi(t,l) depends on the absolute l;
+    //   GRAPE_AP_PAPER (1): the paper's literal <p^_t, R_l p^_l> (GRAPE §5 eq. 5.1), query probe normalised and
+    //     UN-rotated: also absolute;
+    //   GRAPE_AP_RELATIVE (2): query probe rotated at its own t, <R_t p^_t, R_l p^_l> = <p^_t, R_(l-t) p^_l>: depends
+    //     on t - l only (the relative law holds; grape's "ap_paper = 1" before format v2).
+    int ap_form;
     // KV-shift (the "(w/ KV-shift)" rows): k and v mix in the previous token's projection
     int kv_shift;
-    // grape-m-basis: 1 when B^T is folded into the q/k projections (grape_basis_fold), so the rotation applies
-    // only R(n theta) in the B frame; 0 (default) applies B R(n theta) B^T
+    // grape-m-basis: 0 (default) applies the spec's B R(n theta) B^T; 1 applies only R(n theta), for callers that
+    // fold B^T into the q/k projections (grape_basis_fold). In the model, basis_folded = 1 ("grape-m-basis folded")
+    // puts the QK-RMSNorm gain in the B frame: since W_q, W_k are free, that model equals grape-m (the basis adds
+    // no capacity). Only valid with grape-m-basis.
     int basis_folded;
+    // QK-RMSNorm gain of the model (used by grape_model only): GRAPE_QK_GAIN_DIM (0, default, official code): one
+    // gain per head dimension; GRAPE_QK_GAIN_PAIR (1): both coordinates of a rotation pair share one gain (tail
+    // dims past rotary_dim keep their own), so the gain commutes with every coordinate-plane rotation and the
+    // relative law holds exactly for rope, grape-m and grape-m-ctx (see "When the relative law holds" below).
+    int qk_gain;
 } grape_pe_config;
+
+enum { GRAPE_QK_GAIN_DIM = 0, GRAPE_QK_GAIN_PAIR = 1 };
+enum { GRAPE_AP_OFFICIAL = 0, GRAPE_AP_PAPER = 1, GRAPE_AP_RELATIVE = 2 };
 
 // Fill *cfg with the defaults above for H heads of dimension D (rot = bias = none).
 void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim);
@@ -162,6 +181,10 @@ typedef struct {
     const float *gate_logit;  // fox: (B,T,H); log f = log sigmoid(logit)
     const float *probe;       // grape-ap: (B,T,H,P) raw probes p_t
     const float *shift_logit; // kv-shift: (B,T,H); alpha = sigmoid(logit)
+    // grape_kv_cache_attend only: the QK-normalised, UN-rotated q, k (H,D) the grape-a gates of a ROT+grape-a-*
+    // hybrid read (GRAPE App. E: gates of un-rotated vectors keep the relative law); NULL: the q, k passed.
+    const float *gate_q;
+    const float *gate_k;
 } grape_pe_token_inputs;
 
 typedef struct {
@@ -176,7 +199,7 @@ typedef struct {
     int phase; // 1 or H
     int gate;  // H
     int probe; // H*P
-    int shift; // H
+    int shift; // H per gate (the model has two: one for keys, one for values)
 } grape_pe_token_channels;
 void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch);
 
@@ -315,9 +338,10 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
                                  const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
                                  int D);
 // BCA (bca_window = W > 0, T > W): query block c = [c W/2, (c+1) W/2) attends keys [(c-1) W/2, t] (LEX §2.1).
-// LEX re-bases positions per window; for every relative encoding (rope, xpos with one shared anchor, grape-m*,
-// alibi, fox, grape-a) that leaves logits unchanged, so the kernel takes q, k and factors at absolute positions
-// (test_attn_bca checks rope and xpos). GRAPE-AP v1 is not relative (its key probes are rotated at the absolute
+// LEX re-bases positions per window; wherever the relative law holds (the actions rope, xpos with one shared
+// anchor, grape-m*, alibi, fox, grape-a; in the model only under the conditions of "When the relative law holds")
+// that leaves logits unchanged, so the kernel takes q, k and factors at absolute positions (test_attn_bca checks
+// rope and xpos). GRAPE-AP official and paper forms are not relative (key probes are rotated at the absolute
 // position l): grape keeps the absolute rotation under BCA, exactly what the streaming cache (which never rewrites
 // a cached probe) computes; pass factors from re-based positions yourself to get LEX-style per-window probes.
 
@@ -332,7 +356,8 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
 //   2. the model normalises where its architecture says (QK-RMSNorm after the rotation for rope/grape-m*,
 //      before it for xpos: then normalise first and rotate second);
 //   3. grape_kv_cache_attend(c, out, q, k, v, in) appends (k, v), attends with q and advances the position.
-//      grape-a gates read the q, k given here (the normalised ones).
+//      grape-a gates read the q, k given here (the normalised ones), or in->gate_q / gate_k when set (ROT+grape-a
+//      hybrids: QKNorm of the un-rotated q, k, so the gates do not depend on the position).
 // Encodings without rotation may skip step 1. xPos keeps no single anchor: keys are scaled against the anchor of
 // their 256-token block and the query is re-scaled once per block, so magnitudes stay within zeta^(+-1/2) of
 // the true ones at any stream length (one global anchor overflows fp32 past ~36k tokens, LEX §1.5).
@@ -345,7 +370,9 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
 void grape_kv_cache_free(grape_kv_cache *c);
 // Forget every token (position back to 0, running sums to 0); keeps the memory.
 void grape_kv_cache_reset(grape_kv_cache *c);
-// Position the next token will take (= tokens appended since create or reset).
+// Forget every token; the next token takes position pos0 >= 0 (grape-m-ctx: the running phase starts at S = pos0).
+void grape_kv_cache_reset_at(grape_kv_cache *c, int64_t pos0);
+// Position the next token will take (= pos0 of the last reset + tokens appended since).
 int64_t grape_kv_cache_position(const grape_kv_cache *c);
 // q, k: (H,D), rotated in place (y == x allowed by grape_rot_forward) at the next position.
 grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k);
@@ -358,10 +385,22 @@ grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q
 // Byte-level Llama-style language model (pre-norm RMSNorm, SwiGLU, QK-RMSNorm, tied embedding, no biases)
 // Per layer: q, k, v and the encoding's per-token inputs (ctx phase logit, FoX gate logit, AP probes) are rows of
 // one fused projection ("layers.N.attn.wq|wk|wv|w_phase|w_gate|w_probe", biases b_phase, b_gate); the encoding's
-// own parameters are "layers.N.pe.<name>". Order: rotate then QK-RMSNorm (official), xpos: QK-RMSNorm then xPos;
-// grape-a gates read the normalised q~, k~. grape-m-basis folds B^T into the q/k rows (grape_basis_fold), so its
-// QK-RMSNorm gain acts in the B frame. KV-shift (pe.kv_shift) mixes the previous token's k, v
-// projections (gate rows "w_shift") in before rotation, QK-RMSNorm and gates.
+// own parameters are "layers.N.pe.<name>". Order: rotate then QK-RMSNorm (official), xpos: QK-RMSNorm then xPos
+// (anchor at the batch's centre: a forward serves T <= 2*84*sb/|ln zeta_0| = 68660 tokens at the defaults, longer
+// ones fail with GRAPE_ERR_UNSUPPORTED; the decoder's block anchors need no such limit). grape-m-basis applies the spec's B R B^T, then
+// QK-RMSNorm; pe.basis_folded = 1 folds B^T into the q/k rows instead (the gain then acts in the B frame and the
+// model equals grape-m). Pure grape-a gates read QKNorm(q), QKNorm(k); ROT+grape-a-* gates read QKNorm of the
+// UN-rotated q, k. QK-RMSNorm gains: per dimension (official) or pair-tied (pe.qk_gain = GRAPE_QK_GAIN_PAIR).
+// KV-shift (pe.kv_shift) mixes the previous token's k, v projections (gate rows "w_shift") in before rotation,
+// QK-RMSNorm and gates.
+//
+// When the relative law holds (logits unchanged by grape_model_set_position_offset, tested at 1, 1e3, 1e6):
+//   rope, grape-m, grape-m-ctx (phase origin): when the two gains of every rotation pair are equal (always with
+//     qk_gain = pair; with per-dimension gains only while they stay equal, e.g. all 1);
+//   xpos: always (the gain precedes the rotation); ROT+grape-a-*: whenever ROT's law holds (gates are position-free);
+//   grape-m-basis (spec order) and grape-m-nc: only when the gain is constant on the rotary dims (pair-tied gains do
+//     not commute with B or E); grape-m-basis folded: as grape-m;
+//   alibi, fox, grape-a: always; grape-ap: official v1 is absolute (see GRAPE-AP), the relative form is relative.
 
 typedef struct {
     int n_layer;    // L
@@ -405,13 +444,17 @@ void grape_model_zero_grad(grape_model *m);
 const float *grape_model_logits(const grape_model *m);
 
 // Presets of experiment.md: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
-// max_batch 8); vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
+// max_batch 8); and "micro" (L=2, C=64, H=2, T=64, max_batch 8) for CI's end-to-end runs; vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
 // grape_model_config directly.
 grape_status grape_model_preset(grape_model_config *cfg, const char *name);
 // Bytes of the model's single arena (params + grads + activations + scratch for max_batch x max_seq).
 size_t grape_model_arena_bytes(const grape_model *m);
 // Attention options of every layer (default: scale 1/sqrt(D), full causal; bca_window > 0 for LEX BCA eval).
 grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts);
+// Position of token 0 in later forwards and in decoder streams started after it (default 0); grape-m-ctx's phase
+// then starts at Phi_0 = pos0. Where the relative law holds (see above) the logits do not depend on it
+// (test_model checks rope, xpos, grape-m, grape-m-ctx and the ROT+grape-a-* hybrids at pos0 = 1, 1e3, 1e6).
+grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0);
 
 // Checkpoints: DIR/model.safetensors, the file `grape train` writes and `grape sample` reads (format:
 // docs/TRAINING.md). Tensors are F32 under their grape_tensor_info names; the configuration is in the metadata.
@@ -441,6 +484,34 @@ int64_t grape_decoder_position(const grape_decoder *d);
 // The model's parameters must not change between grape_decoder_reset and the last step of a stream; the model's
 // attention scale must be the default 1/sqrt(D) (GRAPE_ERR_UNSUPPORTED at create otherwise).
 grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uint8_t *tokens, float *logits);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Evaluation: forward-only scoring of long windows (grape eval). No gradient arena and memory O(T): the residual
+// stream and the attention inputs of one layer are kept for the whole window (the fused attention needs every
+// key), everything token-wise (norms, projections, MLP, logits, loss) runs in chunks of GRAPE_EVAL_CHUNK tokens.
+// It runs the training forward's own pieces, so its logits are the full forward's (test_eval: same BPB within
+// 1e-5 relative as grape_model_forward and grape_model_decode_step). Attention as grape_model_set_attn_opts says
+// (full causal, or LEX BCA with bca_window > 0).
+#define GRAPE_EVAL_CHUNK 512
+
+typedef struct grape_evaluator grape_evaluator;
+// Plan for windows of up to max_T tokens of one sequence. The model's own activation plan may be as small as
+// 1 x 1 (grape_model_load(&m, dir, 1, 1)). Scoring uses the parameters as they are here: after changing them,
+// call grape_model_params_changed (as after any optimizer step) before the next grape_model_score.
+grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int max_T);
+void grape_evaluator_free(grape_evaluator *e);
+// Bytes the evaluator allocated (its buffers, not the model's).
+size_t grape_evaluator_bytes(const grape_evaluator *e);
+// Score one window scored from an empty context. tokens, targets: (T) bytes; loss: (T) cross-entropy in nats at
+// every position, or NULL; *nats: their sum in double. A NaN or infinite logit is GRAPE_ERR_NUMERIC.
+grape_status grape_model_score(grape_evaluator *e, const uint8_t *tokens, const uint8_t *targets, int T, float *loss,
+                               double *nats);
+// Optional observer: called in every layer of grape_model_score after the attention inputs are ready, with the
+// encoded q, k (T,H,D) and the bias factors (NULL without an additive action), e.g. to measure LEX attention
+// resolution; a status it returns other than GRAPE_OK stops the scoring with it. fn NULL removes it.
+typedef grape_status (*grape_eval_observer)(void *ctx, int layer, const float *q, const float *k,
+                                    const grape_bias_factors *bias, int T);
+void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# make demo (scripts/demo.sh BUILD): build the corpus, train the tiny model with a GRAPE encoding for a few
-# minutes with the progress bar, then print the validation BPB and a sample, and say where the run is.
-# Overrides: PE=grape-m+grape-ap STEPS=400 BATCH=16 scripts/demo.sh build
+# make demo (scripts/demo.sh BUILD): build the corpus, then one `grape compare` on a demo budget: nine encodings
+# (nope as the speed baseline, rope, xpos, alibi, fox, grape-m, grape-a-qk, grape-ap and the hybrid
+# grape-m+grape-ap), the tiny model trained at T = 128, each evaluated at 1x..16x the training length with full
+# attention and, for rotary encodings, LEX BCA. Prints the table and the plots' paths, then a sample.
+# Resumable: run it again to finish an interrupted demo (finished runs are kept); rm -rf the run directory to
+# start over. Overrides: PES=rope,alibi STEPS=400 SEEDS=2 OUT=runs/my-compare scripts/demo.sh build
 set -euo pipefail
 build=${1:-build}
-pe=${PE:-grape-ap}
-steps=${STEPS:-400}
-batch=${BATCH:-8}
-out=${OUT:-runs/demo-tiny-${pe//+/-}}
+pes=${PES:-nope,rope,xpos,alibi,fox,grape-m,grape-a-qk,grape-ap,grape-m+grape-ap}
+steps=${STEPS:-250}
+seeds=${SEEDS:-1}
+out=${OUT:-runs/demo-compare}
 grape="$build/grape"
 [ -x "$grape" ] || { echo "demo: $grape is not built (make BUILD=$build)" >&2; exit 1; }
 scripts/make_data.sh
-if [ -e "$out/model.safetensors" ]; then
-  echo "demo: starting over, removing the previous demo run $out"
-  rm -rf "$out"
-fi
 echo
-echo "== training the tiny model (L=4, C=256, H=4, T=256) with $pe for $steps steps of batch $batch"
-echo "   (Ctrl-C saves a checkpoint; continue with: $grape train --out $out --resume)"
-"$grape" train --preset tiny --pe "$pe" --steps "$steps" --batch "$batch" --lr 2e-3 \
-  --eval-interval 100 --eval-batches 8 --log-interval 10 --out "$out"
-bpb=$(/usr/bin/python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "val_bpb" in l][-1]["val_bpb"])' \
-  "$out/metrics.jsonl")
+echo "== grape compare: the tiny model (L=4, C=256, H=4) at T=128, $steps steps of batch 16, seeds $seeds, for"
+echo "   $pes"
+echo "   then bits per byte at 128..2048 bytes (1x..16x) on the first 2048 bytes of each held-out book"
+echo "   (Ctrl-C stops; run make demo again to continue where it stopped)"
+"$grape" compare --pes "$pes" --preset tiny --seq 128 --batch 16 --steps "$steps" --lr 2e-3 --seeds "$seeds" \
+  --out "$out"
 echo
-echo "== validation: $bpb bits per byte (held-out books; a uniform guess is 8, the byte unigram ~4.4)"
+cat "$out/results.md"
 echo
-echo "== sample (temperature 0.7, top-k 40):"
-"$grape" sample --ckpt "$out" --prompt "And God said" --n 300 --temperature 0.7 --top-k 40
+echo "== plots: $out/bpb_vs_length.png (BPB vs length), $out/loss_curves.png (validation BPB vs step)"
+last=${pes##*,}
 echo
-echo "== run directory: $out (model.safetensors: weights + AdamW state + config; metrics.jsonl: one line per log)"
+echo "== sample from $last (temperature 0.7, top-k 40):"
+"$grape" sample --ckpt "$out/runs/$last-s1" --prompt "And God said" --n 300 --temperature 0.7 --top-k 40
+echo
+echo "== done in ${SECONDS}s; every command behind the table: $out/commands.txt"

@@ -59,7 +59,7 @@ static void run(const char *name, int B, int T, int H, int D) {
     grape_positions pos = {0, (double)(T / 2), phase};
     grape_rot_forward(p.q, p.q, pe, &pos, GRAPE_QUERY, B, T);
     grape_rot_forward(p.k, p.k, pe, &pos, GRAPE_KEY, B, T);
-    grape_pe_token_inputs in = {plog, gate, probe, NULL};
+    grape_pe_token_inputs in = {.phase_logit = plog, .gate_logit = gate, .probe = probe};
     void *ws = calloc(grape_bias_workspace_bytes(pe, B, T) + 1, 1);
     grape_bias_factors f;
     grape_status st = grape_bias_factors_forward(&f, ws, pe, p.q, p.k, &in, 0, B, T);

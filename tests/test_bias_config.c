@@ -87,12 +87,12 @@ static void test_params(void) {
     }
 }
 
-static grape_status create_ap(int P, int paper) {
+static grape_status create_ap(int P, int form) {
     grape_pe_config c;
     grape_pe_config_default(&c, 4, 16);
     c.bias = GRAPE_BIAS_GRAPE_AP;
     c.ap_probe_dim = P;
-    c.ap_paper = paper;
+    c.ap_form = form;
     grape_pe *pe = NULL;
     grape_status st = grape_pe_create(&pe, &c);
     grape_pe_free(pe);
@@ -103,8 +103,8 @@ static grape_status create_ap(int P, int paper) {
 static void expect_missing(grape_bias_kind kind, int drop_q, int drop_k, int drop_inputs, const char *label) {
     bias_fx fx;
     if (!fx_make(&fx, kind, 0, 1, 5, 2, 8, 4, 0, 1)) return;
-    grape_pe_token_inputs in = {NULL, drop_inputs ? NULL : fx.xf + fx.off_gate,
-                                drop_inputs ? NULL : fx.xf + fx.off_probe, NULL};
+    grape_pe_token_inputs in = {.gate_logit = drop_inputs ? NULL : fx.xf + fx.off_gate,
+                                .probe = drop_inputs ? NULL : fx.xf + fx.off_probe};
     grape_bias_factors f;
     grape_status st = grape_bias_factors_forward(&f, fx.ws, fx.pe, drop_q ? NULL : fx.xf + fx.off_q,
                                                  drop_k ? NULL : fx.xf + fx.off_k, &in, 0, 1, 5);
@@ -118,6 +118,7 @@ static void test_errors(void) {
     t_true("grape-ap: ap_probe_dim 0 rejected", create_ap(0, 0) == GRAPE_ERR_ARG);
     t_true("grape-ap: ap_probe_dim 7 (odd) rejected", create_ap(7, 1) == GRAPE_ERR_ARG);
     t_true("grape-ap: ap_probe_dim 8 accepted", create_ap(8, 0) == GRAPE_OK);
+    t_true("grape-ap: ap_form 3 (unknown) rejected", create_ap(8, 3) == GRAPE_ERR_ARG);
     expect_missing(GRAPE_BIAS_FOX, 0, 0, 1, "fox without gate_logit");
     expect_missing(GRAPE_BIAS_GRAPE_AP, 0, 0, 1, "grape-ap without probe");
     expect_missing(GRAPE_BIAS_GRAPE_A_K, 0, 1, 0, "grape-a-k without k");

@@ -10,7 +10,7 @@
 
 typedef struct {
     grape_bias_kind kind;
-    int ap_paper;
+    int ap_form; // grape_pe_config.ap_form
     int B, T, H, D, P;
 } bias_case;
 
@@ -19,18 +19,20 @@ static const bias_case cases[] = {
     {GRAPE_BIAS_ALIBI, 0, 2, 11, 3, 8, 0},       {GRAPE_BIAS_FOX, 0, 2, 13, 5, 8, 0},
     {GRAPE_BIAS_GRAPE_A_K, 0, 2, 9, 3, 8, 0},    {GRAPE_BIAS_GRAPE_A_Q, 0, 1, 11, 5, 6, 0},
     {GRAPE_BIAS_GRAPE_A_QK, 0, 2, 7, 3, 10, 0},  {GRAPE_BIAS_GRAPE_AP, 0, 2, 11, 3, 8, 8},
-    {GRAPE_BIAS_GRAPE_AP, 1, 1, 13, 5, 4, 4},    {GRAPE_BIAS_GRAPE_AP, 0, 1, 9, 6, 4, 6},
+    {GRAPE_BIAS_GRAPE_AP, 2, 1, 13, 5, 4, 4},    {GRAPE_BIAS_GRAPE_AP, 0, 1, 9, 6, 4, 6},
+    {GRAPE_BIAS_GRAPE_AP, 1, 2, 12, 3, 4, 8},
 };
+static const char *form_name[] = {"", "(paper)", "(relative)"};
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
 static char *case_name(char *buf, const bias_case *c, const char *what) {
-    snprintf(buf, 160, "%s%s B%d T%d H%d D%d P%d: %s", fx_kind_name(c->kind), c->ap_paper ? "(paper)" : "", c->B,
+    snprintf(buf, 160, "%s%s B%d T%d H%d D%d P%d: %s", fx_kind_name(c->kind), form_name[c->ap_form], c->B,
              c->T, c->H, c->D, c->P, what);
     return buf;
 }
 
 static int make_case(bias_fx *fx, const bias_case *c, int64_t pos0, uint64_t seed) {
-    return fx_make(fx, c->kind, c->ap_paper, c->B, c->T, c->H, c->D, c->P ? c->P : 8, pos0, seed);
+    return fx_make(fx, c->kind, c->ap_form, c->B, c->T, c->H, c->D, c->P ? c->P : 8, pos0, seed);
 }
 
 static size_t dense_size(const bias_fx *fx) { return (size_t)fx->B * fx->H * fx->T * fx->T; }
@@ -154,7 +156,7 @@ static void test_shift(const bias_case *c) {
     grape_bias_factors f;
     fx_factors(&f, &fx);
     fx_dense(b0, &f);
-    int relative = !(c->kind == GRAPE_BIAS_GRAPE_AP && !c->ap_paper);
+    int relative = !(c->kind == GRAPE_BIAS_GRAPE_AP && c->ap_form != GRAPE_AP_RELATIVE);
     double worst = 0, least = INFINITY;
     const double shifts[] = {1, 1000, 1e6};
     for (int s = 0; s < 3; s++) {
@@ -169,8 +171,8 @@ static void test_shift(const bias_case *c) {
     }
     if (relative)
         t_check(case_name(name, c, "shift pos0 by 1, 1e3, 1e6: bias unchanged"), worst, 1e-4);
-    else // official v1 rotates the key probe at the absolute l only: ψ moves with pos0
-        t_true(case_name(name, c, "official v1 depends on absolute position (rel change > 0.05)"), least > 0.05);
+    else // official v1 and the paper's form rotate the key probe at the absolute l only: ψ moves with pos0
+        t_true(case_name(name, c, "depends on the absolute position (rel change > 0.05)"), least > 0.05);
     free(b0), free(b1);
     fx_free(&fx);
 }
@@ -184,7 +186,7 @@ typedef struct {
 
 static void stream_token(stream_cache *sc, bias_fx *fx, int b, int t, void *ws) {
     size_t H = (size_t)fx->H, i3 = ((size_t)b * fx->T + t) * H;
-    grape_pe_token_inputs in = {NULL, fx->xf + fx->off_gate + i3, fx->xf + fx->off_probe + i3 * fx->P, NULL};
+    grape_pe_token_inputs in = {.gate_logit = fx->xf + fx->off_gate + i3, .probe = fx->xf + fx->off_probe + i3 * fx->P};
     grape_bias_factors f1;
     grape_bias_factors_forward(&f1, ws, fx->pe, fx->xf + fx->off_q + i3 * fx->D, fx->xf + fx->off_k + i3 * fx->D,
                                &in, fx->pos0 + t, 1, 1);

@@ -31,13 +31,13 @@ static inline const char *fx_kind_name(grape_bias_kind k) {
 }
 
 // Parameters as the library initialises them, with ρ spread so that softplus(ρ) is not 1 for every head.
-static inline int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_paper, int B, int T, int H, int D, int P, int64_t pos0,
-                   uint64_t seed) {
+static inline int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_form, int B, int T, int H, int D, int P,
+                          int64_t pos0, uint64_t seed) {
     memset(fx, 0, sizeof *fx);
     grape_pe_config_default(&fx->cfg, H, D);
     fx->cfg.bias = kind;
     fx->cfg.ap_probe_dim = P;
-    fx->cfg.ap_paper = ap_paper;
+    fx->cfg.ap_form = ap_form;
     if (grape_pe_create(&fx->pe, &fx->cfg)) return 0;
     fx->B = B, fx->T = T, fx->H = H, fx->D = D, fx->P = P, fx->pos0 = pos0;
     size_t np = grape_pe_num_params(fx->pe), n3 = (size_t)B * T * H;
@@ -65,7 +65,7 @@ static inline void fx_free(bias_fx *fx) {
 }
 
 static inline grape_pe_token_inputs fx_inputs(const bias_fx *fx) {
-    return (grape_pe_token_inputs){NULL, fx->xf + fx->off_gate, fx->xf + fx->off_probe, NULL};
+    return (grape_pe_token_inputs){.gate_logit = fx->xf + fx->off_gate, .probe = fx->xf + fx->off_probe};
 }
 
 static inline grape_status fx_factors(grape_bias_factors *f, bias_fx *fx) {
@@ -76,7 +76,7 @@ static inline grape_status fx_factors(grape_bias_factors *f, bias_fx *fx) {
 
 // The reference's view of x (which may be a perturbed copy of fx->x).
 static inline bias_ref_inputs fx_ref(const bias_fx *fx, const double *x) {
-    bias_ref_inputs in = {fx->cfg.bias, fx->cfg.ap_paper, fx->B, fx->T, fx->H, fx->D, fx->P, fx->pos0,
+    bias_ref_inputs in = {fx->cfg.bias, fx->cfg.ap_form, fx->B, fx->T, fx->H, fx->D, fx->P, fx->pos0,
                           NULL, NULL, NULL, x + fx->off_q, x + fx->off_k, x + fx->off_gate, x + fx->off_probe};
     for (int i = 0; i < grape_pe_num_param_tensors(fx->pe); i++) {
         const grape_param_info *t = grape_pe_param_tensor(fx->pe, i);

@@ -127,6 +127,16 @@ static void test_errors(void) {
     snprintf(path, sizeof path, "%s/%s", tmp_path("foreign"), CKPT_FILE);
     if (ckpt_mkdirs(tmp_path("foreign")) || st_save(path, &e, 1, NULL, 0)) exit(2);
     expect("error: safetensors that is not a grape checkpoint", tmp_path("foreign"), 0, GRAPE_ERR_FORMAT);
+    // A v1 checkpoint (one KV-shift gate, ap_paper, the old interleaved sign, folded grape-m-basis) is refused by
+    // name, never misread.
+    const char *v1[] = {"format", "grape-checkpoint", "format_version", "1"};
+    snprintf(path, sizeof path, "%s/%s", tmp_path("v1"), CKPT_FILE);
+    if (ckpt_mkdirs(tmp_path("v1")) || st_save(path, &e, 1, v1, 2)) exit(2);
+    grape_model *m = NULL;
+    grape_status s = grape_model_load(&m, tmp_path("v1"), 0, 0);
+    printf("# %s\n", grape_last_error());
+    t_true("error: a format v1 checkpoint is refused with a message naming v1 and v2",
+           s == GRAPE_ERR_FORMAT && !m && strstr(grape_last_error(), "format v1") && strstr(grape_last_error(), "v2"));
     t_true("error: NULL arguments", grape_model_load(NULL, dir, 0, 0) == GRAPE_ERR_ARG &&
                                         grape_model_save(NULL, dir) == GRAPE_ERR_ARG);
 }

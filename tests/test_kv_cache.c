@@ -49,9 +49,9 @@ static void stream_free(stream *s) {
 
 static grape_pe_token_inputs inputs_at(const stream *s, int t) {
     return (grape_pe_token_inputs){
-        s->phase_logit ? s->phase_logit + (size_t)t * s->ch.phase : NULL,
-        s->gate_logit ? s->gate_logit + (size_t)t * s->ch.gate : NULL,
-        s->probe ? s->probe + (size_t)t * s->ch.probe : NULL, NULL};
+        .phase_logit = s->phase_logit ? s->phase_logit + (size_t)t * s->ch.phase : NULL,
+        .gate_logit = s->gate_logit ? s->gate_logit + (size_t)t * s->ch.gate : NULL,
+        .probe = s->probe ? s->probe + (size_t)t * s->ch.probe : NULL};
 }
 
 // Prefill: rotate everything at absolute positions (xPos: one anchor T/2), factors for all T, fused attention.

@@ -10,18 +10,21 @@
 #include "grape.h"
 #include "util.h"
 
-// enc is an encoding name, optionally followed by ":kv" for KV-shift.
+// enc is an encoding name, optionally followed by options ":kv" (KV-shift), ":pair" (qk_gain=pair), ":fold"
+// (grape-m-basis folded).
 static grape_model *make(const char *enc, int L, int C, int H, int B, int T) {
     grape_model_config cfg;
     grape_model_preset(&cfg, "tiny");
     cfg.n_layer = L, cfg.n_embd = C, cfg.n_head = H, cfg.max_batch = B, cfg.max_seq = T;
     char name[64];
     snprintf(name, sizeof name, "%s", enc);
-    char *kv = strstr(name, ":kv");
-    if (kv) *kv = 0;
+    char *opts = strchr(name, ':');
+    if (opts) *opts++ = 0;
     grape_model *m = NULL;
     grape_status st = grape_pe_parse(&cfg.pe, name);
-    cfg.pe.kv_shift = kv != NULL;
+    cfg.pe.kv_shift = opts && strstr(opts, "kv");
+    cfg.pe.qk_gain = opts && strstr(opts, "pair") ? GRAPE_QK_GAIN_PAIR : GRAPE_QK_GAIN_DIM;
+    cfg.pe.basis_folded = opts && strstr(opts, "fold");
     if (st || grape_model_create(&m, &cfg) || grape_model_init(m, 99)) {
         printf("# %s: %s\n", enc, grape_last_error());
         grape_model_free(m);
@@ -101,6 +104,12 @@ static void test_errors(void) {
     expect_fail("odd head dim (12/4 = 3)", c, GRAPE_ERR_ARG, "even");
     c = base, c.max_batch = 1 << 20, c.max_seq = 1 << 30, c.n_embd = 1 << 16, c.n_head = 1 << 8;
     expect_fail("arena size overflows size_t", c, GRAPE_ERR_NOMEM, "overflow");
+    c = base, c.pe.qk_gain = 2;
+    expect_fail("qk_gain 2 (unknown)", c, GRAPE_ERR_ARG, "qk_gain");
+    c = base, c.pe.qk_gain = GRAPE_QK_GAIN_PAIR; // nope: no rotation pairs to tie
+    expect_fail("qk_gain=pair without a rotation", c, GRAPE_ERR_ARG, "needs a rotation");
+    c = base, c.pe.rot = GRAPE_ROT_ROPE, c.pe.basis_folded = 1;
+    expect_fail("basis_folded with rope", c, GRAPE_ERR_ARG, "grape-m-basis only");
     t_true("unknown preset refused", grape_model_preset(&c, "huge") == GRAPE_ERR_ARG);
 
     grape_model *m = NULL;
@@ -198,13 +207,14 @@ static void test_directional(const char *enc, t_rng *r) {
     double norm = 0;
     for (size_t i = 0; i < n; i++) norm += (double)g[i] * g[i];
     norm = sqrt(norm);
-    const double h = 3e-3;
+    const double h = 1e-3;
     memcpy(p0, p, n * sizeof *p0);
     for (size_t i = 0; i < n; i++) p[i] = (float)(p0[i] + h * g[i] / norm);
     ok = ok && grape_model_forward(m, tok, tgt, B, T, &lp) == GRAPE_OK;
     for (size_t i = 0; i < n; i++) p[i] = (float)(p0[i] - h * g[i] / norm);
     ok = ok && grape_model_forward(m, tok, tgt, B, T, &lm) == GRAPE_OK;
-    t_check(label, ok ? fabs((lp - lm) / (2 * h) / norm - 1.0) : 1.0, 5e-3); // O(h^2) truncation ~1e-3
+    // h = 1e-3: O(h^2) truncation and float rounding both stay below 1e-3 (h = 3e-3 let the truncation reach 5e-3)
+    t_check(label, ok ? fabs((lp - lm) / (2 * h) / norm - 1.0) : 1.0, 5e-3);
     free(p0);
     grape_model_free(m);
 }
@@ -232,13 +242,111 @@ static void test_decode_bca(void) {
     grape_model_free(m);
 }
 
+// Logits of a full forward at position offset c vs base (offset 0), normwise relative.
+static double forward_at(grape_model *m, const uint8_t *tok, int B, int T, int64_t c, const float *base) {
+    if (grape_model_set_position_offset(m, c) || grape_model_forward(m, tok, NULL, B, T, NULL)) return 1.0;
+    return t_rel_err_ff(grape_model_logits(m), base, (size_t)B * T * 256);
+}
+
+// Decode B sequences from offset c; logits vs base (the full forward at offset 0), normwise relative.
+static double decode_at(grape_model *m, const uint8_t *tok, int B, int T, int64_t c, const float *base) {
+    grape_decoder *d = NULL;
+    float *got = malloc((size_t)B * T * 256 * sizeof *got), *lg = malloc((size_t)B * 256 * sizeof *lg);
+    uint8_t step[8];
+    int ok = B <= 8 && grape_model_set_position_offset(m, c) == GRAPE_OK &&
+             grape_decoder_create(&d, m, B, T) == GRAPE_OK;
+    for (int t = 0; t < T && ok; t++) {
+        for (int b = 0; b < B; b++) step[b] = tok[b * T + t];
+        ok = grape_model_decode_step(m, d, step, lg) == GRAPE_OK;
+        for (int b = 0; b < B && ok; b++)
+            memcpy(got + ((size_t)b * T + t) * 256, lg + (size_t)b * 256, 256 * sizeof(float));
+    }
+    double err = ok ? t_rel_err_ff(got, base, (size_t)B * T * 256) : 1.0;
+    grape_decoder_free(d);
+    free(got), free(lg);
+    return err;
+}
+
+static void set_unit_gains(grape_model *m) {
+    float *p = grape_model_params(m);
+    for (int i = 0; i < grape_model_num_tensors(m); i++) {
+        const grape_tensor_info *t = grape_model_tensor(m, i);
+        if (strstr(t->name, "attn.q_norm") || strstr(t->name, "attn.k_norm"))
+            for (int j = 0; j < t->shape[0]; j++) p[t->offset + (size_t)j] = 1.0f;
+    }
+    grape_model_params_changed(m);
+}
+
+// The relative law through the whole model: shifting every position by c (grape-m-ctx: the phase origin) leaves
+// the logits unchanged, in the full forward and in the decoder. unit: set the QK gains to 1 (per-dimension gains
+// that differ within a rotation pair break the law; pair-tied gains keep it at any value).
+static void test_shift(const char *enc, int unit, t_rng *r) {
+    enum { B = 2, T = 16 };
+    grape_model *m = make(enc, 2, 32, 2, B, T);
+    char label[128];
+    if (!m) {
+        t_true(enc, 0);
+        return;
+    }
+    perturb(m, r);
+    if (unit) set_unit_gains(m);
+    uint8_t tok[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (uint8_t)t_randint(r, 0, 255);
+    float *base = malloc((size_t)B * T * 256 * sizeof *base);
+    int ok = grape_model_forward(m, tok, NULL, B, T, NULL) == GRAPE_OK;
+    if (ok) memcpy(base, grape_model_logits(m), (size_t)B * T * 256 * sizeof *base);
+    const int64_t shifts[] = {1, 1000, 1000000};
+    for (int i = 0; i < 3; i++) {
+        snprintf(label, sizeof label, "%s%s: logits at offset %lld == offset 0 (full forward)", enc,
+                 unit ? " (unit gains)" : "", (long long)shifts[i]);
+        t_check(label, ok ? forward_at(m, tok, B, T, shifts[i], base) : 1.0, 1e-4);
+        snprintf(label, sizeof label, "%s%s: decoder from offset %lld == full forward at 0", enc,
+                 unit ? " (unit gains)" : "", (long long)shifts[i]);
+        t_check(label, ok ? decode_at(m, tok, B, T, shifts[i], base) : 1.0, 1e-4);
+    }
+    free(base);
+    grape_model_free(m);
+}
+
+// The law's condition is real: with per-dimension gains that differ within a pair, one position of shift moves
+// rope's logits (so test_shift can fail); grape-m-basis and grape-m-nc are not relative with pair-tied gains.
+static void test_shift_breaks(const char *enc, t_rng *r) {
+    enum { B = 1, T = 16 };
+    grape_model *m = make(enc, 2, 32, 2, B, T);
+    if (!m) {
+        t_true(enc, 0);
+        return;
+    }
+    perturb(m, r);
+    uint8_t tok[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (uint8_t)t_randint(r, 0, 255);
+    float *base = malloc((size_t)B * T * 256 * sizeof *base);
+    int ok = grape_model_forward(m, tok, NULL, B, T, NULL) == GRAPE_OK;
+    if (ok) memcpy(base, grape_model_logits(m), (size_t)B * T * 256 * sizeof *base);
+    double err = ok ? forward_at(m, tok, B, T, 1, base) : 0.0;
+    char label[128];
+    snprintf(label, sizeof label, "%s, gains != 1: a shift of one position moves the logits (err %.1e > 1e-3)", enc,
+             err);
+    t_true(label, err > 1e-3);
+    free(base);
+    grape_model_free(m);
+}
+
 int main(void) {
     t_rng r = t_seed(11);
     const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc", "alibi", "fox",
-                          "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv"};
+                          "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv",
+                          "rope+grape-a-qk", "grape-m-ctx:pair", "grape-m-basis:fold"};
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_decode(encs[i], &r);
     for (size_t i = 0; i < sizeof encs / sizeof encs[0]; i++) test_directional(encs[i], &r);
     test_decode_bca();
+    const char *hybrids[] = {"rope+grape-a-k", "rope+grape-a-q", "rope+grape-a-qk", "grape-m+grape-a-qk",
+                             "xpos+grape-a-qk"};
+    for (size_t i = 0; i < sizeof hybrids / sizeof hybrids[0]; i++) test_shift(hybrids[i], 1, &r);
+    const char *tied[] = {"rope:pair", "grape-m:pair", "grape-m-ctx:pair", "xpos", "rope+grape-a-qk:pair"};
+    for (size_t i = 0; i < sizeof tied / sizeof tied[0]; i++) test_shift(tied[i], 0, &r);
+    const char *broken[] = {"rope", "grape-m-basis:pair", "grape-m-nc:pair"};
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) test_shift_breaks(broken[i], &r);
     test_errors();
     test_init();
     return t_finish();

@@ -117,7 +117,9 @@ static void test_xpos_centering(t_rng *rng) {
     rot_fix_free(&f);
 }
 
-// Far from the anchor (n − c = 10^6) the query scale underflows to 0: the output must be 0, not NaN.
+// Far from the anchor (|n − c| = 10^6): a query past the anchor (and a key before it) only shrinks, to 0, never
+// NaN (the KV cache re-scales queries against old key blocks that way); a key past the anchor would overflow, so the
+// call is refused with a message, while keys within the reach (84·sb/|ln ζ0| ≈ 34k tokens by default) are served.
 static void test_xpos_far_from_anchor(void) {
     enum { D = 16, T = 40 };
     grape_pe_config cfg;
@@ -128,10 +130,17 @@ static void test_xpos_far_from_anchor(void) {
     float x[T * D], y[T * D];
     for (int i = 0; i < T * D; i++) x[i] = 1.0f;
     grape_positions far = {.pos0 = 1000000, .xpos_anchor = 0};
-    grape_status st = grape_rot_forward(y, x, pe, &far, GRAPE_QUERY, 1, T);
-    int ok = !st;
+    int ok = grape_rot_forward(y, x, pe, &far, GRAPE_QUERY, 1, T) == GRAPE_OK;
     for (int i = 0; i < T * D / 2 && ok; i++) ok = isfinite(y[i]) && fabsf(y[i]) < 1e-30f;
     t_true("xpos: query 10^6 past the anchor underflows to 0, not NaN", ok);
+    grape_status st = grape_rot_forward(y, x, pe, &far, GRAPE_KEY, 1, T);
+    printf("# %s\n", grape_last_error());
+    t_true("xpos: keys 10^6 past the anchor refused (UNSUPPORTED, message names the float range)",
+           st == GRAPE_ERR_UNSUPPORTED && strstr(grape_last_error(), "float range"));
+    grape_positions near = {.pos0 = 34000 - T, .xpos_anchor = 0};
+    ok = grape_rot_forward(y, x, pe, &near, GRAPE_KEY, 1, T) == GRAPE_OK;
+    for (int i = 0; i < T * D && ok; i++) ok = isfinite(y[i]);
+    t_true("xpos: keys 34k past the anchor (within reach) finite", ok);
     grape_pe_free(pe);
 }
 

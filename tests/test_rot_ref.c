@@ -44,7 +44,9 @@ static void test_rodrigues_vs_expm(t_rng *rng) {
     }
 }
 
-// lift of rope (canonical coordinate planes) equals the explicit official-sign RoPE.
+// lift of rope (canonical coordinate planes) equals the explicit RoPE: the official sign on half-split pairs,
+// torchscale / GPT-J / llama.cpp NORMAL's y0 = x0 cos − x1 sin, y1 = x0 sin + x1 cos on interleaved pairs; and
+// grape_rot_forward's float kernel equals the same explicit formula.
 static void test_canonical_is_rope(int interleaved) {
     grape_pe_config cfg;
     grape_pe_config_default(&cfg, 1, 12);
@@ -58,9 +60,23 @@ static void test_canonical_is_rope(int interleaved) {
     for (int p = 0; p < 5; p++) {
         int i0 = interleaved ? 2 * p : p, i1 = interleaved ? 2 * p + 1 : p + 5;
         double phi = n * pow(10000.0, -2.0 * p / 10), c = cos(phi), s = sin(phi);
-        E[i0 * 12 + i0] = c, E[i0 * 12 + i1] = s; // y_a = a cos + b sin
-        E[i1 * 12 + i0] = -s, E[i1 * 12 + i1] = c; // y_b = −a sin + b cos
+        double sg = interleaved ? -1.0 : 1.0;        // half-split: y_a = a cos + b sin, y_b = −a sin + b cos
+        E[i0 * 12 + i0] = c, E[i0 * 12 + i1] = sg * s; // interleaved: y_a = a cos − b sin, y_b = a sin + b cos
+        E[i1 * 12 + i0] = -sg * s, E[i1 * 12 + i1] = c;
     }
+    float x[12], y[12];
+    double want[12], werr = 0, wmax = 0;
+    for (int i = 0; i < 12; i++) x[i] = (float)(0.3 * i - 1.1);
+    grape_positions at = {.pos0 = 37};
+    grape_rot_forward(y, x, pe, &at, GRAPE_QUERY, 1, 1);
+    for (int i = 0; i < 12; i++) {
+        want[i] = 0;
+        for (int j = 0; j < 12; j++) want[i] += E[i * 12 + j] * x[j];
+        werr = fmax(werr, fabs(y[i] - want[i])), wmax = fmax(wmax, fabs(want[i]));
+    }
+    t_check(interleaved ? "rope kernel == y0 = x0 cos - x1 sin, y1 = x0 sin + x1 cos (interleaved, torchscale sign)"
+                        : "rope kernel == y_a = a cos + b sin, y_b = -a sin + b cos (half-split, official sign)",
+            werr / wmax, 1e-6);
     t_check(interleaved ? "canonical MS-GRAPE == RoPE (interleaved)" : "canonical MS-GRAPE == RoPE (half-split)",
             max_abs_diff(G, E, 144), 1e-13);
     grape_pe_free(pe);

@@ -180,14 +180,6 @@ static void test_sampler(void) {
     t_check("sampler: frequencies follow softmax(logits / temperature)", err, 0.006);
 }
 
-static int count_lines(const char *path) {
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    for (int c; f && (c = fgetc(f)) != EOF;) n += c == '\n';
-    if (f) fclose(f);
-    return n;
-}
-
 // `grape train` under SIGINT: exit status 130 and a checkpoint at the step reached. (A handler running on a
 // compute thread during oneDNN's sgemm corrupted the heap; the CLI takes signals on a waiter thread instead.)
 static void test_cli_interrupt(const char *argv0) {
@@ -203,7 +195,7 @@ static void test_cli_interrupt(const char *argv0) {
               "32", "--log-interval", "1", "--eval-interval", "0", "--save-interval", "0", "--quiet", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 600 && count_lines(metrics) < 5; i++) usleep(100000);
+    for (int i = 0; i < 600 && t_count_lines(metrics) < 5; i++) usleep(100000);
     kill(pid, SIGINT);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -211,10 +203,10 @@ static void test_cli_interrupt(const char *argv0) {
     train_state st = {0};
     grape_status s = ckpt_read_meta(dir, &c, &st);
     printf("# %s: exit %d, checkpoint at step %lld, %d metrics lines\n", grape,
-           WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), (long long)st.step, count_lines(metrics));
+           WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), (long long)st.step, t_count_lines(metrics));
     t_true("cli: SIGINT exits with 130 after saving a checkpoint", WIFEXITED(status) && WEXITSTATUS(status) == 130 &&
                                                                        !s && st.step >= 5 &&
-                                                                       count_lines(metrics) == (int)st.step);
+                                                                       t_count_lines(metrics) == (int)st.step);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "%s train --pe rope --steps 2 --out %s --quiet >/dev/null 2>&1", grape, dir);
     int rc = system(cmd);

@@ -95,3 +95,11 @@ void t_fd_grad(double *grad, t_scalar_fn f, double *x, size_t n, double h, void 
         grad[i] = (8.0 * (f1 - fm1) - (f2 - fm2)) / (12.0 * h);
     }
 }
+
+int t_count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    for (int c; f && (c = fgetc(f)) != EOF;) n += c == '\n';
+    if (f) fclose(f);
+    return n;
+}

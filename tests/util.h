@@ -32,4 +32,7 @@ double t_rel_err_dd(const double *a, const double *b, size_t n);
 typedef double (*t_scalar_fn)(const double *x, void *ctx);
 void t_fd_grad(double *grad, t_scalar_fn f, double *x, size_t n, double h, void *ctx);
 
+// Newline characters in the file at path (0 when it cannot be read).
+int t_count_lines(const char *path);
+
 #endif

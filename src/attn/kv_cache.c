@@ -22,6 +22,7 @@ struct grape_kv_cache {
     int H, D, P, nph; // nph: grape-m-ctx phases per token (1 or H), else 0
     int cap, window;  // ring size; BCA window W (0: none)
     float scale;
+    int64_t start;    // position of the first token since create/reset (grape_kv_cache_reset_at)
     int64_t pos;      // next position
     int64_t rotated;  // position the last grape_kv_cache_rotate was for (-1: none)
     double *S;        // (nph) grape-m-ctx running phase
@@ -99,12 +100,14 @@ void grape_kv_cache_free(grape_kv_cache *c) {
     grape_free(c);
 }
 
-void grape_kv_cache_reset(grape_kv_cache *c) {
-    c->pos = 0;
+void grape_kv_cache_reset_at(grape_kv_cache *c, int64_t pos0) {
+    c->start = c->pos = pos0 > 0 ? pos0 : 0;
     c->rotated = -1;
-    memset(c->S, 0, (size_t)(c->nph ? c->nph : 1) * sizeof(double));
+    for (int i = 0; i < (c->nph ? c->nph : 1); i++) c->S[i] = (double)c->start;
     memset(c->fox_c, 0, (size_t)c->H * sizeof(double));
 }
+
+void grape_kv_cache_reset(grape_kv_cache *c) { grape_kv_cache_reset_at(c, 0); }
 
 int64_t grape_kv_cache_position(const grape_kv_cache *c) { return c->pos; }
 
@@ -131,7 +134,7 @@ static grape_status check_inputs(const grape_kv_cache *c, const grape_pe_token_i
         return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
     if (c->rot == GRAPE_ROT_XPOS && c->rotated != c->pos)
         return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
-    if (!c->window && c->pos >= c->cap)
+    if (!c->window && c->pos - c->start >= c->cap)
         return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: cache full (capacity %d)", c->cap);
     return GRAPE_OK;
 }
@@ -242,9 +245,10 @@ grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q
     if (!c || !out || !q || !k || !v) return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: NULL tensor");
     grape_status st = check_inputs(c, in);
     if (st) return st;
-    int64_t t = c->pos, lo = c->window && t > c->window ? t - c->window : 0;
+    int64_t t = c->pos, lo = c->window && t - c->start > c->window ? t - c->window : c->start;
     grape_bias_factors f;
-    if ((st = grape_bias_factors_forward(&f, c->fws, c->pe, q, k, in, t, 1, 1))) return st;
+    const float *gq = in && in->gate_q ? in->gate_q : q, *gk = in && in->gate_k ? in->gate_k : k;
+    if ((st = grape_bias_factors_forward(&f, c->fws, c->pe, gq, gk, in, t, 1, 1))) return st;
     append(c, k, v, &f);
     if ((st = score_all(c, q, &f, lo, t))) return st;
     int64_t work = (t - lo + 1) * c->H * c->D;

@@ -86,7 +86,8 @@ static grape_status setup(pe_bench *b, const char *name) {
         if ((st = grape_phase_forward(b->phase, b->logit, b->pe, b->B, b->T))) return st;
         b->pos.phase = b->phase;
     }
-    b->in = (grape_pe_token_inputs){b->logit, b->logit, b->probe, b->logit};
+    b->in = (grape_pe_token_inputs){
+        .phase_logit = b->logit, .gate_logit = b->logit, .probe = b->probe, .shift_logit = b->logit};
     b->din = (grape_pe_token_grads){b->dlogit, b->dlogit, b->dprobe, b->dlogit};
     if (c.bias == GRAPE_BIAS_NONE) return GRAPE_OK;
     if ((st = grape_bias_factors_forward(&b->f, b->ws, b->pe, b->q, b->k, &b->in, 0, b->B, b->T)) ||

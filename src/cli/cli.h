@@ -32,6 +32,9 @@ int cmd_encodings(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_resolution(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 // `grape bench gemm` (bench_gemm.c)
 int bench_gemm(int argc, char **argv);
 // `grape bench attn` (bench_attn.c)
@@ -40,6 +43,8 @@ int bench_attn(int argc, char **argv);
 int bench_pe(int argc, char **argv);
 // `grape bench basis` (bench_basis.c)
 int bench_basis(int argc, char **argv);
+// `grape bench eval` (bench_eval.c)
+int bench_eval(int argc, char **argv);
 // `grape bench train` (bench_train.c)
 int bench_train(int argc, char **argv);
 

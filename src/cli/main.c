@@ -10,6 +10,9 @@ static const cli_command commands[] = {
     {"bench", cmd_bench, "benchmarks (grape bench --help)"},
     {"train", cmd_train, "train the byte-level model with an encoding (grape train --help)"},
     {"sample", cmd_sample, "generate text from a trained checkpoint (grape sample --help)"},
+    {"eval", cmd_eval, "bits per byte at 1x-16x the training length, full or LEX BCA (grape eval --help)"},
+    {"compare", cmd_compare, "train + evaluate encodings with one budget: tables and plots (grape compare --help)"},
+    {"resolution", cmd_resolution, "LEX attention resolution R(s) per layer at 1x and 2x (grape resolution --help)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

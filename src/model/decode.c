@@ -19,6 +19,7 @@ struct grape_decoder {
     float **prev_k, **prev_v; // (L): KV-shift's previous k, v projections (batch, C), zero before token 0
     // per-step buffers, N = batch rows
     float *x, *ln, *rstd, *qkv, *q, *k, *v, *rstdq, *rstdk, *tok, *att, *h12, *act;
+    float *qg, *kg; // ROT+grape-a-* hybrids: QKNorm of the un-rotated q, k (the gates' input), else NULL
     void *arena;
 };
 
@@ -40,6 +41,8 @@ static void decoder_plan(grape_decoder *d, grape_arena *a, int *ov) {
     }
     float **rowsC[] = {&d->x, &d->ln, &d->q, &d->k, &d->v, &d->att};
     for (size_t i = 0; i < sizeof rowsC / sizeof rowsC[0]; i++) *rowsC[i] = dtake(a, ov, B, C);
+    d->qg = m->gated ? dtake(a, ov, B, C) : NULL;
+    d->kg = m->gated ? dtake(a, ov, B, C) : NULL;
     d->rstd = dtake(a, ov, B, 1);
     d->qkv = dtake(a, ov, B, (size_t)m->Ctot);
     d->rstdq = dtake(a, ov, B, H);
@@ -128,6 +131,9 @@ static grape_pe_token_inputs seq_inputs(const grape_decoder *d, int b) {
     if (in.gate_logit) in.gate_logit += (size_t)b * (size_t)tl->gate;
     if (in.probe) in.probe += (size_t)b * (size_t)tl->probe;
     if (in.shift_logit) in.shift_logit += (size_t)b * (size_t)tl->shift;
+    size_t o = (size_t)b * (size_t)d->m->C;
+    in.gate_q = d->qg ? d->qg + o : NULL;
+    in.gate_k = d->kg ? d->kg + o : NULL;
     return in;
 }
 
@@ -141,15 +147,21 @@ static grape_status rotate_all(grape_decoder *d, int l) {
     return GRAPE_OK;
 }
 
-// QK-RMSNorm and rotation of the new q, k (in place) in the encoding's order.
-static grape_status encode_qk(grape_decoder *d, int l, const layer_view *p) {
+// QK-RMSNorm and rotation of the new q, k (in place) in the encoding's order; hybrids first keep QKNorm of the
+// un-rotated q, k for the gates (as model_gate_inputs).
+static grape_status encode_qk(grape_decoder *d, int l) {
     const grape_model *m = d->m;
     int64_t rows = (int64_t)d->batch * m->H;
+    const float *gq = model_qk_gain(m, l, GRAPE_QUERY), *gk = model_qk_gain(m, l, GRAPE_KEY);
+    if (d->qg) {
+        rmsnorm_forward(d->qg, d->rstdq, d->q, gq, rows, m->D, MODEL_NORM_EPS);
+        rmsnorm_forward(d->kg, d->rstdk, d->k, gk, rows, m->D, MODEL_NORM_EPS);
+    }
     grape_status st = GRAPE_OK;
     if (m->order == QK_ROT_THEN_NORM) st = rotate_all(d, l);
     if (st) return st;
-    rmsnorm_forward(d->q, d->rstdq, d->q, p->q_norm, rows, m->D, MODEL_NORM_EPS);
-    rmsnorm_forward(d->k, d->rstdk, d->k, p->k_norm, rows, m->D, MODEL_NORM_EPS);
+    rmsnorm_forward(d->q, d->rstdq, d->q, gq, rows, m->D, MODEL_NORM_EPS);
+    rmsnorm_forward(d->k, d->rstdk, d->k, gk, rows, m->D, MODEL_NORM_EPS);
     return m->order == QK_NORM_THEN_ROT ? rotate_all(d, l) : GRAPE_OK;
 }
 
@@ -160,14 +172,14 @@ static grape_status step_attn_layer(grape_decoder *d, int l) {
     size_t N = (size_t)d->batch, C = (size_t)m->C;
     grape_status st = gemm(d->qkv, d->ln, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
     if (st) return st;
-    model_split_qkv(d->q, d->k, d->v, d->tok, d->qkv, &p, m, N);
+    model_split_qkv(d->q, d->k, d->v, d->tok, d->qkv, &p, m, 0, N, N);
     if (d->prev_k[l]) {
-        const float *shift = model_token_inputs(m, d->tok, N).shift_logit;
-        if ((st = grape_kv_shift_step(d->k, d->prev_k[l], d->k, shift, d->batch, m->H, m->D)) ||
-            (st = grape_kv_shift_step(d->v, d->prev_v[l], d->v, shift, d->batch, m->H, m->D)))
+        const float *shift_k = model_token_inputs(m, d->tok, N).shift_logit, *shift_v = model_shift_v(m, d->tok, N);
+        if ((st = grape_kv_shift_step(d->k, d->prev_k[l], d->k, shift_k, d->batch, m->H, m->D)) ||
+            (st = grape_kv_shift_step(d->v, d->prev_v[l], d->v, shift_v, d->batch, m->H, m->D)))
             return st;
     }
-    if ((st = encode_qk(d, l, &p))) return st;
+    if ((st = encode_qk(d, l))) return st;
     for (int b = 0; b < d->batch && !st; b++) {
         grape_pe_token_inputs in = seq_inputs(d, b);
         size_t o = (size_t)b * C;
@@ -196,8 +208,11 @@ grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uin
     int64_t N = d->batch;
     for (int64_t b = 0; b < N; b++)
         if (tokens[b] >= m->V) return grape_fail(GRAPE_ERR_ARG, "token %d >= vocab_size %d", tokens[b], m->V);
-    grape_status st = d->t == 0 ? grape_model_params_changed(m) : GRAPE_OK; // a new stream sees current params
-    if (st) return st;
+    grape_status st = GRAPE_OK;
+    if (d->t == 0) { // a new stream sees the current parameters and starts at the model's position offset
+        for (size_t i = 0; i < (size_t)m->L * (size_t)d->batch; i++) grape_kv_cache_reset_at(d->cache[i], m->pos0);
+        if ((st = grape_model_params_changed(m))) return st;
+    }
     embedding_forward(d->x, tokens, m->params + m->off_wte, N, m->C);
     for (int l = 0; l < m->L && !st; l++) {
         layer_view p = model_layer(m, m->params, l);

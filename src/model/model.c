@@ -18,7 +18,7 @@ grape_status grape_model_preset(grape_model_config *cfg, const char *name) {
     static const struct {
         const char *name;
         int L, C, H, B, T;
-    } presets[] = {{"tiny", 4, 256, 4, 16, 256}, {"small", 6, 384, 6, 8, 512}};
+    } presets[] = {{"micro", 2, 64, 2, 8, 64}, {"tiny", 4, 256, 4, 16, 256}, {"small", 6, 384, 6, 8, 512}};
     if (!cfg || !name) return grape_fail(GRAPE_ERR_ARG, "grape_model_preset: NULL argument");
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         if (strcmp(name, presets[i].name)) continue;
@@ -27,7 +27,7 @@ grape_status grape_model_preset(grape_model_config *cfg, const char *name) {
         grape_pe_config_default(&cfg->pe, presets[i].H, presets[i].C / presets[i].H);
         return GRAPE_OK;
     }
-    return grape_fail(GRAPE_ERR_ARG, "unknown model preset '%s' (tiny, small)", name);
+    return grape_fail(GRAPE_ERR_ARG, "unknown model preset '%s' (micro, tiny, small)", name);
 }
 
 static grape_status check_config(const grape_model_config *c) {
@@ -46,6 +46,12 @@ static grape_status check_config(const grape_model_config *c) {
     if ((c->n_embd / c->n_head) % 2)
         return grape_fail(GRAPE_ERR_ARG, "head dim n_embd/n_head = %d must be even (rotation pairs)",
                           c->n_embd / c->n_head);
+    if (c->pe.qk_gain != GRAPE_QK_GAIN_DIM && c->pe.qk_gain != GRAPE_QK_GAIN_PAIR)
+        return grape_fail(GRAPE_ERR_ARG, "qk_gain must be 0 (per-dimension) or 1 (pair), got %d", c->pe.qk_gain);
+    if (c->pe.qk_gain == GRAPE_QK_GAIN_PAIR && c->pe.rot == GRAPE_ROT_NONE)
+        return grape_fail(GRAPE_ERR_ARG, "qk_gain=pair ties the gains of rotation pairs: it needs a rotation");
+    if (c->pe.basis_folded && c->pe.rot != GRAPE_ROT_GRAPE_M_BASIS)
+        return grape_fail(GRAPE_ERR_ARG, "basis_folded applies to grape-m-basis only");
     return GRAPE_OK;
 }
 
@@ -57,12 +63,14 @@ static qk_order qk_order_of(grape_rot_kind rot) {
 static void tok_layout_init(tok_layout *tl, const grape_pe *pe, int C) {
     grape_pe_token_channels ch;
     grape_pe_token_input_channels(pe, &ch);
-    *tl = (tok_layout){.phase = ch.phase, .gate = ch.gate, .probe = ch.probe, .shift = ch.shift};
+    // KV-shift: independent key and value gates (official code §3 has one shift projection for each).
+    *tl = (tok_layout){.phase = ch.phase, .gate = ch.gate, .probe = ch.probe, .shift = ch.shift, .shift_v = ch.shift};
     tl->off_phase = 3 * C;
     tl->off_gate = tl->off_phase + ch.phase;
     tl->off_probe = tl->off_gate + ch.gate;
     tl->off_shift = tl->off_probe + ch.probe;
-    tl->E = ch.phase + ch.gate + ch.probe + ch.shift;
+    tl->off_shift_v = tl->off_shift + ch.shift;
+    tl->E = ch.phase + ch.gate + ch.probe + 2 * ch.shift;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -86,7 +94,7 @@ static void add_qkv_tensors(grape_model *m, size_t *at, const char *p) {
         const char *name;
         int rows;
     } rows[] = {{"wq", m->C}, {"wk", m->C}, {"wv", m->C}, {"w_phase", tl->phase},
-                {"w_gate", tl->gate}, {"w_probe", tl->probe}, {"w_shift", tl->shift}};
+                {"w_gate", tl->gate}, {"w_probe", tl->probe}, {"w_shift_k", tl->shift}, {"w_shift_v", tl->shift_v}};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         if (!rows[i].rows) continue;
         snprintf(nm, sizeof nm, "%s.attn.%s", p, rows[i].name);
@@ -111,8 +119,8 @@ static void layout_layer(grape_model *m, size_t *at, int l) {
     if (m->tl.phase) NAMED(b_phase, "attn.b_phase", 1, m->tl.phase, 0, 1);
     o->b_gate = *at;
     if (m->tl.gate) NAMED(b_gate, "attn.b_gate", 1, m->tl.gate, 0, 1);
-    NAMED(q_norm, "attn.q_norm.weight", 1, m->D, 0, 0);
-    NAMED(k_norm, "attn.k_norm.weight", 1, m->D, 0, 0);
+    NAMED(q_norm, "attn.q_norm.weight", 1, m->G, 0, 0);
+    NAMED(k_norm, "attn.k_norm.weight", 1, m->G, 0, 0);
     NAMED(wo, "attn.wo", 2, m->C, m->C, 1);
 #undef NAMED
     o->pe = *at;
@@ -168,6 +176,11 @@ grape_pe_token_inputs model_token_inputs(const grape_model *m, const float *tok,
     return in;
 }
 
+float *model_shift_v(const grape_model *m, float *tok, size_t N) {
+    const tok_layout *tl = &m->tl;
+    return tl->shift_v ? tok + N * (size_t)(tl->phase + tl->gate + tl->probe + tl->shift) : NULL;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Arena plan. plan() runs twice: with a NULL base to size the arena (every product overflow-checked), then on
 // the real block to hand out the same slices.
@@ -214,6 +227,10 @@ static void plan_layer(planner *p, grape_model *m, layer_acts *a, size_t N, int 
     a->k = take2(p, N, C, f);
     a->rstdq = take(p, NH, f);
     a->rstdk = take(p, NH, f);
+    a->qg = m->gated ? take2(p, N, C, f) : NULL;
+    a->kg = m->gated ? take2(p, N, C, f) : NULL;
+    a->rstdqg = m->gated ? take(p, NH, f) : NULL;
+    a->rstdkg = m->gated ? take(p, NH, f) : NULL;
     a->tok = m->tl.E ? take2(p, N, (size_t)m->tl.E, f) : NULL;
     a->phase = m->tl.phase ? take2(p, N, (size_t)m->tl.phase, sizeof(double)) : NULL;
     a->bias_ws = m->bias_ws_bytes ? take(p, m->bias_ws_bytes, 1) : NULL;
@@ -241,6 +258,7 @@ static void plan_scratch(planner *p, grape_model *m, size_t N) {
     s->dtok = m->tl.E ? take2(p, N, (size_t)m->tl.E, f) : NULL;
     s->dphase = m->tl.phase ? take2(p, N, (size_t)m->tl.phase, sizeof(double)) : NULL;
     s->dbias_ws = m->bias_ws_bytes ? take(p, m->bias_ws_bytes, 1) : NULL;
+    s->dgain = m->gain_idx ? take2(p, 2, (size_t)m->D, f) : NULL;
 }
 
 static void plan(planner *p, grape_model *m) {
@@ -249,6 +267,7 @@ static void plan(planner *p, grape_model *m) {
     m->params = take(p, m->n_params, sizeof(float));
     m->grads = take(p, m->n_params, sizeof(float));
     for (int l = 0; l < m->L; l++) m->wfold[l] = fold ? take2(p, (size_t)m->Ctot, (size_t)m->C, sizeof(float)) : NULL;
+    m->gain_full = m->gain_idx ? take2(p, 2 * (size_t)m->L, (size_t)m->D, sizeof(float)) : NULL;
     m->s.dwfold = fold ? take2(p, (size_t)m->Ctot, (size_t)m->C, sizeof(float)) : NULL;
     for (int l = 0; l <= m->L; l++) plan_layer(p, m, &m->acts[l], N, l == m->L);
     m->lnf = take2(p, N, (size_t)m->C, sizeof(float));
@@ -267,8 +286,6 @@ static grape_status create_encodings(grape_model *m) {
     grape_pe_config pc = m->cfg.pe;
     pc.n_heads = m->H;
     pc.head_dim = m->D;
-    // grape-m-basis: B^T lives in the q/k projection (grape_basis_fold), the rotation is R(n theta) in the B frame.
-    pc.basis_folded = pc.rot == GRAPE_ROT_GRAPE_M_BASIS;
     m->cfg.pe = pc;
     for (int l = 0; l < m->L; l++) {
         grape_status st = grape_pe_create(&m->pe[l], &pc);
@@ -276,6 +293,8 @@ static grape_status create_encodings(grape_model *m) {
         if (st) return st;
     }
     m->order = qk_order_of(pc.rot);
+    m->gated = pc.rot != GRAPE_ROT_NONE && (pc.bias == GRAPE_BIAS_GRAPE_A_K || pc.bias == GRAPE_BIAS_GRAPE_A_Q ||
+                                            pc.bias == GRAPE_BIAS_GRAPE_A_QK);
     tok_layout_init(&m->tl, m->pe[0], m->C);
     m->Ctot = 3 * m->C + m->tl.E;
     m->bias_ws_bytes = pc.bias != GRAPE_BIAS_NONE
@@ -290,6 +309,22 @@ static grape_status alloc_tables(grape_model *m) {
     m->acts = grape_alloc(((size_t)m->L + 1) * sizeof *m->acts);
     m->wfold = grape_alloc((size_t)m->L * sizeof *m->wfold);
     return (m->pe && m->off && m->acts && m->wfold) ? GRAPE_OK : GRAPE_ERR_NOMEM;
+}
+
+// Pair-tied QK gains: rotation pair p (half-split (p, p + R/2) or interleaved (2p, 2p + 1)) reads gain p, tail
+// dimension i >= R reads gain R/2 + i - R; so G = D - R/2 gains per tensor.
+static grape_status gain_layout(grape_model *m) {
+    m->G = m->D;
+    if (m->cfg.pe.qk_gain != GRAPE_QK_GAIN_PAIR) return GRAPE_OK;
+    int R = m->cfg.pe.rotary_dim ? m->cfg.pe.rotary_dim : m->D, np = R / 2;
+    if (!(m->gain_idx = grape_alloc((size_t)m->D * sizeof *m->gain_idx))) return GRAPE_ERR_NOMEM;
+    for (int p = 0; p < np; p++) {
+        int il = m->cfg.pe.interleaved;
+        m->gain_idx[il ? 2 * p : p] = m->gain_idx[il ? 2 * p + 1 : p + np] = p;
+    }
+    for (int i = R; i < m->D; i++) m->gain_idx[i] = np + i - R;
+    m->G = m->D - np;
+    return GRAPE_OK;
 }
 
 // Room for every named tensor: wte, ln_f, and per layer the model's own plus the encoding's.
@@ -324,7 +359,8 @@ grape_status grape_model_create(grape_model **out, const grape_model_config *cfg
     m->L = cfg->n_layer, m->C = cfg->n_embd, m->H = cfg->n_head, m->D = cfg->n_embd / cfg->n_head;
     m->V = cfg->vocab_size, m->F = (8 * cfg->n_embd) / 3;
     m->attn_opts = (grape_attn_opts){0.0f, 0};
-    if ((st = alloc_tables(m)) || (st = create_encodings(m)) || (st = alloc_tensor_table(m))) {
+    if ((st = alloc_tables(m)) || (st = create_encodings(m)) || (st = gain_layout(m)) ||
+        (st = alloc_tensor_table(m))) {
         grape_model_free(m);
         return st;
     }
@@ -344,6 +380,7 @@ void grape_model_free(grape_model *m) {
     grape_free(m->off);
     grape_free(m->acts);
     grape_free(m->wfold);
+    grape_free(m->gain_idx);
     grape_free(m->tensors);
     grape_free(m->names);
     grape_free(m->arena);
@@ -365,6 +402,13 @@ grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *op
     if (!opts || opts->scale < 0 || opts->bca_window < 0)
         return grape_fail(GRAPE_ERR_ARG, "grape_model_set_attn_opts: NULL or negative option");
     m->attn_opts = *opts;
+    return GRAPE_OK;
+}
+
+grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0) {
+    if (!m || pos0 < 0 || pos0 > ((int64_t)1 << 40))
+        return grape_fail(GRAPE_ERR_ARG, "grape_model_set_position_offset: offset must be in [0, 2^40]");
+    m->pos0 = pos0;
     return GRAPE_OK;
 }
 
@@ -407,12 +451,12 @@ static void init_layer(grape_model *m, int l, uint64_t seed) {
     uint64_t s = seed ^ ((uint64_t)(l + 1) * 0x632be59bd9b4e019ull);
     fill_const(p.ln1, C, 1.0f);
     fill_const(p.ln2, C, 1.0f);
-    fill_const(p.q_norm, (size_t)m->D, 1.0f);
-    fill_const(p.k_norm, (size_t)m->D, 1.0f);
+    fill_const(p.q_norm, (size_t)m->G, 1.0f);
+    fill_const(p.k_norm, (size_t)m->G, 1.0f);
     fill_normal(p.wqkv, tl0, std, s + 1);
     // Extra rows: the ctx phase gate starts at w = 0 (excluded from the re-init); FoX, probes, shift are re-init.
     memset(p.wqkv + tl0, 0, (size_t)m->tl.phase * C * sizeof(float));
-    size_t rest = (size_t)(m->tl.gate + m->tl.probe + m->tl.shift);
+    size_t rest = (size_t)(m->tl.gate + m->tl.probe + m->tl.shift + m->tl.shift_v);
     fill_normal(p.wqkv + tl0 + (size_t)m->tl.phase * C, rest * C, std, s + 2);
     if (p.b_phase) fill_const(p.b_phase, (size_t)m->tl.phase, (float)CTX_GATE_BIAS);
     if (p.b_gate) fill_const(p.b_gate, (size_t)m->tl.gate, 0.0f);
@@ -433,8 +477,8 @@ grape_status grape_model_init(grape_model *m, uint64_t seed) {
     return grape_model_params_changed(m);
 }
 
-// wfold = [B^T wq; B^T wk; wv; extras] per head (grape-m-basis; official-style q.k logits are unchanged by the
-// outer B, but the QK-RMSNorm gain then acts in the B frame).
+// wfold = [B^T wq; B^T wk; wv; extras] per head (grape-m-basis folded: the outer B is dropped, so the QK-RMSNorm
+// gain acts in the B frame and the model equals grape-m with W_q, W_k reparametrised).
 static grape_status fold_layer(grape_model *m, int l) {
     layer_view p = model_layer(m, m->params, l);
     size_t CC = (size_t)m->C * (size_t)m->C;
@@ -449,11 +493,29 @@ const float *model_wqkv(const grape_model *m, int l) {
     return m->wfold[l] ? m->wfold[l] : m->params + m->off[l].wqkv;
 }
 
+const float *model_qk_gain(const grape_model *m, int l, grape_side side) {
+    if (m->gain_full) return m->gain_full + (2 * (size_t)l + (size_t)side) * (size_t)m->D;
+    return m->params + (side == GRAPE_QUERY ? m->off[l].q_norm : m->off[l].k_norm);
+}
+
+void model_qk_gain_tie(const grape_model *m, float *dg, const float *dg_full) {
+    for (int i = 0; i < m->D; i++) dg[m->gain_idx[i]] += dg_full[i];
+}
+
+static void expand_gains(grape_model *m, int l) {
+    for (int side = 0; side < 2; side++) {
+        const float *g = m->params + (side ? m->off[l].k_norm : m->off[l].q_norm);
+        float *full = m->gain_full + (2 * (size_t)l + (size_t)side) * (size_t)m->D;
+        for (int i = 0; i < m->D; i++) full[i] = g[m->gain_idx[i]];
+    }
+}
+
 grape_status grape_model_params_changed(grape_model *m) {
     for (int l = 0; l < m->L; l++) {
         grape_status st = grape_pe_prepare(m->pe[l], m->params + m->off[l].pe);
         if (!st && m->wfold[l]) st = fold_layer(m, l);
         if (st) return st;
+        if (m->gain_full) expand_gains(m, l);
     }
     return GRAPE_OK;
 }

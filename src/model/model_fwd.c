@@ -13,27 +13,32 @@
 static void zero_f(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Fused projection split/merge: row n of qkv (N, 3C+E) is [q | k | v | phase | gate | probe | shift].
+// Fused projection split/merge: row n of qkv (N, 3C+E) is [q | k | v | phase | gate | probe | shift k | shift v].
 
-// q, k, v: (N,C); tok: kind-major (N*E), the logits of kinds with a bias (phase c, FoX b_f) get it added.
+// Rows [n0, n0+n) of N tokens: qkv holds the n rows; q, k, v: (N,C); tok: kind-major (N*E), the logits of kinds
+// with a bias (phase c, FoX b_f) get it added. The training forward splits all rows at once (n0 = 0, n = N), the
+// evaluator one token chunk at a time.
 void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
-                      const grape_model *m, size_t N) {
+                     const grape_model *m, size_t n0, size_t n, size_t N) {
     size_t C = (size_t)m->C, Ct = (size_t)m->Ctot;
     const tok_layout *tl = &m->tl;
-#pragma omp parallel for schedule(static) if (PAR(N * Ct))
-    for (size_t n = 0; n < N; n++) {
-        const float *r = qkv + n * Ct;
-        memcpy(q + n * C, r, C * sizeof(float));
-        memcpy(k + n * C, r + C, C * sizeof(float));
-        memcpy(v + n * C, r + 2 * C, C * sizeof(float));
+#pragma omp parallel for schedule(static) if (PAR(n * Ct))
+    for (size_t i = 0; i < n; i++) {
+        const float *r = qkv + i * Ct;
+        size_t row = n0 + i;
+        memcpy(q + row * C, r, C * sizeof(float));
+        memcpy(k + row * C, r + C, C * sizeof(float));
+        memcpy(v + row * C, r + 2 * C, C * sizeof(float));
         float *t = tok;
-        for (int i = 0; i < tl->phase; i++) t[n * (size_t)tl->phase + i] = r[tl->off_phase + i] + p->b_phase[i];
+        for (int c = 0; c < tl->phase; c++) t[row * (size_t)tl->phase + c] = r[tl->off_phase + c] + p->b_phase[c];
         t += N * (size_t)tl->phase;
-        for (int i = 0; i < tl->gate; i++) t[n * (size_t)tl->gate + i] = r[tl->off_gate + i] + p->b_gate[i];
+        for (int c = 0; c < tl->gate; c++) t[row * (size_t)tl->gate + c] = r[tl->off_gate + c] + p->b_gate[c];
         t += N * (size_t)tl->gate;
-        for (int i = 0; i < tl->probe; i++) t[n * (size_t)tl->probe + i] = r[tl->off_probe + i];
+        for (int c = 0; c < tl->probe; c++) t[row * (size_t)tl->probe + c] = r[tl->off_probe + c];
         t += N * (size_t)tl->probe;
-        for (int i = 0; i < tl->shift; i++) t[n * (size_t)tl->shift + i] = r[tl->off_shift + i];
+        for (int c = 0; c < tl->shift; c++) t[row * (size_t)tl->shift + c] = r[tl->off_shift + c];
+        t += N * (size_t)tl->shift;
+        for (int c = 0; c < tl->shift_v; c++) t[row * (size_t)tl->shift_v + c] = r[tl->off_shift_v + c];
     }
 }
 
@@ -60,8 +65,8 @@ static void merge_dqkv(float *dqkv, layer_view *g, const float *dq, const float 
         // Kind-major dtok back to row-major extras: kind blocks are (N, ch) each, laid end to end.
         const float *t = dtok;
         int col = 3 * m->C;
-        const int chans[] = {m->tl.phase, m->tl.gate, m->tl.probe, m->tl.shift};
-        for (int kind = 0; kind < 4 && E; kind++) {
+        const int chans[] = {m->tl.phase, m->tl.gate, m->tl.probe, m->tl.shift, m->tl.shift_v};
+        for (int kind = 0; kind < 5 && E; kind++) {
             for (int i = 0; i < chans[kind]; i++) r[col + i] = t[n * (size_t)chans[kind] + i];
             col += chans[kind];
             t += N * (size_t)chans[kind];
@@ -74,19 +79,28 @@ static void merge_dqkv(float *dqkv, layer_view *g, const float *dq, const float 
 // ---------------------------------------------------------------------------------------------------------------
 // q/k path: QK-RMSNorm (gain shared across heads) composed with the rotation in the encoding's order.
 
+// Positions of a (B,T) block. xPos scales q by zeta^((n-c)/sb) and k by zeta^((c-n)/sb); the anchor c cancels in
+// every logit (LEX §3), so it is taken at the block's centre: the scales then stay within zeta_min^(+-T/(2 sb)),
+// finite in float for T up to the limit grape_rot_forward checks (about 68k tokens at the defaults) instead of
+// overflowing past ~36k as anchor 0 does (arXiv 2212.10554 §3.3 notes the same scale growth).
+static grape_positions qk_positions(const qk_ctx *c) {
+    return (grape_positions){.pos0 = c->pos0, .xpos_anchor = (double)(c->pos0 + c->T / 2), .phase = c->phase};
+}
+
 // out: (B,T,H,D) final; mid: (B,T,H,D) between the two steps (NULL for QK_NORM_ONLY); raw: projection output.
 grape_status model_qk_forward(float *out, float *mid, float *rstd, const float *raw, const float *g,
                                const qk_ctx *c, grape_side side) {
     int64_t rows = (int64_t)c->B * c->T * c->H;
+    grape_positions pos = qk_positions(c);
     switch (c->order) {
     case QK_NORM_ONLY:
         rmsnorm_forward(out, rstd, raw, g, rows, c->D, MODEL_NORM_EPS);
         return GRAPE_OK;
     case QK_NORM_THEN_ROT:
         rmsnorm_forward(mid, rstd, raw, g, rows, c->D, MODEL_NORM_EPS);
-        return grape_rot_forward(out, mid, c->pe, &c->pos, side, c->B, c->T);
+        return grape_rot_forward(out, mid, c->pe, &pos, side, c->B, c->T);
     default: {
-        grape_status st = grape_rot_forward(mid, raw, c->pe, &c->pos, side, c->B, c->T);
+        grape_status st = grape_rot_forward(mid, raw, c->pe, &pos, side, c->B, c->T);
         if (!st) rmsnorm_forward(out, rstd, mid, g, rows, c->D, MODEL_NORM_EPS);
         return st;
     }
@@ -99,6 +113,7 @@ static grape_status qk_backward(float *draw, float *dmid, float *dg, float *dpe,
                                 const qk_ctx *c, grape_side side) {
     int64_t rows = (int64_t)c->B * c->T * c->H;
     size_t n = (size_t)rows * (size_t)c->D;
+    grape_positions pos = qk_positions(c);
     grape_status st = GRAPE_OK;
     switch (c->order) {
     case QK_NORM_ONLY:
@@ -106,68 +121,99 @@ static grape_status qk_backward(float *draw, float *dmid, float *dg, float *dpe,
         break;
     case QK_NORM_THEN_ROT:
         zero_f(dmid, n);
-        st = grape_rot_backward(dmid, dpe, dphase, dout, mid, c->pe, &c->pos, side, c->B, c->T);
+        st = grape_rot_backward(dmid, dpe, dphase, dout, mid, c->pe, &pos, side, c->B, c->T);
         if (!st) rmsnorm_backward(draw, dg, dmid, raw, g, rstd, rows, c->D);
         break;
     default:
         zero_f(dmid, n);
         rmsnorm_backward(dmid, dg, dout, mid, g, rstd, rows, c->D);
-        st = grape_rot_backward(draw, dpe, dphase, dmid, raw, c->pe, &c->pos, side, c->B, c->T);
+        st = grape_rot_backward(draw, dpe, dphase, dmid, raw, c->pe, &pos, side, c->B, c->T);
     }
     return st;
 }
 
 static qk_ctx qk_context(const grape_model *m, const layer_acts *a, int l, int B, int T) {
-    return (qk_ctx){.pe = m->pe[l], .pos = {.pos0 = 0, .xpos_anchor = 0.0, .phase = a->phase}, .B = B, .T = T,
-                    .H = m->H, .D = m->D, .order = m->order};
+    return (qk_ctx){.pe = m->pe[l], .pos0 = m->pos0, .phase = a->phase, .B = B, .T = T, .H = m->H, .D = m->D,
+                    .order = m->order};
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Forward
 
+// grape-m-ctx with a position offset: the phase starts at Phi_0 = pos0 (the offset plays the position's role).
+static void offset_phase(double *phase, int64_t pos0, size_t n) {
+    for (size_t i = 0; pos0 && i < n; i++) phase[i] += (double)pos0;
+}
 
-// Attention sublayer: a->xmid = a->x + W_o Attn(...) of a->ln1.
-static grape_status attn_forward(grape_model *m, int l, int B, int T) {
-    layer_acts *a = &m->acts[l];
+void model_gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, const float **gq, const float **gk) {
+    *gq = a->q, *gk = a->k;
+    if (!a->qg) return;
+    int64_t rows = (int64_t)N * m->H;
+    rmsnorm_forward(a->qg, a->rstdqg, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), rows, m->D, MODEL_NORM_EPS);
+    rmsnorm_forward(a->kg, a->rstdkg, a->kraw, model_qk_gain(m, l, GRAPE_KEY), rows, m->D, MODEL_NORM_EPS);
+    *gq = a->qg, *gk = a->kg;
+}
+
+
+// The forward is cut into pieces that work on the buffers a layer_acts view points at, so the training forward
+// (the arena's activations, all B*T rows at once) and the evaluator (model_infer.c: whole-window attention
+// inputs, token chunks for everything token-wise) run the same code.
+
+// Rows [n0, n0+n) of N: qkv (n, Ctot) = a->ln1 (those n rows) W_qkv^T, split into a's q, k, v (KV-shift: ko, vo)
+// and token inputs at rows n0.. .
+grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a, float *qkv, size_t n0, size_t n,
+                                size_t N) {
     layer_view p = model_layer(m, m->params, l);
-    size_t N = (size_t)B * (size_t)T, C = (size_t)m->C;
-    grape_status st = gemm(m->s.qkv, a->ln1, model_wqkv(m, l), (int64_t)N, m->Ctot, m->C, 0, 1, 0.0f);
-    if (st) return st;
+    grape_status st = gemm(qkv, a->ln1, model_wqkv(m, l), (int64_t)n, m->Ctot, m->C, 0, 1, 0.0f);
+    if (!st)
+        model_split_qkv(a->qraw, a->ko ? a->ko : a->kraw, a->ko ? a->vo : a->v, a->tok, qkv, &p, m, n0, n, N);
+    return st;
+}
+
+// The sequence-wise middle of the attention sublayer over (B,T): KV-shift, ctx phase, q/k path, bias factors and
+// the fused attention into a->att, a->lse.
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T) {
+    size_t N = (size_t)B * (size_t)T;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
-    if (a->ko) { // KV-shift (official §3): k, v mix in the previous token's projection before everything else
-        model_split_qkv(a->qraw, a->ko, a->vo, a->tok, m->s.qkv, &p, m, N);
-        if ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
-            (st = grape_kv_shift_forward(a->v, a->vo, in.shift_logit, B, T, m->H, m->D)))
-            return st;
-    } else
-        model_split_qkv(a->qraw, a->kraw, a->v, a->tok, m->s.qkv, &p, m, N);
-    if (a->phase && (st = grape_phase_forward(a->phase, in.phase_logit, m->pe[l], B, T))) return st;
+    grape_status st;
+    if (a->ko && // KV-shift (official §3): k, v mix in the previous token's projection before everything else
+        ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
+         (st = grape_kv_shift_forward(a->v, a->vo, model_shift_v(m, a->tok, N), B, T, m->H, m->D))))
+        return st;
+    if (a->phase) {
+        if ((st = grape_phase_forward(a->phase, in.phase_logit, m->pe[l], B, T))) return st;
+        offset_phase(a->phase, m->pos0, N * (size_t)m->tl.phase);
+    }
     qk_ctx c = qk_context(m, a, l, B, T);
-    if ((st = model_qk_forward(a->q, a->qmid, a->rstdq, a->qraw, p.q_norm, &c, GRAPE_QUERY)) ||
-        (st = model_qk_forward(a->k, a->kmid, a->rstdk, a->kraw, p.k_norm, &c, GRAPE_KEY)))
+    if ((st = model_qk_forward(a->q, a->qmid, a->rstdq, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
+        (st = model_qk_forward(a->k, a->kmid, a->rstdk, a->kraw, model_qk_gain(m, l, GRAPE_KEY), &c, GRAPE_KEY)))
         return st;
     const grape_bias_factors *bias = NULL;
     if (a->bias_ws) {
-        st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], a->q, a->k, &in, 0, B, T);
+        const float *gq, *gk;
+        model_gate_inputs(m, a, l, N, &gq, &gk);
+        st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T);
         if (st) return st;
         bias = &a->f;
     }
-    st = grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T, m->H, m->D);
-    if (st) return st;
-    memcpy(a->xmid, a->x, N * C * sizeof(float));
-    return gemm(a->xmid, a->att, p.wo, (int64_t)N, m->C, m->C, 0, 1, 1.0f);
+    return grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T, m->H, m->D);
 }
 
-// MLP sublayer: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)).
-static grape_status mlp_forward(grape_model *m, int l, float *next, size_t N) {
-    layer_acts *a = &m->acts[l];
+// n rows: a->xmid = a->x + a->att W_o^T (a->xmid may be a->x).
+grape_status model_attn_out(const grape_model *m, int l, const layer_acts *a, size_t n) {
+    if (a->xmid != a->x) memcpy(a->xmid, a->x, n * (size_t)m->C * sizeof(float));
+    return gemm(a->xmid, a->att, m->params + m->off[l].wo, (int64_t)n, m->C, m->C, 0, 1, 1.0f);
+}
+
+// n rows: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)) (next may be a->xmid).
+grape_status model_mlp_forward(const grape_model *m, int l, const layer_acts *a, float *next, size_t n) {
     layer_view p = model_layer(m, m->params, l);
-    rmsnorm_forward(a->ln2, a->rstd2, a->xmid, p.ln2, (int64_t)N, m->C, MODEL_NORM_EPS);
-    grape_status st = gemm(a->h12, a->ln2, p.w12, (int64_t)N, 2 * m->F, m->C, 0, 1, 0.0f);
+    rmsnorm_forward(a->ln2, a->rstd2, a->xmid, p.ln2, (int64_t)n, m->C, MODEL_NORM_EPS);
+    grape_status st = gemm(a->h12, a->ln2, p.w12, (int64_t)n, 2 * m->F, m->C, 0, 1, 0.0f);
     if (st) return st;
-    swiglu_forward(a->act, a->h12, (int64_t)N, m->F);
-    memcpy(next, a->xmid, N * (size_t)m->C * sizeof(float));
-    return gemm(next, a->act, p.w3, (int64_t)N, m->C, m->F, 0, 1, 1.0f);
+    swiglu_forward(a->act, a->h12, (int64_t)n, m->F);
+    if (next != a->xmid) memcpy(next, a->xmid, n * (size_t)m->C * sizeof(float));
+    return gemm(next, a->act, p.w3, (int64_t)n, m->C, m->F, 0, 1, 1.0f);
 }
 
 static grape_status check_batch(const grape_model *m, const uint8_t *tokens, int B, int T) {
@@ -192,7 +238,9 @@ grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const ui
     for (int l = 0; l < m->L; l++) {
         layer_acts *a = &m->acts[l];
         rmsnorm_forward(a->ln1, a->rstd1, a->x, m->params + m->off[l].ln1, (int64_t)N, m->C, MODEL_NORM_EPS);
-        if ((st = attn_forward(m, l, B, T)) || (st = mlp_forward(m, l, m->acts[l + 1].x, N))) return st;
+        if ((st = model_attn_project(m, l, a, m->s.qkv, 0, N, N)) || (st = model_attn_mix(m, l, a, B, T)) ||
+            (st = model_attn_out(m, l, a, N)) || (st = model_mlp_forward(m, l, a, m->acts[l + 1].x, N)))
+            return st;
     }
     rmsnorm_forward(m->lnf, m->rstdf, m->acts[m->L].x, m->params + m->off_lnf, (int64_t)N, m->C, MODEL_NORM_EPS);
     if ((st = gemm(m->logits, m->lnf, m->params + m->off_wte, (int64_t)N, m->V, m->C, 0, 1, 0.0f))) return st;
@@ -226,8 +274,28 @@ static grape_status mlp_backward(grape_model *m, int l, size_t N) {
     return GRAPE_OK;
 }
 
+// Gradients of the bias factors into the encoding's parameters, the token inputs and the vectors the gates read:
+// s.dq, s.dk (the attention's q~, k~), or for hybrids through QKNorm of the un-rotated q, k into s.dqraw, s.dkraw
+// (s.dqmid, s.dkmid as scratch) and the gains' gradients dgq, dgk.
+static grape_status gates_backward(grape_model *m, int l, const grape_bias_grads *gb, const grape_pe_token_grads *din,
+                                   const grape_pe_token_inputs *in, layer_view *g, float *dgq, float *dgk) {
+    layer_acts *a = &m->acts[l];
+    model_scratch *s = &m->s;
+    if (!a->qg) return grape_bias_factors_backward(g->pe, s->dq, s->dk, din, gb, &a->f, m->pe[l], a->q, a->k, in);
+    size_t N = (size_t)m->B * (size_t)m->T, NC = N * (size_t)m->C;
+    int64_t rows = (int64_t)N * m->H;
+    zero_f(s->dqmid, NC);
+    zero_f(s->dkmid, NC);
+    grape_status st =
+        grape_bias_factors_backward(g->pe, s->dqmid, s->dkmid, din, gb, &a->f, m->pe[l], a->qg, a->kg, in);
+    if (st) return st;
+    rmsnorm_backward(s->dqraw, dgq, s->dqmid, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), a->rstdqg, rows, m->D);
+    rmsnorm_backward(s->dkraw, dgk, s->dkmid, a->kraw, model_qk_gain(m, l, GRAPE_KEY), a->rstdkg, rows, m->D);
+    return GRAPE_OK;
+}
+
 // Attention, bias factors and the q/k path: fills s.dqraw, s.dkraw, s.dv, s.dtok for layer l.
-static grape_status attn_core_backward(grape_model *m, int l, int B, int T, const layer_view *p, layer_view *g) {
+static grape_status attn_core_backward(grape_model *m, int l, int B, int T, layer_view *g) {
     layer_acts *a = &m->acts[l];
     model_scratch *s = &m->s;
     size_t N = (size_t)B * (size_t)T, NC = N * (size_t)m->C;
@@ -248,21 +316,29 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, cons
     grape_pe_token_inputs din_c = model_token_inputs(m, s->dtok, N);
     grape_pe_token_grads din = {(float *)din_c.phase_logit, (float *)din_c.gate_logit, (float *)din_c.probe,
                                 (float *)din_c.shift_logit};
-    if (pgb && (st = grape_bias_factors_backward(g->pe, s->dq, s->dk, &din, &gb, &a->f, m->pe[l], a->q, a->k, &in)))
-        return st;
+    // Pair-tied gains: gradients of the expanded (D) gains first, tied into the G parameters at the end.
+    float *dgq = s->dgain ? s->dgain : g->q_norm, *dgk = s->dgain ? s->dgain + m->D : g->k_norm;
+    if (s->dgain) zero_f(s->dgain, 2 * (size_t)m->D);
+    if (pgb && (st = gates_backward(m, l, &gb, &din, &in, g, dgq, dgk))) return st;
     qk_ctx c = qk_context(m, a, l, B, T);
-    if ((st = qk_backward(s->dqraw, s->dqmid, g->q_norm, g->pe, s->dphase, s->dq, a->qraw, a->qmid, a->rstdq,
-                          p->q_norm, &c, GRAPE_QUERY)) ||
-        (st = qk_backward(s->dkraw, s->dkmid, g->k_norm, g->pe, s->dphase, s->dk, a->kraw, a->kmid, a->rstdk,
-                          p->k_norm, &c, GRAPE_KEY)))
+    if ((st = qk_backward(s->dqraw, s->dqmid, dgq, g->pe, s->dphase, s->dq, a->qraw, a->qmid, a->rstdq,
+                          model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
+        (st = qk_backward(s->dkraw, s->dkmid, dgk, g->pe, s->dphase, s->dk, a->kraw, a->kmid, a->rstdk,
+                          model_qk_gain(m, l, GRAPE_KEY), &c, GRAPE_KEY)))
         return st;
+    if (s->dgain) {
+        model_qk_gain_tie(m, g->q_norm, dgq);
+        model_qk_gain_tie(m, g->k_norm, dgk);
+    }
     if (a->phase && (st = grape_phase_backward(din.phase_logit, s->dphase, in.phase_logit, m->pe[l], B, T)))
         return st;
     if (!a->ko) return GRAPE_OK;
     zero_f(s->dko, NC);
     zero_f(s->dvo, NC);
     st = grape_kv_shift_backward(s->dko, din.shift_logit, s->dkraw, a->ko, in.shift_logit, B, T, m->H, m->D);
-    if (!st) st = grape_kv_shift_backward(s->dvo, din.shift_logit, s->dv, a->vo, in.shift_logit, B, T, m->H, m->D);
+    if (!st)
+        st = grape_kv_shift_backward(s->dvo, model_shift_v(m, s->dtok, N), s->dv, a->vo, model_shift_v(m, a->tok, N), B,
+                                     T, m->H, m->D);
     return st;
 }
 
@@ -285,7 +361,7 @@ static grape_status attn_backward(grape_model *m, int l, int B, int T) {
     grape_status st;
     if ((st = gemm(s->datt, s->dx, p.wo, n, m->C, m->C, 0, 0, 0.0f)) ||
         (st = gemm(g.wo, s->dx, a->att, m->C, m->C, n, 1, 0, 1.0f)) ||
-        (st = attn_core_backward(m, l, B, T, &p, &g)))
+        (st = attn_core_backward(m, l, B, T, &g)))
         return st;
     merge_dqkv(s->dqkv, &g, s->dqraw, a->ko ? s->dko : s->dkraw, a->ko ? s->dvo : s->dv, s->dtok, m, N);
     if ((st = gemm(s->dln, s->dqkv, model_wqkv(m, l), n, m->C, m->Ctot, 0, 0, 0.0f))) return st;

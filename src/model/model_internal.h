@@ -19,9 +19,9 @@ typedef enum { QK_NORM_ONLY = 0, QK_ROT_THEN_NORM, QK_NORM_THEN_ROT } qk_order;
 
 // Per-token encoding inputs are extra output columns of the fused QKV projection, in this order.
 typedef struct {
-    int phase, gate, probe, shift; // channels of each kind (grape_pe_token_channels)
-    int off_phase, off_gate, off_probe, off_shift; // column offsets inside the (3C + E) projection row
-    int E;                                          // phase + gate + probe + shift
+    int phase, gate, probe, shift, shift_v; // channels of each kind (grape_pe_token_channels; KV-shift: two gates)
+    int off_phase, off_gate, off_probe, off_shift, off_shift_v; // column offsets inside the (3C + E) projection row
+    int E;                                                      // phase + gate + probe + shift + shift_v
 } tok_layout;
 
 // Offsets (in floats) of one layer's tensors inside the parameter vector (the gradient vector mirrors it).
@@ -32,11 +32,11 @@ typedef struct {
 // Pointers to one layer's tensors in either the parameter or the gradient vector.
 typedef struct {
     float *ln1;     // (C)
-    float *wqkv;    // (3C + E, C): rows wq | wk | wv | w_phase | w_gate | w_probe | w_shift
+    float *wqkv;    // (3C + E, C): rows wq | wk | wv | w_phase | w_gate | w_probe | w_shift_k | w_shift_v
     float *b_phase; // (phase) or NULL
     float *b_gate;  // (gate) or NULL
-    float *q_norm;  // (D), shared across heads
-    float *k_norm;  // (D)
+    float *q_norm;  // (G), shared across heads: G = D per-dimension gains, D - R/2 pair-tied (model_qk_gain)
+    float *k_norm;  // (G)
     float *wo;      // (C, C)
     float *pe;      // the encoding's parameter vector (may be empty)
     float *ln2;     // (C)
@@ -54,7 +54,10 @@ typedef struct {
     float *qmid, *kmid;  // (B,T,H,D) between rotation and norm (NULL without rotation)
     float *q, *k;        // (B,T,H,D) final q~, k~ fed to attention
     float *rstdq, *rstdk; // (N*H)
-    float *tok;          // (N*E) kind-major: phase (N,phase) | gate (N,gate) | probe (N,probe) | shift (N,shift)
+    float *qg, *kg;      // (B,T,H,D) ROT+grape-a-* hybrids: un-rotated QKNorm(q), QKNorm(k) the gates read; else NULL
+    float *rstdqg, *rstdkg; // (N*H) their RMSNorm statistics
+    float *tok;          // (N*E) kind-major: phase (N,phase) | gate (N,gate) | probe (N,probe) | shift k (N,shift)
+                         // | shift v (N,shift_v)
     double *phase;       // (N*phase) grape-m-ctx phase Phi, or NULL
     void *bias_ws;       // bias factor workspace (NULL without a bias)
     grape_bias_factors f;
@@ -79,6 +82,7 @@ typedef struct {
     float *dtok;               // (N*E)
     double *dphase;            // (N*phase)
     void *dbias_ws;            // bias gradient workspace
+    float *dgain;              // (2, D) pair-tied gains: gradient of the expanded q, k gains before tying
 } model_scratch;
 
 struct grape_model {
@@ -98,7 +102,12 @@ struct grape_model {
     size_t arena_bytes;
     float *params, *grads;
     layer_acts *acts;        // (L+1): acts[L].x is the final residual
-    float **wfold;           // (L) grape-m-basis: wqkv with B^T folded into the q, k rows (Ctot, C); else NULL
+    float **wfold;           // (L) grape-m-basis folded: wqkv with B^T folded into the q, k rows (Ctot, C); else NULL
+    int G;                   // QK-RMSNorm gain parameters per tensor: D, or D - R/2 pair-tied
+    int *gain_idx;           // (D) pair-tied: parameter index of each head dimension's gain; NULL per-dimension
+    float *gain_full;        // (L, 2, D) pair-tied: the expanded q, k gains (refreshed by params_changed); else NULL
+    int64_t pos0;            // position of token 0 (grape_model_set_position_offset)
+    int gated;               // ROT+grape-a-* hybrid: the gates read QKNorm of the un-rotated q, k
     float *lnf, *rstdf, *logits, *lse_ce; // (N,C), (N), (N,V), (N)
     uint8_t *tokens, *targets;            // (N) copies of the last batch
     model_scratch s;
@@ -107,10 +116,11 @@ struct grape_model {
     int B, T, has_loss;
 };
 
-// The encoding step of q or k for a (B,T) block at positions pos.pos0 + t.
+// The encoding step of q or k for a (B,T) block at positions pos0 + t (grape-m-ctx: phase, which includes pos0).
 typedef struct {
     grape_pe *pe;
-    grape_positions pos;
+    int64_t pos0;
+    const double *phase;
     int B, T, H, D;
     qk_order order;
 } qk_ctx;
@@ -118,12 +128,35 @@ typedef struct {
 layer_view model_layer(const grape_model *m, float *base, int l);
 // The fused projection the GEMMs use: the folded copy for grape-m-basis, else the parameters.
 const float *model_wqkv(const grape_model *m, int l);
-// Split the fused projection rows (N, 3C+E) into q, k, v (N,C) and the kind-major token inputs (biases added).
+// Split n fused projection rows (n, 3C+E) into rows [n0, n0+n) of q, k, v (N,C) and of the kind-major token
+// inputs (N*E, biases added).
 void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
-                     const grape_model *m, size_t N);
-// out = QKNorm/rotation of raw in c->order; mid: the intermediate (NULL for QK_NORM_ONLY); rstd: (B*T*H).
+                     const grape_model *m, size_t n0, size_t n, size_t N);
+// out = QKNorm/rotation of raw in c->order; mid: the intermediate (NULL for QK_NORM_ONLY); rstd: (B*T*H);
+// g: the (D) gain (model_qk_gain). xPos takes the anchor at the block's centre (model_fwd.c: why).
 grape_status model_qk_forward(float *out, float *mid, float *rstd, const float *raw, const float *g,
                               const qk_ctx *c, grape_side side);
+// The vectors the grape-a gates of layer l read (*gq, *gk): the attention's a->q, a->k, or for ROT+grape-a-*
+// hybrids QKNorm of the un-rotated a->qraw, a->kraw written to a->qg, a->kg (GRAPE App. E: gates of rotated vectors
+// would depend on the absolute position). Call after model_qk_forward; N = B*T tokens.
+void model_gate_inputs(const grape_model *m, layer_acts *a, int l, size_t N, const float **gq, const float **gk);
+// The (D) QK-RMSNorm gain of layer l: the parameters (per-dimension) or their pair-tied expansion.
+const float *model_qk_gain(const grape_model *m, int l, grape_side side);
+// Tie a (D) gain gradient dg_full into the layer's gain tensor gradient dg (G floats): dg[idx[i]] += dg_full[i].
+void model_qk_gain_tie(const grape_model *m, float *dg, const float *dg_full);
+// Forward pieces on the buffers of a layer_acts view, shared by the training forward (every row at once) and the
+// evaluator (model_infer.c: token chunks, whole-window attention). Projection of rows [n0, n0+n) of N from the n
+// rows of a->ln1; qkv: (n, Ctot) scratch.
+grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a, float *qkv, size_t n0, size_t n,
+                                size_t N);
+// KV-shift, ctx phase, q/k path, bias factors (into a->f) and attention over (B,T) into a->att, a->lse.
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T);
+// n rows: a->xmid = a->x + a->att W_o^T; a->xmid may alias a->x.
+grape_status model_attn_out(const grape_model *m, int l, const layer_acts *a, size_t n);
+// n rows: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)) through a's ln2, rstd2, h12, act; next may alias xmid.
+grape_status model_mlp_forward(const grape_model *m, int l, const layer_acts *a, float *next, size_t n);
 grape_pe_token_inputs model_token_inputs(const grape_model *m, const float *tok, size_t N);
+// KV-shift's value gate logits (N,H) inside a kind-major token block (its key gate is the inputs' shift_logit).
+float *model_shift_v(const grape_model *m, float *tok, size_t N);
 
 #endif

@@ -42,7 +42,10 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
                                      cfg->ap_probe_dim > GRAPE_AP_MAX_P))
         return grape_fail(GRAPE_ERR_ARG, "grape-ap: ap_probe_dim must be even in [2, %d], got %d", GRAPE_AP_MAX_P,
                           cfg->ap_probe_dim);
-    bias_state tmp = {.kind = k, .H = cfg->n_heads, .D = cfg->head_dim, .ap_paper = cfg->ap_paper != 0,
+    if (cfg->ap_form < GRAPE_AP_OFFICIAL || cfg->ap_form > GRAPE_AP_RELATIVE)
+        return grape_fail(GRAPE_ERR_ARG, "ap_form must be 0 (official), 1 (paper) or 2 (relative), got %d",
+                          cfg->ap_form);
+    bias_state tmp = {.kind = k, .H = cfg->n_heads, .D = cfg->head_dim, .ap_form = cfg->ap_form,
                       .n_slots = omp_get_max_threads()};
     tmp.P = k == GRAPE_BIAS_GRAPE_AP ? cfg->ap_probe_dim : 0;
     tmp.has_u = k == GRAPE_BIAS_GRAPE_A_K || k == GRAPE_BIAS_GRAPE_A_QK;
@@ -192,7 +195,7 @@ grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const g
     if (sl.gate_k) grape_a_gate_forward(sl.gate_k, k, s->u_hat, B, T, s->H, s->D);
     if (sl.gate_q) grape_a_gate_forward(sl.gate_q, q, s->v_hat, B, T, s->H, s->D);
     if (sl.cum) fox_cum_forward(sl.cum, in->gate_logit, B, T, s->H);
-    if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, in->probe, pos0, s->ap_paper, B, T, s->H, s->P);
+    if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, in->probe, pos0, s->ap_form, B, T, s->H, s->P);
     return GRAPE_OK;
 }
 
@@ -226,7 +229,7 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
     if (s->kind == GRAPE_BIAS_FOX && g->cum && din && din->gate_logit)
         fox_cum_backward(din->gate_logit, g->cum, in->gate_logit, B, T, H);
     if (s->kind == GRAPE_BIAS_GRAPE_AP && g->probe_q && g->probe_k && din && din->probe)
-        ap_probes_backward(din->probe, g->probe_q, g->probe_k, in->probe, f->pos0, s->ap_paper, B, T, H, s->P);
+        ap_probes_backward(din->probe, g->probe_q, g->probe_k, in->probe, f->pos0, s->ap_form, B, T, H, s->P);
     return GRAPE_OK;
 }
 

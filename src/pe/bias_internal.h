@@ -18,7 +18,7 @@
 struct bias_state {
     grape_bias_kind kind;
     int H, D, P;
-    int ap_paper;
+    int ap_form; // GRAPE_AP_OFFICIAL | GRAPE_AP_PAPER | GRAPE_AP_RELATIVE
     int has_u, has_v;     // grape-a: key gate u, query gate v
     size_t off_u, off_v;  // offsets of u, v in the bias's parameter slice (rho is at 0)
     size_t n_params;
@@ -56,10 +56,10 @@ grape_status grape_a_init(const bias_state *s, float *params, uint64_t seed);
 
 // --- grape_ap.c
 // probe_q, probe_k: (B,T,H,P); probe: (B,T,H,P) raw.
-void ap_probes_forward(float *probe_q, float *probe_k, const float *probe, int64_t pos0, int paper, int B, int T,
+void ap_probes_forward(float *probe_q, float *probe_k, const float *probe, int64_t pos0, int form, int B, int T,
                        int H, int P);
 // dprobe: (B,T,H,P) +=; dprobe_q, dprobe_k: (B,T,H,P).
 void ap_probes_backward(float *dprobe, const float *dprobe_q, const float *dprobe_k, const float *probe,
-                        int64_t pos0, int paper, int B, int T, int H, int P);
+                        int64_t pos0, int form, int B, int T, int H, int P);
 
 #endif

@@ -34,13 +34,14 @@ static double ref_gate(const bias_ref_inputs *in, const double *w, const double 
     return softplus_d(dot / fmax(sqrt(ss), GRAPE_A_NORM_EPS) / sqrt((double)in->D));
 }
 
-// Key probe Rot_n(p̂) at absolute position n (half-split, base 1, official sign); raw p when rotate is 0.
-static void ref_probe(double *out, const bias_ref_inputs *in, int b, int t, int h, int rotate) {
+// Probe p̂ = p/rms (raw p when normalise is 0), rotated at absolute position n when rotate (half-split, base 1,
+// official sign).
+static void ref_probe(double *out, const bias_ref_inputs *in, int b, int t, int h, int normalise, int rotate) {
     int P = in->P, half = P / 2;
     const double *p = in->probe + at3(in, b, t, h) * (size_t)P;
     double ss = 0;
     for (int i = 0; i < P; i++) ss += p[i] * p[i];
-    double r = rotate ? 1.0 / sqrt(ss / P + GRAPE_AP_RMS_EPS) : 1.0, s = 0, c = 1;
+    double r = normalise ? 1.0 / sqrt(ss / P + GRAPE_AP_RMS_EPS) : 1.0, s = 0, c = 1;
     if (rotate) angle_sincos((double)(in->pos0 + t), 1.0, &s, &c);
     for (int i = 0; i < half; i++) {
         double a = p[i] * r, bb = p[i + half] * r;
@@ -63,8 +64,8 @@ static void ref_psi(double *psi, const bias_ref_inputs *in, int b, int h) {
                 *o = log_sigmoid_d(in->gate_logit[at3(in, b, l, h)]);
                 continue;
             }
-            ref_probe(pq, in, b, t, h, in->ap_paper);
-            ref_probe(pk, in, b, l, h, 1);
+            ref_probe(pq, in, b, t, h, in->ap_form != GRAPE_AP_OFFICIAL, in->ap_form == GRAPE_AP_RELATIVE);
+            ref_probe(pk, in, b, l, h, 1, 1);
             double S = 0;
             for (int i = 0; i < P; i++) S += pq[i] * pk[i];
             *o = ref_slope(in, h) * log_sigmoid_d(S / P);

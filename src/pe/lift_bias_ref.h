@@ -11,7 +11,7 @@
 // Everything a bias reads, in double. Unused pointers may be NULL.
 typedef struct {
     grape_bias_kind kind;
-    int ap_paper;
+    int ap_form; // grape_pe_config.ap_form
     int B, T, H, D, P;
     int64_t pos0;
     const double *rho;        // (H) grape-a

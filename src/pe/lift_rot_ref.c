@@ -84,7 +84,9 @@ void lift_rot_matrix(double *G, const rot_state *r, const rot_tables *tab, int h
         rot_pair_index(k, r->npair, r->cfg.interleaved, &i0, &i1);
         frame_column(p, r, tab, set, i0);
         frame_column(q, r, tab, set, i1);
-        lift_rodrigues_right(G, p, q, mult * tab->theta[(size_t)set * r->npair + k], r->D);
+        // interleaved pairs turn the other way (torchscale / GPT-J / llama.cpp NORMAL sign): angle negated
+        double sg = r->cfg.interleaved ? -1.0 : 1.0;
+        lift_rodrigues_right(G, p, q, sg * mult * tab->theta[(size_t)set * r->npair + k], r->D);
         // scale along the plane: G ← G (I + (s − 1)(p pᵀ + q qᵀ))
         double s1 = pair_scale[k] - 1.0;
         for (size_t i = 0; i < D && s1 != 0.0; i++) {

@@ -45,7 +45,7 @@ static const grape_pe_info infos[] = {
     {"grape-a-q", "additive", "rho H, v H*D (query gate)", "GRAPE §4 eq. 4.6 query-gated slope"},
     {"grape-a-qk", "additive", "rho H, u H*D, v H*D", "GRAPE §4 eq. 4.6 query+key-gated slope"},
     {"grape-ap", "additive", "none here (probe W_p H*P x C in the model's projection)",
-     "GRAPE §5 path-integral additive; official v1 (paper form: ap_paper)"},
+     "GRAPE §5 path-integral additive; official v1 (ap_form: paper, relative)"},
     {"ROT+BIAS", "hybrid", "those of ROT and BIAS", "GRAPE §6 composition, e.g. grape-m+grape-ap, xpos+fox"},
 };
 
@@ -71,7 +71,7 @@ void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim) {
         .log_freq_scale = 16.0,
         .nc_rank = 8,
         .ap_probe_dim = 8,
-        .ap_paper = 0,
+        .ap_form = GRAPE_AP_OFFICIAL,
         .kv_shift = 0,
         .basis_folded = 0,
     };

@@ -233,46 +233,48 @@ grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Pair kernels (official sign, grape_official_code.md §1). cs/sn carry any scale (xPos, YaRN mscale).
-// y_a = a c + b s, y_b = −a s + b c, for pairs (i, i+P) or (2i, 2i+1). y == x is allowed.
+// Pair kernels. cs/sn carry any scale (xPos, YaRN mscale). y == x is allowed.
+// Half-split pairs (i, i+P), the official GRAPE sign: y_a = a c + b s, y_b = −a s + b c (sg = +1).
+// Interleaved pairs (2i, 2i+1), the sign of torchscale's xPos, GPT-J and llama.cpp's NORMAL rope:
+// y_a = a c − b s, y_b = a s + b c (sg = −1), so their weights port unchanged. Either way q̃·k̃ depends on t − j only.
 
 // Pair p is (st·p, st·p + off): half-split st = 1, off = npair; interleaved st = 2, off = 1. The wrappers pass
-// literal strides so each layout gets its own vectorised specialisation.
+// literal strides and signs so each layout gets its own vectorised specialisation.
 static inline void pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int st,
-                                 int off) {
+                                 int off, float sg) {
 #pragma omp simd
     for (int p = 0; p < npair; p++) {
         int i0 = st * p, i1 = i0 + off;
-        float a = x[i0], b = x[i1];
-        y[i0] = a * cs[p] + b * sn[p];
-        y[i1] = b * cs[p] - a * sn[p];
+        float a = x[i0], b = x[i1], s = sg * sn[p];
+        y[i0] = a * cs[p] + b * s;
+        y[i1] = b * cs[p] - a * s;
     }
 }
 
 void rot_pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int interleaved) {
-    if (interleaved) pairs_forward(y, x, cs, sn, npair, 2, 1);
-    else pairs_forward(y, x, cs, sn, npair, 1, npair);
+    if (interleaved) pairs_forward(y, x, cs, sn, npair, 2, 1, -1.0f);
+    else pairs_forward(y, x, cs, sn, npair, 1, npair, 1.0f);
 }
 
-// The transpose (same kernel, angle negated) accumulated into dx, and dφ = dy_a·y_b − dy_b·y_a from the
-// forward output y recomputed from x (∂y_a/∂φ = y_b, ∂y_b/∂φ = −y_a).
+// The transpose (same kernel, angle negated) accumulated into dx, and dφ = sg (dy_a·y_b − dy_b·y_a) from the
+// forward output y recomputed from x (the pair turns by sg·φ: ∂y_a/∂(sg φ) = y_b, ∂y_b/∂(sg φ) = −y_a).
 static inline void pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs,
-                                  const float *sn, int npair, int st, int off) {
+                                  const float *sn, int npair, int st, int off, float sg) {
 #pragma omp simd
     for (int p = 0; p < npair; p++) {
         int i0 = st * p, i1 = i0 + off;
-        float a = x[i0], b = x[i1], ga = dy[i0], gb = dy[i1];
-        float ya = a * cs[p] + b * sn[p], yb = b * cs[p] - a * sn[p];
-        dphi[p] = ga * yb - gb * ya;
-        dx[i0] += ga * cs[p] - gb * sn[p];
-        dx[i1] += ga * sn[p] + gb * cs[p];
+        float a = x[i0], b = x[i1], ga = dy[i0], gb = dy[i1], s = sg * sn[p];
+        float ya = a * cs[p] + b * s, yb = b * cs[p] - a * s;
+        dphi[p] = sg * (ga * yb - gb * ya);
+        dx[i0] += ga * cs[p] - gb * s;
+        dx[i1] += ga * s + gb * cs[p];
     }
 }
 
 void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
                         int npair, int interleaved) {
-    if (interleaved) pairs_backward(dx, dphi, dy, x, cs, sn, npair, 2, 1);
-    else pairs_backward(dx, dphi, dy, x, cs, sn, npair, 1, npair);
+    if (interleaved) pairs_backward(dx, dphi, dy, x, cs, sn, npair, 2, 1, -1.0f);
+    else pairs_backward(dx, dphi, dy, x, cs, sn, npair, 1, npair, 1.0f);
 }
 
 // out[0..n) = base + add + Σ_k coef[k]·M[k][0..n) (M: (nrows, n) row-major; add may be NULL; out may alias base).
@@ -441,14 +443,33 @@ static void table_fill(rot_table *tb, const rot_state *r, const grape_positions 
     else table_fill_positions(tb, r, pos, side, T, nh);
 }
 
-static grape_status check_call(const grape_pe *pe, const grape_positions *pos, const void *a, const void *b,
-                               int B, int T) {
+// xPos scales q by zeta^((n-c)/sb) and k by zeta^((c-n)/sb) with zeta_min = gamma/(1+gamma) < 1. A scale grows for
+// queries before the anchor and keys after it; its ln must stay below this so it and its products with normalised
+// values (|x| < e^4) stay finite floats. The other side only shrinks (to 0 far away), which is harmless: its partner
+// is bounded by e^84, so the logit's absolute error stays below e^84 * FLT_TRUE_MIN ~ 1e-8 (the KV cache relies on
+// it when it re-scales a query against old key blocks).
+#define XPOS_MAX_LN_SCALE 84.0
+
+static grape_status check_xpos_range(const rot_state *r, const grape_positions *pos, grape_side side, int T) {
+    double lnz = 0, c = pos->xpos_anchor;
+    for (int p = 0; p < r->npair; p++) lnz = fmax(lnz, fabs(r->ln_zeta[p]));
+    double far = side == GRAPE_QUERY ? c - (double)pos->pos0 : (double)pos->pos0 + T - 1 - c, reach;
+    reach = XPOS_MAX_LN_SCALE * r->cfg.xpos_scale_base / lnz;
+    if (!(far * lnz / r->cfg.xpos_scale_base > XPOS_MAX_LN_SCALE)) return GRAPE_OK;
+    return grape_fail(GRAPE_ERR_UNSUPPORTED,
+                      "xpos: a position lies %.0f tokens from the anchor %.0f; the scale zeta^(+-d/%g) leaves the "
+                      "float range past %.0f tokens (a centred anchor serves T <= %.0f; the KV cache has no limit)",
+                      far, c, r->cfg.xpos_scale_base, floor(reach), 2 * floor(reach));
+}
+
+static grape_status check_call(const grape_pe *pe, const grape_positions *pos, grape_side side, const void *a,
+                               const void *b, int B, int T) {
     if (!pe || !a || !b || !pos) return grape_fail(GRAPE_ERR_ARG, "rotation: NULL argument");
     if (B < 0 || T < 0) return grape_fail(GRAPE_ERR_ARG, "rotation: negative shape B=%d T=%d", B, T);
     if (!pe->rot->prepared) return grape_fail(GRAPE_ERR_ARG, "rotation: call grape_pe_prepare first");
     if (pe->rot->kind == GRAPE_ROT_GRAPE_M_CTX && !pos->phase)
         return grape_fail(GRAPE_ERR_ARG, "grape-m-ctx: positions need a phase (grape_phase_forward)");
-    return GRAPE_OK;
+    return pe->rot->kind == GRAPE_ROT_XPOS && T > 0 ? check_xpos_range(pe->rot, pos, side, T) : GRAPE_OK;
 }
 
 // True when the action is a plain pair rotation of the head's coordinates (no frame to apply).
@@ -611,7 +632,7 @@ static void forward_tokens(float *y, const float *x, const fwd_work *w, const ro
 
 grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, const grape_positions *pos,
                                grape_side side, int B, int T) {
-    grape_status st = check_call(pe, pos, y, x, B, T);
+    grape_status st = check_call(pe, pos, side, y, x, B, T);
     if (st) return st;
     const rot_state *r = pe->rot;
     size_t n = (size_t)B * (size_t)T * (size_t)r->H * (size_t)r->D;
@@ -775,7 +796,7 @@ static void bwd_zero(bwd_work *w, int nt) {
 
 grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
                                 const grape_pe *pe, const grape_positions *pos, grape_side side, int B, int T) {
-    grape_status st = check_call(pe, pos, dx, dy, B, T);
+    grape_status st = check_call(pe, pos, side, dx, dy, B, T);
     if (st) return st;
     const rot_state *r = pe->rot;
     if (!x && r->kind != GRAPE_ROT_NONE) return grape_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");

@@ -12,7 +12,9 @@
 
 #define CKPT_FILE "model.safetensors"
 #define CKPT_FORMAT "grape-checkpoint"
-#define CKPT_VERSION "1"
+// v2: KV-shift has independent key and value gates (w_shift_k, w_shift_v), pe.qk_gain, pe.ap_form (was ap_paper),
+// the interleaved layout's sign, grape-m-basis in the spec's order unless pe.basis_folded. v1 files are refused.
+#define CKPT_VERSION "2"
 
 // mkdir -p dir.
 grape_status ckpt_mkdirs(const char *dir);

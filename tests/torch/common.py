@@ -23,8 +23,8 @@ class Config(C.Structure):  # grape_pe_config
                 ("yarn_ext_factor", C.c_double), ("yarn_attn_factor", C.c_double),
                 ("yarn_beta_fast", C.c_double), ("yarn_beta_slow", C.c_double), ("xpos_gamma", C.c_double),
                 ("xpos_scale_base", C.c_double), ("per_head", C.c_int), ("log_freq_scale", C.c_double),
-                ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_paper", C.c_int), ("kv_shift", C.c_int),
-                ("basis_folded", C.c_int),
+                ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_form", C.c_int), ("kv_shift", C.c_int),
+                ("basis_folded", C.c_int), ("qk_gain", C.c_int),
                 ("_room", C.c_int64 * 16)]  # fields grape.h may append later land here, not past the buffer
 
 
@@ -53,7 +53,8 @@ class Grads(C.Structure):  # grape_bias_grads
 
 
 class TokenIn(C.Structure):  # grape_pe_token_inputs / grape_pe_token_grads
-    _fields_ = [("phase_logit", FP), ("gate_logit", FP), ("probe", FP), ("shift_logit", FP)]
+    _fields_ = [("phase_logit", FP), ("gate_logit", FP), ("probe", FP), ("shift_logit", FP),
+                ("gate_q", FP), ("gate_k", FP)]  # inputs only (grape_kv_cache_attend); the grads struct ends before
 
 
 class ParamInfo(C.Structure):  # grape_param_info
@@ -115,16 +116,22 @@ def bind_model(lib):
         f.restype, f.argtypes = res, args
 
 
+def name_options(name):
+    """"enc[:opt...]" -> (enc, options): kv (KV-shift), fold (grape-m-basis folded), pair (qk_gain=pair)."""
+    parts = name.split(":")
+    return parts[0], set(parts[1:])
+
+
 def create_model(lib, name, n_layer, n_embd, n_head, batch, seq, rng):
-    """C model of encoding name (":kv" suffix: KV-shift) with the official init plus 0.05 N(0,1) noise from rng,
+    """C model of encoding name (options as name_options) with the official init plus 0.05 N(0,1) noise from rng,
     so no gradient is structurally zero (w_phase = 0, unit gains, equal gates). Free with grape_model_free."""
-    enc, kv = name.split(":")[0], name.endswith(":kv")
+    enc, opts = name_options(name)
     cfg = ModelConfig()
     assert lib.grape_model_preset(C.byref(cfg), b"tiny") == 0
     assert cfg.pe.xpos_gamma == 0.4 and cfg.pe.ap_probe_dim == 8, "Config out of date with grape.h"
     cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.max_batch, cfg.max_seq = n_layer, n_embd, n_head, batch, seq
     assert lib.grape_pe_parse(C.byref(cfg.pe), enc.encode()) == 0, lib.grape_last_error()
-    cfg.pe.kv_shift = int(kv)
+    cfg.pe.kv_shift, cfg.pe.basis_folded, cfg.pe.qk_gain = int("kv" in opts), int("fold" in opts), int("pair" in opts)
     m = VP()
     assert lib.grape_model_create(C.byref(m), C.byref(cfg)) == 0, lib.grape_last_error()
     assert lib.grape_model_init(m, 1234) == 0, lib.grape_last_error()

@@ -9,6 +9,9 @@ as the oracle of tests/torch/test_model.py and as the PyTorch peer of `grape ben
 
 Conventions (official code): half-split rotary pairs (i, i+R/2) with y_i = a cos + b sin, y_{i+R/2} = -a sin + b cos;
 rotate-then-QK-RMSNorm for rotations, QK-RMSNorm-then-xPos for xpos; biases added after the 1/sqrt(D) scale.
+grape-m-basis is the spec's order q -> B R(n theta) B^T q, then QK-RMSNorm (basis_folded=True: the outer B dropped).
+ROT+grape-a-* gates read QK-RMSNorm of the un-rotated q, k (GRAPE App. E). qk_gain="pair": q_norm/k_norm hold one
+gain per rotation pair (then the tail dims), shared by both coordinates of the pair.
 The fused projection's extra rows are separate tensors here: attn.w_phase (+b_phase), attn.w_gate (+b_gate),
 attn.w_probe. Works in whatever dtype the loaded tensors have (float64 for tests).
 """
@@ -26,7 +29,8 @@ CTX_OMEGA_SCALE = 16.0
 
 class Config:
     def __init__(self, n_layer, n_embd, n_head, vocab_size=256, rot="nope", bias="none", rope_base=10000.0,
-                 xpos_gamma=0.4, xpos_scale_base=512.0, log_freq_scale=16.0, ap_probe_dim=8, kv_shift=False):
+                 xpos_gamma=0.4, xpos_scale_base=512.0, log_freq_scale=16.0, ap_probe_dim=8, kv_shift=False,
+                 basis_folded=False, qk_gain="dim", pos0=0):
         assert n_embd % n_head == 0, "n_embd must be divisible by n_head"
         self.n_layer, self.n_embd, self.n_head, self.vocab_size = n_layer, n_embd, n_head, vocab_size
         self.head_dim = n_embd // n_head
@@ -34,6 +38,10 @@ class Config:
         self.rot, self.bias = rot, bias
         self.rope_base, self.xpos_gamma, self.xpos_scale_base = rope_base, xpos_gamma, xpos_scale_base
         self.log_freq_scale, self.ap_probe_dim, self.kv_shift = log_freq_scale, ap_probe_dim, kv_shift
+        self.basis_folded, self.qk_gain, self.pos0 = basis_folded, qk_gain, pos0
+
+    def gain_size(self):
+        return self.head_dim // 2 if self.qk_gain == "pair" else self.head_dim
 
     @staticmethod
     def from_name(name, **kw):
@@ -99,15 +107,15 @@ class GrapeLM(torch.nn.Module):
             p = f"layers.{l}"
             shapes[f"{p}.ln1.weight"] = (C,)
             for nm, rows in (("wq", C), ("wk", C), ("wv", C), ("w_phase", ph), ("w_gate", gt), ("w_probe", pr),
-                             ("w_shift", sh)):
+                             ("w_shift_k", sh), ("w_shift_v", sh)):
                 if rows:
                     shapes[f"{p}.attn.{nm}"] = (rows, C)
             if ph:
                 shapes[f"{p}.attn.b_phase"] = (ph,)
             if gt:
                 shapes[f"{p}.attn.b_gate"] = (gt,)
-            shapes[f"{p}.attn.q_norm.weight"] = (D,)
-            shapes[f"{p}.attn.k_norm.weight"] = (D,)
+            shapes[f"{p}.attn.q_norm.weight"] = (c.gain_size(),)
+            shapes[f"{p}.attn.k_norm.weight"] = (c.gain_size(),)
             shapes[f"{p}.attn.wo"] = (C, C)
             if c.rot in ("grape-m", "grape-m-ctx", "grape-m-basis"):
                 shapes[f"{p}.pe.log_freq"] = (D // 2,)
@@ -181,22 +189,26 @@ class GrapeLM(torch.nn.Module):
             return torch.exp(self.p(f"layers.{l}.pe.log_freq"))
         return c.rope_base ** (-2.0 * i / c.head_dim)
 
+    def gains(self, l):
+        """(D) QK-RMSNorm gains of layer l; pair-tied gains are expanded to both coordinates of each pair."""
+        pre = f"layers.{l}.attn"
+        gq, gk = self.p(f"{pre}.q_norm.weight"), self.p(f"{pre}.k_norm.weight")
+        if self.cfg.qk_gain == "pair":
+            gq, gk = torch.cat([gq, gq]), torch.cat([gk, gk])  # half-split pairs (i, i+D/2)
+        return gq, gk
+
     def _qk(self, q, k, l, phase_logit):
         """q, k: (B,T,H,D) projections -> final q~, k~ in the encoding's order."""
         c = self.cfg
-        pre = f"layers.{l}.attn"
-        gq, gk = self.p(f"{pre}.q_norm.weight"), self.p(f"{pre}.k_norm.weight")
+        gq, gk = self.gains(l)
         T = q.shape[1]
-        pos = torch.arange(T, dtype=q.dtype)
+        pos = c.pos0 + torch.arange(T, dtype=q.dtype)
         if c.rot == "nope":
             return rmsnorm(q, gq), rmsnorm(k, gk)
         theta = self._theta(l)
-        if c.rot == "grape-m-basis":  # q, k -> B^T q, B^T k (the outer B of B R B^T is folded away, as in C)
-            basis = self._basis(l)
-            q, k = q @ basis, k @ basis
         if c.rot == "grape-m-ctx":
             omega = torch.sigmoid(phase_logit / CTX_OMEGA_SCALE)  # (B,T,1)
-            phase = torch.cumsum(omega, dim=1) - omega             # exclusive: Phi_0 = 0
+            phase = c.pos0 + torch.cumsum(omega, dim=1) - omega    # exclusive: Phi_0 = pos0
             ang = phase[..., None] * theta                          # (B,T,1,D/2)
         else:
             ang = (pos[:, None] * theta)[None, :, None, :]          # (1,T,1,D/2)
@@ -208,7 +220,13 @@ class GrapeLM(torch.nn.Module):
             sq, sk = zeta ** e, zeta ** (-e)
             q, k = rmsnorm(q, gq), rmsnorm(k, gk)
             return rotate_half_split(q, cos * sq, sin * sq), rotate_half_split(k, cos * sk, sin * sk)
-        return rmsnorm(rotate_half_split(q, cos, sin), gq), rmsnorm(rotate_half_split(k, cos, sin), gk)
+        def rot(x):
+            if c.rot != "grape-m-basis":
+                return rotate_half_split(x, cos, sin)
+            basis = self._basis(l)  # rows: x -> B^T x is x @ B; the spec keeps the outer B, the folded form drops it
+            y = rotate_half_split(x @ basis, cos, sin)
+            return y if c.basis_folded else y @ basis.T
+        return rmsnorm(rot(q), gq), rmsnorm(rot(k), gk)
 
     def _basis(self, l):
         """B = Cayley(A) = (I + A)^-1 (I - A), A skew from the packed strictly-lower triangle (row-major)."""
@@ -225,7 +243,7 @@ class GrapeLM(torch.nn.Module):
         if c.bias == "none":
             return None
         B, T, H, D = q.shape
-        pos = torch.arange(T, dtype=q.dtype)
+        pos = c.pos0 + torch.arange(T, dtype=q.dtype)
         dist = (pos[:, None] - pos[None, :]).clamp(min=0)            # (t, j): t - j, 0 above the diagonal
         m = torch.tensor(alibi_slopes(H), dtype=q.dtype)
         if c.bias == "alibi":
@@ -270,17 +288,20 @@ class GrapeLM(torch.nn.Module):
         k = (h @ self.p(f"{pre}.attn.wk").T).view(B, T, H, D)
         v = (h @ self.p(f"{pre}.attn.wv").T).view(B, T, H, D)
         ph, gt, pr, sh = c.token_channels()
-        if sh:  # KV-shift (official §3): k'_t = a_t k_{t-1} + (1 - a_t) k_t, a = sigmoid(w_s h), same for v
-            alpha = torch.sigmoid(h @ self.p(f"{pre}.attn.w_shift").T)[..., None]  # (B,T,H,1)
-            def shift(o):
+        if sh:  # KV-shift (official §3): k'_t = a_t k_{t-1} + (1 - a_t) k_t, a = sigmoid(w_sk h); v with its own w_sv
+            def shift(o, w):
+                alpha = torch.sigmoid(h @ self.p(f"{pre}.attn.{w}").T)[..., None]  # (B,T,H,1)
                 return (1 - alpha) * o + alpha * F.pad(o, (0, 0, 0, 0, 1, 0))[:, :-1]
-            k, v = shift(k), shift(v)
+            k, v = shift(k, "w_shift_k"), shift(v, "w_shift_v")
         phase_logit = h @ self.p(f"{pre}.attn.w_phase").T + self.p(f"{pre}.attn.b_phase") if ph else None
         gate_logit = h @ self.p(f"{pre}.attn.w_gate").T + self.p(f"{pre}.attn.b_gate") if gt else None
         probe = h @ self.p(f"{pre}.attn.w_probe").T if pr else None
+        gq, gk = self.gains(l)
+        qn, kn = rmsnorm(q, gq), rmsnorm(k, gk)  # what ROT+grape-a-* gates read: normalised, un-rotated
         q, k = self._qk(q, k, l, phase_logit)
         s = torch.einsum("bthd,bjhd->bhtj", q, k) / math.sqrt(D)
-        bias = self._bias(l, q, k, gate_logit, probe)
+        gated = c.rot != "nope" and c.bias.startswith("grape-a-")
+        bias = self._bias(l, qn if gated else q, kn if gated else k, gate_logit, probe)
         if bias is not None:
             s = s + bias
         causal = torch.ones(T, T, dtype=torch.bool).tril()

@@ -1,4 +1,5 @@
-"""The additive encodings (alibi, fox, grape-a-k/q/qk, grape-ap official and paper form) and KV-shift against
+"""The additive encodings (alibi, fox, grape-a-k/q/qk, grape-ap in its official, paper and relative forms) and
+KV-shift against
 PyTorch float64 references written from the spec (grape_official_code.md §2.4-2.7, §3), forward and autograd
 backward: L = sum(W * bias) over the causal entries, C gradients from grape_bias_block_backward +
 grape_bias_factors_backward."""
@@ -45,7 +46,7 @@ def rot_half(x, angle):
     return torch.cat([a * c + b * s, -a * s + b * c], dim=-1)
 
 
-def ref_bias(kind, paper, params, q, k, gate, probe, pos0):
+def ref_bias(kind, form, params, q, k, gate, probe, pos0):
     """(B,H,T,T) bias from the spec; -inf above the diagonal."""
     B, T, H, D = q.shape
     m = alibi_slopes(H)
@@ -69,8 +70,9 @@ def ref_bias(kind, paper, params, q, k, gate, probe, pos0):
     else:  # grape-ap
         P = probe.shape[-1]
         angle = pos0 + t
-        r = rot_half(probe / torch.sqrt((probe ** 2).mean(-1, keepdim=True) + 2.0 ** -7), angle)
-        pq = r if paper else probe
+        p_hat = probe / torch.sqrt((probe ** 2).mean(-1, keepdim=True) + 2.0 ** -7)
+        r = rot_half(p_hat, angle)
+        pq = (probe, p_hat, r)[form]  # official: raw p_t; paper: <p^_t, R_l p^_l>; relative: <R_t p^_t, R_l p^_l>
         S = torch.einsum("bthp,blhp->bhtl", pq, r) / P
         a = m[None, :, None, None] * F.logsigmoid(S) * (dist >= 0)  # a(t,l), zero for l > t
         later = (t[None, :] > t[:, None]).double()  # [j, l] = l > j
@@ -78,8 +80,8 @@ def ref_bias(kind, paper, params, q, k, gate, probe, pos0):
     return torch.where(dist >= 0, bias, torch.tensor(-math.inf))
 
 
-def run_case(kind, paper, B, T, H, D, P, pos0, seed):
-    label = f"{kind}{'(paper)' if paper else ''} B{B} T{T} H{H} D{D} P{P}"
+def run_case(kind, form, B, T, H, D, P, pos0, seed):
+    label = f"{kind}{('', '(paper)', '(relative)')[form]} B{B} T{T} H{H} D{D} P{P}"
     rng = np.random.default_rng(seed)
     cfg = Config()
     lib.grape_pe_config_default(C.byref(cfg), H, D)
@@ -87,7 +89,7 @@ def run_case(kind, paper, B, T, H, D, P, pos0, seed):
                  abs(cfg.n_heads - H) + abs(cfg.rope_base - 1e4) + abs(cfg.ap_probe_dim - 8) +
                  abs(cfg.xpos_gamma - 0.4), 0.0):
         return
-    cfg.bias, cfg.ap_probe_dim, cfg.ap_paper = KINDS[kind], P, paper
+    cfg.bias, cfg.ap_probe_dim, cfg.ap_form = KINDS[kind], P, form
     pe = VP()
     assert lib.grape_pe_create(C.byref(pe), C.byref(cfg)) == 0
     n_params = lib.grape_pe_num_params(pe)
@@ -122,7 +124,7 @@ def run_case(kind, paper, B, T, H, D, P, pos0, seed):
 
     tp = {n: leaf(params[o:o + s].reshape(sh)) for n, (o, s, sh) in names.items()}
     tq, tk, tg, tpr = leaf(q), leaf(k), leaf(gate), leaf(probe)
-    ref = ref_bias(kind, paper, tp, tq, tk, tg, tpr, float(pos0))
+    ref = ref_bias(kind, form, tp, tq, tk, tg, tpr, float(pos0))
     causal = torch.isfinite(ref)
     check(f"{label}: -inf pattern", float((np.isfinite(got) != causal.numpy()).sum()), 0.0)
     check(f"{label}: bias vs torch float64", float(np.abs(got[causal.numpy()] - ref[causal].detach().numpy()).max()
@@ -177,9 +179,9 @@ def kv_shift_case(B, T, H, D, seed):
           float(np.abs(dl - gl.numpy()).max() / gl.abs().max()), 1e-4)
 
 
-for i, (kind, paper) in enumerate([("alibi", 0), ("fox", 0), ("grape-a-k", 0), ("grape-a-q", 0),
-                                   ("grape-a-qk", 0), ("grape-ap", 0), ("grape-ap", 1)]):
-    run_case(kind, paper, 2, 13, 5, 16, 8, 37 + i, 100 + i)
-    run_case(kind, paper, 1, 9, 3, 8, 4, 0, 200 + i)
+for i, (kind, form) in enumerate([("alibi", 0), ("fox", 0), ("grape-a-k", 0), ("grape-a-q", 0),
+                                  ("grape-a-qk", 0), ("grape-ap", 0), ("grape-ap", 1), ("grape-ap", 2)]):
+    run_case(kind, form, 2, 13, 5, 16, 8, 37 + i, 100 + i)
+    run_case(kind, form, 1, 9, 3, 8, 4, 0, 200 + i)
 kv_shift_case(2, 11, 3, 16, 7)
 finish()

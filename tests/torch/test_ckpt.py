@@ -20,7 +20,7 @@ TOL = 1e-4
 ENCODINGS = ["rope", "grape-m-ctx", "xpos", "fox", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "grape-ap:kv"]
 L, C, H, B, T = 2, 32, 2, 2, 12
 # grape_pe_config fields the reference does not implement must hold these values (rotary_dim 0 means D).
-UNSUPPORTED = {"pe.interleaved": "0", "pe.scaling": "0", "pe.per_head": "0", "pe.ap_paper": "0"}
+UNSUPPORTED = {"pe.interleaved": "0", "pe.scaling": "0", "pe.per_head": "0", "pe.ap_form": "0"}
 
 
 def ref_model(path, label):

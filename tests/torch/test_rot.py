@@ -63,13 +63,15 @@ def skew_nc(s, R, r, interleaved):
 
 
 def generator(theta, frame, interleaved, D):
-    """sum_i theta_i (p_i q_i^T - q_i p_i^T) embedded in D dims; frame (R, 2*npair) holds the plane vectors."""
+    """sum_i theta_i (p_i q_i^T - q_i p_i^T) embedded in D dims; frame (R, 2*npair) holds the plane vectors.
+    Interleaved pairs turn the other way (torchscale / GPT-J / llama.cpp NORMAL: y0 = x0 cos - x1 sin)."""
     R, F = frame.shape
     L = torch.zeros(D, D)
+    sign = -1.0 if interleaved else 1.0
     for k, (i0, i1) in enumerate(pairs(F // 2, interleaved)):
         p, q = frame[:, i0], frame[:, i1]
         Lk = torch.zeros(D, D)
-        Lk[:R, :R] = torch.outer(p, q) - torch.outer(q, p)
+        Lk[:R, :R] = sign * (torch.outer(p, q) - torch.outer(q, p))
         L = L + theta[k] * Lk
     return L
 

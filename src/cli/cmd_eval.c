@@ -1,0 +1,111 @@
+// cmd_eval.c — `grape eval`: bits per byte at several lengths over the validation windows (docs/EVALUATION.md).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cmd_eval_util.h"
+#include "eval/eval.h"
+#include "eval/outfile.h"
+#include "train/json.h"
+
+static const char *const known[] = {"--ckpt", "--data", "--lengths", "--per-position", "--doc-bytes", "--threads",
+                                    NULL};
+static const char *const booleans[] = {"--bca", "--json", NULL};
+static const int default_mults[] = {1, 2, 4, 8, 16};
+
+static void usage(void) {
+    printf("usage: grape eval --ckpt DIR [options]\n\n"
+           "Bits per byte of a checkpoint at several window lengths over the non-overlapping windows of the\n"
+           "validation documents (the training split), each window scored from an empty context.\n\n"
+           "  --ckpt DIR            run directory of grape train\n"
+           "  --data PATH           corpus [the one the checkpoint was trained on]\n"
+           "  --lengths L1,L2,...   window lengths [1x,2x,4x,8x,16x the training length]\n"
+           "  --bca                 LEX blockwise causal attention, window = training length [full causal]\n"
+           "  --json                one JSON object per length: length, bpb, windows, bytes, tokens_per_s, mode\n"
+           "  --per-position FILE   mean loss by position inside the window, CSV\n"
+           "  --doc-bytes N         score only the first N bytes of each validation document, 0 = all [0]\n"
+           "  --threads N           OpenMP threads [all cores]\n");
+}
+
+// Rows length,mode,position,windows,loss_nats,loss_bits of every length into FILE, atomically.
+static int write_per_position(const char *path, const eval_result *r, int n, const char *mode) {
+    json_buf b = {0};
+    jb_printf(&b, "length,mode,position,windows,loss_nats,loss_bits\n");
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < r[i].length; p++) {
+            double mean = r[i].pos_nats[p] / (double)r[i].windows;
+            jb_printf(&b, "%d,%s,%d,%lld,%.6f,%.6f\n", r[i].length, mode, p, (long long)r[i].windows, mean,
+                      mean / M_LN2);
+        }
+    grape_status s = jb_status(&b);
+    if (!s) s = out_write_atomic(path, b.p, b.len);
+    jb_free(&b);
+    return s ? !cli_error("eval: --per-position %s: %s", path, grape_last_error()) : 1;
+}
+
+static void print_results(const eval_result *r, int n, const char *mode, int json) {
+    if (json) {
+        printf("[\n");
+        for (int i = 0; i < n; i++)
+            printf("{\"length\": %d, \"bpb\": %.6f, \"windows\": %lld, \"bytes\": %lld, \"tokens_per_s\": %.1f, "
+                   "\"mode\": \"%s\"}%s\n",
+                   r[i].length, r[i].bpb, (long long)r[i].windows, (long long)r[i].bytes, r[i].tokens_per_s, mode,
+                   i + 1 < n ? "," : "");
+        printf("]\n");
+        return;
+    }
+    printf("%8s  %-4s  %8s  %8s  %10s  %10s\n", "length", "mode", "bpb", "windows", "bytes", "tokens/s");
+    for (int i = 0; i < n; i++)
+        printf("%8d  %-4s  %8.4f  %8lld  %10lld  %10.0f\n", r[i].length, mode, r[i].bpb, (long long)r[i].windows,
+               (long long)r[i].bytes, r[i].tokens_per_s);
+}
+
+static int run(eval_ckpt *k, const int *lengths, int n, int bca, long doc_bytes, const char *pos_path, int json) {
+    const char *mode = bca ? "bca" : "full";
+    int max_L = 0;
+    for (int i = 0; i < n; i++) max_L = lengths[i] > max_L ? lengths[i] : max_L;
+    for (int i = 0; i < n; i++) // every length has a window before any work starts
+        if (eval_count_windows(k->data, lengths[i], doc_bytes) == 0)
+            return !cli_error("eval: no validation document has the %d bytes a window of length %d needs "
+                              "(longest: %llu bytes)",
+                              lengths[i] + 1, lengths[i], (unsigned long long)eval_longest_val_doc(k->data));
+    grape_evaluator *e = NULL;
+    if (!eval_set_bca(k, "eval", bca)) return 0;
+    if (grape_evaluator_create(&e, k->m, max_L)) return !cli_error("eval: %s", grape_last_error());
+    eval_result r[EVAL_MAX_LENGTHS];
+    double *pos = pos_path ? calloc((size_t)n * (size_t)max_L, sizeof(double)) : NULL;
+    int ok = !pos_path || pos;
+    for (int i = 0; i < n && ok; i++) {
+        eval_bar bar = {mode, lengths[i], eval_now()};
+        grape_status s = eval_length(&r[i], e, k->data, lengths[i], doc_bytes, pos ? pos + (size_t)i * max_L : NULL,
+                                     eval_bar_update, &bar);
+        eval_bar_clear();
+        if (s) ok = !cli_error("eval: length %d: %s", lengths[i], grape_last_error());
+    }
+    if (ok) print_results(r, n, mode, json);
+    if (ok && pos_path) ok = write_per_position(pos_path, r, n, mode);
+    free(pos);
+    grape_evaluator_free(e);
+    return ok;
+}
+
+int cmd_eval(int argc, char **argv) {
+    cli_args a = {argc, argv, known};
+    if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
+    if (!args_check(&a, booleans)) return 1;
+    eval_ckpt k;
+    long doc_bytes;
+    int lengths[EVAL_MAX_LENGTHS], n;
+    if (!eval_cli_open(&k, &doc_bytes, lengths, &n, &a, "eval", default_mults, 5)) return 1;
+    int json = args_flag(&a, "--json");
+    if (!json)
+        printf("grape eval: %s (%s, trained at %d for %lld steps), %s attention, validation of %s\n",
+               args_str(&a, "--ckpt"), k.cfg.pe_name, k.cfg.seq, (long long)k.st.step,
+               args_flag(&a, "--bca") ? "LEX blockwise causal" : "full causal",
+               args_str(&a, "--data") ? args_str(&a, "--data") : k.cfg.data);
+    int ok = run(&k, lengths, n, args_flag(&a, "--bca"), doc_bytes, args_str(&a, "--per-position"), json);
+    eval_ckpt_close(&k);
+    return ok ? 0 : 1;
+}

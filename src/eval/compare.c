@@ -1,0 +1,343 @@
+// compare.c — per-run records and the report files of `grape compare` (compare.h).
+#include "eval/compare.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "eval/outfile.h"
+#include "train/json.h"
+
+#define RUN_MAGIC "grape-compare-run 1"
+
+static const char *mode_name(int bca) { return bca ? "bca" : "full"; }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Run records
+
+grape_status cmp_run_save(const cmp_run *r, const char *path) {
+    json_buf b = {0};
+    jb_printf(&b, "%s\npe %s\nseed %d\ntrain_tokens_per_s %.17g\nr1 %.17g\nr2 %.17g\n", RUN_MAGIC, r->pe, r->seed,
+              r->train_tokens_per_s, r->r1, r->r2);
+    for (int i = 0; i < r->n_eval; i++) {
+        const cmp_eval *e = &r->ev[i];
+        jb_printf(&b, "eval %d %d %.17g %lld %lld %.17g\n", e->length, e->bca, e->bpb, (long long)e->windows,
+                  (long long)e->bytes, e->tokens_per_s);
+    }
+    grape_status s = jb_status(&b);
+    if (!s) s = out_write_atomic(path, b.p, b.len);
+    jb_free(&b);
+    return s;
+}
+
+static grape_status parse_line(cmp_run *r, const char *line) {
+    long long w, by;
+    cmp_eval e;
+    if (!strncmp(line, "eval ", 5)) {
+        if (r->n_eval == CMP_MAX_EVALS ||
+            sscanf(line + 5, "%d %d %lf %lld %lld %lf", &e.length, &e.bca, &e.bpb, &w, &by, &e.tokens_per_s) != 6)
+            return GRAPE_ERR_FORMAT;
+        e.windows = w, e.bytes = by;
+        r->ev[r->n_eval++] = e;
+        return GRAPE_OK;
+    }
+    int ok = sscanf(line, "pe %63s", r->pe) == 1 || sscanf(line, "seed %d", &r->seed) == 1 ||
+             sscanf(line, "train_tokens_per_s %lf", &r->train_tokens_per_s) == 1 ||
+             sscanf(line, "r1 %lf", &r->r1) == 1 || sscanf(line, "r2 %lf", &r->r2) == 1;
+    return ok ? GRAPE_OK : GRAPE_ERR_FORMAT;
+}
+
+grape_status cmp_run_load(cmp_run *r, const char *path) {
+    *r = (cmp_run){.r1 = NAN, .r2 = NAN};
+    FILE *f = fopen(path, "r");
+    if (!f) return grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    char line[512];
+    grape_status s = fgets(line, sizeof line, f) && !strncmp(line, RUN_MAGIC, strlen(RUN_MAGIC)) ? GRAPE_OK
+                                                                                               : GRAPE_ERR_FORMAT;
+    while (!s && fgets(line, sizeof line, f)) s = parse_line(r, line);
+    fclose(f);
+    if (!s && (!r->pe[0] || !r->n_eval)) s = GRAPE_ERR_FORMAT;
+    return s ? grape_fail(GRAPE_ERR_FORMAT, "'%s' is not a grape compare run record", path) : GRAPE_OK;
+}
+
+grape_status cmp_read_metrics(cmp_run *r, const char *metrics_path) {
+    FILE *f = fopen(metrics_path, "r");
+    if (!f) return grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", metrics_path, strerror(errno));
+    char line[1024];
+    double inv = 0;
+    int n = 0;
+    r->n_curve = 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *st = strstr(line, "\"step\": "), *tps = strstr(line, "\"tokens_per_s\": "),
+                   *v = strstr(line, "\"val_bpb\": ");
+        double rate = tps ? strtod(tps + 16, NULL) : 0;
+        if (rate > 0) inv += 1 / rate, n++;
+        if (st && v && r->n_curve < CMP_MAX_CURVE) {
+            r->curve_step[r->n_curve] = strtod(st + 8, NULL);
+            r->curve_bpb[r->n_curve++] = strtod(v + 11, NULL);
+        }
+    }
+    fclose(f);
+    r->train_tokens_per_s = n ? n / inv : NAN; // intervals of equal tokens: the harmonic mean is tokens / time
+    return GRAPE_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics over seeds
+
+typedef struct {
+    int n;
+    double mean, std; // sample std (n - 1), 0 for one seed
+} stat;
+
+static stat stat_of(const double *x, int n) {
+    stat s = {n, 0, 0};
+    for (int i = 0; i < n; i++) s.mean += x[i] / n;
+    for (int i = 0; n > 1 && i < n; i++) s.std += (x[i] - s.mean) * (x[i] - s.mean) / (n - 1);
+    s.std = sqrt(s.std);
+    if (!n) s.mean = NAN;
+    return s;
+}
+
+// BPB of encoding pe at (length, bca) over its seeds.
+static stat bpb_stat(const cmp_run *runs, int n_runs, const char *pe, int length, int bca) {
+    double x[256];
+    int n = 0;
+    for (int i = 0; i < n_runs; i++)
+        for (int j = 0; !strcmp(runs[i].pe, pe) && j < runs[i].n_eval && n < 256; j++)
+            if (runs[i].ev[j].length == length && runs[i].ev[j].bca == bca) x[n++] = runs[i].ev[j].bpb;
+    return stat_of(x, n);
+}
+
+// field 0: training tokens/s, 1: R at 1x, 2: R at 2x.
+static stat run_stat(const cmp_run *runs, int n_runs, const char *pe, int field) {
+    double x[256];
+    int n = 0;
+    for (int i = 0; i < n_runs && n < 256; i++)
+        if (!strcmp(runs[i].pe, pe)) x[n++] = field == 0 ? runs[i].train_tokens_per_s : field == 1 ? runs[i].r1 : runs[i].r2;
+    return stat_of(x, n);
+}
+
+static int has_bca(const cmp_run *runs, int n_runs, const char *pe) {
+    for (int i = 0; i < n_runs; i++)
+        for (int j = 0; !strcmp(runs[i].pe, pe) && j < runs[i].n_eval; j++)
+            if (runs[i].ev[j].bca) return 1;
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// results.md
+
+static void md_cell(json_buf *b, stat s, int bold) {
+    if (s.n == 0) {
+        jb_printf(b, " — |");
+        return;
+    }
+    const char *m = bold ? "**" : "";
+    if (s.n > 1)
+        jb_printf(b, " %s%.4f ± %.4f%s |", m, s.mean, s.std, m);
+    else
+        jb_printf(b, " %s%.4f%s |", m, s.mean, m);
+}
+
+static void md_table(json_buf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs,
+                     const int *lengths, int n_len, int T) {
+    double best[CMP_MAX_EVALS];
+    for (int c = 0; c < n_len; c++) {
+        best[c] = INFINITY;
+        for (int p = 0; p < n_pes; p++)
+            for (int bca = 0; bca < 2; bca++) {
+                stat s = bpb_stat(runs, n_runs, pes[p], lengths[c], bca);
+                if (s.n && s.mean < best[c]) best[c] = s.mean;
+            }
+    }
+    stat nope = run_stat(runs, n_runs, "nope", 0);
+    jb_printf(b, "| encoding |");
+    for (int c = 0; c < n_len; c++) jb_printf(b, " %d (%gx) |", lengths[c], (double)lengths[c] / T);
+    jb_printf(b, " train tok/s vs nope | R 1x | R 2x |\n|---|");
+    for (int c = 0; c < n_len + 3; c++) jb_printf(b, "---:|");
+    jb_printf(b, "\n");
+    for (int p = 0; p < n_pes; p++)
+        for (int bca = 0; bca < 1 + has_bca(runs, n_runs, pes[p]); bca++) {
+            jb_printf(b, "| %s%s |", pes[p], bca ? " +BCA" : "");
+            for (int c = 0; c < n_len; c++) {
+                stat s = bpb_stat(runs, n_runs, pes[p], lengths[c], bca);
+                md_cell(b, s, s.n && s.mean == best[c]);
+            }
+            stat tps = run_stat(runs, n_runs, pes[p], 0), r1 = run_stat(runs, n_runs, pes[p], 1),
+                 r2 = run_stat(runs, n_runs, pes[p], 2);
+            if (bca || !nope.n || !tps.n)
+                jb_printf(b, " — |");
+            else
+                jb_printf(b, " %.2f× |", tps.mean / nope.mean);
+            if (bca) {
+                jb_printf(b, " — | — |\n");
+            } else {
+                jb_printf(b, " %.3f | %.3f |\n", r1.mean, r2.mean);
+            }
+        }
+}
+
+static void write_md(json_buf *b, const cmp_budget *bu, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs,
+                     int n_runs, const int *lengths, int n_len) {
+    jb_printf(b, "# grape compare\n\npreset %s, %lld steps of batch %d x seq %d, lr %g, data %s", bu->preset,
+              (long long)bu->steps, bu->batch, bu->seq, bu->lr, bu->data);
+    if (bu->doc_bytes > 0) jb_printf(b, ", first %lld bytes of each validation document", (long long)bu->doc_bytes);
+    jb_printf(b, ".\n\nValidation bits per byte by window length (mean ± std over seeds when there are several; "
+                 "lower is better; **bold**: best in its column). `+BCA`: LEX blockwise causal attention with window "
+                 "%d (equal to full attention at 1x). Training tokens/s relative to `nope` (same machine, noisy "
+                 "when it is shared); R: LEX attention resolution at 1x and 2x the training length, full "
+                 "attention (docs/EVALUATION.md).\n\n",
+              bu->seq);
+    md_table(b, pes, n_pes, runs, n_runs, lengths, n_len, bu->seq);
+    jb_printf(b, "\nRuns:");
+    for (int i = 0; i < n_runs; i++) jb_printf(b, " %s/s%d", runs[i].pe, runs[i].seed);
+    jb_printf(b, ". Plots: bpb_vs_length.png, loss_curves.png. Commands: commands.txt.\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// results.csv, results.json
+
+static void write_csv(json_buf *b, const cmp_run *runs, int n_runs, int T) {
+    jb_printf(b, "pe,seed,length,mult,mode,bpb,windows,bytes,eval_tokens_per_s,train_tokens_per_s,r_1x,r_2x\n");
+    for (int i = 0; i < n_runs; i++)
+        for (int j = 0; j < runs[i].n_eval; j++) {
+            const cmp_eval *e = &runs[i].ev[j];
+            jb_printf(b, "%s,%d,%d,%g,%s,%.6f,%lld,%lld,%.1f,%.1f,%.6f,%.6f\n", runs[i].pe, runs[i].seed, e->length,
+                      (double)e->length / T, mode_name(e->bca), e->bpb, (long long)e->windows, (long long)e->bytes,
+                      e->tokens_per_s, runs[i].train_tokens_per_s, runs[i].r1, runs[i].r2);
+        }
+}
+
+// JSON has no NaN: null instead.
+static void jnum(json_buf *b, double x) {
+    if (isfinite(x))
+        jb_printf(b, "%.6g", x);
+    else
+        jb_printf(b, "null");
+}
+
+static void write_json(json_buf *b, const cmp_budget *bu, const cmp_run *runs, int n_runs) {
+    jb_printf(b, "{\"budget\": {\"preset\": ");
+    jb_string(b, bu->preset);
+    jb_printf(b, ", \"steps\": %lld, \"batch\": %d, \"seq\": %d, \"lr\": %g, \"doc_bytes\": %lld, \"data\": ",
+              (long long)bu->steps, bu->batch, bu->seq, bu->lr, (long long)bu->doc_bytes);
+    jb_string(b, bu->data);
+    jb_printf(b, "},\n \"runs\": [");
+    for (int i = 0; i < n_runs; i++) {
+        const cmp_run *r = &runs[i];
+        jb_printf(b, "%s\n  {\"pe\": ", i ? "," : "");
+        jb_string(b, r->pe);
+        jb_printf(b, ", \"seed\": %d, \"train_tokens_per_s\": ", r->seed);
+        jnum(b, r->train_tokens_per_s);
+        jb_printf(b, ", \"r_1x\": ");
+        jnum(b, r->r1);
+        jb_printf(b, ", \"r_2x\": ");
+        jnum(b, r->r2);
+        jb_printf(b, ",\n   \"evals\": [");
+        for (int j = 0; j < r->n_eval; j++) {
+            const cmp_eval *e = &r->ev[j];
+            jb_printf(b, "%s{\"length\": %d, \"mode\": \"%s\", \"bpb\": ", j ? ", " : "", e->length, mode_name(e->bca));
+            jnum(b, e->bpb);
+            jb_printf(b, ", \"windows\": %lld, \"bytes\": %lld, \"tokens_per_s\": %.1f}", (long long)e->windows,
+                      (long long)e->bytes, e->tokens_per_s);
+        }
+        jb_printf(b, "],\n   \"val_curve\": [");
+        for (int j = 0; j < r->n_curve; j++)
+            jb_printf(b, "%s[%.0f, %.6f]", j ? ", " : "", r->curve_step[j], r->curve_bpb[j]);
+        jb_printf(b, "]}");
+    }
+    jb_printf(b, "\n]}\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// gnuplot scripts (data inline, so each script re-plots on its own: gnuplot bpb_vs_length.gp)
+
+// One colour per encoding (its +BCA line shares it, dashed), distinct for up to 16 encodings.
+static const char *gp_color(int p) {
+    static const char *c[] = {"#000000", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
+                              "#f781bf", "#999999", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
+                              "#e6ab02", "#17becf"};
+    return c[p % 16];
+}
+
+static void gp_header(json_buf *b, const char *png, const char *title, const char *xl, const char *yl) {
+    jb_printf(b, "set terminal pngcairo size 1000,640 noenhanced\nset output '%s'\nset title '%s'\n"
+                 "set xlabel '%s'\nset ylabel '%s'\nset key outside right top\nset grid\n",
+              png, title, xl, yl);
+}
+
+static void write_gp_length(json_buf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs,
+                            const int *lengths, int n_len) {
+    gp_header(b, "bpb_vs_length.png", "validation BPB vs window length (error bars: std over seeds)",
+              "window length (bytes, log2)", "bits per byte");
+    jb_printf(b, "set logscale x 2\nset offsets graph 0.04, graph 0.04, graph 0.05, graph 0.05\n");
+    int k = 0;
+    for (int p = 0; p < n_pes; p++)
+        for (int bca = 0; bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++) {
+            jb_printf(b, "$d%d << EOD\n", k);
+            for (int c = 0; c < n_len; c++) {
+                stat s = bpb_stat(runs, n_runs, pes[p], lengths[c], bca);
+                if (s.n) jb_printf(b, "%d %.6f %.6f\n", lengths[c], s.mean, s.std);
+            }
+            jb_printf(b, "EOD\n");
+        }
+    jb_printf(b, "plot");
+    k = 0;
+    for (int p = 0; p < n_pes; p++)
+        for (int bca = 0; bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++)
+            jb_printf(b, "%s $d%d using 1:2:3 with yerrorlines lw 2 dt %d lc rgb '%s' pt %d title '%s%s'",
+                      k ? ", \\\n    " : "", k, bca ? 2 : 1, gp_color(p), 1 + p % 13, pes[p], bca ? " +BCA" : "");
+    jb_printf(b, "\n");
+}
+
+static void write_gp_curves(json_buf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs) {
+    gp_header(b, "loss_curves.png", "validation BPB during training (mean over seeds)", "step", "bits per byte");
+    for (int p = 0; p < n_pes; p++) {
+        jb_printf(b, "$c%d << EOD\n", p);
+        const cmp_run *first = NULL;
+        for (int i = 0; i < n_runs && !first; i++)
+            if (!strcmp(runs[i].pe, pes[p])) first = &runs[i];
+        for (int j = 0; first && j < first->n_curve; j++) { // seeds validate at the same steps
+            double sum = 0;
+            int n = 0;
+            for (int i = 0; i < n_runs; i++)
+                if (!strcmp(runs[i].pe, pes[p]) && j < runs[i].n_curve) sum += runs[i].curve_bpb[j], n++;
+            jb_printf(b, "%.0f %.6f\n", first->curve_step[j], sum / n);
+        }
+        jb_printf(b, "EOD\n");
+    }
+    jb_printf(b, "plot");
+    for (int p = 0; p < n_pes; p++)
+        jb_printf(b, "%s $c%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", p ? ", \\\n    " : "",
+                  p, gp_color(p), 1 + p % 13, pes[p]);
+    jb_printf(b, "\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+static grape_status put(const char *dir, const char *name, json_buf *b) {
+    char path[2048];
+    grape_status s = jb_status(b);
+    if (!s && snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
+        s = grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    if (!s) s = out_write_atomic(path, b->p, b->len);
+    jb_reset(b);
+    return s;
+}
+
+grape_status cmp_write_reports(const char *dir, const cmp_budget *bu, const char (*pes)[CMP_NAME], int n_pes,
+                               const cmp_run *runs, int n_runs, const int *lengths, int n_lengths) {
+    json_buf b = {0};
+    write_md(&b, bu, pes, n_pes, runs, n_runs, lengths, n_lengths);
+    grape_status s = put(dir, "results.md", &b);
+    if (!s) write_csv(&b, runs, n_runs, bu->seq), s = put(dir, "results.csv", &b);
+    if (!s) write_json(&b, bu, runs, n_runs), s = put(dir, "results.json", &b);
+    if (!s) write_gp_length(&b, pes, n_pes, runs, n_runs, lengths, n_lengths), s = put(dir, "bpb_vs_length.gp", &b);
+    if (!s) write_gp_curves(&b, pes, n_pes, runs, n_runs), s = put(dir, "loss_curves.gp", &b);
+    jb_free(&b);
+    return s;
+}

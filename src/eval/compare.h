@@ -1,0 +1,55 @@
+// compare.h — the results of `grape compare` (docs/EVALUATION.md): one record per trained run (encoding x seed),
+// kept next to its checkpoint in DIR/runs/NAME/eval.txt so an interrupted or extended compare re-reads finished
+// runs instead of redoing them, and the report files built from all records: results.md (encodings x lengths,
+// mean ± std over seeds, best per column in bold, training tokens/s relative to nope, R at 1x and 2x),
+// results.csv (one row per encoding x seed x length x mode), results.json, and the gnuplot scripts of
+// bpb_vs_length.png and loss_curves.png.
+#ifndef GRAPE_EVAL_COMPARE_H
+#define GRAPE_EVAL_COMPARE_H
+
+#include <stdint.h>
+
+#include "grape.h"
+
+#define CMP_MAX_EVALS 64
+#define CMP_MAX_CURVE 256
+#define CMP_NAME 64
+
+typedef struct {
+    int length;
+    int bca; // 0 full causal, 1 LEX BCA (window = training length)
+    double bpb, tokens_per_s;
+    int64_t windows, bytes;
+} cmp_eval;
+
+typedef struct {
+    char pe[CMP_NAME];
+    int seed;
+    double train_tokens_per_s; // harmonic mean of the run's metrics.jsonl intervals (validation excluded)
+    double r1, r2;             // LEX attention resolution at 1x and 2x the training length, full attention
+    int n_eval;
+    cmp_eval ev[CMP_MAX_EVALS];
+    int n_curve; // validation BPB vs step from metrics.jsonl
+    double curve_step[CMP_MAX_CURVE], curve_bpb[CMP_MAX_CURVE];
+} cmp_run;
+
+// DIR/runs/NAME/eval.txt: write (atomically) and read back (GRAPE_ERR_IO when absent, FORMAT when malformed).
+grape_status cmp_run_save(const cmp_run *r, const char *path);
+grape_status cmp_run_load(cmp_run *r, const char *path);
+// Fill the training speed and validation curve of r from a run's metrics.jsonl.
+grape_status cmp_read_metrics(cmp_run *r, const char *metrics_path);
+
+// The budget every run of a directory shares (a second compare into it must match).
+typedef struct {
+    char preset[16], data[1024];
+    int batch, seq;
+    int64_t steps, doc_bytes, eval_interval;
+    double lr;
+} cmp_budget;
+
+// Write results.md, results.csv, results.json, bpb_vs_length.gp and loss_curves.gp into dir from runs in the order
+// of pes (every run of an encoding, any seed). lengths: the evaluated lengths (columns).
+grape_status cmp_write_reports(const char *dir, const cmp_budget *b, const char (*pes)[CMP_NAME], int n_pes,
+                               const cmp_run *runs, int n_runs, const int *lengths, int n_lengths);
+
+#endif

@@ -1,0 +1,120 @@
+// test_compare.c — `grape compare` end to end on the micro preset (the built grape binary next to this test):
+// it writes every file the report promises (results.md with a bold best cell and the BCA row, results.csv with one
+// row per encoding x seed x length x mode, results.json, two PNGs, commands.txt); a second run with more seeds
+// adds rows without retraining finished runs; a partial checkpoint (an interrupted run) is resumed to the full
+// budget; a different budget into the same directory is refused with a message.
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tmpdir.h"
+#include "util.h"
+
+static char grape[512];
+
+static int run(const char *args, char *out, size_t cap) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", grape, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    if (rc) printf("# %s -> %d\n%s\n", cmd, rc, out);
+    return rc;
+}
+
+static int file_has(const char *path, const char *needle) {
+    static char buf[1 << 16];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f) fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+static int is_png(const char *path) {
+    unsigned char m[8] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(m, 1, 8, f) : 0;
+    if (f) fclose(f);
+    return n == 8 && !memcmp(m, "\x89PNG\r\n\x1a\n", 8);
+}
+
+static double mtime(const char *path) {
+    struct stat st;
+    return stat(path, &st) ? -1 : (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
+}
+
+#define BUDGET "--preset micro --steps 6 --eval-interval 3 --max-mult 2 --doc-bytes 256 --threads 2"
+
+int main(int argc, char **argv) {
+    (void)argc;
+    char self[512], out[1 << 15], args[1024];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    snprintf(grape, sizeof grape, "%s/../grape", dirname(self));
+    if (access("data/kjv.txt", R_OK) != 0 && system("scripts/make_data.sh >/dev/null") != 0)
+        return t_true("data/kjv.txt exists (scripts/make_data.sh)", 0), t_finish();
+    if (!tmp_create()) return t_true("create a temporary directory", 0), t_finish();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s", tmp_path("cmp"));
+    snprintf(args, sizeof args, "compare --pes rope,alibi --seeds 1 --out %s " BUDGET, dir);
+    t_true("compare rope,alibi (micro, 6 steps) exits 0", run(args, out, sizeof out) == 0);
+    const char *files[] = {"results.md", "results.csv", "results.json", "commands.txt"};
+    char p[512];
+    for (int i = 0; i < 4; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "%s written", files[i]);
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        t_true(label, t_count_lines(p) > 0);
+    }
+    snprintf(p, sizeof p, "%s/bpb_vs_length.png", dir);
+    t_true("bpb_vs_length.png is a PNG", is_png(p));
+    snprintf(p, sizeof p, "%s/loss_curves.png", dir);
+    t_true("loss_curves.png is a PNG", is_png(p));
+    snprintf(p, sizeof p, "%s/results.csv", dir);
+    // rope: 2 lengths x (full, bca); alibi: 2 lengths x full
+    t_check("results.csv: header + 6 rows (encoding x seed x length x mode)", abs(t_count_lines(p) - 7), 0);
+    snprintf(p, sizeof p, "%s/results.md", dir);
+    t_true("results.md: BCA row and a bold best cell", file_has(p, "| rope +BCA |") && file_has(p, "**"));
+    snprintf(p, sizeof p, "%s/results.json", dir);
+    t_true("results.json: runs with evals and curves", file_has(p, "\"evals\": [") && file_has(p, "\"val_curve\""));
+    snprintf(p, sizeof p, "%s/commands.txt", dir);
+    t_true("commands.txt: the compare line and each run's train and eval commands",
+           file_has(p, "'compare'") && file_has(p, "grape train --preset micro --pe rope") &&
+               file_has(p, "--bca") && file_has(p, "grape resolution --ckpt"));
+
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/runs/rope-s1/model.safetensors", dir);
+    double before = mtime(ck);
+    snprintf(args, sizeof args, "compare --pes rope,alibi --seeds 2 --out %s " BUDGET, dir);
+    t_true("second compare with --seeds 2 exits 0", run(args, out, sizeof out) == 0);
+    snprintf(p, sizeof p, "%s/results.csv", dir);
+    t_check("results.csv: seed 2 added (12 rows)", abs(t_count_lines(p) - 13), 0);
+    t_true("finished runs are not retrained (checkpoint untouched)", before > 0 && mtime(ck) == before);
+    snprintf(p, sizeof p, "%s/results.md", dir);
+    t_true("results.md: mean ± std over 2 seeds", file_has(p, " ± "));
+
+    // An interrupted run: a checkpoint of 3 of the 6 steps, made with the run's own train command.
+    snprintf(args, sizeof args,
+             "train --preset micro --pe nope --steps 3 --seed 1 --lr 0.001 --eval-interval 3 --save-interval 3 "
+             "--log-interval 1 --threads 2 --quiet --out %s/runs/nope-s1", dir);
+    int ok = run(args, out, sizeof out) == 0;
+    snprintf(args, sizeof args, "compare --pes nope --out %s " BUDGET, dir);
+    ok = ok && run(args, out, sizeof out) == 0;
+    t_true("a partial checkpoint is resumed, not restarted", ok && strstr(out, "(resuming)"));
+    snprintf(p, sizeof p, "%s/runs/nope-s1/metrics.jsonl", dir);
+    t_true("the resumed run reaches the budget's last step", file_has(p, "\"step\": 6,"));
+    snprintf(p, sizeof p, "%s/results.md", dir);
+    t_true("results.md: nope added, with the tokens/s ratio column", file_has(p, "| nope |") && file_has(p, "1.00×"));
+
+    snprintf(args, sizeof args, "compare --pes rope --out %s --preset micro --steps 7 --quiet", dir);
+    int rc = run(args, out, sizeof out);
+    t_true("another budget into the same directory: refused with a message",
+           rc != 0 && strstr(out, "another budget"));
+    tmp_remove();
+    return t_finish();
+}
