@@ -5,7 +5,7 @@
 #   bench/torch_venv.sh                        # create or reuse ~/.cache/grape/torch-venv, torch 2.15.0
 #   GRAPE_TORCH_VENV=DIR GRAPE_TORCH_VERSION=V bench/torch_venv.sh
 #
-# Debian's python3-torch (1.13, used by the correctness tests) is ~20x slower than a current PyTorch on this CPU, so
+# Debian's python3-torch (1.13, used by the correctness tests) is far slower than a current PyTorch on this CPU, so
 # it is not the speed peer. PyPI's Linux torch wheel is the CUDA build: its shared libraries link the CUDA runtime
 # libraries, so `import torch` needs them even on a CPU-only machine. The lean install is torch with --no-deps, then
 # its declared dependencies minus what a CPU run never loads: triton (GPU kernels for torch.compile; on CPU inductor
