@@ -11,7 +11,7 @@
 # its declared dependencies minus what a CPU run never loads: triton (GPU kernels for torch.compile; on CPU inductor
 # emits C++), cuda-bindings, and the cuSOLVER / NVTX libraries (loaded lazily, only by CUDA linear algebra and
 # profiling). torch.compile on CPU compiles C++ with g++ against Python.h (Debian python3-dev, scripts/deps.sh).
-# torch 2.15.0: 2.5 GB download instead of 2.8 GB, 4.1 GB on disk, ~1 minute (docs/BENCHMARKS.md "PyTorch peer").
+# torch 2.15.0: 2.5 GB download instead of 2.8 GB, 4.1 GB on disk, 1–2 minutes (docs/BENCHMARKS.md "PyTorch peer").
 set -euo pipefail
 venv=${GRAPE_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/grape/torch-venv}
 version=${GRAPE_TORCH_VERSION:-2.15.0}
