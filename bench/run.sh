@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD — run every `grape bench <what>` this build has (as listed by `grape bench --help`), one after
-# another, then bench/attn.sh and bench/train.sh (the tables of docs/BENCHMARKS.md, with the PyTorch peer). Timings on the shared 2-core machine are only meaningful one at a time, so the whole run holds
-# /tmp/grape-bench.lock; set GRAPE_BENCH_LOCKED=1 when you already hold it (flock is not re-entrant across processes).
+# another, then bench/attn.sh, bench/train.sh and bench/eval.sh (the tables of docs/BENCHMARKS.md, each against the
+# PyTorch peer of bench/torch_venv.sh, created on first use). Timings on the shared 2-core machine are only
+# meaningful one at a time, so the whole run holds /tmp/grape-bench.lock; set GRAPE_BENCH_LOCKED=1 when you already
+# hold it (flock is not re-entrant across processes).
 set -uo pipefail
 build=${1:-build}
 if [ -z "${GRAPE_BENCH_LOCKED:-}" ]; then
@@ -17,8 +19,8 @@ for what in $names; do
   "$grape" bench "$what" || { echo "FAILED: grape bench $what" >&2; status=1; }
   echo
 done
-# the recorded tables of docs/BENCHMARKS.md: the attention sweep and training vs the PyTorch peer
-for script in attn.sh train.sh; do
+# the recorded tables of docs/BENCHMARKS.md: attention, training and evaluation vs the PyTorch peer
+for script in attn.sh train.sh eval.sh; do
   echo "== bench/$script ($(date -u +%FT%TZ))"
   "$(dirname "$0")/$script" "$build" || { echo "FAILED: bench/$script" >&2; status=1; }
   echo

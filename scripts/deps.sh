@@ -6,6 +6,7 @@ packages=(
   libdnnl-dev                           # oneDNN: the GEMM behind every linear layer (src/core/gemm.h)
   libjansson-dev                        # jansson: JSON of safetensors headers and metrics.jsonl
   python3-torch python3-numpy           # PyTorch autograd references for the tests (Debian's /usr/bin/python3)
+  python3-venv python3-dev              # bench/torch_venv.sh: the PyPI PyTorch speed peer (torch.compile needs Python.h)
   bible-kjv                             # the default corpus
   gnuplot-nox                           # plots of the evaluation
   pkgconf                               # make test builds the examples with `pkg-config --cflags --libs grape`
