@@ -4,12 +4,10 @@
 // or sanitizer report). Absurd configurations are refused before anything is allocated from them (the DEBUG=1
 // build's AddressSanitizer aborts on allocations past its limit, so a huge one would fail the run).
 #include <jansson.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "tmpdir.h"
 #include "train/checkpoint.h"
@@ -39,7 +37,6 @@ typedef struct {
 
 static unsigned char *good;
 static size_t good_n;
-static char grape_bin[512];
 
 static void spit(const char *p, const void *a, size_t na, const void *b, size_t nb) {
     FILE *f = fopen(p, "wb");
@@ -194,8 +191,8 @@ static const hostile_case cases[] = {
      GRAPE_ERR_FORMAT},
 };
 
-static void run_case(const hostile_case *c) {
-    char dir[300], path[400], name[200], cmd[1400], err[400];
+static void run_case(const hostile_case *c, const char *argv0) {
+    char dir[300], path[400], name[200];
     snprintf(dir, sizeof dir, "%s", tmp_path("case"));
     snprintf(path, sizeof path, "%s/%s", dir, CKPT_FILE);
     make_case(dir, c);
@@ -205,15 +202,9 @@ static void run_case(const hostile_case *c) {
     snprintf(name, sizeof name, "grape_model_load: %s is refused naming the file and the problem", c->name);
     t_true(name, s == c->status && !m && strstr(grape_last_error(), path) && strstr(grape_last_error(), c->want));
 
-    snprintf(err, sizeof err, "%s/stderr", tmp_root);
-    snprintf(cmd, sizeof cmd, "'%s' sample --ckpt '%s' --n 1 >/dev/null 2>'%s'", grape_bin, dir, err);
-    int rc = system(cmd);
-    FILE *f = fopen(err, "r");
-    char msg[2048] = "";
-    size_t got = f ? fread(msg, 1, sizeof msg - 1, f) : 0;
-    msg[got] = '\0';
-    if (f) fclose(f);
-    int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    char args[600], msg[2048];
+    snprintf(args, sizeof args, "sample --ckpt '%s' --n 1", dir);
+    int code = t_run_grape(argv0, args, msg, sizeof msg);
     snprintf(name, sizeof name, "grape sample --ckpt: %s exits 1-2 naming the file and the problem", c->name);
     if (!t_true(name, (code == 1 || code == 2) && strstr(msg, path) && strstr(msg, c->want)))
         printf("# exit %d, stderr: %s\n", code, msg);
@@ -245,16 +236,13 @@ static void make_good(void) {
 
 int main(int argc, char **argv) {
     (void)argc;
-    char self[512];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    snprintf(grape_bin, sizeof grape_bin, "%s/../grape", dirname(self)); // BUILD/tests/x -> BUILD/grape
     if (!tmp_create()) return perror("mkdtemp"), 2;
     memcpy(deep, "{\"a\":", 5);
     memset(deep + 5, '[', 10000);
     memset(deep + 5 + 10000, ']', 10000);
     strcpy(deep + 5 + 20000, "}");
     make_good();
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], argv[0]);
     free(good);
     tmp_remove();
     return t_finish();

@@ -32,4 +32,8 @@ double t_rel_err_dd(const double *a, const double *b, size_t n);
 typedef double (*t_scalar_fn)(const double *x, void *ctx);
 void t_fd_grad(double *grad, t_scalar_fn f, double *x, size_t n, double h, void *ctx);
 
+// Run `BUILD/grape ARGS` (BUILD found from argv0, the path of a test binary in BUILD/tests) with stdout discarded
+// and stderr into err (cap bytes, NUL-terminated); its exit status, or -1 if it died of a signal.
+int t_run_grape(const char *argv0, const char *args, char *err, size_t cap);
+
 #endif
