@@ -20,7 +20,7 @@ static const char *const known[] = {
     "--min-lr-ratio", "--warmup",       "--decay-steps",   "--weight-decay", "--beta1",
     "--beta2",        "--eps",          "--grad-accum",    "--clip",         "--eval-interval",
     "--eval-batches", "--log-interval", "--save-interval", "--threads",      NULL};
-static const char *const booleans[] = {"--resume", "--accum-mean", "--quiet", NULL};
+static const char *const booleans[] = {"--resume", "--accum-mean", "--quiet", "--skip-nonfinite", NULL};
 // Flags a resumed run may change; everything else is fixed by the checkpoint.
 static const char *const resumable[] = {"--steps",         "--out",          "--data",
                                         "--eval-interval", "--eval-batches", "--log-interval",
@@ -54,7 +54,8 @@ static void usage(void) {
            "  --save-interval N    steps between checkpoints, 0 = only at the end [1000]\n"
            "  --threads N          OpenMP threads [all cores]\n"
            "  --resume             continue OUT's checkpoint bit-exactly (--steps may grow)\n"
-           "  --quiet              no progress output\n");
+           "  --quiet              no progress output\n"
+           "  --skip-nonfinite     skip a step whose loss or gradient is NaN/Inf (default: stop, naming the step)\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ static void *signal_waiter(void *arg) {
         ssize_t w = write(STDERR_FILENO, n ? second : first, n ? sizeof second - 1 : sizeof first - 1);
         (void)w;
         if (n) _exit(128 + sig);
-        stop_flag = 1;
+        stop_flag = sig; // the exit status is 128 + sig
     }
     return NULL;
 }
@@ -209,7 +210,7 @@ static int in_list(const char *s, const char *const *list) {
 static int resume_config(const cli_args *a, const char *dir, train_config *c) {
     for (int i = 1; i < a->argc; i++)
         if (!strncmp(a->argv[i], "--", 2) && !in_list(a->argv[i], resumable) && strcmp(a->argv[i], "--resume") &&
-            strcmp(a->argv[i], "--quiet"))
+            strcmp(a->argv[i], "--quiet") && strcmp(a->argv[i], "--skip-nonfinite"))
             return !cli_error("%s is fixed by the checkpoint in %s; drop it when resuming", a->argv[i], dir);
     train_state st;
     if (ckpt_read_meta(dir, c, &st)) return !cli_error("cannot resume from %s: %s", dir, grape_last_error());
@@ -226,7 +227,7 @@ static int fresh_config(const cli_args *a, train_config *c) {
 static int report_error(grape_status s, const train_config *c, const char *dir) {
     if (s == GRAPE_ERR_INTERRUPTED) {
         fprintf(stderr, "grape: %s; continue with: grape train --out %s --resume\n", grape_last_error(), dir);
-        return 130;
+        return 128 + (int)stop_flag;
     }
     if (s == GRAPE_ERR_IO && !strcmp(c->data, "data/kjv.txt") && access(c->data, R_OK) != 0)
         return cli_error("the default corpus data/kjv.txt is missing: run `make data` (or pass --data PATH)");
@@ -252,6 +253,7 @@ int cmd_train(int argc, char **argv) {
         return cli_error("%s already holds a checkpoint: add --resume to continue it, or choose another --out", dir);
     if (c.threads > 0) omp_set_num_threads(c.threads);
     c.threads = omp_get_max_threads();
+    c.skip_nonfinite = args_flag(&a, "--skip-nonfinite");
 
     progress_ctx pc = {isatty(STDOUT_FILENO), args_flag(&a, "--quiet")};
     train_hooks hooks = {.on_step = on_step, .ctx = &pc, .stop = &stop_flag};
