@@ -7,13 +7,16 @@
 set -uo pipefail
 build=${1:?usage: fuzz.sh BUILD SECONDS}
 seconds=${2:?usage: fuzz.sh BUILD SECONDS}
-flags="-std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc -Ifuzz -D_DEFAULT_SOURCE -Wall -Wextra -Werror"
+flags="-std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+flags+=" -Iinclude -Isrc -Ifuzz -D_DEFAULT_SOURCE -Wall -Wextra -Werror"
 mkdir -p "$build/fuzz"
 failed=0
 for src in fuzz/fuzz_*.c; do
   t=$(basename "$src" .c); t=${t#fuzz_}
   bin="$build/fuzz/$t"
-  clang $flags "$src" "$build/libgrape.a" -fopenmp -ldnnl -ljansson -lm -o "$bin" || { echo "fuzz $t: build failed"; failed=1; continue; }
+  if ! clang $flags "$src" "$build/libgrape.a" -fopenmp -ldnnl -ljansson -lm -o "$bin"; then
+    echo "fuzz $t: build failed"; failed=1; continue
+  fi
   mkdir -p "$build/fuzz/corpus/$t"
   rm -f "$build/fuzz/crash-$t-"*
   log="$build/fuzz/$t.log"

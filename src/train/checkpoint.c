@@ -373,9 +373,8 @@ static grape_status check_plan(const st_file *f, const grape_model_config *c) {
                           "the config (n_layer %d, n_embd %d) needs at least %llu parameters, the file holds %llu",
                           c->n_layer, c->n_embd, (unsigned long long)need, (unsigned long long)(have / 4));
     uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-    if (__builtin_mul_overflow((uint64_t)c->max_batch * (uint64_t)c->max_seq, (uint64_t)c->n_layer * c->n_embd * 4,
-                               &acts) ||
-        acts > ram)
+    uint64_t tokens = (uint64_t)c->max_batch * (uint64_t)c->max_seq, width = (uint64_t)c->n_layer * c->n_embd;
+    if (__builtin_mul_overflow(tokens, width, &acts) || __builtin_mul_overflow(acts, 4, &acts) || acts > ram)
         return grape_fail(GRAPE_ERR_FORMAT, "the activation plan %d x %d needs more than the %llu bytes of memory",
                           c->max_batch, c->max_seq, (unsigned long long)ram);
     return GRAPE_OK;
