@@ -128,3 +128,12 @@ clean:
 	rm -rf build build-*
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(BUILD)/obj/tests/util.d
+
+# make fuzz SECONDS=N: each libFuzzer target in fuzz/ for N seconds (clang; docs/RELIABILITY.md)
+SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+.PHONY: fuzz
+fuzz: deps
+	@$(MAKE) --no-print-directory CC=clang DEBUG=1 BUILD=$(FUZZ_BUILD) \
+		SAN="-fsanitize=address,undefined,fuzzer-no-link -Wno-pass-failed" $(FUZZ_BUILD)/libgrape.a
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(SECONDS)

@@ -502,7 +502,9 @@ grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0);
 // docs/TRAINING.md). Tensors are F32 under their grape_tensor_info names; the configuration is in the metadata.
 // Build the model described by DIR's checkpoint and load its weights (AdamW moments, if any, are ignored).
 // max_batch, max_seq: the activation plan; 0 keeps the checkpoint's. A missing file is GRAPE_ERR_IO, a corrupt
-// or foreign one GRAPE_ERR_FORMAT, each with a message; *out is NULL on failure.
+// or foreign one GRAPE_ERR_FORMAT (a tensor of the wrong shape, a non-finite weight, an extra tensor, a config
+// needing more parameters than the file holds: docs/RELIABILITY.md), each with a message naming the file; *out
+// is NULL on failure.
 grape_status grape_model_load(grape_model **out, const char *dir, int max_batch, int max_seq);
 // Write m's weights and configuration to DIR/model.safetensors (DIR created with its parents), atomically.
 // The checkpoint holds no optimizer or training state: grape_model_load and `grape sample` read it; `grape train

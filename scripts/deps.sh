@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential clang libomp-dev      # gcc and clang with OpenMP
+  libclang-rt-14-dev                    # clang's libFuzzer and sanitizer runtimes (make fuzz)
   libdnnl-dev                           # oneDNN: the GEMM behind every linear layer (src/core/gemm.h)
   libjansson-dev                        # jansson: JSON of safetensors headers and metrics.jsonl
   python3-torch python3-numpy           # PyTorch autograd references for the tests (Debian's /usr/bin/python3)

@@ -1,8 +1,11 @@
 // util.c — see util.h.
 #include "util.h"
 
+#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 
 static int n_pass, n_fail;
 
@@ -102,4 +105,18 @@ int t_count_lines(const char *path) {
     for (int c; f && (c = fgetc(f)) != EOF;) n += c == '\n';
     if (f) fclose(f);
     return n;
+}
+
+int t_run_grape(const char *argv0, const char *args, char *err, size_t cap) {
+    char self[512], out[600], cmd[4096];
+    snprintf(self, sizeof self, "%s", argv0);
+    snprintf(out, sizeof out, "%s.stderr", argv0);
+    snprintf(cmd, sizeof cmd, "'%s/../grape' %s >/dev/null 2>'%s'", dirname(self), args, out);
+    int rc = system(cmd);
+    FILE *f = fopen(out, "r");
+    size_t n = f ? fread(err, 1, cap - 1, f) : 0;
+    err[n] = '\0';
+    if (f) fclose(f);
+    remove(out);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

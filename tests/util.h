@@ -35,4 +35,8 @@ void t_fd_grad(double *grad, t_scalar_fn f, double *x, size_t n, double h, void 
 // Newline characters in the file at path (0 when it cannot be read).
 int t_count_lines(const char *path);
 
+// Run `BUILD/grape ARGS` (BUILD found from argv0, the path of a test binary in BUILD/tests) with stdout discarded
+// and stderr into err (cap bytes, NUL-terminated); its exit status, or -1 if it died of a signal.
+int t_run_grape(const char *argv0, const char *args, char *err, size_t cap);
+
 #endif

@@ -48,7 +48,8 @@ static void usage(void) {
            "  --resume             continue OUT's checkpoint bit-exactly: re-run the same command with --resume\n"
            "                       appended; --steps, --data, the intervals and --threads may change, any other\n"
            "                       flag must repeat the checkpoint's value\n"
-           "  --quiet              no progress output\n");
+           "  --quiet              no progress output\n"
+           "  --skip-nonfinite     skip a step whose loss or gradient is NaN/Inf (default: stop, naming the step)\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ static void *signal_waiter(void *arg) {
         ssize_t w = write(STDERR_FILENO, n ? second : first, n ? sizeof second - 1 : sizeof first - 1);
         (void)w;
         if (n) _exit(128 + sig);
-        stop_flag = 1;
+        stop_flag = sig; // the exit status is 128 + sig
     }
     return NULL;
 }
@@ -193,7 +194,7 @@ static const train_flag resumable_flags[] = {
 
 // Flag names for args_check: the tables' value flags and --out; the boolean flags.
 static const char *known[N_FIXED + N_RESUMABLE + 2];
-static const char *const booleans[] = {"--accum-mean", "--resume", "--quiet", NULL};
+static const char *const booleans[] = {"--accum-mean", "--resume", "--quiet", "--skip-nonfinite", NULL};
 
 static void list_known(void) {
     int n = 0;
@@ -321,7 +322,7 @@ static int fresh_config(const cli_args *a, train_config *c) {
 static int report_error(grape_status s, const train_config *c, const char *dir) {
     if (s == GRAPE_ERR_INTERRUPTED) {
         fprintf(stderr, "grape: %s; continue with: grape train --out %s --resume\n", grape_last_error(), dir);
-        return 130;
+        return 128 + (int)stop_flag;
     }
     if (s == GRAPE_ERR_IO && !strcmp(c->data, "data/kjv.txt") && access(c->data, R_OK) != 0)
         return cli_error("the default corpus data/kjv.txt is missing: run `make data` (or pass --data PATH)");
@@ -352,6 +353,7 @@ int cmd_train(int argc, char **argv) {
     if (c.threads > 0) omp_set_num_threads(c.threads);
     c.threads = omp_get_max_threads();
 
+    c.skip_nonfinite = args_flag(&a, "--skip-nonfinite"); // a choice of this invocation, not of the checkpoint
     progress_ctx pc = {isatty(STDOUT_FILENO), args_flag(&a, "--quiet")};
     train_hooks hooks = {.on_step = on_step, .ctx = &pc, .stop = &stop_flag};
     if (!pc.quiet)

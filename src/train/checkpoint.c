@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -276,20 +277,44 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
     return s;
 }
 
-// Every tensor of m (and the moments unless adam_m is NULL) from an open checkpoint.
+// One tensor into dst: present, F32, the shape of t (not only its element count), every value finite.
+static grape_status read_tensor(const st_file *f, const char *name, const grape_tensor_info *t, float *dst) {
+    const st_info *in = st_find(f, name);
+    int same = in && in->ndim == t->ndim;
+    for (int d = 0; same && d < t->ndim; d++) same = in->shape[d] == t->shape[d];
+    if (in && !same)
+        return grape_fail(GRAPE_ERR_FORMAT, "the checkpoint does not fit this model: tensor '%s' has a shape other "
+                                            "than the config's", name);
+    size_t n = ckpt_numel(t);
+    grape_status s = st_read_f32(f, name, dst, n);
+    if (s == GRAPE_ERR_FORMAT) return fail_in(s, "the checkpoint does not fit this model");
+    for (size_t i = 0; i < n && !s; i++)
+        if (!isfinite(dst[i]))
+            return grape_fail(GRAPE_ERR_FORMAT, "tensor '%s' holds a non-finite value (%g at element %zu)", name,
+                              (double)dst[i], i);
+    return s;
+}
+
+// Every tensor of m (and the moments unless adam_m is NULL) from an open checkpoint, which holds exactly the
+// model's tensors, or those and both moments of each: nothing more (names are unique, so a count suffices).
 static grape_status read_tensors(const st_file *f, grape_model *m, float *adam_m, float *adam_v) {
     char mn[NAME_MAX_LEN], vn[NAME_MAX_LEN];
     float *params = grape_model_params(m);
+    int nt = grape_model_num_tensors(m), moments = 0;
     grape_status s = GRAPE_OK;
-    for (int i = 0; i < grape_model_num_tensors(m) && !s; i++) {
+    for (int i = 0; i < nt && !s; i++) {
         const grape_tensor_info *t = grape_model_tensor(m, i);
-        size_t n = ckpt_numel(t);
-        s = st_read_f32(f, t->name, params + t->offset, n);
-        if (!s && adam_m) s = moment_names(mn, vn, sizeof mn, t->name);
-        if (!s && adam_m) s = st_read_f32(f, mn, adam_m + t->offset, n);
-        if (!s && adam_v) s = st_read_f32(f, vn, adam_v + t->offset, n);
+        s = read_tensor(f, t->name, t, params + t->offset);
+        if (!s) s = moment_names(mn, vn, sizeof mn, t->name);
+        moments += !s && st_find(f, mn) && st_find(f, vn);
+        if (!s && adam_m) s = read_tensor(f, mn, t, adam_m + t->offset);
+        if (!s && adam_v) s = read_tensor(f, vn, t, adam_v + t->offset);
     }
-    return s == GRAPE_ERR_FORMAT ? fail_in(s, "the checkpoint does not fit this model") : s;
+    int want = nt * (moments == nt ? 3 : 1);
+    if (!s && st_num_tensors(f) != want)
+        s = grape_fail(GRAPE_ERR_FORMAT, "the checkpoint does not fit this model: %d tensors where it has %d%s",
+                       st_num_tensors(f), want, moments ? " (weights and both moments)" : "");
+    return s;
 }
 
 grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v) {
@@ -320,23 +345,74 @@ grape_status ckpt_check_resumable(const char *dir) {
 // ---------------------------------------------------------------------------------------------------------
 // Models (grape.h): a checkpoint's model, and weights-only checkpoints
 
+// Model parameters no configuration c can do without: wte and ln_f, and per layer ln1, ln2, q, k, v, wo and the
+// three MLP matrices (encoding parameters and QK norms come on top); UINT64_MAX when that overflows.
+static uint64_t min_params(const grape_model_config *c) {
+    uint64_t L = (uint64_t)c->n_layer, C = (uint64_t)c->n_embd, F = 8 * C / 3, cc, fc, per, all, v, n;
+    if (__builtin_mul_overflow(C, 4 * C, &cc) || __builtin_mul_overflow(F, 3 * C, &fc) ||
+        __builtin_add_overflow(cc, fc, &per) || __builtin_add_overflow(per, 2 * C, &per) ||
+        __builtin_mul_overflow(per, L, &all) || __builtin_mul_overflow((uint64_t)c->vocab_size, C, &v) ||
+        __builtin_add_overflow(all, v + C, &n))
+        return UINT64_MAX;
+    return n;
+}
+
+// The checks that run before anything is allocated from a checkpoint's configuration: positive sizes (so the
+// bounds below are meaningful; grape_model_create checks the exact ranges), the fewest parameters that
+// configuration needs fit in the file's tensor bytes, and the plan's activations (at least max_batch x max_seq
+// x n_layer x n_embd floats) fit in physical memory.
+static grape_status check_plan(const st_file *f, const grape_model_config *c) {
+    if (c->n_layer < 1 || c->n_embd < 1 || c->n_head < 1 || c->vocab_size < 1 || c->max_batch < 1 || c->max_seq < 1)
+        return grape_fail(GRAPE_ERR_FORMAT, "model sizes must be positive (n_layer %d, n_embd %d, n_head %d, "
+                                            "vocab_size %d, plan %d x %d)",
+                          c->n_layer, c->n_embd, c->n_head, c->vocab_size, c->max_batch, c->max_seq);
+    uint64_t have = 0, need = min_params(c), acts;
+    for (int i = 0; i < st_num_tensors(f); i++) have += st_tensor_at(f, i)->end - st_tensor_at(f, i)->begin;
+    if (need > have / 4)
+        return grape_fail(GRAPE_ERR_FORMAT,
+                          "the config (n_layer %d, n_embd %d) needs at least %llu parameters, the file holds %llu",
+                          c->n_layer, c->n_embd, (unsigned long long)need, (unsigned long long)(have / 4));
+    uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t tokens = (uint64_t)c->max_batch * (uint64_t)c->max_seq, width = (uint64_t)c->n_layer * c->n_embd;
+    if (__builtin_mul_overflow(tokens, width, &acts) || __builtin_mul_overflow(acts, 4, &acts) || acts > ram)
+        return grape_fail(GRAPE_ERR_FORMAT, "the activation plan %d x %d needs more than the %llu bytes of memory",
+                          c->max_batch, c->max_seq, (unsigned long long)ram);
+    return GRAPE_OK;
+}
+
+// The model of an open checkpoint, planned for max_batch x max_seq (0: the checkpoint's plan).
+static grape_status load_model(grape_model **out, train_config *c, train_state *st, const st_file *f,
+                               const char *path, int max_batch, int max_seq) {
+    grape_status s = read_meta(f, path, c, st);
+    if (s) return s;
+    // 0 keeps the checkpoint's plan; anything else (negatives included) goes to grape_model_create's checks.
+    if (max_batch) c->model.max_batch = max_batch;
+    if (max_seq) c->model.max_seq = max_seq;
+    if ((max_batch >= 0 && max_seq >= 0 && (s = check_plan(f, &c->model))) ||
+        (s = grape_model_create(out, &c->model)))
+        return s == GRAPE_ERR_ARG && !max_batch && !max_seq ? GRAPE_ERR_FORMAT : s;
+    if (!(s = read_tensors(f, *out, NULL, NULL))) s = grape_model_params_changed(*out);
+    if (s) {
+        grape_model_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
 grape_status ckpt_load_model(grape_model **out, train_config *cfg, train_state *st, const char *dir, int max_batch,
                              int max_seq) {
     if (!out || !dir) return grape_fail(GRAPE_ERR_ARG, "grape_model_load: NULL argument");
     *out = NULL;
+    char path[TRAIN_PATH_MAX + 64];
     train_config c;
     train_state state;
-    grape_status s = ckpt_read_meta(dir, &c, &state);
+    st_file *f = NULL;
+    grape_status s = ckpt_path(path, sizeof path, dir);
+    if (!s) s = st_open(&f, path);
+    if (!s && (s = load_model(out, &c, &state, f, path, max_batch, max_seq)) && !strstr(grape_last_error(), path))
+        fail_in(s, path);
+    st_close(f);
     if (s) return s;
-    // 0 keeps the checkpoint's plan; anything else (negatives included) goes to grape_model_create's checks.
-    if (max_batch) c.model.max_batch = max_batch;
-    if (max_seq) c.model.max_seq = max_seq;
-    if ((s = grape_model_create(out, &c.model))) return s;
-    if ((s = ckpt_load_tensors(dir, *out, NULL, NULL))) {
-        grape_model_free(*out);
-        *out = NULL;
-        return s;
-    }
     if (cfg) *cfg = c;
     if (st) *st = state;
     return GRAPE_OK;

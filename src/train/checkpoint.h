@@ -33,7 +33,8 @@ grape_status ckpt_check_storable(const train_config *cfg);
 // GRAPE_ERR_FORMAT naming the key.
 grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st);
 // Load the model's tensors (and the moments unless adam_m/adam_v are NULL); every tensor must be present with
-// the model's shape. Calls grape_model_params_changed.
+// the model's shape and finite values, and the file must hold nothing else (the moments of every tensor, or of
+// none). Calls grape_model_params_changed.
 grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v);
 // GRAPE_ERR_FORMAT, saying so, when dir's checkpoint is weights-only (nothing to resume from).
 grape_status ckpt_check_resumable(const char *dir);

@@ -1,5 +1,7 @@
-// data.c — memory-mapped byte corpora: documents, the train/validation split, window sampling (see data.h).
-// Nothing is ever read into malloc'd memory: a corpus larger than RAM is paged in by the kernel on demand.
+// data.c — byte corpora: documents, the train/validation split, window sampling (see data.h).
+// Files up to DATA_COPY_MAX bytes are copied into anonymous memory once; larger ones are memory-mapped, so a
+// corpus larger than RAM is paged in by the kernel on demand. Why copy at all: a mapped file that another process
+// truncates raises SIGBUS on the next read past its new end, and a run must not die of that.
 #include "train/data.h"
 
 #include <dirent.h>
@@ -62,7 +64,25 @@ static grape_status push_doc(data_corpus *c, const uint8_t *p, size_t len) {
     return GRAPE_OK;
 }
 
-// Map a regular file read-only; an empty file yields len 0 and no mapping.
+// *out := anonymous memory holding the len bytes of fd, read with pread (a file that shrinks meanwhile is an
+// error, not a short corpus).
+static grape_status copy_file(void **out, int fd, size_t len, const char *path) {
+    uint8_t *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) return grape_fail(GRAPE_ERR_NOMEM, "cannot allocate %zu bytes for '%s'", len, path);
+    grape_status s = GRAPE_OK;
+    for (size_t at = 0; at < len && !s;) {
+        ssize_t r = pread(fd, a + at, len - at, (off_t)at);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) s = grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+        if (r == 0) s = grape_fail(GRAPE_ERR_IO, "'%s' shrank while being read (%zu of %zu bytes)", path, at, len);
+        at += r > 0 ? (size_t)r : 0;
+    }
+    if (s) munmap(a, len);
+    *out = s ? NULL : a;
+    return s;
+}
+
+// Copy (up to DATA_COPY_MAX bytes) or map a regular file, read-only; an empty file yields len 0 and no memory.
 static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return grape_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -77,11 +97,15 @@ static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p
         close(fd);
         return GRAPE_OK;
     }
-    void *addr = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
-    int err = errno;
+    void *addr = NULL;
+    grape_status s = GRAPE_OK;
+    if (*len <= DATA_COPY_MAX)
+        s = copy_file(&addr, fd, *len, path);
+    else if ((addr = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+        s = grape_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
     close(fd);
-    if (addr == MAP_FAILED) return grape_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(err));
-    grape_status s = grow((void **)&c->maps, &c->cap_maps, c->n_maps + 1, sizeof *c->maps);
+    if (s) return s;
+    s = grow((void **)&c->maps, &c->cap_maps, c->n_maps + 1, sizeof *c->maps);
     if (s) {
         munmap(addr, *len);
         return s;

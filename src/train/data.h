@@ -1,5 +1,6 @@
-// data.h — byte corpora for training and evaluation: memory-mapped files, documents, the document-level
-// train/validation split, a seeded window sampler and fixed validation windows (docs/TRAINING.md).
+// data.h — byte corpora for training and evaluation: files copied or memory-mapped (DATA_COPY_MAX), documents,
+// the document-level train/validation split, a seeded window sampler and fixed validation windows
+// (docs/TRAINING.md).
 //
 // Documents:
 //   * DIR:  every regular, non-hidden file directly inside DIR, sorted by name (bytewise); one document each;
@@ -19,6 +20,9 @@
 #include "grape.h"
 
 #define DATA_VAL_SHARE 0.1
+// Files up to this size are copied into memory when opened, so truncating them during a run changes nothing;
+// larger files are memory-mapped, and truncating one of those during a run kills it with SIGBUS.
+#define DATA_COPY_MAX ((size_t)1 << 30)
 
 typedef struct {
     const uint8_t *bytes;

@@ -42,13 +42,22 @@ static uint64_t numel(const int64_t *shape, int ndim, int *ok) {
 // ---------------------------------------------------------------------------------------------------------
 // Writer
 
-static grape_status write_all(int fd, const void *p, size_t n, const char *path) {
+// Fault injection for the tests (tests/test_train_faults.c): with GRAPE_FAULT_WRITE_BYTES=N in the environment,
+// a file's writes past its first N bytes fail with ENOSPC, as on a full disk. Unset: no limit.
+static uint64_t fault_budget(void) {
+    const char *e = getenv("GRAPE_FAULT_WRITE_BYTES");
+    return e && *e ? strtoull(e, NULL, 10) : UINT64_MAX;
+}
+
+static grape_status write_all(int fd, const void *p, size_t n, const char *path, uint64_t *budget) {
     for (const char *c = p; n > 0;) {
-        ssize_t w = write(fd, c, n);
+        size_t want = n < *budget ? n : (size_t)*budget;
+        ssize_t w = want ? write(fd, c, want) : (errno = ENOSPC, -1);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return grape_fail(GRAPE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
         c += w;
         n -= (size_t)w;
+        *budget -= (uint64_t)w;
     }
     return GRAPE_OK;
 }
@@ -117,12 +126,12 @@ static grape_status sync_dir(const char *path) {
 }
 
 static grape_status write_file(int fd, const char *tmp, const char *h, size_t hl, const st_entry *t, int n) {
-    uint64_t hlen = hl;
-    grape_status s = write_all(fd, &hlen, 8, tmp);
-    if (!s) s = write_all(fd, h, hl, tmp);
+    uint64_t hlen = hl, budget = fault_budget();
+    grape_status s = write_all(fd, &hlen, 8, tmp, &budget);
+    if (!s) s = write_all(fd, h, hl, tmp, &budget);
     for (int i = 0; i < n && !s; i++) {
         int ok = 1;
-        s = write_all(fd, t[i].data, numel(t[i].shape, t[i].ndim, &ok) * 4, tmp);
+        s = write_all(fd, t[i].data, numel(t[i].shape, t[i].ndim, &ok) * 4, tmp, &budget);
     }
     if (!s && fsync(fd) != 0) s = grape_fail(GRAPE_ERR_IO, "cannot sync '%s': %s", tmp, strerror(errno));
     return s;

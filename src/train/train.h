@@ -30,6 +30,10 @@ typedef struct {
     int64_t log_interval;  // steps between metrics.jsonl lines
     int64_t save_interval; // steps between checkpoints (0: only at the end and on a signal)
     int threads;           // OpenMP threads (recorded; a different count may change the last bits)
+    // A non-finite loss or gradient norm: 0 stops the run (GRAPE_ERR_NUMERIC naming the step; the checkpoint
+    // on disk stays the last good one); 1 skips the step (its batch is consumed, no update is applied, no
+    // metrics line is written). Not stored in the checkpoint: a choice of each run.
+    int skip_nonfinite;
 } train_config;
 
 typedef struct {
@@ -58,6 +62,7 @@ typedef struct {
     double val_bpb;       // this step's validation, NaN if none ran
     double last_val_bpb;  // latest validation so far, NaN if none
     int logged;           // this step wrote a metrics.jsonl line
+    int skipped;          // non-finite loss or gradient, skipped (train_config.skip_nonfinite)
 } train_report;
 
 typedef struct {

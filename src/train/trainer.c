@@ -212,8 +212,10 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
     double base = c->accum_mean ? 1.0 / c->grad_accum : 1.0;
     *norm = grad_global_norm(g, n) * base;
     if (!isfinite(*norm) || !isfinite(*loss))
-        return grape_fail(GRAPE_ERR_NUMERIC, "loss %g, gradient norm %g at step %lld: training diverged (lower --lr?)",
-                          *loss, *norm, (long long)t->st.step + 1);
+        return grape_fail(GRAPE_ERR_NUMERIC,
+                          "loss %g, gradient norm %g at step %lld: training diverged (lower --lr, or pass "
+                          "--skip-nonfinite to skip such steps); the checkpoint in %s is the last good one",
+                          *loss, *norm, (long long)t->st.step + 1, t->dir);
     *lr = adamw_lr(&c->opt, t->st.step);
     adamw_step(p, t->adam_m, t->adam_v, g, t->groups, t->n_groups, *lr, base * grad_clip_scale(*norm, c->opt.clip),
                t->st.step + 1, &c->opt);
@@ -251,7 +253,7 @@ static grape_status after_step(trainer *t, train_report *r, interval *iv) {
     r->elapsed = t->st.elapsed;
     r->tokens_per_s = iv->seconds > 0 ? (double)iv->tokens / iv->seconds : 0;
     r->eta = iv->steps > 0 ? (double)(c->steps - step) * iv->seconds / (double)iv->steps : 0;
-    r->logged = due(step, c->log_interval, c->steps) || !isnan(r->val_bpb);
+    r->logged = !r->skipped && (due(step, c->log_interval, c->steps) || !isnan(r->val_bpb));
     if (r->logged) {
         grape_status s = metrics_write(&t->log, r);
         if (s) return s;
@@ -278,6 +280,7 @@ static grape_status run_loop(trainer *t) {
         train_report r = {0};
         double t0 = now();
         grape_status s = train_step(t, &r.loss, &r.grad_norm, &r.lr);
+        if (s == GRAPE_ERR_NUMERIC && c->skip_nonfinite) r.skipped = 1, s = GRAPE_OK; // no update was applied
         if (s) return s;
         int64_t tokens = (int64_t)c->batch * c->seq * c->grad_accum;
         t->st.step++;
