@@ -8,7 +8,7 @@
 set -euo pipefail
 build=${1:-build}
 pes=${PES:-nope,rope,xpos,alibi,fox,grape-m,grape-a-qk,grape-ap,grape-m+grape-ap}
-steps=${STEPS:-250}
+steps=${STEPS:-160}
 seeds=${SEEDS:-1}
 out=${OUT:-runs/demo-compare}
 grape="$build/grape"

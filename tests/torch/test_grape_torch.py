@@ -1,8 +1,11 @@
 """test_grape_torch.py — python/grape_torch.py (the PyTorch loader users get) against libgrape on checkpoints written
 by `grape train`: for every encoding, hybrid and option family, a short run (3 steps of a 2-layer model) is loaded by
 both; the logits of one batch must agree to 1e-5 relative (grape_torch in float64 vs the C model in float32), and
-so must the bits per byte. Also: metadata values given as strings or numbers load the same."""
+so must the bits per byte. `grape eval --json` on a corpus of known documents gives the BPB that grape_torch computes
+on the same validation windows (full attention, and BCA at a length <= the window, where it is full attention).
+Also: metadata values given as strings or numbers load the same."""
 import ctypes
+import json
 import os
 import subprocess
 import sys
@@ -47,6 +50,47 @@ def train(grape, name, data, out):
            "--data", data, "--out", out, "--quiet", "--threads", "1"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, f"{' '.join(cmd)}: {r.stderr}"
+
+
+def validation_docs(docs, share=0.1):
+    """The validation documents of train/data.c's documented rule: document i is held out exactly when that brings
+    the held-out share of the bytes seen so far closer to `share` than leaving it out (the last one if none)."""
+    val, seen, out = 0.0, 0.0, []
+    for d in docs:
+        seen += len(d)
+        if abs(val + len(d) - share * seen) < abs(val - share * seen):
+            out.append(d)
+            val += len(d)
+    return out or docs[-1:]
+
+
+def eval_vs_torch(grape, run, tmp, rng, lengths=(24, 48)):
+    """grape eval's BPB at each length vs grape_torch over the same non-overlapping windows of the validation
+    documents (a directory corpus: one document per file, in name order)."""
+    d = os.path.join(tmp, "eval-docs")
+    os.makedirs(d, exist_ok=True)
+    docs = [bytes(rng.integers(97, 123, size=int(rng.integers(150, 400))).astype(np.uint8)) for _ in range(12)]
+    for i, doc in enumerate(docs):
+        with open(os.path.join(d, f"{i:02d}.txt"), "wb") as f:
+            f.write(doc)
+    model = grape_torch.load(run)
+    worst = 0.0
+    for flag in ([], ["--bca"]):
+        cmd = [grape, "eval", "--ckpt", run, "--data", d, "--lengths", ",".join(map(str, lengths)), "--json",
+               "--threads", "1"] + flag
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, f"{' '.join(cmd)}: {r.stderr}"
+        rows = json.loads(r.stdout)
+        for row, L in zip(rows, lengths):
+            nats = nbytes = 0.0
+            for doc in validation_docs(docs):
+                k = (len(doc) - 1) // L  # whole windows only, as grape eval scores them
+                if k:
+                    nats += grape_torch.bits_per_byte(model, doc[:k * L + 1], window=L) * k * L
+                    nbytes += k * L
+            assert row["length"] == L and row["bytes"] == nbytes, (row, nbytes)
+            worst = max(worst, abs(row["bpb"] - nats / nbytes) / (nats / nbytes))
+    return worst
 
 
 def c_logits(lib, run, tok, tgt):
@@ -99,6 +143,9 @@ def main():
         tgt = np.frombuffer(text[1:], dtype=np.uint8)[None].repeat(B, 0).copy()
         _, c_loss = c_logits(lib, os.path.join(tmp, "run1"), tok, tgt)
         bpb = c_loss / np.log(2)
+        for i in (1, ENCODINGS.index("grape-m+grape-ap"), ENCODINGS.index("xpos+fox")):
+            check(f"{ENCODINGS[i]}: grape eval --json BPB (full, --bca) vs grape_torch on the validation windows",
+                  eval_vs_torch(grape, os.path.join(tmp, f"run{i}"), tmp, rng), TOL)
         check("bits_per_byte of a text = libgrape's cross-entropy / ln 2", abs(grape_torch.bits_per_byte(model, text) -
                                                                            bpb) / bpb, TOL)
     finish()
