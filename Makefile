@@ -38,8 +38,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DEPS_PROBE ?= dnnl.h jansson.h omp.h
 
 # A fresh machine: one line and a stop before anything compiles when a dependency's header is missing. Goals that
-# run `make deps` first (test, bench, data, demo) and those that compile nothing skip the check.
-ifeq ($(filter deps test bench data demo clean uninstall,$(MAKECMDGOALS)),)
+# run `make deps` first (test, bench, data, demo, fuzz) and those that compile nothing skip the check.
+ifeq ($(filter deps test bench data demo fuzz clean uninstall,$(MAKECMDGOALS)),)
 HASH := \#
 MISSING := $(firstword $(foreach h,$(DEPS_PROBE),$(if $(shell echo '$(HASH)include <$(h)>' | $(CC) -E -x c - >/dev/null 2>&1 && echo ok),,$(h))))
 ifneq ($(MISSING),)
