@@ -20,7 +20,7 @@
 #include "cli/cmd_eval_util.h"
 #include "eval/compare.h"
 #include "eval/eval.h"
-#include "eval/outfile.h"
+#include "core/atomic_file.h"
 #include "eval/resolution.h"
 #include "train/checkpoint.h"
 #include "core/textbuf.h"
@@ -114,7 +114,7 @@ static int read_text(const char *path, char *buf, size_t cap) {
 }
 
 static int write_text(const char *path, const char *text) {
-    if (out_write_atomic(path, text, strlen(text))) return !cli_error("compare: %s", grape_last_error());
+    if (atomic_write_file(path, text, strlen(text))) return !cli_error("compare: %s", grape_last_error());
     return 1;
 }
 

@@ -7,7 +7,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_eval_util.h"
 #include "eval/eval.h"
-#include "eval/outfile.h"
+#include "core/atomic_file.h"
 #include "core/textbuf.h"
 
 static const char *const known[] = {"--ckpt", "--data", "--lengths", "--per-position", "--doc-bytes", "--threads",
@@ -40,7 +40,7 @@ static int write_per_position(const char *path, const eval_result *r, int n, con
                       mean / M_LN2);
         }
     grape_status s = tb_status(&b);
-    if (!s) s = out_write_atomic(path, b.p, b.len);
+    if (!s) s = atomic_write_file(path, b.p, b.len);
     tb_free(&b);
     return s ? !cli_error("eval: --per-position %s: %s", path, grape_last_error()) : 1;
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "eval/outfile.h"
+#include "core/atomic_file.h"
 #include "core/textbuf.h"
 
 #define RUN_MAGIC "grape-compare-run 1"
@@ -28,7 +28,7 @@ grape_status cmp_run_save(const cmp_run *r, const char *path) {
                   (long long)e->bytes, e->tokens_per_s);
     }
     grape_status s = tb_status(&b);
-    if (!s) s = out_write_atomic(path, b.p, b.len);
+    if (!s) s = atomic_write_file(path, b.p, b.len);
     tb_free(&b);
     return s;
 }
@@ -324,7 +324,7 @@ static grape_status put(const char *dir, const char *name, textbuf *b) {
     grape_status s = tb_status(b);
     if (!s && snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         s = grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
-    if (!s) s = out_write_atomic(path, b->p, b->len);
+    if (!s) s = atomic_write_file(path, b->p, b->len);
     tb_reset(b);
     return s;
 }

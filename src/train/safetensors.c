@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "train/errctx.h"
 
@@ -42,25 +43,6 @@ static uint64_t numel(const int64_t *shape, int ndim, int *ok) {
 // ---------------------------------------------------------------------------------------------------------
 // Writer
 
-// Fault injection for the tests (tests/test_train_faults.c): with GRAPE_FAULT_WRITE_BYTES=N in the environment,
-// a file's writes past its first N bytes fail with ENOSPC, as on a full disk. Unset: no limit.
-static uint64_t fault_budget(void) {
-    const char *e = getenv("GRAPE_FAULT_WRITE_BYTES");
-    return e && *e ? strtoull(e, NULL, 10) : UINT64_MAX;
-}
-
-static grape_status write_all(int fd, const void *p, size_t n, const char *path, uint64_t *budget) {
-    for (const char *c = p; n > 0;) {
-        size_t want = n < *budget ? n : (size_t)*budget;
-        ssize_t w = want ? write(fd, c, want) : (errno = ENOSPC, -1);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return grape_fail(GRAPE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-        c += w;
-        n -= (size_t)w;
-        *budget -= (uint64_t)w;
-    }
-    return GRAPE_OK;
-}
 
 // Set key in obj to v, taking the reference; 0 when v is NULL (out of memory, or a string that is not UTF-8).
 static int put(json_t *obj, const char *key, json_t *v) { return v && !json_object_set_new(obj, key, v); }
@@ -113,44 +95,23 @@ static grape_status build_header(char **out, size_t *len, const st_entry *t, int
     return GRAPE_OK;
 }
 
-// fsync the directory holding path, so the rename itself survives a crash.
-static grape_status sync_dir(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0) return grape_fail(GRAPE_ERR_IO, "cannot open the directory of '%s': %s", path, strerror(errno));
-    int rc = fsync(fd);
-    close(fd);
-    return rc ? grape_fail(GRAPE_ERR_IO, "cannot sync the directory of '%s': %s", path, strerror(errno)) : GRAPE_OK;
-}
-
-static grape_status write_file(int fd, const char *tmp, const char *h, size_t hl, const st_entry *t, int n) {
-    uint64_t hlen = hl, budget = fault_budget();
-    grape_status s = write_all(fd, &hlen, 8, tmp, &budget);
-    if (!s) s = write_all(fd, h, hl, tmp, &budget);
+static grape_status write_tensors(atomic_file *f, const char *h, size_t hl, const st_entry *t, int n) {
+    uint64_t hlen = hl;
+    grape_status s = atomic_write(f, &hlen, 8);
+    if (!s) s = atomic_write(f, h, hl);
     for (int i = 0; i < n && !s; i++) {
         int ok = 1;
-        s = write_all(fd, t[i].data, numel(t[i].shape, t[i].ndim, &ok) * 4, tmp, &budget);
+        s = atomic_write(f, t[i].data, numel(t[i].shape, t[i].ndim, &ok) * 4);
     }
-    if (!s && fsync(fd) != 0) s = grape_fail(GRAPE_ERR_IO, "cannot sync '%s': %s", tmp, strerror(errno));
     return s;
 }
 
 grape_status st_save(const char *path, const st_entry *t, int n, const char *const *meta, int n_meta) {
     char *h = NULL;
     size_t hl = 0;
+    atomic_file f;
     grape_status s = build_header(&h, &hl, t, n, meta, n_meta);
-    char tmp[4096];
-    if (!s && snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        s = grape_fail(GRAPE_ERR_ARG, "path too long: '%s'", path);
-    int fd = s ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (!s && fd < 0) s = grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    if (!s) s = write_file(fd, tmp, h, hl, t, n);
-    if (fd >= 0 && close(fd) != 0 && !s) s = grape_fail(GRAPE_ERR_IO, "cannot close '%s': %s", tmp, strerror(errno));
-    if (!s && rename(tmp, path) != 0) s = grape_fail(GRAPE_ERR_IO, "cannot rename to '%s': %s", path, strerror(errno));
-    if (s && fd >= 0) unlink(tmp);
-    if (!s) s = sync_dir(path);
+    if (!s && !(s = atomic_open(&f, path))) s = atomic_finish(&f, write_tensors(&f, h, hl, t, n));
     free(h);
     return s;
 }
