@@ -339,13 +339,15 @@ static void print_comm(const train_group *world, double train_s) {
                100 * d.transfer_s / train_s, 100 * d.wait_s / train_s);
 }
 
-// The exit status of a failure, without the message.
-static int report_status(grape_status s) { return s == GRAPE_ERR_INTERRUPTED ? 128 + (int)stop_flag : 1; }
+// The exit status of a failure, without the message (a stop another rank was asked for counts as SIGTERM).
+static int report_status(grape_status s) {
+    return s == GRAPE_ERR_INTERRUPTED ? 128 + (stop_flag ? (int)stop_flag : SIGTERM) : 1;
+}
 
 static int report_error(grape_status s, const train_config *c, const char *dir) {
     if (s == GRAPE_ERR_INTERRUPTED) {
         fprintf(stderr, "grape: %s; continue with: grape train --out %s --resume\n", grape_last_error(), dir);
-        return 128 + (int)stop_flag;
+        return report_status(s);
     }
     if (s == GRAPE_ERR_IO && !strcmp(c->data, "data/kjv.txt") && access(c->data, R_OK) != 0)
         return cli_error("the default corpus data/kjv.txt is missing: run `make data` (or pass --data PATH)");

@@ -6,7 +6,8 @@
 #   * a perturbation injected into rank 1 (GRAPE_FAULT_DIVERGE) is caught by the next checkpoint's checksum: the
 #     run stops naming the step and the rank, the checkpoint on disk stays the last agreed one;
 #   * a rank count that does not divide --batch is refused before training;
-#   * `mpirun -np 2 grape compare` deals the runs to the ranks and writes the checkpoints of a one-process compare.
+#   * `mpirun -np 2 grape compare` deals the runs to the ranks and writes the checkpoints of a one-process compare;
+#   * a SIGTERM to rank 1 alone stops both ranks after the same step, and rank 0 saves that step.
 # A grape built without MPI (make MPI=0) must instead refuse to run as one of several ranks.
 # Works as root and not (OMPI_ALLOW_RUN_AS_ROOT*), with fewer cores than ranks (--oversubscribe), unbound
 # (--bind-to none: containers may report one slot), and under ASan: LeakSanitizer then ignores allocations made
@@ -98,3 +99,16 @@ for pe in rope alibi fox; do
 done
 [ -f "$tmp/cmp2/results.md" ] && [ "$ok" -eq 0 ]
 check "mpirun -np 2 grape compare (3 runs dealt to 2 ranks): the checkpoints of a one-process compare, results.md" $?
+
+# 6. a SIGTERM to rank 1 alone stops both ranks after the same step; rank 0 saves that step
+mpi 2 "$grape" train "${common[@]}" --steps 1000000 --save-interval 0 --out "$tmp/sig" >"$tmp/sig.log" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do [ "$(cat "$tmp/sig/metrics.jsonl" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.1; done
+for p in $(pgrep -f -- "--out $tmp/sig"); do # rank 1: the process whose environment says so
+  tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && kill -TERM "$p"
+done
+wait "$launcher"
+saved=$(step_of "$tmp/sig")
+grep -q "stopped at step $saved;" "$tmp/sig.log" && [ "$saved" -ge 3 ] &&
+  [ "$(tail -1 "$tmp/sig/metrics.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["step"])')" = "$saved" ]
+check "SIGTERM to rank 1 alone: both ranks stop after the same step, rank 0 saves it (step $saved)" $?
