@@ -324,7 +324,8 @@ static int fresh_config(const cli_args *a, train_config *c) {
 
 static const char *ranks_text(const train_group *world) {
     static char buf[64];
-    snprintf(buf, sizeof buf, world->size > 1 ? " x %d ranks" : "", world->size);
+    buf[0] = '\0';
+    if (world->size > 1) snprintf(buf, sizeof buf, " x %d ranks", world->size);
     return buf;
 }
 

@@ -278,11 +278,10 @@ static grape_status check_agreement(trainer *t) {
     for (int r = 1; !s && r < t->size; r++)
         if (all[r] != all[0])
             s = grape_fail(GRAPE_ERR_NUMERIC,
-                              "ranks diverged at step %lld: the checksum of the parameters and AdamW moments is "
-                              "%016llx on rank 0 but %016llx on rank %d; stopped without saving (the checkpoint in "
-                              "%s is the last one the ranks agreed on)",
-                              (long long)t->st.step, (unsigned long long)all[0], (unsigned long long)all[r], r,
-                              t->dir);
+                           "ranks diverged at step %lld: the checksum of the parameters and AdamW moments is %016llx "
+                           "on rank 0 but %016llx on rank %d; stopped without saving (the checkpoint in %s is the "
+                           "last one the ranks agreed on)",
+                           (long long)t->st.step, (unsigned long long)all[0], (unsigned long long)all[r], r, t->dir);
     return s;
 }
 
