@@ -7,8 +7,10 @@
 #     run stops naming the step and the rank, the checkpoint on disk stays the last agreed one;
 #   * a rank count that does not divide --batch is refused before training;
 #   * `mpirun -np 2 grape compare` deals the runs to the ranks and writes the checkpoints of a one-process compare;
+#     with --ranks-per-job 2 its run is a 2-rank run (within 1e-5 of one process);
 #   * a SIGTERM to rank 1 alone stops both ranks after the same step, and rank 0 saves that step.
-# A grape built without MPI (make MPI=0) must instead refuse to run as one of several ranks.
+# And a grape without MPI (this build's objects linked with dist_single.c) trains alone and refuses to run as one
+# of several ranks; when BUILD itself has no MPI, only that is checked.
 # Works as root and not (OMPI_ALLOW_RUN_AS_ROOT*), with fewer cores than ranks (--oversubscribe), unbound
 # (--bind-to none: containers may report one slot), and under ASan: LeakSanitizer then ignores allocations made
 # inside OpenMPI's own libraries (tests/sh/lsan_mpi.supp, below).
@@ -20,13 +22,29 @@ trap 'rm -rf "$tmp"' EXIT
 check() { # name, condition exit status
   if [ "$2" -eq 0 ]; then echo "PASS $1"; else echo "FAIL $1"; fi
 }
+step_of() { # the training step stored in DIR's checkpoint
+  python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]
+print(json.loads(f.read(n))["__metadata__"]["state.step"])' "$1/model.safetensors" 2>/dev/null
+}
 [ -r data/kjv.txt ] || scripts/make_data.sh >/dev/null || { echo "FAIL data/kjv.txt cannot be built"; exit 1; }
 
+# 0. The grape of a build without MPI (make MPI=0): BUILD's CLI objects with src/cli/dist_single.c for dist_mpi.c,
+# linked here as the Makefile would, so every run checks it. It trains alone, and refuses to be one of 2 ranks.
+single=$tmp/grape-single
+cc=${CC:-gcc}
+# shellcheck disable=SC2086
+$cc -std=c11 -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc -D_DEFAULT_SOURCE ${LINK_FLAGS:-} -c src/cli/dist_single.c \
+  -o "$tmp/dist_single.o" &&
+  $cc -fopenmp ${LINK_FLAGS:-} -o "$single" $(ls "$build"/obj/src/cli/*.o | grep -v '/dist_') "$tmp/dist_single.o" \
+    "$build/libgrape.a" -ldnnl -ljansson -lm
+! ldd "$single" | grep -q libmpi && "$single" train --preset micro --steps 2 --threads 1 --quiet --out "$tmp/single" &&
+  [ "$(step_of "$tmp/single")" = 2 ]
+check "grape without MPI (dist_single.c): links no libmpi, trains 2 steps alone" $?
+out=$(OMPI_COMM_WORLD_SIZE=2 "$single" train --preset micro --steps 1 --out "$tmp/nompi" 2>&1); rc=$?
+[ "$rc" -eq 1 ] && grep -q 'built without MPI' <<<"$out" && [ ! -e "$tmp/nompi" ]
+check "grape without MPI refuses to run as one of 2 ranks (OMPI_COMM_WORLD_SIZE=2), creating nothing" $?
+echo "# $out"
 if ! ldd "$grape" | grep -q libmpi; then
-  out=$(OMPI_COMM_WORLD_SIZE=2 "$grape" train --preset micro --steps 1 --out "$tmp/nompi" 2>&1); rc=$?
-  [ "$rc" -eq 1 ] && grep -q 'built without MPI' <<<"$out" && [ ! -e "$tmp/nompi" ]
-  check "a grape built without MPI refuses to run as one of 2 ranks" $?
-  echo "# $out"
   echo "# $grape was built without MPI (make MPI=0, or no mpicc): the data-parallel tests need OpenMPI (make deps)"
   exit 0
 fi
@@ -55,10 +73,6 @@ err = max((abs(x - y) / abs(y) for x, y in zip(a, b)), default=float("inf"))
 print(f"# {len(a)} vs {len(b)} losses, max relative difference {err:.3g} (tolerance 1e-5)")
 sys.exit(0 if len(a) == len(b) == int(sys.argv[3]) and err <= 1e-5 else 1)
 EOF
-}
-step_of() { # the training step stored in DIR's checkpoint
-  python3 -c 'import json,struct,sys; f=open(sys.argv[1],"rb"); n=struct.unpack("<Q",f.read(8))[0]
-print(json.loads(f.read(n))["__metadata__"]["state.step"])' "$1/model.safetensors" 2>/dev/null
 }
 
 # 1. 2 ranks x B/2 == 1 rank x B
@@ -90,15 +104,18 @@ out=$(mpi 3 "$grape" train "${common[@]}" --steps 2 --out "$tmp/three" 2>&1); rc
 check "3 ranks with --batch 8: refused before training, naming the batch and the rank count" $?
 
 # 5. compare: runs dealt to ranks == one process
-budget=(--pes rope,alibi,fox --preset micro --steps 6 --eval-interval 3 --max-mult 2 --doc-bytes 256 --threads 1 --quiet)
-"$grape" compare "${budget[@]}" --out "$tmp/cmp1" >/dev/null
-mpi 2 "$grape" compare "${budget[@]}" --out "$tmp/cmp2" >/dev/null
+budget=(--preset micro --steps 6 --eval-interval 3 --max-mult 2 --doc-bytes 256 --threads 1 --quiet)
+"$grape" compare --pes rope,alibi,fox "${budget[@]}" --out "$tmp/cmp1" >/dev/null
+mpi 2 "$grape" compare --pes rope,alibi,fox "${budget[@]}" --out "$tmp/cmp2" >/dev/null
 ok=$?
 for pe in rope alibi fox; do
   cmp -s "$tmp/cmp1/runs/$pe-s1/model.safetensors" "$tmp/cmp2/runs/$pe-s1/model.safetensors" || ok=1
 done
 [ -f "$tmp/cmp2/results.md" ] && [ "$ok" -eq 0 ]
 check "mpirun -np 2 grape compare (3 runs dealt to 2 ranks): the checkpoints of a one-process compare, results.md" $?
+mpi 2 "$grape" compare --pes rope "${budget[@]}" --ranks-per-job 2 --out "$tmp/cmpg" >/dev/null &&
+  close "$tmp/cmp1/runs/rope-s1" "$tmp/cmpg/runs/rope-s1" 6 && grep -q '^mpirun -np 2 grape train' "$tmp/cmpg/commands.txt"
+check "compare --ranks-per-job 2: one 2-rank run within 1e-5 of the one-process run; commands.txt says mpirun -np 2" $?
 
 # 6. a SIGTERM to rank 1 alone stops both ranks after the same step; rank 0 saves that step
 mpi 2 "$grape" train "${common[@]}" --steps 1000000 --save-interval 0 --out "$tmp/sig" >"$tmp/sig.log" 2>&1 &
