@@ -11,7 +11,8 @@
 #     with --ranks-per-job 2 its run is a 2-rank run (within 1e-5 of one process);
 #   * a SIGTERM to rank 1 alone stops both ranks after the same step, and rank 0 saves that step.
 # And a grape without MPI (this build's objects linked with dist_single.c) trains alone and refuses to run as one
-# of several ranks; when BUILD itself has no MPI, only that is checked.
+# of several ranks; on a PATH without mpicc the Makefile picks dist_single.c, and MPI=1 stops saying why. When
+# BUILD itself has no MPI, only these are checked.
 # Works as root and not (OMPI_ALLOW_RUN_AS_ROOT*), with fewer cores than ranks (--oversubscribe), unbound
 # (--bind-to none: containers may report one slot), and under ASan: LeakSanitizer then ignores allocations made
 # inside OpenMPI's own libraries (tests/sh/lsan_mpi.supp, below).
@@ -44,6 +45,20 @@ check "grape without MPI (dist_single.c): links no libmpi, trains 2 steps alone"
 out=$(OMPI_COMM_WORLD_SIZE=2 "$single" train --preset micro --steps 1 --out "$tmp/nompi" 2>&1); rc=$?
 [ "$rc" -eq 1 ] && grep -q 'built without MPI' <<<"$out" && [ ! -e "$tmp/nompi" ]
 check "grape without MPI refuses to run as one of 2 ranks (OMPI_COMM_WORLD_SIZE=2), creating nothing" $?
+echo "# $out"
+# The Makefile on a PATH without mpicc: detection picks dist_single.c; MPI=1 stops with one line saying why.
+mkdir "$tmp/bin"
+for f in /usr/bin/* /bin/*; do
+  n=${f##*/}
+  [ "$n" = mpicc ] || [ -e "$tmp/bin/$n" ] || ln -s "$f" "$tmp/bin/$n"
+done
+unset MAKEFLAGS MAKELEVEL MFLAGS
+plan=$(PATH=$tmp/bin make --no-print-directory -n BUILD="$tmp/b" "$tmp/b/grape" 2>&1)
+grep -q 'dist_single\.c' <<<"$plan" && ! grep -q 'dist_mpi\.c' <<<"$plan"
+check "make without mpicc on PATH builds grape with dist_single.c" $?
+out=$(PATH=$tmp/bin make --no-print-directory -n MPI=1 BUILD="$tmp/b" "$tmp/b/grape" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -q 'MPI=1 but mpicc is missing' <<<"$out"
+check "make MPI=1 without mpicc stops with one line naming make deps and MPI=0" $?
 echo "# $out"
 if ! ldd "$grape" | grep -q libmpi; then
   echo "# $grape was built without MPI (make MPI=0, or no mpicc): the data-parallel tests need OpenMPI (make deps)"
