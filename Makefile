@@ -37,6 +37,15 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # Headers whose absence means the Debian packages of scripts/deps.sh are missing (tests name a missing one).
 DEPS_PROBE ?= dnnl.h jansson.h omp.h
 
+# MPI (docs/DISTRIBUTED.md): `mpirun -np N grape train|compare` trains data-parallel when the CLI is built with
+# MPI. Detected: MPI=1 when mpicc is on PATH (make deps installs Debian's OpenMPI), else 0; `make MPI=0` builds
+# without it. Only src/cli/dist_mpi.c includes mpi.h and only the grape binary links it: libgrape never does.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
+endif
+
 # A fresh machine: one line and a stop before anything compiles when a dependency's header is missing. Goals that
 # run `make deps` first (test, bench, data, demo, fuzz) and those that compile nothing skip the check.
 ifeq ($(filter deps test bench data demo fuzz clean uninstall,$(MAKECMDGOALS)),)
@@ -45,10 +54,13 @@ MISSING := $(firstword $(foreach h,$(DEPS_PROBE),$(if $(shell echo '$(HASH)inclu
 ifneq ($(MISSING),)
 $(error grape: $(MISSING) not found: run `make deps` to install the Debian packages grape needs (make test does it too))
 endif
+ifeq ($(MPI)$(MPI_LIBS),1)
+$(error grape: MPI=1 but mpicc is missing: run `make deps` (Debian's OpenMPI), or build without MPI: make MPI=0)
+endif
 endif
 
 LIB_SRC := $(wildcard src/core/*.c src/pe/*.c src/attn/*.c src/model/*.c src/train/*.c src/eval/*.c)
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(filter-out src/cli/dist_%.c,$(wildcard src/cli/*.c)) src/cli/dist_$(if $(filter 1,$(MPI)),mpi,single).c
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_UTIL := tests/util.c
 
@@ -73,6 +85,8 @@ $(BUILD)/libgrape.a: $(LIB_OBJ)
 $(BUILD)/libgrape.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libgrape.so.$(SOVERSION) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/obj/src/cli/dist_mpi.o: CFLAGS += $(MPI_CFLAGS)
+$(BUILD)/grape: LDLIBS += $(MPI_LIBS)
 $(BUILD)/grape: $(CLI_OBJ) $(BUILD)/libgrape.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgrape.a $(LDLIBS)
 

@@ -11,6 +11,7 @@ packages=(
   bible-kjv                             # the default corpus
   gnuplot-nox                           # plots of the evaluation
   pkgconf                               # make test builds the examples with `pkg-config --cflags --libs grape`
+  libopenmpi-dev openmpi-bin            # OpenMPI: mpirun -np N grape train (src/cli/dist_mpi.c, tests/sh/test_mpi.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,8 @@
 // src/eval/compare.h plus two gnuplot PNGs and commands.txt into DIR (docs/EVALUATION.md).
 // Runs train in this process through the trainer (train_run) one job at a time: one progress line, no child
 // output to parse, and the same code path as `grape train` (commands.txt lists the equivalent commands).
+// Under `mpirun -np N`, the ranks form N / --ranks-per-job groups; group g takes the pending runs g, g + groups,
+// ... (training data-parallel inside the group, evaluating on its first rank) and world rank 0 writes the report.
 // Resumable: a run whose DIR/runs/NAME/eval.txt exists is done; a checkpoint short of its steps resumes bit-exactly
 // (checkpoints every validation interval); re-running with more encodings or seeds adds runs to DIR.
 #include <errno.h>
@@ -18,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_eval_util.h"
+#include "cli/dist.h"
 #include "eval/compare.h"
 #include "eval/eval.h"
 #include "core/atomic_file.h"
@@ -32,7 +35,7 @@
 
 static const char *const known[] = {"--pes",  "--preset",    "--steps",    "--seeds",         "--data",
                                     "--out",  "--batch",     "--seq",      "--lr",            "--doc-bytes",
-                                    "--max-mult", "--eval-interval", "--threads", NULL};
+                                    "--max-mult", "--eval-interval", "--threads", "--ranks-per-job", NULL};
 static const char *const booleans[] = {"--quiet", NULL};
 
 static void usage(void) {
@@ -52,7 +55,9 @@ static void usage(void) {
            "  --doc-bytes N         evaluate the first N bytes of each validation document [16 x seq; 0 = all]\n"
            "  --max-mult M          longest evaluation length as a multiple of seq, a power of two [16]\n"
            "  --eval-interval N     steps between validations (loss curves) and checkpoints [steps/10]\n"
-           "  --threads N           OpenMP threads [all cores]\n"
+           "  --threads N           OpenMP threads [all cores; under mpirun: cores / ranks on the machine]\n"
+           "  --ranks-per-job G     under mpirun -np N: N/G groups of G ranks, each training its share of the\n"
+           "                        runs data-parallel (G divides N and --batch) [1]\n"
            "  --quiet               no progress line\n");
 }
 
@@ -67,6 +72,8 @@ typedef struct {
     int job, n_jobs, cur_L; // cur_L: the length being evaluated
     double t0, done, total, base;
     char what[160];
+    train_group world, group; // this process in the launch, and in its rank group
+    int n_groups, color;      // color: this process's group, which runs the pending runs color, color + n_groups, ...
 } compare;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -222,7 +229,7 @@ static int train_job(compare *cp, const char *pe, int seed, const char *dir) {
     cp->job++;
     cp->base = cp->done - (double)have * cp->b.batch * cp->b.seq;
     show(cp, have ? " (resuming)" : "", 1);
-    train_hooks hooks = {.on_step = on_train_step, .ctx = cp};
+    train_hooks hooks = {.on_step = on_train_step, .ctx = cp, .group = &cp->group};
     train_state st;
     grape_status s = have >= c.steps ? GRAPE_OK : train_run(&c, dir, have > 0, &hooks, &st);
     if (s) return !cli_error("compare: training %s seed %d: %s (run again to resume)", pe, seed, grape_last_error());
@@ -287,11 +294,24 @@ static int run_done(const compare *cp, const char *pe, int seed) {
     return access(path, F_OK) == 0 && !cmp_run_load(&r, path);
 }
 
+// The runs not done yet, in (encoding, seed) order, that this process's group takes: every rank lists them before
+// any group starts (the barrier), so they agree on the deal.
+static int my_runs(compare *cp, int *runs) {
+    int n = 0, k = 0;
+    for (int p = 0; p < cp->n_pes; p++)
+        for (int s = 1; s <= cp->seeds; s++, k++)
+            if (!run_done(cp, cp->pes[p], s) && n++ % cp->n_groups == cp->color) runs[k] = 1;
+    return dist_all_ok(&cp->world, 1);
+}
+
 static int run_jobs(compare *cp) {
+    static int mine[CMP_MAX_PES * CMP_MAX_SEEDS];
+    memset(mine, 0, sizeof mine);
+    if (!my_runs(cp, mine)) return 0;
     cp->n_jobs = 0, cp->total = 0;
     for (int p = 0; p < cp->n_pes; p++)
         for (int s = 1; s <= cp->seeds; s++) {
-            if (run_done(cp, cp->pes[p], s)) continue;
+            if (!mine[p * cp->seeds + s - 1]) continue;
             char dir[2048];
             run_dir(dir, sizeof dir, cp, cp->pes[p], s);
             cp->n_jobs += 2;
@@ -302,8 +322,9 @@ static int run_jobs(compare *cp) {
         for (int s = 1; s <= cp->seeds; s++) {
             char dir[2048];
             run_dir(dir, sizeof dir, cp, cp->pes[p], s);
-            if (run_done(cp, cp->pes[p], s)) continue;
-            if (!train_job(cp, cp->pes[p], s, dir) || !eval_job(cp, cp->pes[p], s, dir)) return 0;
+            if (!mine[p * cp->seeds + s - 1]) continue;
+            if (!train_job(cp, cp->pes[p], s, dir) || (cp->group.rank == 0 && !eval_job(cp, cp->pes[p], s, dir)))
+                return 0;
         }
     if (cp->n_jobs && !cp->quiet && isatty(STDERR_FILENO)) fputc('\n', stderr);
     return 1;
@@ -319,15 +340,17 @@ static void commands_text(textbuf *b, const compare *cp, const cmp_run *runs, in
     tb_printf(b, "# Every command that produced this directory. The compare invocations, in order:\n%s\n"
                  "# Each run is equivalent to these commands (same trainer and evaluator, same seed and budget):\n",
               inv);
+    char mpirun[32] = ""; // the trajectory depends on the ranks that trained it (docs/DISTRIBUTED.md)
+    if (cp->group.size > 1) snprintf(mpirun, sizeof mpirun, "mpirun -np %d ", cp->group.size);
     for (int i = 0; i < n_runs; i++) {
         char dir[2048], lens[512] = "";
         run_dir(dir, sizeof dir, cp, runs[i].pe, runs[i].seed);
         for (int j = 0; j < cp->n_len; j++)
             snprintf(lens + strlen(lens), sizeof lens - strlen(lens), "%s%d", j ? "," : "", cp->lengths[j]);
-        tb_printf(b, "grape train --preset %s --pe %s --steps %lld --batch %d --seq %d --lr %g --seed %d --data %s "
+        tb_printf(b, "%sgrape train --preset %s --pe %s --steps %lld --batch %d --seq %d --lr %g --seed %d --data %s "
                      "--eval-interval %lld --eval-batches %d --log-interval %lld --save-interval %lld --threads %d --out %s\n",
-                  cp->b.preset, runs[i].pe, (long long)cp->b.steps, cp->b.batch, cp->b.seq, cp->b.lr, runs[i].seed,
-                  cp->b.data, (long long)cp->b.eval_interval, EVAL_BATCHES,
+                  mpirun, cp->b.preset, runs[i].pe, (long long)cp->b.steps, cp->b.batch, cp->b.seq, cp->b.lr,
+                  runs[i].seed, cp->b.data, (long long)cp->b.eval_interval, EVAL_BATCHES,
                   (long long)(cp->b.steps >= 50 ? cp->b.steps / 50 : 1), (long long)cp->b.eval_interval,
                   omp_get_max_threads(), dir);
         tb_printf(b, "grape eval --ckpt %s --lengths %s --doc-bytes %lld\n", dir, lens, (long long)cp->b.doc_bytes);
@@ -413,7 +436,8 @@ static int plan_lengths(compare *cp, long max_mult) {
 }
 
 static int parse(compare *cp, const cli_args *a) {
-    long seeds = 1, steps = 1000, batch = 0, seq = 0, max_mult = 16, doc_bytes = -1, interval = -1, threads = 0;
+    long seeds = 1, steps = 1000, batch = 0, seq = 0, max_mult = 16, doc_bytes = -1, interval = -1, threads = 0,
+         per_job = 1;
     double lr = 1e-3;
     const char *preset = args_str(a, "--preset"), *data = args_str(a, "--data");
     cp->out = args_str(a, "--out");
@@ -424,9 +448,15 @@ static int parse(compare *cp, const cli_args *a) {
         !args_long(a, "--seq", 2, 1 << 16, &seq) || !args_long(a, "--max-mult", 1, 1024, &max_mult) ||
         !args_long(a, "--doc-bytes", 0, 1L << 40, &doc_bytes) ||
         !args_long(a, "--eval-interval", 1, 1L << 40, &interval) || !args_long(a, "--threads", 0, 4096, &threads) ||
+        !args_long(a, "--ranks-per-job", 1, 1 << 20, &per_job) ||
         !args_double(a, "--lr", 1e-12, 10, &lr))
         return 0;
     if (max_mult & (max_mult - 1)) return !cli_error("compare: --max-mult must be a power of two, got %ld", max_mult);
+    if (cp->world.size % per_job)
+        return !cli_error("compare: --ranks-per-job %ld does not divide the %d ranks", per_job, cp->world.size);
+    cp->n_groups = cp->world.size / (int)per_job, cp->color = cp->world.rank / (int)per_job;
+    if (threads == 0 && cp->world.size > 1) threads = omp_get_max_threads() / dist_local_size();
+    if (threads == 0 && cp->world.size > 1) threads = 1;
     if (threads > 0) omp_set_num_threads((int)threads);
     cp->seeds = (int)seeds;
     cmp_budget *b = &cp->b;
@@ -437,6 +467,8 @@ static int parse(compare *cp, const cli_args *a) {
     train_config c; // resolves the preset's batch and seq
     if (!train_cfg(&c, cp, cp->pes[0], 1)) return 0;
     b->batch = c.batch, b->seq = c.seq;
+    if (b->batch % per_job)
+        return !cli_error("compare: --batch %d cannot be split across --ranks-per-job %ld", b->batch, per_job);
     if (b->seq % 2) return !cli_error("compare: --seq must be even (BCA blocks are seq/2), got %d", b->seq);
     b->doc_bytes = doc_bytes >= 0 ? doc_bytes : (int64_t)b->seq * max_mult;
     if (data_open(&cp->data, b->data, NULL, 0, 1)) {
@@ -454,16 +486,26 @@ static int mkdirs(const char *dir) {
     return 1;
 }
 
+// Under MPI: world rank 0 alone writes DIR's state and the report; a failed run may be one group's alone (the
+// others would wait for it forever), so it ends every rank.
 int cmd_compare(int argc, char **argv) {
     cli_args a = {argc, argv, known};
     if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
     if (!args_check(&a, booleans)) return 1;
     static compare cp;
     cp = (compare){.quiet = args_flag(&a, "--quiet")};
-    int ok = parse(&cp, &a) && mkdirs(cp.out) && check_budget(&cp) && merge_pes(&cp) &&
-             append_invocation(&cp, argc, argv) && run_jobs(&cp) && report(&cp);
+    if (!dist_init(&cp.world)) return 1;
+    cp.quiet |= cp.world.rank != 0;
+    int ok = parse(&cp, &a), lead = cp.world.rank == 0;
+    ok = ok && (!lead || (mkdirs(cp.out) && check_budget(&cp) && merge_pes(&cp) &&
+                          append_invocation(&cp, argc, argv)));
+    ok = dist_all_ok(&cp.world, ok) && dist_split(&cp.group, &cp.world, cp.color);
+    int ran = ok && run_jobs(&cp);
+    if (ok && !ran) return data_close(cp.data), dist_end(1, cp.world.size > 1);
+    ok = dist_all_ok(&cp.world, ran) && (!lead || report(&cp));
     data_close(cp.data);
-    if (!ok) return 1;
+    if (!ok || !lead) return dist_end(!ok, 0);
+    dist_end(0, 0);
     printf("grape compare: %s/results.md (table), %s/bpb_vs_length.png and %s/loss_curves.png (plots), "
            "%s/results.csv, %s/results.json, %s/commands.txt\n",
            cp.out, cp.out, cp.out, cp.out, cp.out, cp.out);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/dist.h"
 #include "train/checkpoint.h"
 #include "train/progress.h"
 #include "train/train.h"
@@ -44,12 +45,14 @@ static void usage(void) {
            "  --eval-batches N     validation batches of B fixed windows [8]\n"
            "  --log-interval N     steps between metrics.jsonl lines [10]\n"
            "  --save-interval N    steps between checkpoints, 0 = only at the end [1000]\n"
-           "  --threads N          OpenMP threads [all cores]\n"
+           "  --threads N          OpenMP threads [all cores; under mpirun: cores / ranks on the machine]\n"
            "  --resume             continue OUT's checkpoint bit-exactly: re-run the same command with --resume\n"
            "                       appended; --steps, --data, the intervals and --threads may change, any other\n"
            "                       flag must repeat the checkpoint's value\n"
            "  --quiet              no progress output\n"
-           "  --skip-nonfinite     skip a step whose loss or gradient is NaN/Inf (default: stop, naming the step)\n");
+           "  --skip-nonfinite     skip a step whose loss or gradient is NaN/Inf (default: stop, naming the step)\n\n"
+           "Data-parallel: mpirun -np N grape train ... splits every micro-batch across N ranks (N divides --batch);\n"
+           "rank 0 writes; docs/DISTRIBUTED.md.\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -319,10 +322,33 @@ static int fresh_config(const cli_args *a, train_config *c) {
     return s ? !cli_error("--pe %s: %s", c->pe_name, grape_last_error()) : 1;
 }
 
+static const char *ranks_text(const train_group *world) {
+    static char buf[64];
+    buf[0] = '\0';
+    if (world->size > 1) snprintf(buf, sizeof buf, " x %d ranks", world->size);
+    return buf;
+}
+
+// Size and time of the gradient all-reduces on rank 0, for scaling estimates (docs/DISTRIBUTED.md).
+static void print_comm(const train_group *world, double train_s) {
+    dist_stats d = dist_grad_stats();
+    double n = (double)d.calls;
+    if (d.calls)
+        printf("mpi: %d ranks, %lld gradient all-reduces of %.2f MB: %.2f ms transfer + %.2f ms waiting for the "
+               "slowest rank each (%.1f%% + %.1f%% of the training time)\n",
+               world->size, (long long)d.calls, d.bytes / n / 1e6, 1e3 * d.transfer_s / n, 1e3 * d.wait_s / n,
+               100 * d.transfer_s / train_s, 100 * d.wait_s / train_s);
+}
+
+// The exit status of a failure, without the message (a stop another rank was asked for counts as SIGTERM).
+static int report_status(grape_status s) {
+    return s == GRAPE_ERR_INTERRUPTED ? 128 + (stop_flag ? (int)stop_flag : SIGTERM) : 1;
+}
+
 static int report_error(grape_status s, const train_config *c, const char *dir) {
     if (s == GRAPE_ERR_INTERRUPTED) {
         fprintf(stderr, "grape: %s; continue with: grape train --out %s --resume\n", grape_last_error(), dir);
-        return 128 + (int)stop_flag;
+        return report_status(s);
     }
     if (s == GRAPE_ERR_IO && !strcmp(c->data, "data/kjv.txt") && access(c->data, R_OK) != 0)
         return cli_error("the default corpus data/kjv.txt is missing: run `make data` (or pass --data PATH)");
@@ -331,12 +357,11 @@ static int report_error(grape_status s, const train_config *c, const char *dir) 
     return cli_error("train: %s", grape_last_error());
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_command(int argc, char **argv, const train_group *world) {
     list_known();
     cli_args a = {argc, argv, known};
     if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
     if (!args_check(&a, booleans)) return 1;
-    if (!install_signals()) return cli_error("cannot set up the Ctrl-C handler");
     char dir[TRAIN_PATH_MAX];
     train_config c;
     const char *out = args_str(&a, "--out");
@@ -350,21 +375,41 @@ int cmd_train(int argc, char **argv) {
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, CKPT_FILE);
     if (!resume && access(ckpt, F_OK) == 0)
         return cli_error("%s already holds a checkpoint: add --resume to continue it, or choose another --out", dir);
+    if (c.threads == 0 && world->size > 1) c.threads = omp_get_max_threads() / dist_local_size();
+    if (c.threads == 0 && world->size > 1) c.threads = 1;
     if (c.threads > 0) omp_set_num_threads(c.threads);
     c.threads = omp_get_max_threads();
 
     c.skip_nonfinite = args_flag(&a, "--skip-nonfinite"); // a choice of this invocation, not of the checkpoint
-    progress_ctx pc = {isatty(STDOUT_FILENO), args_flag(&a, "--quiet")};
-    train_hooks hooks = {.on_step = on_step, .ctx = &pc, .stop = &stop_flag};
+    progress_ctx pc = {isatty(STDOUT_FILENO), args_flag(&a, "--quiet") || world->rank};
+    train_hooks hooks = {.on_step = on_step, .ctx = &pc, .stop = &stop_flag, .group = world};
     if (!pc.quiet)
-        printf("grape train: %s, %s, L=%d C=%d H=%d, batch %d x seq %d x accum %d, %lld steps, %d threads -> %s\n",
+        printf("grape train: %s, %s, L=%d C=%d H=%d, batch %d x seq %d x accum %d, %lld steps, %d threads%s -> %s\n",
                c.preset, c.pe_name, c.model.n_layer, c.model.n_embd, c.model.n_head, c.batch, c.seq, c.grad_accum,
-               (long long)c.steps, c.threads, dir);
+               (long long)c.steps, c.threads, ranks_text(world), dir);
     train_state st;
     grape_status s = train_run(&c, dir, resume, &hooks, &st);
-    if (s) return report_error(s, &c, dir);
+    // Every rank meets these at the same point, rank 0 reports them and all leave in order: a bad configuration
+    // (checked before the first collective), a stop, a diverged loss or diverged ranks (decided on summed or
+    // gathered values). Any other failure may be one rank's.
+    int agreed = s == GRAPE_ERR_ARG || s == GRAPE_ERR_NUMERIC || s == GRAPE_ERR_INTERRUPTED;
+    if (s && world->rank && agreed) return report_status(s);
+    if (s) return agreed ? report_error(s, &c, dir) : -report_error(s, &c, dir);
     if (!pc.quiet)
         printf("done: %lld steps, %lld tokens, validation %.4f bits/byte; checkpoint %s/%s, metrics %s/metrics.jsonl\n",
                (long long)st.step, (long long)st.tokens, st.last_val, dir, CKPT_FILE, dir);
+    if (!pc.quiet && world->size > 1) print_comm(world, st.elapsed);
     return 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// MPI (src/cli/dist.h): a failure inside the training run may be this rank's alone (its peers then wait in a
+// collective forever), so it ends every rank; a failure before it is every rank's (same flags, same files).
+
+int cmd_train(int argc, char **argv) {
+    train_group world;
+    if (!install_signals()) return cli_error("cannot set up the Ctrl-C handler");
+    if (!dist_init(&world)) return 1;
+    int rc = train_command(argc, argv, &world);
+    return rc < 0 ? dist_end(-rc, world.size > 1) : dist_end(rc, 0);
 }

@@ -50,7 +50,8 @@ uint64_t data_rng_seed(uint64_t seed);
 uint64_t data_rng_next(uint64_t *state);
 
 // tokens, targets: (B,T). Windows of T+1 bytes drawn uniformly over every start position inside a training
-// document (longer documents are drawn proportionally more often); targets are tokens shifted by one.
+// document (longer documents are drawn proportionally more often); targets are tokens shifted by one. Each window
+// takes exactly one data_rng_next draw, in row order (the trainer's per-rank shares skip draws: docs/DISTRIBUTED.md).
 void data_sample_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, uint64_t *rng, int B);
 // tokens, targets: (B,T). Validation windows idx0 .. idx0+B-1 of n_windows chosen evenly spaced among all
 // data_num_val_windows (window i of the selection is number floor(i * total / n_windows)).

@@ -65,12 +65,28 @@ typedef struct {
     int skipped;          // non-finite loss or gradient, skipped (train_config.skip_nonfinite)
 } train_report;
 
+// Data parallelism (docs/DISTRIBUTED.md): the processes that train one model together, each on a disjoint share
+// of every micro-batch (rows [rank*B/size, (rank+1)*B/size) of the same sampled windows; size must divide B).
+// Each collective returns the same bits on every rank, fixed by the rank count alone (never by timing).
+// src/cli/dist_mpi.c implements it on MPI; a library user may implement it on anything.
+typedef struct train_group {
+    int rank, size;
+    void *impl;
+    grape_status (*sum_f32)(float *v, size_t n, void *impl);  // v: (n) -> element-wise sum over the ranks
+    grape_status (*sum_f64)(double *v, size_t n, void *impl); // v: (n) -> element-wise sum over the ranks
+    grape_status (*gather_u64)(uint64_t v, uint64_t *all, void *impl); // all: (size), rank r's v in all[r]
+} train_group;
+
 typedef struct {
-    void (*on_step)(const train_report *r, void *ctx); // after every step; may be NULL
+    void (*on_step)(const train_report *r, void *ctx); // after every step (rank 0 only); may be NULL
     void *ctx;
-    // Data parallelism seam: called with the summed gradient vector before clipping (NULL: single process).
+    // Called with the gradient vector before clipping, after the group's sum (tests inject faults here).
     grape_status (*reduce_grads)(float *grads, size_t n, void *ctx);
     volatile sig_atomic_t *stop; // set by a signal handler: save a checkpoint after the current step and stop
+    // NULL or size 1: one process. Otherwise only rank 0 validates and writes the checkpoint, metrics and
+    // progress; every checkpoint first checks that the ranks hold the same parameters and AdamW moments
+    // (GRAPE_ERR_NUMERIC naming the ranks when not); a stop requested on any rank stops all after the step.
+    const train_group *group;
 } train_hooks;
 
 // Train into out_dir (created if missing): out_dir/model.safetensors and out_dir/metrics.jsonl. With resume,

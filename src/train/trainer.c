@@ -1,5 +1,5 @@
-// trainer.c — the step loop (see train.h): sample, forward/backward per micro-batch, reduce hook, clip,
-// AdamW, then validation, metrics, progress and checkpoints on their intervals.
+// trainer.c — the step loop (see train.h): sample, forward/backward per micro-batch, the group's gradient sum,
+// reduce hook, clip, AdamW, then validation, metrics, progress and checkpoints on their intervals.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +109,10 @@ typedef struct {
     adamw_group *groups;
     int n_groups;
     metrics_log log;
+    const train_group *g; // NULL: one process
+    int rank, size, b_local; // b_local = batch / size rows of each micro-batch on this rank
+    int stop_all;            // a stop was requested on some rank (summed with the step's loss)
+    uint64_t *sums;          // (size) every rank's checksum at a checkpoint
 } trainer;
 
 static double now(void) {
@@ -126,6 +130,7 @@ static void trainer_free(trainer *t) {
     grape_free(t->tokens);
     grape_free(t->targets);
     free(t->groups);
+    free(t->sums);
 }
 
 // One AdamW group per model tensor, decayed as grape_tensor_info says (not the RMSNorm gains).
@@ -142,10 +147,13 @@ static grape_status make_groups(trainer *t) {
 
 static grape_status trainer_open(trainer *t, int resume) {
     const train_config *c = &t->cfg;
-    size_t sep_len = strlen(c->doc_sep), bt = (size_t)c->batch * (size_t)c->seq;
+    size_t sep_len = strlen(c->doc_sep), bt = (size_t)t->b_local * (size_t)c->seq;
+    grape_model_config mc = c->model; // activations planned for this rank's rows only
+    mc.max_batch = t->b_local;
     grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
-    if (!s) s = grape_model_create(&t->m, &c->model);
+    if (!s) s = grape_model_create(&t->m, &mc);
     if (!s) s = make_groups(t);
+    if (!s && !(t->sums = calloc((size_t)t->size, sizeof *t->sums))) s = grape_fail(GRAPE_ERR_NOMEM, "out of memory");
     size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
     if (!s && !size_mul(&bytes, n, sizeof(float))) s = grape_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
     if (!s && (!(t->adam_m = grape_alloc(bytes)) || !(t->adam_v = grape_alloc(bytes)) ||
@@ -190,7 +198,27 @@ grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, u
     return GRAPE_OK;
 }
 
-// Micro-batches -> [reduce] -> clip -> AdamW. *loss: mean micro-batch loss; *norm: gradient norm before clipping.
+// This rank's rows [rank*b, (rank+1)*b) of the next micro-batch of B windows: every rank advances the sampler
+// over all B (one draw per window, data.h), so the data order is the one of a single process.
+static void sample_share(trainer *t) {
+    int B = t->cfg.batch, lo = t->rank * t->b_local;
+    for (int i = 0; i < lo; i++) data_rng_next(&t->st.rng);
+    data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, t->b_local);
+    for (int i = lo + t->b_local; i < B; i++) data_rng_next(&t->st.rng);
+}
+
+// Sum the gradients and the loss over the group; also tells every rank whether any rank was asked to stop.
+static grape_status group_reduce(trainer *t, float *g, size_t n, double *loss) {
+    double v[2] = {*loss, t->hooks->stop && *t->hooks->stop};
+    grape_status s = t->g->sum_f32(g, n, t->g->impl);
+    if (!s) s = t->g->sum_f64(v, 2, t->g->impl);
+    *loss = v[0] / t->size;
+    t->stop_all = v[1] > 0;
+    return s;
+}
+
+// Micro-batches -> [group sum, reduce hook] -> clip -> AdamW. *loss: mean micro-batch loss; *norm: gradient norm
+// before clipping. The mean over ranks is folded into the scale AdamW applies (exact for a power-of-two size).
 static grape_status train_step(trainer *t, double *loss, double *norm, double *lr) {
     const train_config *c = &t->cfg;
     float *g = grape_model_grads(t->m), *p = grape_model_params(t->m);
@@ -199,17 +227,21 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
     *loss = 0;
     for (int a = 0; a < c->grad_accum; a++) {
         float l;
-        data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, c->batch);
-        grape_status s = grape_model_forward(t->m, t->tokens, t->targets, c->batch, c->seq, &l);
+        sample_share(t);
+        grape_status s = grape_model_forward(t->m, t->tokens, t->targets, t->b_local, c->seq, &l);
         if (!s) s = grape_model_backward(t->m);
         if (s) return s;
         *loss += l / c->grad_accum;
+    }
+    if (t->g) {
+        grape_status s = group_reduce(t, g, n, loss);
+        if (s) return s;
     }
     if (t->hooks && t->hooks->reduce_grads) {
         grape_status s = t->hooks->reduce_grads(g, n, t->hooks->ctx);
         if (s) return s;
     }
-    double base = c->accum_mean ? 1.0 / c->grad_accum : 1.0;
+    double base = (c->accum_mean ? 1.0 / c->grad_accum : 1.0) / t->size;
     *norm = grad_global_norm(g, n) * base;
     if (!isfinite(*norm) || !isfinite(*loss))
         return grape_fail(GRAPE_ERR_NUMERIC,
@@ -226,8 +258,37 @@ static int due(int64_t step, int64_t interval, int64_t last) {
     return step == last || (interval > 0 && step % interval == 0);
 }
 
+// FNV-1a over 64-bit words (the tail bytes zero-padded), continued from h.
+static uint64_t hash_words(uint64_t h, const void *p, size_t bytes) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < bytes; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, b + i, bytes - i < 8 ? bytes - i : 8);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+// Every rank must hold the same parameters and AdamW moments: a checksum of each, gathered and compared.
+static grape_status check_agreement(trainer *t) {
+    size_t bytes = grape_model_num_params(t->m) * sizeof(float);
+    uint64_t h = hash_words(0xcbf29ce484222325ull, grape_model_params(t->m), bytes), *all = t->sums;
+    h = hash_words(hash_words(h, t->adam_m, bytes), t->adam_v, bytes);
+    grape_status s = t->g->gather_u64(h, all, t->g->impl);
+    for (int r = 1; !s && r < t->size; r++)
+        if (all[r] != all[0])
+            s = grape_fail(GRAPE_ERR_NUMERIC,
+                           "ranks diverged at step %lld: the checksum of the parameters and AdamW moments is %016llx "
+                           "on rank 0 but %016llx on rank %d; stopped without saving (the checkpoint in %s is the "
+                           "last one the ranks agreed on)",
+                           (long long)t->st.step, (unsigned long long)all[0], (unsigned long long)all[r], r, t->dir);
+    return s;
+}
+
 static grape_status save(trainer *t) {
-    grape_status s = ckpt_save(t->dir, t->m, t->adam_m, t->adam_v, &t->cfg, &t->st);
+    grape_status s = t->g ? check_agreement(t) : GRAPE_OK;
+    if (s || t->rank) return s;
+    s = ckpt_save(t->dir, t->m, t->adam_m, t->adam_v, &t->cfg, &t->st);
     return s ? fail_in(s, "saving the checkpoint") : GRAPE_OK;
 }
 
@@ -241,9 +302,9 @@ static grape_status after_step(trainer *t, train_report *r, interval *iv) {
     const train_config *c = &t->cfg;
     int64_t step = t->st.step;
     r->val_bpb = NAN;
-    if (due(step, c->eval_interval, c->steps)) {
-        grape_status s =
-            train_eval_bpb(&r->val_bpb, t->m, t->data, t->tokens, t->targets, c->batch, c->seq, c->eval_batches);
+    if (t->rank == 0 && due(step, c->eval_interval, c->steps)) { // the same windows as one process, b_local at a time
+        grape_status s = train_eval_bpb(&r->val_bpb, t->m, t->data, t->tokens, t->targets, t->b_local, c->seq,
+                                        c->eval_batches * t->size);
         if (s) return s;
         t->st.last_val = r->val_bpb;
     }
@@ -255,15 +316,17 @@ static grape_status after_step(trainer *t, train_report *r, interval *iv) {
     r->eta = iv->steps > 0 ? (double)(c->steps - step) * iv->seconds / (double)iv->steps : 0;
     r->logged = !r->skipped && (due(step, c->log_interval, c->steps) || !isnan(r->val_bpb));
     if (r->logged) {
-        grape_status s = metrics_write(&t->log, r);
+        grape_status s = t->rank ? GRAPE_OK : metrics_write(&t->log, r);
         if (s) return s;
         *iv = (interval){0};
     }
-    if (t->hooks && t->hooks->on_step) t->hooks->on_step(r, t->hooks->ctx);
+    if (t->rank == 0 && t->hooks && t->hooks->on_step) t->hooks->on_step(r, t->hooks->ctx);
     return due(step, c->save_interval, c->steps) ? save(t) : GRAPE_OK;
 }
 
-static int stop_requested(const trainer *t) { return t->hooks && t->hooks->stop && *t->hooks->stop; }
+static int stop_requested(const trainer *t) {
+    return t->g ? t->stop_all : t->hooks && t->hooks->stop && *t->hooks->stop;
+}
 
 static grape_status run_loop(trainer *t) {
     const train_config *c = &t->cfg;
@@ -296,13 +359,18 @@ static grape_status run_loop(trainer *t) {
 
 grape_status train_run(const train_config *cfg, const char *out_dir, int resume, const train_hooks *hooks,
                        train_state *final_state) {
-    trainer t = {.cfg = *cfg, .hooks = hooks, .dir = out_dir};
+    const train_group *g = hooks && hooks->group && hooks->group->size > 1 ? hooks->group : NULL;
+    trainer t = {.cfg = *cfg, .hooks = hooks, .dir = out_dir, .g = g, .rank = g ? g->rank : 0, .size = g ? g->size : 1};
     grape_status s = resume ? ckpt_check_resumable(out_dir) : GRAPE_OK;
     if (!s) s = train_config_check(cfg);
-    if (!s) s = ckpt_mkdirs(out_dir);
+    if (!s && cfg->batch % t.size)
+        s = grape_fail(GRAPE_ERR_ARG, "--batch %d cannot be split across %d ranks: the rank count must divide it",
+                       cfg->batch, t.size);
+    t.b_local = cfg->batch / t.size;
+    if (!s && t.rank == 0) s = ckpt_mkdirs(out_dir);
     if (!s) s = trainer_open(&t, resume);
     if (!s && !resume) s = fresh_state(&t);
-    if (!s) s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1, &t.st.elapsed);
+    if (!s && t.rank == 0) s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1, &t.st.elapsed);
     if (!s) s = run_loop(&t);
     if (final_state) *final_state = t.st;
     trainer_free(&t);
