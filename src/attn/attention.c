@@ -16,7 +16,7 @@
 #include <omp.h>
 
 #include "attn/attn_internal.h"
-#include "attn/simd.h"
+#include "core/simd.h"
 #include "attn/tile.h"
 #include "core/error.h"
 #include "core/mem.h"

@@ -21,10 +21,15 @@ void basis_skew_to_A(double *A, const double *skew, int R) {
         }
 }
 
-void basis_skew_backward(float *dskew, const double *dA, int R) {
-    size_t N = (size_t)R, k = 0;
-    for (size_t i = 1; i < N; i++)
-        for (size_t j = 0; j < i; j++, k++) dskew[k] += (float)(dA[i * N + j] - dA[j * N + i]);
+void basis_skew_backward(float *dskew, const double *dA, const rot_state *r) {
+    size_t N = (size_t)r->R;
+    for (size_t s = 0; s < (size_t)r->nset; s++) {
+        const double *dAs = dA + s * N * N;
+        float *ds = dskew + s * r->n_skew;
+        size_t k = 0;
+        for (size_t i = 1; i < N; i++)
+            for (size_t j = 0; j < i; j++, k++) ds[k] += (float)(dAs[i * N + j] - dAs[j * N + i]);
+    }
 }
 
 // acc[0..n) += a · row[0..n)
@@ -74,20 +79,6 @@ void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const
     for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
 }
 
-// dF: (nset, frame, R) rows of dFᵀ, i.e. dF[c][i] = ∂loss/∂F_ic for the first `frame` columns of B.
-void frame_chain_skew(float *dskew, const double *dF, const rot_state *r, double *work) {
-    size_t N = (size_t)r->R, F = (size_t)r->frame;
-    double *dB = work, *dA = dB + N * N;
-    for (size_t s = 0; s < (size_t)r->nset; s++) {
-        memset(dB, 0, 2 * N * N * sizeof(double));
-        for (size_t c = 0; c < F; c++)
-            for (size_t i = 0; i < N; i++) dB[i * N + c] = dF[(s * F + c) * N + i];
-        cayley_backward(dA, dB, r->tab.cay_m + s * N * N, r->R, dA + N * N);
-        if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_backward(dskew + s * r->n_skew, dA, r->R);
-        else nc_skew_backward(dskew + s * r->n_skew, dA, r->R, r->frame, r->cfg.interleaved);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Folding Bᵀ into a per-head projection W (H·D × C): W' = blockdiag(B_hᵀ) W on each head's rotary rows.
 
@@ -119,7 +110,7 @@ grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *p
 }
 
 // dw += blockdiag(B_h) dw_folded; dparams(basis_skew) += Cayley chain of dB_h = W_h dW'_hᵀ, computed as its
-// transpose dFᵀ = dW'_h W_hᵀ (the row layout frame_chain_skew reads), summed over heads that share B.
+// transpose dFᵀ = dW'_h W_hᵀ (the row layout cayley_frames_backward reads), summed over heads that share B.
 grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
                                        const grape_pe *pe, int C) {
     grape_status st = check_fold(pe, dw, dw_folded, C);
@@ -128,7 +119,7 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
     const rot_state *r = pe->rot;
     size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R, ns = (size_t)r->nset;
     float *dFf = grape_alloc(ns * RR * sizeof(float));
-    double *dF = grape_alloc((ns * RR + ROT_CHAIN_WORK(R)) * sizeof(double)); // dF | chain scratch
+    double *dF = grape_alloc((ns * RR + ROT_CHAIN_WORK(ns, R)) * sizeof(double)); // dF | dA | Cayley scratch
     for (size_t h = 0; h < (size_t)r->H && dFf && dF && !st; h++) {
         size_t set = ns > 1 ? h : 0;
         const float *wh = w + h * D * Cs, *gh = dw_folded + h * D * Cs;
@@ -142,7 +133,11 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
     }
     if (!dFf || !dF) st = GRAPE_ERR_NOMEM;
     for (size_t i = 0; !st && i < ns * RR; i++) dF[i] = dFf[i];
-    if (!st) frame_chain_skew(dparams + ns * r->n_freq, dF, r, dF + ns * RR);
+    if (!st) {
+        double *dA = dF + ns * RR;
+        cayley_frames_backward(dA, dF, r->tab.cay_m, r->nset, r->R, r->R, dA + ns * RR);
+        basis_skew_backward(dparams + ns * r->n_freq, dA, r);
+    }
     grape_free(dFf);
     grape_free(dF);
     return st;

@@ -6,7 +6,7 @@
 // r·R − r(r+1)/2 − r/2 ("frame_skew"). Init 0 ⇒ E = the first r coordinates, frame pairs in cfg's layout.
 #include <string.h>
 
-#include "attn/simd.h"
+#include "core/simd.h"
 #include "pe/rot_internal.h"
 
 #define NC_TILE (2 * VW) // columns of dEᵀ per register tile of the frame-gradient block
@@ -33,11 +33,16 @@ void nc_skew_to_A(double *A, const double *skew, int R, int r, int interleaved) 
             }
 }
 
-void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interleaved) {
-    size_t N = (size_t)R, k = 0;
-    for (size_t j = 0; j < (size_t)r; j++)
-        for (size_t i = j + 1; i < N; i++)
-            if (nc_free(i, j, r, interleaved)) dskew[k++] += (float)(dA[i * N + j] - dA[j * N + i]);
+void nc_skew_backward(float *dskew, const double *dA, const rot_state *r) {
+    size_t N = (size_t)r->R;
+    for (size_t s = 0; s < (size_t)r->nset; s++) {
+        const double *dAs = dA + s * N * N;
+        float *ds = dskew + s * r->n_skew;
+        size_t k = 0;
+        for (size_t j = 0; j < (size_t)r->frame; j++)
+            for (size_t i = j + 1; i < N; i++)
+                if (nc_free(i, j, r->frame, r->cfg.interleaved)) ds[k++] += (float)(dAs[i * N + j] - dAs[j * N + i]);
+    }
 }
 
 // v[0..fpad) = Eᵀx with E: (R, fpad) row-major, as v += x_i·E_i over the rows i, and g = Eᵀdy in the same pass
@@ -90,7 +95,7 @@ void nc_head_forward(float *y, const float *x, const float *cs, const float *sn,
 }
 
 // v = Eᵀx, u = R v, g = Eᵀdy, gv = Rᵀg:  dx += dy + E(gv − g);  dEᵀ = Σ (u − v) dyᵀ + (gv − g) xᵀ, whose
-// coefficients go to coef = [u − v | gv − g] (2·fpad floats, or NULL) for nc_frame_grad_block.
+// coefficients go to coef = [u − v | gv − g] (2·fpad floats, or NULL) for nc_frame_grad_tokens.
 void nc_head_backward(float *dx, float *dphi, float *coef, const float *dy, const float *x, const float *cs,
                       const float *sn, const rot_state *r, int set, float *scratch) {
     int R = r->R, F = r->frame, fp = r->fpad;
@@ -132,8 +137,10 @@ static inline void frame_grad_tile(double *dF, const float *coef, size_t lc, con
     }
 }
 
-void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld, int K,
-                         const rot_state *r) {
+// dF (frame, R) += Σ_k (u − v)_k dy_kᵀ + (gv − g)_k x_kᵀ over K rows of one set: coefficient rows at stride lc
+// floats, dy and x rows at stride ld floats.
+static void frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld,
+                             int K, const rot_state *r) {
     int R = r->R, fp = r->fpad, full = R - R % NC_TILE;
     for (int c = 0; c < r->frame; c += NC_ROWS) {
         int nr = r->frame - c < NC_ROWS ? r->frame - c : NC_ROWS;
@@ -148,4 +155,17 @@ void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *
             }
             dF[(size_t)c * (size_t)R + (size_t)i] += s;
         }
+}
+
+// dEᵀ += the frame-gradient terms of nb tokens from bt0: one pass over the block per set.
+void nc_frame_grad_tokens(double *dF, const float *coef, const float *dy, const float *x, const rot_state *r,
+                          int64_t bt0, int nb) {
+    size_t H = (size_t)r->H, D = (size_t)r->D, lc = 2 * (size_t)r->fpad, row0 = (size_t)bt0 * H;
+    if (r->nset == 1) {
+        frame_grad_block(dF, coef, lc, dy + row0 * D, x + row0 * D, D, nb * r->H, r);
+        return;
+    }
+    for (size_t s = 0; s < H; s++) // per-head frames: the set's rows are every H-th
+        frame_grad_block(dF + s * (size_t)r->frame * (size_t)r->R, coef + s * lc, H * lc, dy + (row0 + s) * D,
+                         x + (row0 + s) * D, H * D, nb, r);
 }
