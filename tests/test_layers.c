@@ -8,6 +8,7 @@
 #include "core/gemm.h"
 #include "core/simd.h"
 #include "model/layers.h"
+#include "ref/layers_ref.h"
 #include "util.h"
 
 #define FD_TOL 1e-4  // float backward vs double finite differences, normwise relative

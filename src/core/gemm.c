@@ -22,18 +22,3 @@ grape_status gemm(float *c, const float *a, const float *b, int64_t M, int64_t N
                   int trans_b, float beta) {
     return gemm_ld(c, N, a, trans_a ? M : K, b, trans_b ? K : N, M, N, K, trans_a, trans_b, 1.0f, beta);
 }
-
-// c[i][j] = sum_k op(a)[i][k] op(b)[k][j] + beta c[i][j], accumulated in double.
-void gemm_ref(double *c, const double *a, const double *b, int64_t M, int64_t N, int64_t K, int trans_a,
-              int trans_b, double beta) {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++) {
-                double x = trans_a ? a[k * M + i] : a[i * K + k];
-                double y = trans_b ? b[j * K + k] : b[k * N + j];
-                s += x * y;
-            }
-            c[i * N + j] = s + (beta != 0 ? beta * c[i * N + j] : 0);
-        }
-}

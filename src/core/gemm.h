@@ -17,8 +17,5 @@ grape_status gemm_ld(float *c, int64_t ldc, const float *a, int64_t lda, const f
 // Dense operands (strides implied by the shapes), alpha = 1.
 grape_status gemm(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K, int trans_a,
                   int trans_b, float beta);
-// Reference twin in double (the test oracle): same contract as gemm, all operands in double.
-void gemm_ref(double *c, const double *a, const double *b, int64_t M, int64_t N, int64_t K, int trans_a,
-              int trans_b, double beta);
 
 #endif

@@ -36,15 +36,3 @@ void cross_entropy_backward(float *dlogits, const float *logits, const float *ls
         dz[targets[n]] -= scale;
     }
 }
-
-double cross_entropy_forward_ref(const double *logits, const uint8_t *targets, int64_t N, int V) {
-    double total = 0;
-    for (int64_t n = 0; n < N; n++) {
-        const double *z = logits + (size_t)n * (size_t)V;
-        double mx = -INFINITY, s = 0;
-        for (int v = 0; v < V; v++) mx = fmax(mx, z[v]);
-        for (int v = 0; v < V; v++) s += exp(z[v] - mx);
-        total += mx + log(s) - z[targets[n]];
-    }
-    return total / (double)N;
-}

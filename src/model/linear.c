@@ -14,7 +14,3 @@ grape_status linear_backward(float *dx, float *dw, const float *dy, const float 
     if (st || !dx) return st;
     return gemm(dx, dy, w, N, in, out, 0, 0, 1.0f);
 }
-
-void linear_forward_ref(double *y, const double *x, const double *w, int64_t N, int in, int out) {
-    gemm_ref(y, x, w, N, out, in, 0, 1, 0.0);
-}

@@ -407,7 +407,6 @@ const grape_tensor_info *grape_model_tensor(const grape_model *m, int i) {
     return (i >= 0 && i < m->n_tensors) ? &m->tensors[i] : NULL;
 }
 const float *grape_model_logits(const grape_model *m) { return m->logits; }
-size_t grape_model_arena_bytes(const grape_model *m) { return m->arena_bytes; }
 
 grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts) {
     if (!opts || opts->scale < 0 || opts->bca_window < 0)

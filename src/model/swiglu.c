@@ -31,10 +31,3 @@ void swiglu_backward(float *dh, const float *dy, const float *h, int64_t N, int 
         }
     }
 }
-
-void swiglu_forward_ref(double *y, const double *h, int64_t N, int F) {
-    for (int64_t n = 0; n < N; n++) {
-        const double *a = h + (size_t)n * 2 * (size_t)F, *b = a + F;
-        for (int i = 0; i < F; i++) y[(size_t)n * (size_t)F + i] = a[i] * sigmoid_d(a[i]) * b[i];
-    }
-}

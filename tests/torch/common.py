@@ -66,8 +66,12 @@ class Opts(C.Structure):  # grape_attn_opts
     _fields_ = [("scale", C.c_float), ("bca_window", C.c_int)]
 
 
-def load_lib():
+def load_lib(testing=False):
+    """libgrape.so (argv[1]), or with testing its sibling libgrape_testing.so: the library plus the test oracles of
+    tests/ref/grape_testing.h (grape_plane_*, grape_bias_block*), which the installed library does not export."""
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join("build", "libgrape.so")
+    if testing:
+        path = os.path.join(os.path.dirname(path), "libgrape_testing.so")
     return ctypes.CDLL(os.path.abspath(path))
 
 

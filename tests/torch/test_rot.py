@@ -10,7 +10,7 @@ import torch
 
 from common import Config, DP, FP, Positions, VP, bind_pe, check, dptr, finish, fptr, load_lib, rel_err
 
-lib = load_lib()
+lib = load_lib(testing=True)
 KINDS = {"rope": 1, "xpos": 2, "grape-m": 3, "grape-m-ctx": 4, "grape-m-basis": 5, "grape-m-nc": 6}
 
 

@@ -8,9 +8,9 @@
 #include "core/dmat.h"
 #include "core/error.h"
 #include "core/mem.h"
-#include "pe/lift_rot_ref.h"
+#include "lift_rot_ref.h"
 #include "pe/pe_internal.h"
-#include "pe/rodrigues.h"
+#include "rodrigues.h"
 
 // exp(tL) = I + t S1 L + t² S2 L² with w = t²(αβ − γ²); G·exp(tL) = G + (Ga) pᵀ + (Gb) qᵀ where
 // p = t S1 b + t² S2 (γ b − β a), q = −t S1 a + t² S2 (γ a − α b). Rows with Ga = Gb = 0 are unchanged.

@@ -10,7 +10,8 @@
 
 #include "core/error.h"
 #include "core/mem.h"
-#include "pe/rodrigues.h"
+#include "grape_testing.h"
+#include "rodrigues.h"
 
 void rodrigues_coeffs(double w, double c[4]) {
     if (w < 1e-4) { // Taylor in w to w³: truncation < w⁴/9! ≈ 3e-22
