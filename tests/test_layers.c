@@ -116,21 +116,23 @@ static void ce_grad(float *g, const float *pf, const layer_case *lc) {
     cross_entropy_backward(g, pf, lse, lc->tok, 1.0f, lc->N, lc->V);
 }
 
-// --- Linear: p = [x (N,C) | w (V,C)], y = x w^T: (N,V)
+// --- A bias-free linear layer as the model runs it through gemm: p = [x (N,C) | w (V,C)], y = x w^T: (N,V);
+// backward dw += dy^T x, dx += dy w.
 static double lin_ref(const double *p, void *self) {
     layer_case *lc = self;
     double *y = malloc(lc->nout * sizeof *y);
-    linear_forward_ref(y, p, p + lc->N * lc->C, lc->N, lc->C, lc->V);
+    gemm_ref(y, p, p + lc->N * lc->C, lc->N, lc->V, lc->C, 0, 1, 0.0);
     double s = weighted(y, lc->r, lc->nout);
     free(y);
     return s;
 }
 static void lin_fwd(float *out, const float *pf, const layer_case *lc) {
-    linear_forward(out, pf, pf + lc->N * lc->C, lc->N, lc->C, lc->V);
+    gemm(out, pf, pf + lc->N * lc->C, lc->N, lc->V, lc->C, 0, 1, 0.0f);
 }
 static void lin_grad(float *g, const float *pf, const layer_case *lc) {
     float *r = to_float(lc->r, lc->nout);
-    linear_backward(g, g + lc->N * lc->C, r, pf, pf + lc->N * lc->C, lc->N, lc->C, lc->V);
+    gemm(g + lc->N * lc->C, r, pf, lc->V, lc->C, lc->N, 1, 0, 1.0f);
+    gemm(g, r, pf + lc->N * lc->C, lc->N, lc->C, lc->V, 0, 0, 1.0f);
     free(r);
 }
 

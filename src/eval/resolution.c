@@ -54,11 +54,6 @@ void resolution_free(resolution_acc *r) {
     *r = (resolution_acc){0};
 }
 
-void resolution_reset(resolution_acc *r) {
-    memset(r->sum, 0, (size_t)r->L * (size_t)r->H * (size_t)r->max_T * sizeof(double));
-    memset(r->count, 0, (size_t)r->L * (size_t)r->max_T * sizeof(int64_t));
-}
-
 // Head h of x (T,H,D) into out (T,D).
 static void gather_head(float *out, const float *x, int h, int T, int H, int D) {
     for (int t = 0; t < T; t++)

@@ -1,4 +1,4 @@
-// layers.h — the model's layer kernels (RMSNorm, SwiGLU, embedding, fused softmax + cross-entropy, linear).
+// layers.h — the model's layer kernels (RMSNorm, SwiGLU, embedding, fused softmax + cross-entropy).
 // Each fast float kernel has a double-precision reference twin, the test oracle (tests/ref/layers_ref.h).
 // Backward kernels ACCUMULATE (+=) into every gradient they are given.
 #ifndef GRAPE_MODEL_LAYERS_H
@@ -39,11 +39,5 @@ void cross_entropy_forward(double *loss, float *lse, const float *logits, const 
 // dlogits += dloss (softmax(z) - onehot(y)) / N. dlogits, logits: (N,V); lse, targets: (N)
 void cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const uint8_t *targets,
                             float dloss, int64_t N, int V);
-
-// --- Linear layer without bias: y = x W^T (nn.Linear). y: (N,out); x: (N,in); w: (out,in)
-grape_status linear_forward(float *y, const float *x, const float *w, int64_t N, int in, int out);
-// dx += dy W (skipped when dx is NULL); dw += dy^T x. dx, x: (N,in); dw, w: (out,in); dy: (N,out)
-grape_status linear_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, int64_t N,
-                             int in, int out);
 
 #endif

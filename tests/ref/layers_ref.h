@@ -16,7 +16,7 @@ void swiglu_forward_ref(double *y, const double *h, int64_t N, int F);
 void embedding_forward_ref(double *x, const uint8_t *tokens, const double *wte, int64_t N, int C);
 // mean_n (lse(z_n) - z_n[y_n]). logits: (N,V); targets: (N)
 double cross_entropy_forward_ref(const double *logits, const uint8_t *targets, int64_t N, int V);
-// y = x W^T. y: (N,out); x: (N,in); w: (out,in)
+// y = x W^T, the model's bias-free linear layer. y: (N,out); x: (N,in); w: (out,in)
 void linear_forward_ref(double *y, const double *x, const double *w, int64_t N, int in, int out);
 
 #endif
