@@ -9,8 +9,8 @@
 
 #include "attn/attn_internal.h"
 #include "core/error.h"
-#include "core/mathx.h"
 #include "core/mem.h"
+#include "pe/bias_kinds.h"
 
 // xPos anchors: keys are scaled against the first position of their block of this many tokens.
 #define KV_XPOS_BLOCK 256
@@ -18,7 +18,7 @@
 struct grape_kv_cache {
     const grape_pe *pe;
     grape_rot_kind rot;
-    grape_bias_kind kind;
+    const bias_kind *kind; // the additive kind's row of the kind table
     int H, D, P, nph; // nph: grape-m-ctx phases per token (1 or H), else 0
     int cap, window;  // ring size; BCA window W (0: none)
     float scale;
@@ -70,8 +70,9 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
     const grape_pe_config *cfg = grape_pe_get_config(pe);
     grape_pe_token_channels ch;
     grape_pe_token_input_channels(pe, &ch);
-    grape_kv_cache tmp = {.pe = pe, .rot = cfg->rot, .kind = cfg->bias, .H = cfg->n_heads, .D = cfg->head_dim,
-                          .P = cfg->bias == GRAPE_BIAS_GRAPE_AP ? cfg->ap_probe_dim : 0, .nph = ch.phase,
+    const bias_kind *kd = bias_kind_of(cfg->bias);
+    grape_kv_cache tmp = {.pe = pe, .rot = cfg->rot, .kind = kd, .H = cfg->n_heads, .D = cfg->head_dim,
+                          .P = kd->factors & BF_PROBE ? cfg->ap_probe_dim : 0, .nph = ch.phase,
                           .cap = bca_window ? bca_window + 1 : capacity, .window = bca_window,
                           .scale = 1.0f / sqrtf((float)cfg->head_dim)};
     grape_status st = attn_check_dims("grape_kv_cache_create", 1, tmp.cap, tmp.H, tmp.D, NULL);
@@ -129,8 +130,7 @@ grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
 }
 
 static grape_status check_inputs(const grape_kv_cache *c, const grape_pe_token_inputs *in) {
-    if ((c->kind == GRAPE_BIAS_FOX && !(in && in->gate_logit)) ||
-        (c->kind == GRAPE_BIAS_GRAPE_AP && !(in && in->probe)) || (c->nph && !(in && in->phase_logit)))
+    if ((c->kind->input != BIAS_IN_NONE && !bias_input_of(c->kind, in)) || (c->nph && !(in && in->phase_logit)))
         return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
     if (c->rot == GRAPE_ROT_XPOS && c->rotated != c->pos)
         return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
@@ -158,28 +158,24 @@ static grape_status advance_phase(grape_kv_cache *c, const float *phase_logit) {
     return st;
 }
 
-// Bias b_h(t, j) of the new query t against the key at position j (closed forms of grape.h).
-// ap_acc: GRAPE-AP running suffix sum_{l=j+1..t} log sigmoid(<p_t, r_l>/P), advanced by the caller (keys descend).
+// Bias b_h(t, j) of the new query t against the key at position j: the kind's closed form (pe/bias_kinds.h) on the
+// new token's query factors and the cached key factors. ap_acc: the path form's running suffix
+// sum_{l=j+1..t} psi(t,l), advanced by the caller (keys descend).
 static float bias_at(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t t, int64_t j, double ap_acc) {
+    if (c->kind->form == BIAS_FORM_PATH) return (float)(f->slope[h] * ap_acc);
     size_t slot = (size_t)(j % c->cap) * c->H + (size_t)h;
-    double d = (double)(t - j);
-    switch (c->kind) {
-    case GRAPE_BIAS_ALIBI: return (float)(-f->slope[h] * d);
-    case GRAPE_BIAS_GRAPE_A_K:
-    case GRAPE_BIAS_GRAPE_A_Q:
-    case GRAPE_BIAS_GRAPE_A_QK:
-        return (float)(-f->slope[h] * d * ((f->gate_q ? f->gate_q[h] : 0.0) + (f->gate_k ? c->gate_k[slot] : 0.0)));
-    case GRAPE_BIAS_FOX: return (float)(c->fox_c[h] - c->cum[slot]);
-    case GRAPE_BIAS_GRAPE_AP: return (float)(f->slope[h] * ap_acc);
-    default: return 0.0f;
-    }
+    bias_pair p = {.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
+                   .gate_q = f->gate_q ? f->gate_q[h] : 0.0, .gate_k = f->gate_k ? c->gate_k[slot] : 0.0,
+                   .cum_q = f->cum ? c->fox_c[h] : 0.0, .cum_k = f->cum ? c->cum[slot] : 0.0};
+    return (float)bias_pair_value(c->kind, &p);
 }
 
+// psi(t,l) of the path form from the new query's probe and the cached key probe r_l.
 static double ap_edge(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t l) {
     const float *r = c->probe_k + ((size_t)(l % c->cap) * c->H + (size_t)h) * c->P, *p = f->probe_q + (size_t)h * c->P;
     double s = 0;
     for (int i = 0; i < c->P; i++) s += (double)p[i] * r[i];
-    return log_sigmoid_d(s / c->P);
+    return bias_path_edge(s / c->P);
 }
 
 // Scores of head h against keys [j_lo, j_hi], descending (GRAPE-AP's suffix over l in (j, t] runs with them).
@@ -196,7 +192,7 @@ static void score_keys(grape_kv_cache *c, const float *qh, const grape_bias_fact
         float sj = c->scale * dot + bias_at(c, f, h, t, j, c->ap_acc[h]);
         s[t - j] = sj;
         c->mx[h] = sj > c->mx[h] ? sj : c->mx[h];
-        if (c->kind == GRAPE_BIAS_GRAPE_AP) c->ap_acc[h] += ap_edge(c, f, h, j);
+        if (c->kind->form == BIAS_FORM_PATH) c->ap_acc[h] += ap_edge(c, f, h, j);
     }
 }
 

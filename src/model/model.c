@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/model_internal.h"
+#include "pe/bias_kinds.h"
 
 #define MODEL_MAX_DIM (1 << 20)
 
@@ -294,8 +295,7 @@ static grape_status create_encodings(grape_model *m) {
         if (st) return st;
     }
     m->order = qk_order_of(pc.rot);
-    m->gated = pc.rot != GRAPE_ROT_NONE && (pc.bias == GRAPE_BIAS_GRAPE_A_K || pc.bias == GRAPE_BIAS_GRAPE_A_Q ||
-                                            pc.bias == GRAPE_BIAS_GRAPE_A_QK);
+    m->gated = pc.rot != GRAPE_ROT_NONE && bias_kind_gated(bias_kind_of(pc.bias));
     tok_layout_init(&m->tl, m->pe[0], m->C);
     m->Ctot = 3 * m->C + m->tl.E;
     m->bias_ws_bytes = pc.bias != GRAPE_BIAS_NONE

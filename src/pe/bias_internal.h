@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "pe/bias.h"
+#include "pe/bias_kinds.h"
 
 // GRAPE-A gate normalisation floor: û = u / max(‖u‖, GRAPE_A_NORM_EPS) (official code).
 #define GRAPE_A_NORM_EPS 1e-6

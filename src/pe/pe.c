@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
+#include "pe/bias_kinds.h"
 #include "pe/pe_internal.h"
 
 #define GRAPE_MAX_HEADS 4096
@@ -91,7 +92,8 @@ grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T) {
 void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch) {
     const grape_pe_config *c = &pe->cfg;
     ch->phase = c->rot == GRAPE_ROT_GRAPE_M_CTX ? (c->per_head ? c->n_heads : 1) : 0;
-    ch->gate = c->bias == GRAPE_BIAS_FOX ? c->n_heads : 0;
-    ch->probe = c->bias == GRAPE_BIAS_GRAPE_AP ? c->n_heads * c->ap_probe_dim : 0;
+    bias_input in = bias_kind_of(c->bias)->input;
+    ch->gate = in == BIAS_IN_GATE_LOGIT ? c->n_heads : 0;
+    ch->probe = in == BIAS_IN_PROBE ? c->n_heads * c->ap_probe_dim : 0;
     ch->shift = c->kv_shift ? c->n_heads : 0;
 }
