@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attn/attn_internal.h"
+#include "ref/attention_ref.h"
 #include "core/mathx.h"
 #include "pe/bias_kinds.h"
 #include "util.h"

@@ -10,7 +10,7 @@
 
 #include "grape.h"
 #include "pe/bias_kinds.h"
-#include "pe/lift_bias_ref.h"
+#include "ref/lift_bias_ref.h"
 #include "util.h"
 
 // x = [params | q | k | gate_logit | probe] in double; xf is the same in float.

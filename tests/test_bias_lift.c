@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dmat.h"
+#include "ref/dmat.h"
 #include "test_bias_fixture.h"
 
 #define NMAX 16

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "grape.h"
-#include "pe/lift_bias_ref.h"
+#include "ref/lift_bias_ref.h"
 #include "util.h"
 
 enum { B = 2, T = 7, H = 3, D = 5 };

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/dmat.h"
+#include "dmat.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "lift_rot_ref.h"

@@ -1,11 +1,11 @@
 // lift_bias_ref.c — reference path of the additive action in double (see lift_bias_ref.h). Slow on purpose:
 // it builds the group elements and follows the spec literally; the fast kernels are measured against it.
-#include "pe/lift_bias_ref.h"
+#include "lift_bias_ref.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "core/dmat.h"
+#include "dmat.h"
 #include "core/mathx.h"
 #include "pe/bias_internal.h"
 

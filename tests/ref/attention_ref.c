@@ -4,7 +4,7 @@
 // the kind table (pe/bias_kinds.h), evaluated on double factors.
 #include <stdlib.h>
 
-#include "attn/attn_internal.h"
+#include "attention_ref.h"
 #include "pe/bias_kinds.h"
 
 static size_t tok(int b, int t, int h, int T, int H) { return ((size_t)b * (size_t)T + (size_t)t) * (size_t)H + (size_t)h; }
