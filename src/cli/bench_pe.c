@@ -124,7 +124,7 @@ static void bias_bwd(void *ctx) {
     grape_bias_factors_backward(b->dparams, b->dq, b->dk, &b->din, &b->g, &b->f, b->pe, b->q, b->k, &b->in);
 }
 
-// --- CPU-time medians. On the shared 2-core VM other processes preempt the benchmark; with one thread the
+// --- CPU-time medians. On a shared machine other processes preempt the benchmark; with one thread the
 // thread's own CPU time excludes that, so the per-kernel cost stays measurable while others compile and test.
 
 #define CPU_REPS_MAX 101
@@ -208,7 +208,7 @@ int bench_pe(int argc, char **argv) {
         !args_long(&a, "--T", 1, 1 << 20, &T) || !args_long(&a, "--H", 1, 1024, &H) ||
         !args_long(&a, "--reps", 1, 101, &reps) || !args_long(&a, "--threads", 1, 1024, &threads))
         return 1;
-    // Other processes on a 2-core VM stall a 2-thread parallel region for a whole time slice; --threads 1 with
+    // Other processes on a small shared machine stall a 2-thread parallel region for a whole time slice; --threads 1 with
     // the CPU clock gives the per-kernel cost free of that noise.
     omp_set_num_threads((int)threads);
     const char *clock = args_str(&a, "--clock");

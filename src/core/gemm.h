@@ -1,6 +1,6 @@
 // gemm.h — the one fp32 matrix multiply every linear layer and benchmark uses (row-major, oneDNN's dnnl_sgemm).
 //
-// Why oneDNN: it picks its AVX-512 JIT kernel from CPUID feature bits, so it runs at full speed on this Zen4
+// Why oneDNN: it picks its AVX-512 JIT kernel from CPUID feature bits, so it runs at full speed on AMD CPUs too
 // with no environment variable, and it threads through the same libgomp pool as grape's OpenMP kernels
 // (no second spinning thread pool). Measurements and the alternatives: docs/BENCHMARKS.md, "GEMM".
 #ifndef GRAPE_CORE_GEMM_H
