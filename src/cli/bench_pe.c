@@ -208,8 +208,8 @@ int bench_pe(int argc, char **argv) {
         !args_long(&a, "--T", 1, 1 << 20, &T) || !args_long(&a, "--H", 1, 1024, &H) ||
         !args_long(&a, "--reps", 1, 101, &reps) || !args_long(&a, "--threads", 1, 1024, &threads))
         return 1;
-    // Other processes on a small shared machine stall a 2-thread parallel region for a whole time slice; --threads 1 with
-    // the CPU clock gives the per-kernel cost free of that noise.
+    // Other processes on a small shared machine stall a 2-thread parallel region for a whole time slice; --threads 1
+    // with the CPU clock gives the per-kernel cost free of that noise.
     omp_set_num_threads((int)threads);
     const char *clock = args_str(&a, "--clock");
     if (clock && strcmp(clock, "cpu") && strcmp(clock, "wall"))
