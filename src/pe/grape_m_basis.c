@@ -21,15 +21,10 @@ void basis_skew_to_A(double *A, const double *skew, int R) {
         }
 }
 
-void basis_skew_backward(float *dskew, const double *dA, const rot_state *r) {
-    size_t N = (size_t)r->R;
-    for (size_t s = 0; s < (size_t)r->nset; s++) {
-        const double *dAs = dA + s * N * N;
-        float *ds = dskew + s * r->n_skew;
-        size_t k = 0;
-        for (size_t i = 1; i < N; i++)
-            for (size_t j = 0; j < i; j++, k++) ds[k] += (float)(dAs[i * N + j] - dAs[j * N + i]);
-    }
+void basis_skew_backward(float *dskew, const double *dA, int R) {
+    size_t N = (size_t)R, k = 0;
+    for (size_t i = 1; i < N; i++)
+        for (size_t j = 0; j < i; j++, k++) dskew[k] += (float)(dA[i * N + j] - dA[j * N + i]);
 }
 
 // acc[0..n) += a · row[0..n)
@@ -136,7 +131,8 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
     if (!st) {
         double *dA = dF + ns * RR;
         cayley_frames_backward(dA, dF, r->tab.cay_m, r->nset, r->R, r->R, dA + ns * RR);
-        basis_skew_backward(dparams + ns * r->n_freq, dA, r);
+        float *dskew = dparams + ns * r->n_freq;
+        for (size_t s = 0; s < ns; s++) basis_skew_backward(dskew + s * r->n_skew, dA + s * RR, r->R);
     }
     grape_free(dFf);
     grape_free(dF);

@@ -33,16 +33,11 @@ void nc_skew_to_A(double *A, const double *skew, int R, int r, int interleaved) 
             }
 }
 
-void nc_skew_backward(float *dskew, const double *dA, const rot_state *r) {
-    size_t N = (size_t)r->R;
-    for (size_t s = 0; s < (size_t)r->nset; s++) {
-        const double *dAs = dA + s * N * N;
-        float *ds = dskew + s * r->n_skew;
-        size_t k = 0;
-        for (size_t j = 0; j < (size_t)r->frame; j++)
-            for (size_t i = j + 1; i < N; i++)
-                if (nc_free(i, j, r->frame, r->cfg.interleaved)) ds[k++] += (float)(dAs[i * N + j] - dAs[j * N + i]);
-    }
+void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interleaved) {
+    size_t N = (size_t)R, k = 0;
+    for (size_t j = 0; j < (size_t)r; j++)
+        for (size_t i = j + 1; i < N; i++)
+            if (nc_free(i, j, r, interleaved)) dskew[k++] += (float)(dA[i * N + j] - dA[j * N + i]);
 }
 
 // v[0..fpad) = Eᵀx with E: (R, fpad) row-major, as v += x_i·E_i over the rows i, and g = Eᵀdy in the same pass

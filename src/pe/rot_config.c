@@ -231,8 +231,12 @@ grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *
 // dskew += the chain of the accumulated frame gradients dF (nset, frame, R) (rows of dFᵀ) through Cayley and the
 // kind's skew layout. work: ROT_CHAIN_WORK(nset, R) doubles.
 void rot_frame_chain(float *dskew, const double *dF, const rot_state *r, double *work) {
-    double *dA = work, *cw = work + (size_t)r->nset * (size_t)r->R * (size_t)r->R;
+    size_t RR = (size_t)r->R * (size_t)r->R;
+    double *dA = work, *cw = work + (size_t)r->nset * RR;
     cayley_frames_backward(dA, dF, r->tab.cay_m, r->nset, r->R, r->frame, cw);
-    if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_backward(dskew, dA, r);
-    else nc_skew_backward(dskew, dA, r);
+    for (size_t s = 0; s < (size_t)r->nset; s++) {
+        float *ds = dskew + s * r->n_skew;
+        if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_backward(ds, dA + s * RR, r->R);
+        else nc_skew_backward(ds, dA + s * RR, r->R, r->frame, r->cfg.interleaved);
+    }
 }

@@ -87,12 +87,11 @@ void rot_log_freq_init(const rot_state *r, float *log_freq);
 void rot_log_freq_backward(const rot_state *r, float *dlog_freq, const double *dtheta);
 
 // ---- grape_m_basis.c / grape_m_nc.c: skew parameters ↔ A
-// A (R×R, skew) from one set's skew params; dskew (nset, n_skew) += the adjoint of that map applied to each set's
-// dA (nset, R, R).
+// A (R×R, skew) from one set's skew params; dS += the adjoint of that map applied to dA.
 void basis_skew_to_A(double *A, const double *skew, int R);
-void basis_skew_backward(float *dskew, const double *dA, const rot_state *r);
+void basis_skew_backward(float *dskew, const double *dA, int R);
 void nc_skew_to_A(double *A, const double *skew, int R, int r, int interleaved);
-void nc_skew_backward(float *dskew, const double *dA, const rot_state *r);
+void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interleaved);
 size_t nc_skew_count(int R, int r);
 
 // ---- grape_m_basis.c: the unfolded basis runs on all rows of a call through GEMMs
