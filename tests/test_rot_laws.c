@@ -79,7 +79,7 @@ static void test_shift_law(grape_rot_kind kind, int interleaved, t_rng *rng) {
 }
 
 // Two xPos centerings (floor(L/2) and torchscale's −floor(−L/2)) give identical logits; at L = 8192 the
-// centered scales stay finite and below 1/ζ0^8 ≈ 22519 (LEX Table, xpos_lex_fox_alibi.md §1.5).
+// centered scales stay finite and below 1/ζ0^8 ≈ 22519 (LEX, arXiv 2212.10554).
 static void test_xpos_centering(t_rng *rng) {
     enum { H = 1, D = 64, T = 8192 };
     grape_pe_config cfg;

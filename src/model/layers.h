@@ -14,14 +14,14 @@
 #define PAR_MIN_ELEMS 32768
 #define PAR(n) ((n) >= PAR_MIN_ELEMS)
 
-// --- RMSNorm (official GRAPE code §0): out = g ⊙ x / sqrt(mean(x²) + eps), over rows of width C.
+// --- RMSNorm (as the official GRAPE code, model/llama-mha-*.py): out = g ⊙ x / sqrt(mean(x²) + eps), over rows of width C.
 // out, x: (N,C); rstd: (N) saved for the backward; g: (C)
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int64_t N, int C, float eps);
 // dx += d/dx, dg += d/dg. dx, dout, x: (N,C); dg, g: (C); rstd: (N)
 void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, const float *g, const float *rstd,
                       int64_t N, int C);
 
-// --- SwiGLU (Shazeer 2020; official GRAPE code §0): y = silu(a) ⊙ b with h = [a | b] = x [W1; W2]^T.
+// --- SwiGLU (Shazeer 2020; as the official GRAPE code): y = silu(a) ⊙ b with h = [a | b] = x [W1; W2]^T.
 // y: (N,F); h: (N,2F), a in columns [0,F), b in [F,2F)
 void swiglu_forward(float *y, const float *h, int64_t N, int F);
 // dh += d/dh. dh, h: (N,2F); dy: (N,F)

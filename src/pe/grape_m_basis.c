@@ -1,4 +1,4 @@
-// grape_m_basis.c — GRAPE-M with a learned commuting basis (GRAPE §3.1, grape_paper.md §1.1):
+// grape_m_basis.c — GRAPE-M with a learned commuting basis (GRAPE, arXiv 2512.07805 §3.1):
 //   G(n) = B R(nθ) Bᵀ on the rotary dims, B = Cayley(A) ∈ SO(R), A = S − Sᵀ, S strictly lower-triangular
 //   (packed row-major, R(R−1)/2 params "basis_skew", init 0 ⇒ B = I: the encoding starts as grape-m = RoPE).
 // Because q̃ᵀk̃ = (R_i Bᵀq)ᵀ(R_j Bᵀk), the outer B cancels in every logit; grape_basis_fold moves Bᵀ into the

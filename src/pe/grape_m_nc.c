@@ -1,4 +1,4 @@
-// grape_m_nc.c — non-commuting GRAPE-M mixture of rank r (GRAPE §3.2; grape_paper.md §1.2, trainable form):
+// grape_m_nc.c — non-commuting GRAPE-M mixture of rank r (GRAPE, arXiv 2512.07805 §3.2; trainable form):
 //   y = Eᵀx ∈ R^r,  x̃ = x + E(R(nθ) y − y),  E = first r columns of Cayley(A) ∈ SO(R) (orthonormal frame),
 //   r/2 learned log-frequencies (×16 form). O(r·R) per token and head.
 // A is parameterised by its r leading columns: A_ij (i > j, j < r), minus the r/2 in-pair entries A_{i1,i0} of

@@ -1,4 +1,4 @@
-// xpos.c — xPos / LEX scale (arXiv 2212.10554 §3; xpos_lex_fox_alibi.md §1):
+// xpos.c — xPos / LEX scale (LEX, arXiv 2212.10554 §3; github.com/sunyt32/torchscale):
 //   ζ_i = (2i + γ·n)/((1 + γ)·n),  q at position m scaled ζ_i^((m − c)/sb),  k at n scaled ζ_i^((c − n)/sb),
 // so q'·k' carries ζ_i^((m − n)/sb) and the anchor c cancels. ONE anchor c (grape_positions.xpos_anchor) must be
 // shared by the q and the k call (e.g. floor(T/2) to centre); ζ^e is formed as exp(e·ln ζ) in double.

@@ -1,4 +1,4 @@
-// lift_rot_ref.c — reference lift of the multiplicative action (GRAPE §2–3, grape_paper.md §1): G(n) as an explicit
+// lift_rot_ref.c — reference lift of the multiplicative action (GRAPE, arXiv 2512.07805 §2–3): G(n) as an explicit
 // matrix, the product of the Rodrigues exponentials of its rank-2 generators n·θ_i·L(F e_i0, F e_i1), in double.
 // With the official sign, L(e_i0, e_i1) x = e_i0 x_i1 − e_i1 x_i0, so exp(φL) gives y_i0 = x_i0 cos φ + x_i1 sin φ,
 // y_i1 = −x_i0 sin φ + x_i1 cos φ: canonical MS-GRAPE is RoPE (tests/test_rot_ref.c).

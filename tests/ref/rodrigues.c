@@ -1,4 +1,4 @@
-// rodrigues.c — a general rank-2 GRAPE-M plane (GRAPE §2 and App. I; grape_paper.md §1):
+// rodrigues.c — a general rank-2 GRAPE-M plane (GRAPE, arXiv 2512.07805 §2 and App. I):
 //   G(n) = exp(n ω L),  L = a bᵀ − b aᵀ,  α = ‖a‖², β = ‖b‖², γ = aᵀb,  κ = s² = αβ − γ²,  m = n ω,
 //   G x = x + m S1(w) (a v − b u) + m² S2(w) [γ(a v + b u) − β a u − α b v],  u = aᵀx, v = bᵀx,
 // with w = z² = m² κ, S1 = sin z / z and S2 = (1 − cos z)/z² written as functions of w. This is the paper's

@@ -1,5 +1,5 @@
 """grape_model_ref.py — a PyTorch re-implementation of libgrape's byte-level Llama-style model (spec:
-experiment.md "Models", grape_official_code.md §0-§2), written from the spec, not from the C code, so it can serve
+the official GRAPE code, github.com/model-architectures/GRAPE model/llama-mha-*.py), written from the spec, not from the C code, so it can serve
 as the oracle of tests/torch/test_model.py and as the PyTorch peer of `grape bench train`.
 
     cfg = Config.from_name("grape-m+grape-ap", n_layer=4, n_embd=256, n_head=4)
