@@ -1,4 +1,4 @@
-// test_kv_shift.c — KV-shift (official GRAPE code §3): forward vs the double twin kv_shift_ref, backward vs finite
+// test_kv_shift.c — KV-shift (official GRAPE code, kv_shift_torch.py): forward vs the double twin kv_shift_ref, backward vs finite
 // differences, streaming one token at a time, and the two limits α → 0 (identity) and α → 1 (pure shift).
 #include <math.h>
 #include <stdlib.h>

@@ -37,7 +37,7 @@ typedef struct {
     //   learned_slope: "rho" (H), ω_h = softplus(ρ_h)·m_h, init ρ = softplus⁻¹(1) so ω starts at the ALiBi m_h;
     //     otherwise the slope is m_h itself (alibi) or GRAPE-AP's α_h = m_h;
     //   gate_k: "u" (H,D), λ_k(j) = softplus(û_h·k_j/√D); gate_q: "v" (H,D), λ_q(t) = softplus(v̂_h·q_t/√D);
-    //     both initialised N(0, 1/D) (official code §2.6).
+    //     both initialised N(0, 1/D) (official model/llama-mha-grape-a-*.py).
     int learned_slope, gate_q, gate_k;
     bias_input input;
 } bias_kind;

@@ -1,4 +1,4 @@
-// kv_shift.c — KV-shift (official GRAPE code, model/kv_shift_torch.py; FoX-Pro ShiftLinear):
+// kv_shift.c — KV-shift (official GRAPE code, kv_shift_torch.py; FoX-Pro ShiftLinear):
 // k'_t = α_t o_{t−1} + (1 − α_t) o_t with o_{−1} = 0 and α_t = σ(logit_t) per head, in fp32.
 #include "core/error.h"
 #include "core/mathx.h"
