@@ -347,8 +347,8 @@ GRAPE_API void grape_bias_block_backward(grape_bias_grads *g, const float *dbias
 // slope: (H)
 GRAPE_API grape_status grape_alibi_slopes(float *slope, int H);
 
-// KV-shift (official GRAPE code, kv_shift_torch.py): k'_t = alpha_t o_{t-1} + (1 - alpha_t) o_t, o_{-1} = 0, alpha = sigmoid(logit),
-// applied to the k (and, separately, v) projections before rotation, QK-RMSNorm and gates.
+// KV-shift (official GRAPE code, kv_shift_torch.py): k'_t = alpha_t o_{t-1} + (1 - alpha_t) o_t, o_{-1} = 0,
+// alpha = sigmoid(logit), applied to the k (and, separately, v) projections before rotation, QK-RMSNorm and gates.
 // y, o: (B,T,H,D), y must not alias o; shift_logit: (B,T,H).
 GRAPE_API grape_status grape_kv_shift_forward(float *y, const float *o, const float *shift_logit, int B, int T, int H,
                                               int D);

@@ -1,5 +1,6 @@
-// test_kv_shift.c — KV-shift (official GRAPE code, kv_shift_torch.py): forward vs the double twin kv_shift_ref, backward vs finite
-// differences, streaming one token at a time, and the two limits α → 0 (identity) and α → 1 (pure shift).
+// test_kv_shift.c — KV-shift (official GRAPE code, kv_shift_torch.py): forward vs the double twin kv_shift_ref,
+// backward vs finite differences, streaming one token at a time, and the two limits α → 0 (identity) and α → 1
+// (pure shift).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
