@@ -15,8 +15,9 @@
 #define ATTN_MAX_P 256  // largest GRAPE-AP probe dim
 #define ATTN_MAX_T (1 << 24) // positions are exact in float below 2^24
 
-// LEX blockwise causal attention (arXiv 2212.10554; github.com/sunyt32/torchscale multihead_attention.py): with window W and blocks of h = W/2, query t in
-// block c = floor(t/h) sees keys [(c-1)h, t]. Returns that lower bound (0 when BCA is off or t < W).
+// LEX blockwise causal attention (arXiv 2212.10554; github.com/sunyt32/torchscale multihead_attention.py): with window
+// W and blocks of h = W/2, query t in block c = floor(t/h) sees keys [(c-1)h, t]. Returns that lower bound (0 when BCA
+// is off or t < W).
 static inline int64_t attn_bca_lo(int64_t t, int window) {
     if (window <= 0) return 0;
     int64_t h = window / 2, lo = (t / h - 1) * h;

@@ -1,7 +1,8 @@
 // decode.c — streaming decode: one token per sequence per step, one grape_kv_cache (src/attn/kv_cache.c) per layer
 // and sequence. The cache rotates q, k at its next position and attends over the cached keys with the bias row
 // regenerated from cached key factors; the model keeps only what surrounds attention: projections, QK-RMSNorm in
-// the encoding's order (official GRAPE code, model/llama-mha-*.py), KV-shift's previous projections, the MLP and the head.
+// the encoding's order (official GRAPE code, model/llama-mha-*.py), KV-shift's previous projections, the MLP and the
+// head.
 #include <math.h>
 #include <string.h>
 

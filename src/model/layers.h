@@ -14,8 +14,8 @@
 #define PAR_MIN_ELEMS 32768
 #define PAR(n) ((n) >= PAR_MIN_ELEMS)
 
-// --- RMSNorm (as the official GRAPE code, model/llama-mha-*.py): out = g ⊙ x / sqrt(mean(x²) + eps), over rows of width C.
-// out, x: (N,C); rstd: (N) saved for the backward; g: (C)
+// --- RMSNorm (as the official GRAPE code, model/llama-mha-*.py): out = g ⊙ x / sqrt(mean(x²) + eps), over rows of
+// width C. out, x: (N,C); rstd: (N) saved for the backward; g: (C)
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int64_t N, int C, float eps);
 // dx += d/dx, dg += d/dg. dx, dout, x: (N,C); dg, g: (C); rstd: (N)
 void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, const float *g, const float *rstd,

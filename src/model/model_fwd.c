@@ -1,4 +1,5 @@
-// model_fwd.c — forward and backward of the byte-level Llama-style model (official GRAPE code, github.com/model-architectures/GRAPE model/llama-mha-*.py):
+// model_fwd.c — forward and backward of the byte-level Llama-style model (official GRAPE code,
+// github.com/model-architectures/GRAPE model/llama-mha-*.py):
 //   x = wte[tokens];  per layer: x += W_o Attn(PE(QKNorm(W_qkv RMSNorm(x))));  x += W_3 SwiGLU(W_12 RMSNorm(x));
 //   logits = RMSNorm(x) wte^T;  loss = mean CE.
 // GEMMs go through core/gemm.h (threads from the BLAS), elementwise kernels thread with OpenMP. Every buffer is a

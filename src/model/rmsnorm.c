@@ -1,4 +1,5 @@
-// rmsnorm.c — RMSNorm forward/backward and its double reference (Zhang & Sennrich 2019, arXiv 1910.07467; as in the official GRAPE code).
+// rmsnorm.c — RMSNorm forward/backward and its double reference (Zhang & Sennrich 2019, arXiv 1910.07467; as in the
+// official GRAPE code).
 #include <math.h>
 
 #include "model/layers.h"

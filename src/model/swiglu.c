@@ -1,4 +1,5 @@
-// swiglu.c — SwiGLU gate y = silu(a) ⊙ b (Shazeer 2020, "GLU Variants", arXiv 2002.05202; the MLP of github.com/model-architectures/GRAPE model/llama-mha-*.py).
+// swiglu.c — SwiGLU gate y = silu(a) ⊙ b (Shazeer 2020, "GLU Variants", arXiv 2002.05202; the MLP of
+// github.com/model-architectures/GRAPE model/llama-mha-*.py).
 #include <math.h>
 
 #include "core/mathx.h"

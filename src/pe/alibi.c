@@ -1,4 +1,5 @@
-// alibi.c — ALiBi slopes for any head count (Press et al., ICLR 2022, arXiv 2108.12409; github.com/ofirpress/attention_with_linear_biases).
+// alibi.c — ALiBi slopes for any head count (Press et al., ICLR 2022, arXiv 2108.12409;
+// github.com/ofirpress/attention_with_linear_biases).
 #include <math.h>
 
 #include "core/error.h"

@@ -1,4 +1,5 @@
-// fox.c — Forgetting Transformer gate prefix (Lin et al., ICLR 2025, arXiv 2503.02130; github.com/zhixuan-lin/forgetting-transformer).
+// fox.c — Forgetting Transformer gate prefix (Lin et al., ICLR 2025, arXiv 2503.02130;
+// github.com/zhixuan-lin/forgetting-transformer).
 #include "core/mathx.h"
 #include "pe/bias_internal.h"
 

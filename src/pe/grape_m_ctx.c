@@ -1,4 +1,5 @@
-// grape_m_ctx.c — contextual phase of GRAPE-M ctx (github.com/model-architectures/GRAPE model/llama-mha-grape-m-ctx.py; GRAPE, arXiv 2512.07805 §3.1, phase-modulated):
+// grape_m_ctx.c — contextual phase of GRAPE-M ctx (github.com/model-architectures/GRAPE model/llama-mha-grape-m-ctx.py;
+// GRAPE, arXiv 2512.07805 §3.1, phase-modulated):
 //   ω_t = sigmoid(logit_t / 16),  Φ_t = Σ_{τ<t} ω_τ (exclusive, running sum in double),
 // per batch row, or per (batch, head) with per_head. The rotation angle is Φ_t·θ_i (rot_table.c).
 //   Backward: dω_τ = Σ_{t>τ} dΦ_t (reverse exclusive cumsum), dlogit_τ += dω_τ·ω_τ(1 − ω_τ)/16.

@@ -6,7 +6,7 @@
 //
 // Every rotation here is G(n) = F · R(φ(n)) · Fᵀ restricted to the first R ("rotary") dims of a head, where
 //   R(φ) rotates pairs with the official sign  y_a = a cos φ + b sin φ,  y_b = −a sin φ + b cos φ
-//   (the half-split rotary helper of github.com/model-architectures/GRAPE model/*.py), pairs (i, i+P) half-split or (2i, 2i+1) interleaved;
+//   (github.com/model-architectures/GRAPE model/*.py), pairs (i, i+P) half-split or (2i, 2i+1) interleaved;
 //   F = I (rope, xpos, grape-m, grape-m-ctx), B = Cayley(A) (grape-m-basis), or the frame E (grape-m-nc,
 //   x ↦ x + E(R − I)Eᵀx). The tail dims R..D are left untouched.
 #ifndef GRAPE_PE_ROT_INTERNAL_H
