@@ -12,6 +12,9 @@
 #include "pe/pe_internal.h"
 #include "pe/rot_internal.h"
 
+// ---------------------------------------------------------------------------------------------------------
+// Per-call checks and the shape of the action
+
 static grape_status check_call(const grape_pe *pe, const grape_positions *pos, grape_side side, const void *a,
                                const void *b, int B, int T) {
     if (!pe || !a || !b || !pos) return grape_fail(GRAPE_ERR_ARG, "rotation: NULL argument");
