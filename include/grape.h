@@ -336,13 +336,6 @@ GRAPE_API grape_status grape_bias_factors_backward(float *dparams, float *dq, fl
                                                    const grape_bias_factors *f, const grape_pe *pe, const float *q,
                                                    const float *k, const grape_pe_token_inputs *in);
 
-// Materialise the bias of batch b, head h for queries [t0, t0+Tq) and keys [j0, j0+Tk) (indices into T).
-// bias: (Tq,Tk); -INFINITY where key > query.
-GRAPE_API void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk);
-// g += d/dfactors of sum(dbias * bias) for the same block.
-GRAPE_API void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f, int b,
-                                         int h, int t0, int Tq, int j0, int Tk);
-
 // ALiBi slopes m_h for any head count H (powers of two: 2^(-8h/H); otherwise the interleaved extra slopes).
 // slope: (H)
 GRAPE_API grape_status grape_alibi_slopes(float *slope, int H);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ref/attention_ref.h"
+#include "ref/grape_testing.h"
 #include "core/mathx.h"
 #include "pe/bias_kinds.h"
 #include "util.h"

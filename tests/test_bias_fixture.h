@@ -10,6 +10,7 @@
 
 #include "grape.h"
 #include "pe/bias_kinds.h"
+#include "ref/grape_testing.h"
 #include "ref/lift_bias_ref.h"
 #include "util.h"
 

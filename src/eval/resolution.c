@@ -1,5 +1,5 @@
 // resolution.c — LEX attention resolution R(s) (resolution.h): every pre-softmax score of a window, summed by
-// distance, block by block of query rows (one GEMM per block, the bias materialised by grape_bias_block).
+// distance, block by block of query rows (one GEMM per block, the bias materialised by bias_block).
 #include "eval/resolution.h"
 
 #include <math.h>
@@ -10,6 +10,7 @@
 #include "core/gemm.h"
 #include "core/mem.h"
 #include "model/model_internal.h"
+#include "pe/bias_internal.h"
 
 #define RES_ROWS 64 // query rows per block
 
@@ -67,7 +68,7 @@ static grape_status score_block(resolution_acc *r, double *sum, int64_t *count, 
     grape_status st = gemm_ld(r->S, nk, r->qh + (size_t)t0 * r->D, r->D, r->kh, r->D, nq, nk, r->D, 0, 1, r->scale,
                               0.0f);
     if (st) return st;
-    if (bias) grape_bias_block(r->bias, bias, 0, h, t0, nq, 0, nk);
+    if (bias) bias_block(r->bias, bias, 0, h, t0, nq, 0, nk);
     for (int i = 0; i < nq; i++) {
         int t = t0 + i;
         const float *s = r->S + (size_t)i * nk, *b = r->bias + (size_t)i * nk;

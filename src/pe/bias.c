@@ -1,5 +1,5 @@
 // bias.c — the additive action: the bias part of grape_pe, the factor workspace, and the block oracle that turns
-// factors into a bias block (and back). What depends on the kind is read from its row of the kind table
+// factors into a bias block (its backward, which only the tests need, is in tests/ref/bias_block_ref.c). What depends on the kind is read from its row of the kind table
 // (bias_kinds.c); the factor kernels live in alibi.c, fox.c, grape_a.c, grape_ap.c.
 //
 // GRAPE §2 (unipotent lift): every additive encoding is q̂ᵀ G_add(t)ᵀ G_add(j)^{-T} k̂ = qᵀk + b(t,j), and b is a
@@ -229,22 +229,16 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
 // The block oracle: the closed forms of bias_kinds.h over a block, in double. Query t and key j are indices into
 // T of batch b, head h.
 
-static inline size_t at3(const grape_bias_factors *f, int b, int t, int h) {
-    return ((size_t)b * (size_t)f->T + (size_t)t) * (size_t)f->H + (size_t)h;
-}
-
-// The values pair (t, j) reads from the factors (those the kind lacks stay 0).
-static bias_pair pair_of(const grape_bias_factors *f, int b, int h, int t, int j) {
-    size_t it = at3(f, b, t, h), ij = at3(f, b, j, h);
+bias_pair bias_block_pair(const grape_bias_factors *f, int b, int h, int t, int j) {
+    size_t it = bias_tok(f, b, t, h), ij = bias_tok(f, b, j, h);
     return (bias_pair){.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
                        .gate_q = f->gate_q ? f->gate_q[it] : 0.0, .gate_k = f->gate_k ? f->gate_k[ij] : 0.0,
                        .cum_q = f->cum ? f->cum[it] : 0.0, .cum_k = f->cum ? f->cum[ij] : 0.0};
 }
 
-// The path form's edge score S(t,l) = <probe_q(t), probe_k(l)> / P (official §2.7 step 4).
-static double ap_score(const grape_bias_factors *f, int b, int h, int t, int l) {
-    const float *pq = f->probe_q + at3(f, b, t, h) * (size_t)f->P;
-    const float *pk = f->probe_k + at3(f, b, l, h) * (size_t)f->P;
+double bias_block_score(const grape_bias_factors *f, int b, int h, int t, int l) {
+    const float *pq = f->probe_q + bias_tok(f, b, t, h) * (size_t)f->P;
+    const float *pk = f->probe_k + bias_tok(f, b, l, h) * (size_t)f->P;
     double s = 0;
     for (int i = 0; i < f->P; i++) s += (double)pq[i] * pk[i];
     return s / f->P;
@@ -255,13 +249,13 @@ static void path_row(float *row, const grape_bias_factors *f, int b, int h, int 
     double alpha = f->slope[h], acc = 0;
     int jhi = t < j0 + Tk - 1 ? t : j0 + Tk - 1;
     for (int l = t; l > j0; l--) {
-        acc += bias_path_edge(ap_score(f, b, h, t, l));
+        acc += bias_path_edge(bias_block_score(f, b, h, t, l));
         if (l - 1 <= jhi) row[l - 1 - j0] = (float)(alpha * acc);
     }
     if (t >= j0 && t < j0 + Tk) row[t - j0] = 0.0f;
 }
 
-void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk) {
+void bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk) {
     // bias: (Tq,Tk)
     const bias_kind *kd = bias_kind_of(f->kind);
     for (int i = 0; i < Tq; i++) {
@@ -273,58 +267,8 @@ void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, in
             continue;
         }
         for (int c = 0; c < Tk && j0 + c <= t; c++) {
-            bias_pair p = pair_of(f, b, h, t, j0 + c);
+            bias_pair p = bias_block_pair(f, b, h, t, j0 + c);
             row[c] = (float)bias_pair_value(kd, &p);
         }
-    }
-}
-
-// Path row t backward: da(t,l) = α Σ_{j0<=j<l, j in block} G(t,j) (exclusive prefix sum of G along j),
-// dS = da·ψ'(S), dprobe_q(t) += dS·probe_k(l)/P, dprobe_k(l) += dS·probe_q(t)/P, dα += Σ_l (da/α)·ψ.
-static void path_row_backward(grape_bias_grads *g, const float *grow, const grape_bias_factors *f, int b, int h,
-                              int t, int j0, int Tk) {
-    double alpha = f->slope[h], prefix = 0, dalpha = 0;
-    int P = f->P;
-    float *dq = g->probe_q ? g->probe_q + at3(f, b, t, h) * (size_t)P : NULL;
-    const float *pq = f->probe_q + at3(f, b, t, h) * (size_t)P;
-    for (int l = j0 + 1; l <= t; l++) {
-        if (l - 1 < j0 + Tk) prefix += grow[l - 1 - j0];
-        if (prefix == 0) continue;
-        double S = ap_score(f, b, h, t, l);
-        dalpha += prefix * bias_path_edge(S);
-        double dS = alpha * prefix * bias_path_edge_grad(S) / P;
-        const float *pk = f->probe_k + at3(f, b, l, h) * (size_t)P;
-        float *dk = g->probe_k ? g->probe_k + at3(f, b, l, h) * (size_t)P : NULL;
-        for (int i = 0; i < P; i++) {
-            if (dq) dq[i] += (float)(dS * pk[i]);
-            if (dk) dk[i] += (float)(dS * pq[i]);
-        }
-    }
-    if (g->slope) g->slope[h] += (float)dalpha;
-}
-
-void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f, int b, int h,
-                               int t0, int Tq, int j0, int Tk) {
-    // dbias: (Tq,Tk); entries with key > query are ignored.
-    const bias_kind *kd = bias_kind_of(f->kind);
-    for (int i = 0; i < Tq; i++) {
-        int t = t0 + i;
-        const float *grow = dbias + (size_t)i * (size_t)Tk;
-        if (kd->form == BIAS_FORM_PATH) {
-            path_row_backward(g, grow, f, b, h, t, j0, Tk);
-            continue;
-        }
-        bias_pair_grad d = {0}; // query side (slope, gate_q, cum_q) summed over the row; key side per key
-        for (int c = 0; c < Tk && j0 + c <= t; c++) {
-            int j = j0 + c;
-            bias_pair p = pair_of(f, b, h, t, j);
-            d.gate_k = d.cum_k = 0;
-            bias_pair_backward(&d, kd, &p, grow[c]);
-            if (f->gate_k && g->gate_k) g->gate_k[at3(f, b, j, h)] += (float)d.gate_k;
-            if (f->cum && g->cum) g->cum[at3(f, b, j, h)] += d.cum_k;
-        }
-        if (f->slope && g->slope) g->slope[h] += (float)d.slope;
-        if (f->gate_q && g->gate_q) g->gate_q[at3(f, b, t, h)] += (float)d.gate_q;
-        if (f->cum && g->cum) g->cum[at3(f, b, t, h)] += d.cum_q;
     }
 }

@@ -33,6 +33,19 @@ struct bias_state {
     double *dw_hat;       // (n_slots,H,D) scratch: per-thread dû (or dv̂) sums of the backward; the total in slot 0
 };
 
+// --- bias.c: the block oracle, the closed forms of bias_kinds.h over a block in double (resolution.c and, through
+// grape_testing.h, the tests). Query t and key j are indices into T of batch b, head h.
+// bias: (Tq,Tk) for queries [t0, t0+Tq) and keys [j0, j0+Tk); -INFINITY where key > query.
+void bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk);
+// The values pair (t, j) reads from the factors (those the kind lacks stay 0).
+bias_pair bias_block_pair(const grape_bias_factors *f, int b, int h, int t, int j);
+// The path form's edge score S(t,l) = <probe_q(t), probe_k(l)> / P (official model/llama-mha-grape-ap-v1.py).
+double bias_block_score(const grape_bias_factors *f, int b, int h, int t, int l);
+// Index of token (b, t), head h into the factors' (B,T,H) arrays.
+static inline size_t bias_tok(const grape_bias_factors *f, int b, int t, int h) {
+    return ((size_t)b * (size_t)f->T + (size_t)t) * (size_t)f->H + (size_t)h;
+}
+
 // --- alibi.c
 // m_h of the standard recipe for any head count (power-of-two slopes, then interleaved extras).
 double alibi_slope(int h, int H);

@@ -22,4 +22,12 @@ GRAPE_TESTING_API grape_status grape_plane_backward(float *dx, float *da, float 
                                                     const float *x, const float *a, const float *b, float omega,
                                                     const double *pos, int N, int D);
 
+// Materialise the bias of batch b, head h for queries [t0, t0+Tq) and keys [j0, j0+Tk) (indices into T): the closed
+// forms of the kind table in double. bias: (Tq,Tk); -INFINITY where key > query.
+GRAPE_TESTING_API void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0,
+                                        int Tk);
+// g += d/dfactors of sum(dbias * bias) for the same block.
+GRAPE_TESTING_API void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f,
+                                                 int b, int h, int t0, int Tq, int j0, int Tk);
+
 #endif
