@@ -74,6 +74,7 @@ typedef enum {
     GRAPE_BIAS_GRAPE_A_Q,  // -omega_h (t-j) lambda_q(t)
     GRAPE_BIAS_GRAPE_A_QK, // -omega_h (t-j) (lambda_q(t) + lambda_k(j))
     GRAPE_BIAS_GRAPE_AP,   // alpha_h sum_{l=j+1..t} log sigmoid(<p_t, r_l>/P)
+    GRAPE_BIAS_GRAPE_A,    // -omega_h (t-j), omega_h = softplus(rho_h) m_h: learned-slope ALiBi, no gate
     GRAPE_BIAS_COUNT
 } grape_bias_kind;
 
@@ -291,7 +292,7 @@ GRAPE_API grape_status grape_basis_fold_backward(float *dw, float *dparams, cons
 // ----------------------------------------------------------------------------------------------------------------
 // Additive action (logit bias). An encoding turns its inputs into per-token "factors"; the bias of any
 // (query t, key j) pair, j <= t, is a closed form of the factors of t and j (absolute positions pos0 + index):
-//   alibi       -slope_h (t-j)
+//   alibi       -slope_h (t-j)                   grape-a    -slope_h (t-j), slope_h = softplus(rho_h) m_h
 //   grape-a-k   -slope_h (t-j) gate_k(j)        grape-a-q  -slope_h (t-j) gate_q(t)
 //   grape-a-qk  -slope_h (t-j) (gate_q(t) + gate_k(j))
 //   fox         cum(t) - cum(j)

@@ -200,6 +200,7 @@ int main(void) {
     test_group_element();
     test_kind(GRAPE_BIAS_ALIBI, 0, 0, "alibi");
     test_kind(GRAPE_BIAS_ALIBI, 0, 1000000, "alibi at pos0 1e6");
+    test_kind(GRAPE_BIAS_GRAPE_A, 0, 7, "grape-a (learned slope, one component)");
     test_kind(GRAPE_BIAS_GRAPE_A_K, 0, 7, "grape-a-k (gated lift)");
     test_kind(GRAPE_BIAS_GRAPE_A_Q, 0, 7, "grape-a-q (gated lift)");
     test_kind(GRAPE_BIAS_GRAPE_A_QK, 0, 7, "grape-a-qk (two components)");

@@ -194,7 +194,8 @@ int main(void) {
     static const char *names[] = {"nope",      "rope",      "xpos",       "grape-m",        "grape-m-ctx",
                                   "grape-m-basis", "grape-m-nc", "alibi",  "fox",            "grape-a-k",
                                   "grape-a-q", "grape-a-qk", "grape-ap",  "grape-m+grape-ap", "xpos+fox",
-                                  "rope+alibi", "grape-m-ctx+fox", "grape-m+grape-a-qk", "xpos+grape-ap"};
+                                  "rope+alibi", "grape-m-ctx+fox", "grape-m+grape-a-qk", "xpos+grape-ap",
+                                  "grape-a",   "rope+grape-a"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) run(names[i], strstr(names[i], "xpos") ? 600 : 96, 0, 0);
     run("xpos+fox", 300, 0, 1);
     rotation_matters();

@@ -28,6 +28,9 @@ static const bias_kind kinds[GRAPE_BIAS_COUNT] = {
     [GRAPE_BIAS_GRAPE_AP] = {.info = {"grape-ap", "additive", "none here (probe W_p H*P x C in the model's projection)",
                                       "GRAPE §5 path-integral additive; official v1 (ap_form: paper, relative)"},
                              .form = BIAS_FORM_PATH, .factors = BF_SLOPE | BF_PROBE, .input = BIAS_IN_PROBE},
+    [GRAPE_BIAS_GRAPE_A] = {.info = {"grape-a", "additive", "rho H (learned slope, no gate)",
+                                     "GRAPE §4 ungated member: omega_h = softplus(rho_h) m_h (learned-slope ALiBi)"},
+                            .form = BIAS_FORM_LINEAR, .factors = BF_SLOPE, .learned_slope = 1},
 };
 
 const bias_kind *bias_kind_of(grape_bias_kind k) { return &kinds[k]; }

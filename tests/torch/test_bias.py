@@ -1,4 +1,4 @@
-"""The additive encodings (alibi, fox, grape-a-k/q/qk, grape-ap in its official, paper and relative forms) and
+"""The additive encodings (alibi, fox, grape-a, grape-a-k/q/qk, grape-ap in its official, paper and relative forms) and
 KV-shift against
 PyTorch float64 references written from the spec (grape_official_code.md §2.4-2.7, §3), forward and autograd
 backward: L = sum(W * bias) over the causal entries, C gradients from grape_bias_block_backward +
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from common import Config, FP, Factors, Grads, TokenIn, VP, bind_pe, check, dptr, finish, fptr, load_lib
 
 lib = load_lib(testing=True)
-KINDS = {"alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6}
+KINDS = {"alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6, "grape-a": 7}
 
 
 bind_pe(lib)
@@ -54,9 +54,9 @@ def ref_bias(kind, form, params, q, k, gate, probe, pos0):
     dist = t[:, None] - t[None, :]
     if kind == "alibi":
         bias = (-m[:, None, None] * dist).expand(B, H, T, T)
-    elif kind.startswith("grape-a-"):
+    elif kind == "grape-a" or kind.startswith("grape-a-"):
         omega = F.softplus(params["rho"]) * m
-        lam = torch.zeros(B, H, T, T)
+        lam = torch.zeros(B, H, T, T) if "u" in params or "v" in params else torch.ones(B, H, T, T)
         for name, x, side in (("u", k, "k"), ("v", q, "q")):
             if name not in params:
                 continue
@@ -180,7 +180,8 @@ def kv_shift_case(B, T, H, D, seed):
 
 
 for i, (kind, form) in enumerate([("alibi", 0), ("fox", 0), ("grape-a-k", 0), ("grape-a-q", 0),
-                                  ("grape-a-qk", 0), ("grape-ap", 0), ("grape-ap", 1), ("grape-ap", 2)]):
+                                  ("grape-a-qk", 0), ("grape-ap", 0), ("grape-ap", 1), ("grape-ap", 2),
+                                  ("grape-a", 0)]):
     run_case(kind, form, 2, 13, 5, 16, 8, 37 + i, 100 + i)
     run_case(kind, form, 1, 9, 3, 8, 4, 0, 200 + i)
 kv_shift_case(2, 11, 3, 16, 7)
