@@ -319,33 +319,33 @@ static void forward_qtile(float *out, float *lse, tws *w, const slice *s, int t0
 
 grape_status attn_check_dims(const char *fn, int B, int T, int H, int D, const grape_attn_opts *opts) {
     if (B < 1 || T < 1 || H < 1 || D < 1)
-        return grape_fail(GRAPE_ERR_ARG, "%s: sizes must be positive (B=%d T=%d H=%d D=%d)", fn, B, T, H, D);
-    if (D > ATTN_MAX_D) return grape_fail(GRAPE_ERR_ARG, "%s: head dim D=%d exceeds %d", fn, D, ATTN_MAX_D);
-    if (T > ATTN_MAX_T) return grape_fail(GRAPE_ERR_ARG, "%s: T=%d exceeds %d", fn, T, ATTN_MAX_T);
+        return error_fail(GRAPE_ERR_ARG, "%s: sizes must be positive (B=%d T=%d H=%d D=%d)", fn, B, T, H, D);
+    if (D > ATTN_MAX_D) return error_fail(GRAPE_ERR_ARG, "%s: head dim D=%d exceeds %d", fn, D, ATTN_MAX_D);
+    if (T > ATTN_MAX_T) return error_fail(GRAPE_ERR_ARG, "%s: T=%d exceeds %d", fn, T, ATTN_MAX_T);
     size_t n;
     if (!size_mul(&n, (size_t)B, (size_t)T) || !size_mul(&n, n, (size_t)H) || !size_mul(&n, n, (size_t)D) ||
         !size_mul(&n, n, sizeof(float)))
-        return grape_fail(GRAPE_ERR_NOMEM, "%s: B*T*H*D overflows size_t", fn);
+        return error_fail(GRAPE_ERR_NOMEM, "%s: B*T*H*D overflows size_t", fn);
     if (opts && (opts->bca_window < 0 || opts->bca_window == 1 || opts->bca_window % 2))
-        return grape_fail(GRAPE_ERR_ARG, "%s: bca_window must be 0 or an even W >= 2, got %d", fn, opts->bca_window);
-    if (opts && !(opts->scale == opts->scale)) return grape_fail(GRAPE_ERR_ARG, "%s: scale is NaN", fn);
+        return error_fail(GRAPE_ERR_ARG, "%s: bca_window must be 0 or an even W >= 2, got %d", fn, opts->bca_window);
+    if (opts && !(opts->scale == opts->scale)) return error_fail(GRAPE_ERR_ARG, "%s: scale is NaN", fn);
     return GRAPE_OK;
 }
 
 grape_status attn_check_bias(const char *fn, const grape_bias_factors *f, int B, int T, int H) {
     if (!f || f->kind == GRAPE_BIAS_NONE) return GRAPE_OK;
-    if (f->kind < 0 || f->kind >= GRAPE_BIAS_COUNT) return grape_fail(GRAPE_ERR_ARG, "%s: unknown bias kind %d", fn, (int)f->kind);
+    if (f->kind < 0 || f->kind >= GRAPE_BIAS_COUNT) return error_fail(GRAPE_ERR_ARG, "%s: unknown bias kind %d", fn, (int)f->kind);
     if (f->B != B || f->T != T || f->H != H)
-        return grape_fail(GRAPE_ERR_ARG, "%s: bias factors are (B=%d,T=%d,H=%d), attention is (%d,%d,%d)", fn, f->B,
+        return error_fail(GRAPE_ERR_ARG, "%s: bias factors are (B=%d,T=%d,H=%d), attention is (%d,%d,%d)", fn, f->B,
                           f->T, f->H, B, T, H);
     int k = f->kind;
     unsigned need = bias_kind_of(f->kind)->factors;
     if (((need & BF_SLOPE) && !f->slope) || ((need & BF_GATE_Q) && !f->gate_q) || ((need & BF_GATE_K) && !f->gate_k) ||
         ((need & BF_CUM) && !f->cum) || ((need & BF_PROBE) && (!f->probe_q || !f->probe_k)))
-        return grape_fail(GRAPE_ERR_ARG, "%s: a factor required by bias kind %d (%s) is NULL", fn, k,
+        return error_fail(GRAPE_ERR_ARG, "%s: a factor required by bias kind %d (%s) is NULL", fn, k,
                           bias_kind_of(f->kind)->info.name);
     if ((need & BF_PROBE) && (f->P < 1 || f->P > ATTN_MAX_P))
-        return grape_fail(GRAPE_ERR_ARG, "%s: probe dim P=%d outside [1, %d]", fn, f->P, ATTN_MAX_P);
+        return error_fail(GRAPE_ERR_ARG, "%s: probe dim P=%d outside [1, %d]", fn, f->P, ATTN_MAX_P);
     return GRAPE_OK;
 }
 
@@ -357,10 +357,10 @@ static void *alloc_ws(size_t *per, int nth, int T, int H, int D, int P, int back
     *per = plan.used;
     size_t total;
     if (!size_mul(&total, plan.used, (size_t)nth)) {
-        grape_fail(GRAPE_ERR_NOMEM, "attention workspace overflows");
+        error_fail(GRAPE_ERR_NOMEM, "attention workspace overflows");
         return NULL;
     }
-    return grape_alloc(total);
+    return mem_alloc(total);
 }
 
 static tws ws_bind(char *base, size_t per, int tid, int T, int H, int D, int P, int backward) {
@@ -380,7 +380,7 @@ grape_status grape_attn_forward(float *out, float *lse, const float *q, const fl
                                 int D) {
     grape_status st = attn_check_dims("grape_attn_forward", B, T, H, D, opts);
     if (st || (st = attn_check_bias("grape_attn_forward", bias, B, T, H))) return st;
-    if (!out || !lse || !q || !k || !v) return grape_fail(GRAPE_ERR_ARG, "grape_attn_forward: NULL tensor");
+    if (!out || !lse || !q || !k || !v) return error_fail(GRAPE_ERR_ARG, "grape_attn_forward: NULL tensor");
     int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T);
     float scale = attn_scale(opts, D);
     size_t per;
@@ -399,7 +399,7 @@ grape_status grape_attn_forward(float *out, float *lse, const float *q, const fl
             forward_qtile(out + ((size_t)b * T * H + (size_t)h) * D, lse + (size_t)bh * T, &w, &s, t0);
         }
     }
-    grape_free(ws);
+    mem_free(ws);
     return GRAPE_OK;
 }
 
@@ -546,7 +546,7 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
     grape_status st = attn_check_dims("grape_attn_backward", B, T, H, D, opts);
     if (st || (st = attn_check_bias("grape_attn_backward", bias, B, T, H))) return st;
     if (!dq || !dk || !dv || !dout || !out || !lse || !q || !k || !v)
-        return grape_fail(GRAPE_ERR_ARG, "grape_attn_backward: NULL tensor");
+        return error_fail(GRAPE_ERR_ARG, "grape_attn_backward: NULL tensor");
     int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T), team = 1;
     float scale = attn_scale(opts, D);
     size_t per;
@@ -579,6 +579,6 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
     }
     if (dbias && dbias->slope && bias && (bias_kind_of(bias->kind)->factors & BF_SLOPE))
         reduce_slope(dbias->slope, ws, per, team, T, H, D, P);
-    grape_free(ws);
+    mem_free(ws);
     return GRAPE_OK;
 }

@@ -62,10 +62,10 @@ static void cache_plan(grape_kv_cache *c, grape_arena *a, size_t fws_bytes) {
 }
 
 grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int capacity, int bca_window) {
-    if (!out || !pe) return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: NULL argument");
+    if (!out || !pe) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: NULL argument");
     *out = NULL;
     if (capacity < 1 || bca_window < 0 || bca_window == 1 || bca_window % 2 || bca_window >= ATTN_MAX_T)
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: capacity %d must be >= 1 and bca_window %d 0 or even",
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: capacity %d must be >= 1 and bca_window %d 0 or even",
                           capacity, bca_window);
     const grape_pe_config *cfg = grape_pe_get_config(pe);
     grape_pe_token_channels ch;
@@ -80,10 +80,10 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
     size_t fws = grape_bias_workspace_bytes(pe, 1, 1);
     grape_arena plan = {0};
     cache_plan(&tmp, &plan, fws);
-    grape_kv_cache *c = grape_alloc(sizeof *c);
-    void *mem = c ? grape_alloc(plan.used) : NULL;
+    grape_kv_cache *c = mem_alloc(sizeof *c);
+    void *mem = c ? mem_alloc(plan.used) : NULL;
     if (!mem) {
-        grape_free(c);
+        mem_free(c);
         return GRAPE_ERR_NOMEM;
     }
     *c = tmp;
@@ -97,8 +97,8 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
 
 void grape_kv_cache_free(grape_kv_cache *c) {
     if (!c) return;
-    grape_free(c->mem);
-    grape_free(c);
+    mem_free(c->mem);
+    mem_free(c);
 }
 
 void grape_kv_cache_reset_at(grape_kv_cache *c, int64_t pos0) {
@@ -120,7 +120,7 @@ static grape_positions token_positions(const grape_kv_cache *c, int64_t p, int64
 }
 
 grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
-    if (!c || !q || !k) return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_rotate: NULL argument");
+    if (!c || !q || !k) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_rotate: NULL argument");
     if (c->rot == GRAPE_ROT_XPOS) memcpy(c->q_pre, q, (size_t)c->H * c->D * sizeof(float));
     grape_positions pos = token_positions(c, c->pos, xpos_anchor(c->pos));
     grape_status st = grape_rot_forward(q, q, c->pe, &pos, GRAPE_QUERY, 1, 1);
@@ -131,11 +131,11 @@ grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
 
 static grape_status check_inputs(const grape_kv_cache *c, const grape_pe_token_inputs *in) {
     if ((c->kind->input != BIAS_IN_NONE && !bias_input_of(c->kind, in)) || (c->nph && !(in && in->phase_logit)))
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
     if (c->rot == GRAPE_ROT_XPOS && c->rotated != c->pos)
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
     if (!c->window && c->pos - c->start >= c->cap)
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: cache full (capacity %d)", c->cap);
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: cache full (capacity %d)", c->cap);
     return GRAPE_OK;
 }
 
@@ -238,7 +238,7 @@ static grape_status score_all(grape_kv_cache *c, const float *q, const grape_bia
 
 grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k, const float *v,
                                    const grape_pe_token_inputs *in) {
-    if (!c || !out || !q || !k || !v) return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: NULL tensor");
+    if (!c || !out || !q || !k || !v) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: NULL tensor");
     grape_status st = check_inputs(c, in);
     if (st) return st;
     int64_t t = c->pos, lo = c->window && t - c->start > c->window ? t - c->window : c->start;

@@ -75,7 +75,7 @@ static grape_status setup(pe_bench *b, const char *name) {
     size_t np = grape_pe_num_params(b->pe), ws = grape_bias_workspace_bytes(b->pe, b->B, b->T);
     b->arena = (grape_arena){0};
     take_buffers(b, np, ws);
-    if (!(b->arena.base = grape_alloc(b->arena.used))) return GRAPE_ERR_NOMEM;
+    if (!(b->arena.base = mem_alloc(b->arena.used))) return GRAPE_ERR_NOMEM;
     b->arena.size = b->arena.used, b->arena.used = 0;
     take_buffers(b, np, ws);
     size_t n3 = (size_t)b->B * (size_t)b->T * (size_t)b->H, n4 = n3 * (size_t)b->D;
@@ -99,7 +99,7 @@ static grape_status setup(pe_bench *b, const char *name) {
 
 static void teardown(pe_bench *b) {
     grape_pe_free(b->pe);
-    grape_free(b->arena.base);
+    mem_free(b->arena.base);
     b->pe = NULL, b->arena.base = NULL;
 }
 

@@ -38,10 +38,10 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
     const bias_kind *kd = bias_kind_of(k);
     if ((kd->factors & BF_PROBE) && (cfg->ap_probe_dim < 2 || cfg->ap_probe_dim % 2 ||
                                      cfg->ap_probe_dim > GRAPE_AP_MAX_P))
-        return grape_fail(GRAPE_ERR_ARG, "grape-ap: ap_probe_dim must be even in [2, %d], got %d", GRAPE_AP_MAX_P,
+        return error_fail(GRAPE_ERR_ARG, "grape-ap: ap_probe_dim must be even in [2, %d], got %d", GRAPE_AP_MAX_P,
                           cfg->ap_probe_dim);
     if (cfg->ap_form < GRAPE_AP_OFFICIAL || cfg->ap_form > GRAPE_AP_RELATIVE)
-        return grape_fail(GRAPE_ERR_ARG, "ap_form must be 0 (official), 1 (paper) or 2 (relative), got %d",
+        return error_fail(GRAPE_ERR_ARG, "ap_form must be 0 (official), 1 (paper) or 2 (relative), got %d",
                           cfg->ap_form);
     bias_state tmp = {.kind = k, .H = cfg->n_heads, .D = cfg->head_dim, .ap_form = cfg->ap_form,
                       .n_slots = omp_get_max_threads()};
@@ -54,11 +54,11 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
     tmp.n_params = tmp.off_v + (tmp.has_v ? HD : 0);
     grape_arena plan = {0};
     state_take(&tmp, &plan);
-    bias_state *s = grape_alloc(sizeof *s);
-    char *base = grape_alloc(plan.used);
+    bias_state *s = mem_alloc(sizeof *s);
+    char *base = mem_alloc(plan.used);
     if (!s || !base) {
-        grape_free(s);
-        grape_free(base);
+        mem_free(s);
+        mem_free(base);
         return GRAPE_ERR_NOMEM;
     }
     *s = tmp;
@@ -71,8 +71,8 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
 
 void bias_free(bias_state *s) {
     if (!s) return;
-    grape_free(s->tables);
-    grape_free(s);
+    mem_free(s->tables);
+    mem_free(s);
 }
 
 size_t bias_num_params(const bias_state *s) { return s->n_params; }
@@ -88,7 +88,7 @@ int bias_param_tensors(const bias_state *s, grape_param_info *out, int max, size
 }
 
 grape_status bias_init_params(const bias_state *s, float *params, uint64_t seed) {
-    return s->n_params ? grape_a_init(s, params, seed) : GRAPE_OK;
+    return s->n_params ? gate_init(s, params, seed) : GRAPE_OK;
 }
 
 // GRAPE official §2.6: ω_h = softplus(ρ_h)·m_h; gates read û = u/max(‖u‖, 1e-6).
@@ -96,12 +96,12 @@ grape_status bias_prepare(bias_state *s, const float *params) {
     if (!bias_kind_of(s->kind)->learned_slope) return GRAPE_OK;
     for (int h = 0; h < s->H; h++) {
         if (!isfinite(params[h]))
-            return grape_fail(GRAPE_ERR_NUMERIC, "%s: rho[%d] is not finite", bias_kind_of(s->kind)->info.name, h);
+            return error_fail(GRAPE_ERR_NUMERIC, "%s: rho[%d] is not finite", bias_kind_of(s->kind)->info.name, h);
         s->slope[h] = (float)(softplus_d(params[h]) * s->m[h]);
         s->dslope_drho[h] = (float)(sigmoid_d(params[h]) * s->m[h]);
     }
-    if (s->has_u) grape_a_normalise(s->u_hat, s->u_norm, params + s->off_u, s->H, s->D);
-    if (s->has_v) grape_a_normalise(s->v_hat, s->v_norm, params + s->off_v, s->H, s->D);
+    if (s->has_u) gate_normalise(s->u_hat, s->u_norm, params + s->off_u, s->H, s->D);
+    if (s->has_v) gate_normalise(s->v_hat, s->v_norm, params + s->off_v, s->H, s->D);
     return GRAPE_OK;
 }
 
@@ -141,11 +141,11 @@ size_t grape_bias_workspace_bytes(const grape_pe *pe, int B, int T) {
 
 grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bias_factors *f) {
     if (!g || !f || (!ws && f->kind != GRAPE_BIAS_NONE))
-        return grape_fail(GRAPE_ERR_ARG, "grape_bias_grads_bind: NULL argument");
+        return error_fail(GRAPE_ERR_ARG, "grape_bias_grads_bind: NULL argument");
     bias_slices sl;
     grape_arena plan = {0};
     if (!slices_take(&sl, &plan, f->kind, f->B, f->T, f->H, f->P))
-        return grape_fail(GRAPE_ERR_NOMEM, "grape_bias_grads_bind: size overflows");
+        return error_fail(GRAPE_ERR_NOMEM, "grape_bias_grads_bind: size overflows");
     if (ws) memset(ws, 0, plan.used);
     grape_arena a = {ws, plan.used, 0};
     slices_take(&sl, &a, f->kind, f->B, f->T, f->H, f->P);
@@ -157,33 +157,33 @@ static grape_status check_inputs(const bias_state *s, const float *q, const floa
                                  const grape_pe_token_inputs *in, int B, int T) {
     const bias_kind *kd = bias_kind_of(s->kind);
     const char *name = kd->info.name;
-    if (B < 1 || T < 1) return grape_fail(GRAPE_ERR_ARG, "%s: B and T must be >= 1, got B=%d T=%d", name, B, T);
+    if (B < 1 || T < 1) return error_fail(GRAPE_ERR_ARG, "%s: B and T must be >= 1, got B=%d T=%d", name, B, T);
     if (kd->input != BIAS_IN_NONE && !bias_input_of(kd, in))
-        return grape_fail(GRAPE_ERR_ARG, "%s: grape_pe_token_inputs.%s is NULL", name, bias_input_name(kd->input));
-    if (s->has_u && !k) return grape_fail(GRAPE_ERR_ARG, "%s: the key gate needs k (got NULL)", name);
-    if (s->has_v && !q) return grape_fail(GRAPE_ERR_ARG, "%s: the query gate needs q (got NULL)", name);
+        return error_fail(GRAPE_ERR_ARG, "%s: grape_pe_token_inputs.%s is NULL", name, bias_input_name(kd->input));
+    if (s->has_u && !k) return error_fail(GRAPE_ERR_ARG, "%s: the key gate needs k (got NULL)", name);
+    if (s->has_v && !q) return error_fail(GRAPE_ERR_ARG, "%s: the query gate needs q (got NULL)", name);
     return GRAPE_OK;
 }
 
 grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const grape_pe *pe, const float *q,
                                         const float *k, const grape_pe_token_inputs *in, int64_t pos0, int B,
                                         int T) {
-    if (!f || !pe) return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: NULL argument");
+    if (!f || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: NULL argument");
     const bias_state *s = pe->bias;
     grape_status st = check_inputs(s, q, k, in, B, T);
     if (st) return st;
     if (pos0 > (INT64_C(1) << 52) || pos0 < -(INT64_C(1) << 52))
-        return grape_fail(GRAPE_ERR_ARG, "bias: |pos0| must be below 2^52, got %lld", (long long)pos0);
-    if (!ws && s->kind != GRAPE_BIAS_NONE) return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: ws NULL");
+        return error_fail(GRAPE_ERR_ARG, "bias: |pos0| must be below 2^52, got %lld", (long long)pos0);
+    if (!ws && s->kind != GRAPE_BIAS_NONE) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: ws NULL");
     bias_slices sl;
     grape_arena a = {ws, SIZE_MAX, 0};
     if (!slices_take(&sl, &a, s->kind, B, T, s->H, s->P))
-        return grape_fail(GRAPE_ERR_NOMEM, "grape_bias_factors_forward: size overflows");
+        return error_fail(GRAPE_ERR_NOMEM, "grape_bias_factors_forward: size overflows");
     *f = (grape_bias_factors){s->kind, B, T, s->H, s->P, pos0, sl.slope, sl.gate_q, sl.gate_k, sl.cum,
                               sl.probe_q, sl.probe_k};
     if (sl.slope) memcpy(sl.slope, s->slope, (size_t)s->H * sizeof(float));
-    if (sl.gate_k) grape_a_gate_forward(sl.gate_k, k, s->u_hat, B, T, s->H, s->D);
-    if (sl.gate_q) grape_a_gate_forward(sl.gate_q, q, s->v_hat, B, T, s->H, s->D);
+    if (sl.gate_k) gate_forward(sl.gate_k, k, s->u_hat, B, T, s->H, s->D);
+    if (sl.gate_q) gate_forward(sl.gate_q, q, s->v_hat, B, T, s->H, s->D);
     if (sl.cum) fox_cum_forward(sl.cum, bias_input_of(bias_kind_of(s->kind), in), B, T, s->H);
     if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, bias_input_of(bias_kind_of(s->kind), in), pos0, s->ap_form, B, T, s->H, s->P);
     return GRAPE_OK;
@@ -191,17 +191,17 @@ grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const g
 
 // Chain dw_hat (the scratch filled by the gate backward) into dparams through the normalisation.
 static void gate_params_backward(float *dw, const bias_state *s, const float *w_hat, const float *w_norm) {
-    if (dw) grape_a_norm_backward(dw, s->dw_hat, w_hat, w_norm, s->H, s->D);
+    if (dw) gate_norm_backward(dw, s->dw_hat, w_hat, w_norm, s->H, s->D);
 }
 
 grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, const grape_pe_token_grads *din,
                                          const grape_bias_grads *g, const grape_bias_factors *f,
                                          const grape_pe *pe, const float *q, const float *k,
                                          const grape_pe_token_inputs *in) {
-    if (!g || !f || !pe) return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: NULL argument");
+    if (!g || !f || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: NULL argument");
     bias_state *s = pe->bias;
     if (f->kind != s->kind || f->H != s->H)
-        return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: factors were made by another encoding");
+        return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: factors were made by another encoding");
     grape_status st = check_inputs(s, q, k, in, f->B, f->T);
     if (st) return st;
     int B = f->B, T = f->T, H = s->H, D = s->D;
@@ -209,11 +209,11 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
     if (bias_kind_of(s->kind)->learned_slope && dp && g->slope)
         for (int h = 0; h < H; h++) dp[h] += g->slope[h] * s->dslope_drho[h];
     if (s->has_u && g->gate_k) {
-        grape_a_gate_backward(dk, s->dw_hat, s->n_slots, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
+        gate_backward(dk, s->dw_hat, s->n_slots, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_u : NULL, s, s->u_hat, s->u_norm);
     }
     if (s->has_v && g->gate_q) {
-        grape_a_gate_backward(dq, s->dw_hat, s->n_slots, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
+        gate_backward(dq, s->dw_hat, s->n_slots, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_v : NULL, s, s->v_hat, s->v_norm);
     }
     const bias_kind *kd = bias_kind_of(s->kind);

@@ -56,17 +56,17 @@ void fox_cum_forward(double *cum, const float *gate_logit, int B, int T, int H);
 // dgate_logit: (B,T,H) +=; dcum: (B,T,H).
 void fox_cum_backward(float *dgate_logit, const double *dcum, const float *gate_logit, int B, int T, int H);
 
-// --- grape_a.c
+// --- grape_a.c: the GRAPE-A gates (gate_*)
 // gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D).
-void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D);
+void gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D);
 // dx: (B,T,H,D) += (NULL skips); dw_slots: (n_slots,H,D), slot 0 = dŵ on return; dgate, gate: (B,T,H) (gate: the
 // forward's λ).
-void grape_a_gate_backward(float *dx, double *dw_slots, int n_slots, const float *dgate, const float *gate,
-                           const float *x, const float *w_hat, int B, int T, int H, int D);
+void gate_backward(float *dx, double *dw_slots, int n_slots, const float *dgate, const float *gate,
+                   const float *x, const float *w_hat, int B, int T, int H, int D);
 // dw: (H,D) += through w_hat = w / max(‖w‖, eps).
-void grape_a_norm_backward(float *dw, const double *dw_hat, const float *w_hat, const float *w_norm, int H, int D);
-void grape_a_normalise(float *w_hat, float *w_norm, const float *w, int H, int D);
-grape_status grape_a_init(const bias_state *s, float *params, uint64_t seed);
+void gate_norm_backward(float *dw, const double *dw_hat, const float *w_hat, const float *w_norm, int H, int D);
+void gate_normalise(float *w_hat, float *w_norm, const float *w, int H, int D);
+grape_status gate_init(const bias_state *s, float *params, uint64_t seed);
 
 // --- grape_ap.c
 // probe_q, probe_k: (B,T,H,P); probe: (B,T,H,P) raw.

@@ -20,7 +20,7 @@ static grape_status invert_i_plus(double *M, const double *A, int n, double *wor
         size_t piv = c;
         for (size_t i = c + 1; i < N; i++)
             if (fabs(work[i * W + c]) > fabs(work[piv * W + c])) piv = i;
-        if (!(fabs(work[piv * W + c]) > 1e-300)) return grape_fail(GRAPE_ERR_NUMERIC, "Cayley: I + A singular");
+        if (!(fabs(work[piv * W + c]) > 1e-300)) return error_fail(GRAPE_ERR_NUMERIC, "Cayley: I + A singular");
         for (size_t j = 0; j < W && piv != c; j++) {
             double t = work[c * W + j];
             work[c * W + j] = work[piv * W + j];
@@ -40,10 +40,10 @@ static grape_status invert_i_plus(double *M, const double *A, int n, double *wor
 
 grape_status cayley_forward(double *B, double *M, const double *A, int n) {
     size_t N = (size_t)n;
-    double *work = grape_alloc(2 * N * N * sizeof(double));
+    double *work = mem_alloc(2 * N * N * sizeof(double));
     if (!work) return GRAPE_ERR_NOMEM;
     grape_status st = invert_i_plus(M, A, n, work);
-    grape_free(work);
+    mem_free(work);
     if (st) return st;
     for (size_t i = 0; i < N * N; i++) B[i] = 2.0 * M[i] - (i % (N + 1) == 0);
     return GRAPE_OK;

@@ -78,12 +78,12 @@ void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const
 // Folding Bᵀ into a per-head projection W (H·D × C): W' = blockdiag(B_hᵀ) W on each head's rotary rows.
 
 static grape_status check_fold(const grape_pe *pe, const void *a, const void *b, int C) {
-    if (!pe || !a || !b) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: NULL argument");
+    if (!pe || !a || !b) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: NULL argument");
     if (pe->rot->kind != GRAPE_ROT_GRAPE_M_BASIS)
-        return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: encoding is not grape-m-basis");
-    if (C < 1) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: C must be >= 1, got %d", C);
-    if (a == b) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: output must not alias the input");
-    if (!pe->rot->prepared) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: call grape_pe_prepare first");
+        return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: encoding is not grape-m-basis");
+    if (C < 1) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: C must be >= 1, got %d", C);
+    if (a == b) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: output must not alias the input");
+    if (!pe->rot->prepared) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: call grape_pe_prepare first");
     return GRAPE_OK;
 }
 
@@ -110,11 +110,11 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
                                        const grape_pe *pe, int C) {
     grape_status st = check_fold(pe, dw, dw_folded, C);
     if (st) return st;
-    if (!w || !dparams) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
+    if (!w || !dparams) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
     const rot_state *r = pe->rot;
     size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R, ns = (size_t)r->nset;
-    float *dFf = grape_alloc(ns * RR * sizeof(float));
-    double *dF = grape_alloc((ns * RR + ROT_CHAIN_WORK(ns, R)) * sizeof(double)); // dF | dA | Cayley scratch
+    float *dFf = mem_alloc(ns * RR * sizeof(float));
+    double *dF = mem_alloc((ns * RR + ROT_CHAIN_WORK(ns, R)) * sizeof(double)); // dF | dA | Cayley scratch
     for (size_t h = 0; h < (size_t)r->H && dFf && dF && !st; h++) {
         size_t set = ns > 1 ? h : 0;
         const float *wh = w + h * D * Cs, *gh = dw_folded + h * D * Cs;
@@ -134,7 +134,7 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
         float *dskew = dparams + ns * r->n_freq;
         for (size_t s = 0; s < ns; s++) basis_skew_backward(dskew + s * r->n_skew, dA + s * RR, r->R);
     }
-    grape_free(dFf);
-    grape_free(dF);
+    mem_free(dFf);
+    mem_free(dF);
     return st;
 }

@@ -204,7 +204,7 @@ static int in_range(const grape_pe_option *o, double v) {
 // The value text s (len bytes) of option o into *v, or a message naming the option, the value and the range.
 static grape_status parse_value(double *v, const grape_pe_option *o, const char *s, size_t len) {
     char text[64], range[96];
-    if (len == 0 || len >= sizeof text) return grape_fail(GRAPE_ERR_ARG, "option %s needs a value", o->name);
+    if (len == 0 || len >= sizeof text) return error_fail(GRAPE_ERR_ARG, "option %s needs a value", o->name);
     memcpy(text, s, len);
     text[len] = '\0';
     if (o->type == GRAPE_OPT_ENUM) {
@@ -213,7 +213,7 @@ static grape_status parse_value(double *v, const grape_pe_option *o, const char 
         char list[96] = "";
         for (int i = 0; o->values[i]; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", o->values[i]);
-        return grape_fail(GRAPE_ERR_ARG, "option %s must be one of %s, got '%s'", o->name, list, text);
+        return error_fail(GRAPE_ERR_ARG, "option %s must be one of %s, got '%s'", o->name, list, text);
     }
     int word = o->type == GRAPE_OPT_BOOL && (!strcmp(text, "true") || !strcmp(text, "false")), number = word;
     if (word) {
@@ -226,7 +226,7 @@ static grape_status parse_value(double *v, const grape_pe_option *o, const char 
     }
     if (number && in_range(o, *v)) return GRAPE_OK;
     format_range(range, sizeof range, o);
-    return grape_fail(GRAPE_ERR_ARG, "option %s must be %s in %s, got '%s'", o->name,
+    return error_fail(GRAPE_ERR_ARG, "option %s must be %s in %s, got '%s'", o->name,
                       o->type == GRAPE_OPT_REAL ? "a number" : "an integer", range, text);
 }
 
@@ -241,18 +241,18 @@ static grape_status parse_options(grape_pe_config *cfg, const char *s, const cha
         char key[48];
         size_t klen = (size_t)(eq - s);
         if (klen == 0 || klen >= sizeof key)
-            return grape_fail(GRAPE_ERR_ARG, "%s: empty or overlong option name", part);
+            return error_fail(GRAPE_ERR_ARG, "%s: empty or overlong option name", part);
         memcpy(key, s, klen);
         key[klen] = '\0';
         int i = grape_pe_option_find(key);
         if (i < 0)
-            return grape_fail(GRAPE_ERR_ARG, "%s: unknown option '%s' (see `grape encodings %s`)", part, key, part);
+            return error_fail(GRAPE_ERR_ARG, "%s: unknown option '%s' (see `grape encodings %s`)", part, key, part);
         const grape_pe_option *o = &options[i];
         if (!applies(o, kind))
-            return grape_fail(GRAPE_ERR_ARG, "option %s does not apply to %s (see `grape encodings --options`)",
+            return error_fail(GRAPE_ERR_ARG, "option %s does not apply to %s (see `grape encodings --options`)",
                               o->name, part);
-        if (*eq != '=') return grape_fail(GRAPE_ERR_ARG, "option %s needs a value: write %s=VALUE", o->name, o->name);
-        if (*seen & (1u << i)) return grape_fail(GRAPE_ERR_ARG, "option %s is given twice", o->name);
+        if (*eq != '=') return error_fail(GRAPE_ERR_ARG, "option %s needs a value: write %s=VALUE", o->name, o->name);
+        if (*seen & (1u << i)) return error_fail(GRAPE_ERR_ARG, "option %s is given twice", o->name);
         *seen |= 1u << i;
         const char *v = eq + 1, *ve = v;
         while (*ve && *ve != ',' && !(*ve == '+' && !(ve[1] >= '0' && ve[1] <= '9'))) ve++;
@@ -270,7 +270,7 @@ static int rot_applies_k(const grape_pe_option *o, int k) { return rot_applies(o
 static int bias_applies_k(const grape_pe_option *o, int k) { return bias_applies(o, (grape_bias_kind)k); }
 
 grape_status grape_pe_parse(grape_pe_config *cfg, const char *name) {
-    if (!cfg || !name || !*name) return grape_fail(GRAPE_ERR_ARG, "empty encoding name");
+    if (!cfg || !name || !*name) return error_fail(GRAPE_ERR_ARG, "empty encoding name");
     grape_pe_config c = *cfg;
     grape_pe_config_default(&c, cfg->n_heads, cfg->head_dim);
     unsigned seen = 0;
@@ -282,9 +282,9 @@ grape_status grape_pe_parse(grape_pe_config *cfg, const char *name) {
         int r = find_name(rot_names, GRAPE_ROT_COUNT, s, len), b = bias_kind_find(s, len);
         int is_rot = part == 0 && r >= 0; // a lone name is a rotation if it can be ("nope" is both)
         if (part == 0 && r < 0 && b < 0)
-            return grape_fail(GRAPE_ERR_ARG, "unknown encoding '%.*s' in '%s' (run `grape encodings`)", (int)len, s,
+            return error_fail(GRAPE_ERR_ARG, "unknown encoding '%.*s' in '%s' (run `grape encodings`)", (int)len, s,
                               name);
-        if (part == 1 && b < 0) return grape_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
+        if (part == 1 && b < 0) return error_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
         if (is_rot)
             c.rot = (grape_rot_kind)r;
         else
@@ -298,7 +298,7 @@ grape_status grape_pe_parse(grape_pe_config *cfg, const char *name) {
             if (st) return st;
         }
         if (*s == '\0') break;
-        if (!is_rot) return grape_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
+        if (!is_rot) return error_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
         s++; // the '+' before BIAS
     }
     *cfg = c;

@@ -20,33 +20,33 @@ static int is_learned(grape_rot_kind k) {
 
 static grape_status check_scaling(const grape_pe_config *c) {
     if (c->scaling < GRAPE_SCALING_NONE || c->scaling > GRAPE_SCALING_YARN)
-        return grape_fail(GRAPE_ERR_ARG, "unknown rope scaling %d", (int)c->scaling);
+        return error_fail(GRAPE_ERR_ARG, "unknown rope scaling %d", (int)c->scaling);
     if (c->scaling == GRAPE_SCALING_NONE) return GRAPE_OK;
     if (!isfinite(c->scaling_factor) || c->scaling_factor < 1.0)
-        return grape_fail(GRAPE_ERR_ARG, "scaling_factor must be finite and >= 1, got %g", c->scaling_factor);
+        return error_fail(GRAPE_ERR_ARG, "scaling_factor must be finite and >= 1, got %g", c->scaling_factor);
     if (c->scaling != GRAPE_SCALING_YARN) return GRAPE_OK;
-    if (c->yarn_orig_ctx < 1) return grape_fail(GRAPE_ERR_ARG, "YaRN needs yarn_orig_ctx >= 1");
+    if (c->yarn_orig_ctx < 1) return error_fail(GRAPE_ERR_ARG, "YaRN needs yarn_orig_ctx >= 1");
     if (!isfinite(c->yarn_attn_factor) || !isfinite(c->yarn_ext_factor) || !(c->yarn_beta_fast > 0) ||
         !(c->yarn_beta_slow > 0) || !isfinite(c->yarn_beta_fast) || !isfinite(c->yarn_beta_slow))
-        return grape_fail(GRAPE_ERR_ARG, "YaRN factors must be finite (betas > 0)");
+        return error_fail(GRAPE_ERR_ARG, "YaRN factors must be finite (betas > 0)");
     return GRAPE_OK;
 }
 
 static grape_status check_config(const grape_pe_config *c, int R) {
     if (c->rot == GRAPE_ROT_NONE) return GRAPE_OK;
     if (R < 2 || R > c->head_dim || R % 2)
-        return grape_fail(GRAPE_ERR_ARG, "rotary_dim must be even in [2, head_dim=%d], got %d", c->head_dim, R);
+        return error_fail(GRAPE_ERR_ARG, "rotary_dim must be even in [2, head_dim=%d], got %d", c->head_dim, R);
     if (!isfinite(c->rope_base) || c->rope_base <= 1.0)
-        return grape_fail(GRAPE_ERR_ARG, "rope_base must be finite and > 1, got %g", c->rope_base);
+        return error_fail(GRAPE_ERR_ARG, "rope_base must be finite and > 1, got %g", c->rope_base);
     if (c->interleaved != 0 && c->interleaved != 1)
-        return grape_fail(GRAPE_ERR_ARG, "interleaved must be 0 or 1, got %d", c->interleaved);
+        return error_fail(GRAPE_ERR_ARG, "interleaved must be 0 or 1, got %d", c->interleaved);
     if (c->rot == GRAPE_ROT_XPOS && (!(c->xpos_gamma > 0) || !isfinite(c->xpos_gamma) ||
                                      !(c->xpos_scale_base > 0) || !isfinite(c->xpos_scale_base)))
-        return grape_fail(GRAPE_ERR_ARG, "xpos_gamma and xpos_scale_base must be finite and > 0");
+        return error_fail(GRAPE_ERR_ARG, "xpos_gamma and xpos_scale_base must be finite and > 0");
     if (c->rot == GRAPE_ROT_GRAPE_M && (!(c->log_freq_scale > 0) || !isfinite(c->log_freq_scale)))
-        return grape_fail(GRAPE_ERR_ARG, "log_freq_scale must be finite and > 0, got %g", c->log_freq_scale);
+        return error_fail(GRAPE_ERR_ARG, "log_freq_scale must be finite and > 0, got %g", c->log_freq_scale);
     if (c->rot == GRAPE_ROT_GRAPE_M_NC && (c->nc_rank < 2 || c->nc_rank > R || c->nc_rank % 2))
-        return grape_fail(GRAPE_ERR_ARG, "nc_rank must be even in [2, rotary_dim=%d], got %d", R, c->nc_rank);
+        return error_fail(GRAPE_ERR_ARG, "nc_rank must be even in [2, rotary_dim=%d], got %d", R, c->nc_rank);
     return check_scaling(c);
 }
 
@@ -58,21 +58,21 @@ static size_t skew_count(grape_rot_kind k, int R, int r) {
 
 static grape_status alloc_frames(rot_state *r) {
     size_t nft = (size_t)r->nset * (size_t)r->frame * (size_t)r->R;
-    if (!(r->ft = grape_alloc(nft * sizeof(float)))) return GRAPE_ERR_NOMEM;
+    if (!(r->ft = mem_alloc(nft * sizeof(float)))) return GRAPE_ERR_NOMEM;
     if (r->kind == GRAPE_ROT_GRAPE_M_BASIS &&
-        !(r->fb = grape_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(float))))
+        !(r->fb = mem_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(float))))
         return GRAPE_ERR_NOMEM;
     if (r->kind == GRAPE_ROT_GRAPE_M_NC &&
-        !(r->fe = grape_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->fpad * sizeof(float))))
+        !(r->fe = mem_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->fpad * sizeof(float))))
         return GRAPE_ERR_NOMEM;
     return GRAPE_OK;
 }
 
 static grape_status rot_init_tables(rot_state *r) {
-    if (!(r->theta0 = grape_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
+    if (!(r->theta0 = mem_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
     rope_theta_table(r->theta0, &r->mscale, &r->cfg, r->npair);
     if (r->kind == GRAPE_ROT_XPOS) {
-        if (!(r->ln_zeta = grape_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
+        if (!(r->ln_zeta = mem_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
         xpos_ln_zeta(r->ln_zeta, &r->cfg, r->npair);
     }
     grape_status st = rot_tables_alloc(&r->tab, r);
@@ -90,7 +90,7 @@ grape_status rot_create(rot_state **out, const grape_pe_config *cfg) {
     int R = cfg->rotary_dim ? cfg->rotary_dim : cfg->head_dim;
     grape_status st = check_config(cfg, R);
     if (st) return st;
-    rot_state *r = grape_alloc(sizeof *r);
+    rot_state *r = mem_alloc(sizeof *r);
     if (!r) return GRAPE_ERR_NOMEM;
     r->cfg = *cfg;
     r->kind = cfg->rot;
@@ -120,13 +120,13 @@ grape_status rot_create(rot_state **out, const grape_pe_config *cfg) {
 void rot_free(rot_state *r) {
     if (!r) return;
     rot_tables_free(&r->tab);
-    grape_free(r->theta0);
-    grape_free(r->ln_zeta);
-    grape_free(r->ft);
-    grape_free(r->fb);
-    grape_free(r->fe);
-    grape_free(r->work.mem);
-    grape_free(r);
+    mem_free(r->theta0);
+    mem_free(r->ln_zeta);
+    mem_free(r->ft);
+    mem_free(r->fb);
+    mem_free(r->fe);
+    mem_free(r->work.mem);
+    mem_free(r);
 }
 
 size_t rot_num_params(const rot_state *r) { return r->n_params; }
@@ -172,11 +172,11 @@ static void fill_float_frames(rot_state *r) {
 
 grape_status rot_prepare(rot_state *r, const float *params) {
     if (!r->n_params) return GRAPE_OK;
-    double *p = grape_alloc(r->n_params * sizeof(double));
+    double *p = mem_alloc(r->n_params * sizeof(double));
     if (!p) return GRAPE_ERR_NOMEM;
     for (size_t i = 0; i < r->n_params; i++) p[i] = params[i];
     grape_status st = rot_tables_derive(&r->tab, r, p);
-    grape_free(p);
+    mem_free(p);
     if (st) return st;
     if (r->n_skew) fill_float_frames(r);
     r->prepared = 1;
@@ -188,10 +188,10 @@ grape_status rot_prepare(rot_state *r, const float *params) {
 
 grape_status rot_tables_alloc(rot_tables *t, const rot_state *r) {
     *t = (rot_tables){0};
-    if (!(t->theta = grape_alloc((size_t)r->nset * (size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
+    if (!(t->theta = mem_alloc((size_t)r->nset * (size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
     if (!r->n_skew) return GRAPE_OK;
     size_t n = (size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(double);
-    if (!(t->basis = grape_alloc(n)) || !(t->cay_m = grape_alloc(n))) {
+    if (!(t->basis = mem_alloc(n)) || !(t->cay_m = mem_alloc(n))) {
         rot_tables_free(t);
         return GRAPE_ERR_NOMEM;
     }
@@ -199,9 +199,9 @@ grape_status rot_tables_alloc(rot_tables *t, const rot_state *r) {
 }
 
 void rot_tables_free(rot_tables *t) {
-    grape_free(t->theta);
-    grape_free(t->basis);
-    grape_free(t->cay_m);
+    mem_free(t->theta);
+    mem_free(t->basis);
+    mem_free(t->cay_m);
     *t = (rot_tables){0};
 }
 
@@ -212,10 +212,10 @@ grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *
         for (size_t p = 0; p < np; p++) {
             t->theta[s * np + p] = exp(params[s * r->n_freq + p] / scale);
             if (!isfinite(t->theta[s * np + p]))
-                return grape_fail(GRAPE_ERR_NUMERIC, "log_freq[%zu] gives a non-finite frequency", s * np + p);
+                return error_fail(GRAPE_ERR_NUMERIC, "log_freq[%zu] gives a non-finite frequency", s * np + p);
         }
     if (!r->n_skew) return GRAPE_OK;
-    double *A = grape_alloc(R * R * sizeof(double));
+    double *A = mem_alloc(R * R * sizeof(double));
     if (!A) return GRAPE_ERR_NOMEM;
     grape_status st = GRAPE_OK;
     const double *skew = params + (size_t)r->nset * r->n_freq;
@@ -224,7 +224,7 @@ grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *
         else nc_skew_to_A(A, skew + s * r->n_skew, r->R, r->frame, r->cfg.interleaved);
         st = cayley_forward(t->basis + s * R * R, t->cay_m + s * R * R, A, r->R);
     }
-    grape_free(A);
+    mem_free(A);
     return st;
 }
 

@@ -17,11 +17,11 @@
 
 static grape_status check_call(const grape_pe *pe, const grape_positions *pos, grape_side side, const void *a,
                                const void *b, int B, int T) {
-    if (!pe || !a || !b || !pos) return grape_fail(GRAPE_ERR_ARG, "rotation: NULL argument");
-    if (B < 0 || T < 0) return grape_fail(GRAPE_ERR_ARG, "rotation: negative shape B=%d T=%d", B, T);
-    if (!pe->rot->prepared) return grape_fail(GRAPE_ERR_ARG, "rotation: call grape_pe_prepare first");
+    if (!pe || !a || !b || !pos) return error_fail(GRAPE_ERR_ARG, "rotation: NULL argument");
+    if (B < 0 || T < 0) return error_fail(GRAPE_ERR_ARG, "rotation: negative shape B=%d T=%d", B, T);
+    if (!pe->rot->prepared) return error_fail(GRAPE_ERR_ARG, "rotation: call grape_pe_prepare first");
     if (pe->rot->kind == GRAPE_ROT_GRAPE_M_CTX && !pos->phase)
-        return grape_fail(GRAPE_ERR_ARG, "grape-m-ctx: positions need a phase (grape_phase_forward)");
+        return error_fail(GRAPE_ERR_ARG, "grape-m-ctx: positions need a phase (grape_phase_forward)");
     return pe->rot->kind == GRAPE_ROT_XPOS && T > 0 ? xpos_check_range(pe->rot, pos, side, T) : GRAPE_OK;
 }
 
@@ -121,24 +121,24 @@ static void *work_acquire(rot_state *r, size_t bytes, int B, int T, int nt, int 
     size_t keep = *own ? reserve_bytes(r, B, T, nt, &ov) : bytes;
     if (ov || keep < bytes) keep = bytes;
     atomic_fetch_add_explicit(&ws->allocs, 1, memory_order_relaxed);
-    void *mem = grape_alloc(keep);
+    void *mem = mem_alloc(keep);
     if (!*own) return mem;
     if (!mem) {
         atomic_flag_clear_explicit(&ws->busy, memory_order_release);
         return NULL;
     }
-    grape_free(ws->mem);
+    mem_free(ws->mem);
     ws->mem = mem, ws->bytes = keep;
     return mem;
 }
 
 static void work_release(rot_state *r, void *mem, int own) {
     if (own) atomic_flag_clear_explicit(&r->work.busy, memory_order_release);
-    else grape_free(mem);
+    else mem_free(mem);
 }
 
 static grape_status plan_overflow(int B, int T) {
-    return grape_fail(GRAPE_ERR_NOMEM, "rotation workspace size overflows (B=%d T=%d)", B, T);
+    return error_fail(GRAPE_ERR_NOMEM, "rotation workspace size overflows (B=%d T=%d)", B, T);
 }
 
 grape_status rot_reserve(rot_state *r, int max_B, int max_T) {
@@ -149,8 +149,8 @@ grape_status rot_reserve(rot_state *r, int max_B, int max_T) {
     void *mem = work_acquire(r, bytes, max_B, max_T, nt, &own);
     if (!mem) return GRAPE_ERR_NOMEM;
     if (!own) {
-        grape_free(mem);
-        return grape_fail(GRAPE_ERR_ARG, "grape_pe_reserve: a rotation call on this encoding is running");
+        mem_free(mem);
+        return error_fail(GRAPE_ERR_ARG, "grape_pe_reserve: a rotation call on this encoding is running");
     }
     work_release(r, mem, own);
     return GRAPE_OK;
@@ -337,7 +337,7 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
     grape_status st = check_call(pe, pos, side, dx, dy, B, T);
     if (st) return st;
     const rot_state *r = pe->rot;
-    if (!x && r->kind != GRAPE_ROT_NONE) return grape_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");
+    if (!x && r->kind != GRAPE_ROT_NONE) return error_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");
     size_t ntok = (size_t)B * (size_t)T, R = (size_t)r->R, D = (size_t)r->D;
     if (r->kind == GRAPE_ROT_NONE) {
         size_t n = ntok * (size_t)r->H * D;

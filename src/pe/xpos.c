@@ -30,7 +30,7 @@ grape_status xpos_check_range(const rot_state *r, const grape_positions *pos, gr
     double far = side == GRAPE_QUERY ? c - (double)pos->pos0 : (double)pos->pos0 + T - 1 - c, reach;
     reach = XPOS_MAX_LN_SCALE * r->cfg.xpos_scale_base / lnz;
     if (!(far * lnz / r->cfg.xpos_scale_base > XPOS_MAX_LN_SCALE)) return GRAPE_OK;
-    return grape_fail(GRAPE_ERR_UNSUPPORTED,
+    return error_fail(GRAPE_ERR_UNSUPPORTED,
                       "xpos: a position lies %.0f tokens from the anchor %.0f; the scale zeta^(+-d/%g) leaves the "
                       "float range past %.0f tokens (a centred anchor serves T <= %.0f; the KV cache has no limit)",
                       far, c, r->cfg.xpos_scale_base, floor(reach), 2 * floor(reach));

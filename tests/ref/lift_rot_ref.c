@@ -42,7 +42,7 @@ grape_status lift_expm(double *G, const double *L, int d) {
     for (size_t i = 0; i < n * n; i++) norm = fmax(norm, fabs(L[i]));
     int sq = norm * d > 0.5 ? (int)ceil(log2(norm * d / 0.5)) : 0;
     double scale = ldexp(1.0, -sq);
-    double *term = grape_alloc(2 * n * n * sizeof(double));
+    double *term = mem_alloc(2 * n * n * sizeof(double));
     if (!term) return GRAPE_ERR_NOMEM;
     double *tmp = term + n * n;
     memset(G, 0, n * n * sizeof(double));
@@ -55,7 +55,7 @@ grape_status lift_expm(double *G, const double *L, int d) {
         dmat_mul(tmp, G, G, n);
         memcpy(G, tmp, n * n * sizeof(double));
     }
-    grape_free(term);
+    mem_free(term);
     return GRAPE_OK;
 }
 
@@ -113,9 +113,9 @@ grape_status lift_rot_forward_ref(double *y, const double *x, const grape_pe *pe
     if (st) return st;
     if (r->n_params) st = rot_tables_derive(&tab, r, params);
     else memcpy(tab.theta, r->theta0, (size_t)r->npair * sizeof(double));
-    double *G = grape_alloc((D * D + (size_t)r->npair) * sizeof(double));
+    double *G = mem_alloc((D * D + (size_t)r->npair) * sizeof(double));
     if (!G || st) {
-        grape_free(G);
+        mem_free(G);
         rot_tables_free(&tab);
         return st ? st : GRAPE_ERR_NOMEM;
     }
@@ -139,7 +139,7 @@ grape_status lift_rot_forward_ref(double *y, const double *x, const grape_pe *pe
                     y[off + i] = s;
                 }
             }
-    grape_free(G);
+    mem_free(G);
     rot_tables_free(&tab);
     return GRAPE_OK;
 }

@@ -54,8 +54,8 @@ static void dot2(double *u, double *v, const float *a, const float *b, const flo
 
 static grape_status check_plane(const void *p0, const void *p1, const float *a, const float *b, const double *pos,
                                 int N, int D) {
-    if (!p0 || !p1 || !a || !b || !pos) return grape_fail(GRAPE_ERR_ARG, "grape_plane: NULL argument");
-    if (N < 0 || D < 1) return grape_fail(GRAPE_ERR_ARG, "grape_plane: bad shape N=%d D=%d", N, D);
+    if (!p0 || !p1 || !a || !b || !pos) return error_fail(GRAPE_ERR_ARG, "grape_plane: NULL argument");
+    if (N < 0 || D < 1) return error_fail(GRAPE_ERR_ARG, "grape_plane: bad shape N=%d D=%d", N, D);
     return GRAPE_OK;
 }
 
@@ -138,7 +138,7 @@ grape_status grape_plane_backward(float *dx, float *da, float *db, float *domega
     double kappa = fmax(0.0, sc[0] * sc[1] - sc[2] * sc[2]);
     int nt = omp_get_max_threads();
     size_t per = 2 * (size_t)D + PLANE_NSCAL;
-    double *acc = grape_alloc((size_t)nt * per * sizeof(double));
+    double *acc = mem_alloc((size_t)nt * per * sizeof(double));
     if (!acc) return GRAPE_ERR_NOMEM;
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < N; t++) {
@@ -149,6 +149,6 @@ grape_status grape_plane_backward(float *dx, float *da, float *db, float *domega
     for (int k = 1; k < nt; k++)
         for (size_t i = 0; i < per; i++) acc[i] += acc[(size_t)k * per + i];
     plane_finish(da, db, domega, acc, a, b, sc, D);
-    grape_free(acc);
+    mem_free(acc);
     return GRAPE_OK;
 }

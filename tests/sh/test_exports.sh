@@ -2,7 +2,8 @@
 # test_exports.sh BUILD — libgrape.so exports its API and nothing else (it is built with -fvisibility=hidden and
 # GRAPE_API on every declaration of include/grape.h): each function in its dynamic symbol table carries the grape_
 # prefix and is declared GRAPE_API in grape.h, each GRAPE_API function is exported, and the test oracles of
-# tests/ref/grape_testing.h are exported by libgrape_testing.so only.
+# tests/ref/grape_testing.h are exported by libgrape_testing.so only; no internal function of libgrape.a takes the
+# public grape_ prefix.
 set -uo pipefail
 build=${1:?usage: test_exports.sh BUILD}
 check() { # name, condition exit status
@@ -37,6 +38,12 @@ check "every GRAPE_API function of grape.h is exported" $?
 [ -n "$oracles" ] && [ -z "$(comm -12 <(echo "$lib") <(echo "$oracles"))" ] &&
   [ -z "$(comm -13 <(echo "$testing") <(echo "$oracles"))" ]
 check "the test oracles ($(tr '\n' ' ' <<<"$oracles")) are in libgrape_testing.so, not in libgrape.so" $?
+
+internal=$(comm -23 <(nm --defined-only "$build/libgrape.a" | awk '$2 == "T" && $3 ~ /^grape_/ { print $3 }' | sort -u) \
+  <(echo "$api"))
+[ -z "$internal" ]
+check "no internal function of libgrape.a has the public grape_ prefix" $?
+[ -n "$internal" ] && echo "# internal with the prefix: $(tr '\n' ' ' <<<"$internal")"
 
 ! grep -q 'GRAPE_TESTING_API\|grape_testing.h' include/grape.h
 check "grape.h does not declare or include the testing API" $?
