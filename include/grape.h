@@ -372,11 +372,11 @@ GRAPE_API grape_status grape_attn_backward(float *dq, float *dk, float *dv, grap
                                            const float *out, const float *lse, const float *q, const float *k,
                                            const float *v, const grape_bias_factors *bias, const grape_attn_opts *opts,
                                            int B, int T, int H, int D);
-// BCA (bca_window = W > 0, T > W): query block c = [c W/2, (c+1) W/2) attends keys [(c-1) W/2, t] (LEX §2.1).
-// LEX re-bases positions per window; wherever the relative law holds (the actions rope, xpos with one shared
-// anchor, grape-m*, alibi, fox, grape-a; in the model only under the conditions of "When the relative law holds")
-// that leaves logits unchanged, so the kernel takes q, k and factors at absolute positions (test_attn_bca checks
-// rope and xpos). GRAPE-AP official and paper forms are not relative (key probes are rotated at the absolute
+// BCA (bca_window = W > 0, T > W): query block c = [c W/2, (c+1) W/2) attends keys [(c-1) W/2, t] (LEX, arXiv
+// 2212.10554). LEX re-bases positions per window; wherever the relative law holds (the actions rope, xpos with one
+// shared anchor, grape-m*, alibi, fox, grape-a; in the model only under the conditions of "When the relative law
+// holds") that leaves logits unchanged, so the kernel takes q, k and factors at absolute positions (test_attn_bca
+// checks rope and xpos). GRAPE-AP official and paper forms are not relative (key probes are rotated at the absolute
 // position l): grape keeps the absolute rotation under BCA, exactly what the streaming cache (which never rewrites
 // a cached probe) computes; pass factors from re-based positions yourself to get LEX-style per-window probes.
 
@@ -395,8 +395,8 @@ GRAPE_API grape_status grape_attn_backward(float *dq, float *dk, float *dv, grap
 //      hybrids: QKNorm of the un-rotated q, k, so the gates do not depend on the position).
 // Encodings without rotation may skip step 1. xPos keeps no single anchor: keys are scaled against the anchor of
 // their 256-token block and the query is re-scaled once per block, so magnitudes stay within zeta^(+-1/2) of
-// the true ones at any stream length (one global anchor overflows fp32 past ~36k tokens, LEX §1.5).
-// BCA (bca_window = W > 0): a sliding window over the last W keys plus the new one (LEX §2.2); the cache is a
+// the true ones at any stream length (one global anchor overflows fp32 past ~36k tokens).
+// BCA (bca_window = W > 0): a sliding window over the last W keys plus the new one (LEX decoding); the cache is a
 // ring of W + 1 keys and the stream is unbounded. Otherwise at most `capacity` tokens. Memory is planned at
 // create; nothing is allocated per token by the cache itself. The pe must stay prepared and unchanged.
 typedef struct grape_kv_cache grape_kv_cache;
@@ -465,7 +465,7 @@ GRAPE_API float *grape_model_params(grape_model *m); // contiguous, so a gradien
 GRAPE_API float *grape_model_grads(grape_model *m);
 GRAPE_API int grape_model_num_tensors(const grape_model *m);
 GRAPE_API const grape_tensor_info *grape_model_tensor(const grape_model *m, int i);
-// Initialise as the official code does (grape_official_code.md §0), deterministically from seed.
+// Initialise as the official GRAPE code does (init_llama_mha_weights), deterministically from seed.
 GRAPE_API grape_status grape_model_init(grape_model *m, uint64_t seed);
 // Re-derive encoding tables after the parameters changed (optimizer step, checkpoint load).
 GRAPE_API grape_status grape_model_params_changed(grape_model *m);
@@ -478,7 +478,7 @@ GRAPE_API void grape_model_zero_grad(grape_model *m);
 // Logits of the last forward: (B,T,V).
 GRAPE_API const float *grape_model_logits(const grape_model *m);
 
-// Presets of experiment.md: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
+// Presets: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
 // max_batch 8); and "micro" (L=2, C=64, H=2, T=64, max_batch 8) for CI's end-to-end runs; vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
 // grape_model_config directly.
 GRAPE_API grape_status grape_model_preset(grape_model_config *cfg, const char *name);

@@ -1,5 +1,5 @@
-// test_bias_lift.c — the framework identities of additive GRAPE (grape_paper.md §2–3), proved numerically with the
-// unipotent group elements themselves: the GL(d+4) lift equals ALiBi and GRAPE-A-K/Q/QK, the path product of
+// test_bias_lift.c — the framework identities of additive GRAPE (GRAPE, arXiv 2512.07805 §4–5), proved numerically with
+// the unipotent group elements themselves: the GL(d+4) lift equals ALiBi and GRAPE-A-K/Q/QK, the path product of
 // unipotent edges equals GRAPE-AP and (endpoint-independent) FoX, ALiBi ⊂ FoX, and a dictionary of components
 // with A_r A_s = 0 adds its biases.
 #include <math.h>

@@ -1,10 +1,11 @@
 // kv_cache.c — streaming decode for one layer and one sequence (grape.h, "Streaming decode").
 //
 // Step t: out_h = sum_{j in [lo, t]} softmax_j(scale q_h·k_j + b_h(t, j)) v_j with the bias regenerated for the
-// new query row from cached key factors (GRAPE §3 "streaming: cache k̂*_j once"; FoX §3.4 running c; GRAPE-AP
-// official §2.7 "cache r_l; per step form p_t, one sweep over l <= t, then a suffix sum"; grape-m-ctx §2.3
-// "at arrival Phi_t = S; rotate; cache k̃_t; then S += omega_t"). lo = 0, or t - W for the BCA sliding window.
-// Keys live in a ring (slot = position mod cap) that is only ever appended to.
+// new query row from cached key factors (GRAPE §3 "streaming: cache k̂*_j once"; FoX (arXiv 2503.02130) running c;
+// GRAPE-AP, official model/llama-mha-grape-ap-v1.py: "cache r_l; per step form p_t, one sweep over l <= t, then a
+// suffix sum"; grape-m-ctx, model/llama-mha-grape-m-ctx.py: "at arrival Phi_t = S; rotate; cache k̃_t; then
+// S += omega_t"). lo = 0, or t - W for the BCA sliding window. Keys live in a ring (slot = position mod cap) that is
+// only ever appended to.
 #include <string.h>
 
 #include "attn/attn_internal.h"

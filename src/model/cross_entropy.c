@@ -1,5 +1,5 @@
 // cross_entropy.c — fused softmax + cross-entropy: loss = mean_n (lse(z_n) - z_n[y_n]),
-// dz = (softmax(z) - onehot(y)) / N. Only the row log-sum-exp is stored (style.md §9).
+// dz = (softmax(z) - onehot(y)) / N. Only the row log-sum-exp is stored.
 #include <math.h>
 
 #include "core/simd.h"

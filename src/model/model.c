@@ -1,6 +1,7 @@
 // model.c — the byte-level Llama-style model object: configuration and presets, parameter layout (named
 // tensors), the arena plan (one allocation for params, grads, activations and scratch), initialisation.
-// Spec: experiment.md "Models", grape_official_code.md §0. Forward/backward: model_fwd.c; decoding: decode.c.
+// Backbone of the official GRAPE code (github.com/model-architectures/GRAPE, model/llama-mha-*.py). Forward/backward:
+// model_fwd.c; decoding: decode.c.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,7 +66,7 @@ static qk_order qk_order_of(grape_rot_kind rot) {
 static void tok_layout_init(tok_layout *tl, const grape_pe *pe, int C) {
     grape_pe_token_channels ch;
     grape_pe_token_input_channels(pe, &ch);
-    // KV-shift: independent key and value gates (official code §3 has one shift projection for each).
+    // KV-shift: independent key and value gates (the official code's kv_shift.py has one shift projection for each).
     *tl = (tok_layout){.phase = ch.phase, .gate = ch.gate, .probe = ch.probe, .shift = ch.shift, .shift_v = ch.shift};
     tl->off_phase = 3 * C;
     tl->off_gate = tl->off_phase + ch.phase;
@@ -425,8 +426,8 @@ grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0) {
 void grape_model_zero_grad(grape_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Initialisation (official code §0): wte ~ N(0, 0.02²); 2-D weights ~ N(0, (0.5/√C)²), W_o and W_3 further /√L;
-// RMSNorm gains 1; grape-m-ctx gate w = 0, c = ln(expm1(1e-3)); FoX gate bias 0; PE tensors their own init.
+// Initialisation (official GRAPE code, init_llama_mha_weights in model/llama-mha-*.py): wte ~ N(0, 0.02²); 2-D
+// weights ~ N(0, (0.5/√C)²), W_o and W_3 further /√L; RMSNorm gains 1; grape-m-ctx gate w = 0, c = ln(expm1(1e-3)); FoX gate bias 0; PE tensors their own init.
 
 #define CTX_GATE_BIAS (-6.9072552)
 

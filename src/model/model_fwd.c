@@ -177,7 +177,7 @@ grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, i
     size_t N = (size_t)B * (size_t)T;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
     grape_status st;
-    if (a->ko && // KV-shift (official §3): k, v mix in the previous token's projection before everything else
+    if (a->ko && // KV-shift (official kv_shift_torch.py): k, v mix in the previous token's projection first
         ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
          (st = grape_kv_shift_forward(a->v, a->vo, model_shift_v(m, a->tok, N), B, T, m->H, m->D))))
         return st;

@@ -91,7 +91,7 @@ grape_status bias_init_params(const bias_state *s, float *params, uint64_t seed)
     return s->n_params ? gate_init(s, params, seed) : GRAPE_OK;
 }
 
-// GRAPE official §2.6: ω_h = softplus(ρ_h)·m_h; gates read û = u/max(‖u‖, 1e-6).
+// Official model/llama-mha-grape-a-*.py: ω_h = softplus(ρ_h)·m_h; gates read û = u/max(‖u‖, 1e-6).
 grape_status bias_prepare(bias_state *s, const float *params) {
     if (!bias_kind_of(s->kind)->learned_slope) return GRAPE_OK;
     for (int h = 0; h < s->H; h++) {

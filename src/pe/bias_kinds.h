@@ -80,7 +80,7 @@ static inline double bias_lambda(const bias_kind *k, const bias_pair *p) {
     return (k->gate_q ? p->gate_q : 0.0) + (k->gate_k ? p->gate_k : 0.0);
 }
 
-// b(t,j) of the pointwise forms (GRAPE §4 eq. 4.6, ALiBi, FoX §3.1); 0 for none and path.
+// b(t,j) of the pointwise forms (GRAPE §4 eq. 4.6, ALiBi, FoX); 0 for none and path.
 static inline double bias_pair_value(const bias_kind *k, const bias_pair *p) {
     switch (k->form) {
     case BIAS_FORM_LINEAR: return -p->slope * p->dist * bias_lambda(k, p);

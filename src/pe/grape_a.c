@@ -1,5 +1,6 @@
-// grape_a.c — GRAPE-A gated slopes (GRAPE §4 eq. 4.6; official code §2.6): λ = softplus(ŵ_h·x/√D) with
-// ŵ = w/max(‖w‖, 1e-6), read from the QK-RMSNormed q (query gate, w = v) or k (key gate, w = u).
+// grape_a.c — GRAPE-A gated slopes (GRAPE, arXiv 2512.07805 §4 eq. 4.6; official model/llama-mha-grape-a-*.py):
+// λ = softplus(ŵ_h·x/√D) with ŵ = w/max(‖w‖, 1e-6), read from the QK-RMSNormed q (query gate, w = v) or k (key
+// gate, w = u).
 #include <math.h>
 #include <omp.h>
 #include <string.h>

@@ -24,7 +24,7 @@ static bias_pair ref_pair(const attn_ref_factors *f, int h, size_t it, size_t ij
                        .cum_q = f->cum ? f->cum[it] : 0.0, .cum_k = f->cum ? f->cum[ij] : 0.0};
 }
 
-// GRAPE §4-5, official code §2.4-2.7, FoX §3.1: b(t,j) for j in [lo, t].
+// GRAPE (arXiv 2512.07805) §4-5 and its official code, FoX (arXiv 2503.02130): b(t,j) for j in [lo, t].
 void attn_ref_bias_row(double *row, const attn_ref_factors *f, int b, int h, int t, int lo, int T, int H) {
     const bias_kind *kd = bias_kind_of(f->kind);
     size_t it = tok(b, t, h, T, H);

@@ -15,7 +15,7 @@ static size_t at3(const bias_ref_inputs *in, int b, int t, int h) {
     return ((size_t)b * (size_t)in->T + (size_t)t) * (size_t)in->H + (size_t)h;
 }
 
-// ω_h = softplus(ρ_h)·m_h for a learned slope, m_h otherwise (official §2.6, §2.7).
+// ω_h = softplus(ρ_h)·m_h for a learned slope, m_h otherwise (official model/llama-mha-grape-a-*.py, -grape-ap-v1.py).
 static double ref_slope(const bias_ref_inputs *in, int h) {
     double m = alibi_slope(h, in->H);
     return bias_kind_of(in->kind)->learned_slope ? softplus_d(in->rho[h]) * m : m;

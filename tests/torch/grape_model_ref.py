@@ -1,6 +1,7 @@
-"""grape_model_ref.py — a PyTorch re-implementation of libgrape's byte-level Llama-style model (spec:
-the official GRAPE code, github.com/model-architectures/GRAPE model/llama-mha-*.py), written from the spec, not from the C code, so it can serve
-as the oracle of tests/torch/test_model.py and as the PyTorch peer of `grape bench train`.
+"""grape_model_ref.py — a PyTorch re-implementation of libgrape's byte-level Llama-style model (the backbone of the
+official GRAPE code, github.com/model-architectures/GRAPE model/llama-mha-*.py), written from the papers and that
+code, not from the C code, so it can serve as the oracle of tests/torch/test_model.py and as the PyTorch peer of
+`grape bench train`.
 
     cfg = Config.from_name("grape-m+grape-ap", n_layer=4, n_embd=256, n_head=4)
     model = GrapeLM(cfg)                      # parameters named exactly as the C model's tensors
@@ -291,7 +292,7 @@ class GrapeLM(torch.nn.Module):
         k = (h @ self.p(f"{pre}.attn.wk").T).view(B, T, H, D)
         v = (h @ self.p(f"{pre}.attn.wv").T).view(B, T, H, D)
         ph, gt, pr, sh = c.token_channels()
-        if sh:  # KV-shift (official §3): k'_t = a_t k_{t-1} + (1 - a_t) k_t, a = sigmoid(w_sk h); v with its own w_sv
+        if sh:  # KV-shift: k'_t = a_t k_{t-1} + (1 - a_t) k_t, a = sigmoid(w_sk h); v with its own w_sv
             def shift(o, w):
                 alpha = torch.sigmoid(h @ self.p(f"{pre}.attn.{w}").T)[..., None]  # (B,T,H,1)
                 return (1 - alpha) * o + alpha * F.pad(o, (0, 0, 0, 0, 1, 0))[:, :-1]

@@ -1,8 +1,8 @@
 """The additive encodings (alibi, fox, grape-a, grape-a-k/q/qk, grape-ap in its official, paper and relative forms) and
-KV-shift against
-PyTorch float64 references written from the spec (grape_official_code.md §2.4-2.7, §3), forward and autograd
-backward: L = sum(W * bias) over the causal entries, C gradients from grape_bias_block_backward +
-grape_bias_factors_backward."""
+KV-shift against PyTorch float64 references written from the papers and the official code
+(github.com/model-architectures/GRAPE: model/llama-mha-alibi.py, -fox.py, -grape-a-*.py, -grape-ap-v1.py,
+kv_shift.py), forward and autograd backward: L = sum(W * bias) over the causal entries, C gradients from
+grape_bias_block_backward + grape_bias_factors_backward."""
 import ctypes as C
 import math
 
