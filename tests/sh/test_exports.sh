@@ -20,6 +20,11 @@ lib=$(exported "$build/libgrape.so")
 testing=$(exported "$build/libgrape_testing.so")
 echo "# libgrape.so exports $(wc -l <<<"$lib") functions; grape.h declares $(wc -l <<<"$api") GRAPE_API functions"
 
+unmarked=$(grep -nE '^[a-z][a-z0-9_ *]*\bgrape_[a-z0-9_]*\(' include/grape.h | grep -v ':typedef ')
+[ -z "$unmarked" ]
+check "every function grape.h declares is marked GRAPE_API" $?
+[ -n "$unmarked" ] && echo "# without GRAPE_API (not exported): $(tr '\n' ' ' <<<"$unmarked")"
+
 stray=$(grep -v '^grape_' <<<"$lib")
 [ -z "$stray" ]
 check "every function libgrape.so exports has the grape_ prefix" $?
