@@ -548,6 +548,23 @@ typedef grape_status (*grape_eval_observer)(void *ctx, int layer, const float *q
                                     const grape_bias_factors *bias, int T);
 GRAPE_API void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *ctx);
 
+// ----------------------------------------------------------------------------------------------------------------
+// Bindings: the layouts of the public structs a binding fills or reads, so it is built from the library rather
+// than from a copy of this header (tests/torch/common.py builds its ctypes structures this way).
+
+typedef struct {
+    const char *name; // the field's name in this header
+    size_t offset;    // offsetof
+    size_t size;      // sizeof the field
+    const char *type; // "int" (also enums), "int64", "size_t", "float", "double", "float*", "double*", "char*",
+                      // "int[4]", or the name of a described struct ("grape_pe_config")
+} grape_field_info;
+// Fields of the struct named `name` in declaration order, their count and sizeof the struct. Described:
+// grape_pe_config, grape_model_config, grape_param_info, grape_tensor_info, grape_positions, grape_pe_token_inputs,
+// grape_pe_token_grads, grape_bias_factors, grape_bias_grads, grape_attn_opts. GRAPE_ERR_ARG for any other name.
+GRAPE_API grape_status grape_struct_describe(const char *name, const grape_field_info **fields, int *n_fields,
+                                             size_t *size);
+
 #ifdef __cplusplus
 }
 #endif

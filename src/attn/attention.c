@@ -142,12 +142,19 @@ static void bias_forward(tws *w, const slice *s, int j0, int nk) {
     float *ST = w->ST;
     switch (s->form) {
     case BIAS_FORM_LINEAR:
+        if (!s->gated) { // Λ = 1
+            for (int j = 0; j < nk; j++)
+                for (int v = 0; v < NVQ; v++) {
+                    vf d = vf_sub(vf_set1((float)(j0 + j)), vf_load(w->t + v * VW));
+                    vf_store(ST + j * BQ + v * VW, vf_fma(vf_set1(s->slope), d, vf_load(ST + j * BQ + v * VW)));
+                }
+            break;
+        }
         for (int j = 0; j < nk; j++) {
             float gk = s->gate_k ? s->gate_k[(size_t)(j0 + j) * s->fs] : 0.0f;
             for (int v = 0; v < NVQ; v++) {
                 vf d = vf_sub(vf_set1((float)(j0 + j)), vf_load(w->t + v * VW));
-                vf lam = !s->gated ? vf_set1(s->slope)
-                                   : vf_mul(vf_set1(s->slope), vf_add(vf_load(w->gq + v * VW), vf_set1(gk)));
+                vf lam = vf_mul(vf_set1(s->slope), vf_add(vf_load(w->gq + v * VW), vf_set1(gk)));
                 vf_store(ST + j * BQ + v * VW, vf_fma(lam, d, vf_load(ST + j * BQ + v * VW)));
             }
         }

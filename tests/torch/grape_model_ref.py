@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 ROTATIONS = ("nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis")
-BIASES = ("alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap")
+BIASES = ("alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap", "grape-a")
 EPS = 1e-5
 AP_RMS_EPS = 2.0 ** -7  # torch F.rms_norm default eps in bf16 (official GRAPE-AP v1)
 CTX_OMEGA_SCALE = 16.0
@@ -125,7 +125,7 @@ class GrapeLM(torch.nn.Module):
                 shapes[f"{p}.pe.log_freq"] = (D // 2,)
             if c.rot == "grape-m-basis":
                 shapes[f"{p}.pe.basis_skew"] = (D * (D - 1) // 2,)
-            if c.bias.startswith("grape-a-"):
+            if c.bias == "grape-a" or c.bias.startswith("grape-a-"):
                 shapes[f"{p}.pe.rho"] = (H,)
                 if c.bias in ("grape-a-k", "grape-a-qk"):
                     shapes[f"{p}.pe.u"] = (H, D)
@@ -256,10 +256,10 @@ class GrapeLM(torch.nn.Module):
             cum = torch.cumsum(F.logsigmoid(gate_logit), dim=1)       # (B,T,H) inclusive
             cum = cum.permute(0, 2, 1)                                 # (B,H,T)
             return cum[..., :, None] - cum[..., None, :]
-        if c.bias.startswith("grape-a-"):
+        if c.bias == "grape-a" or c.bias.startswith("grape-a-"):    # grape-a: no gate, lambda = 1
             pre = f"layers.{l}.pe"
             omega = F.softplus(self.p(f"{pre}.rho")) * m                # (H)
-            lam = torch.zeros(B, H, T, T, dtype=q.dtype)
+            lam = (torch.ones if c.bias == "grape-a" else torch.zeros)(B, H, T, T, dtype=q.dtype)
             def gate(x, w):
                 w_hat = w / w.norm(dim=-1, keepdim=True).clamp(min=1e-6)
                 return F.softplus((x * w_hat).sum(-1) / math.sqrt(D)).permute(0, 2, 1)  # (B,H,T)
