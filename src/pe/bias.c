@@ -43,7 +43,7 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
     if (cfg->ap_form < GRAPE_AP_OFFICIAL || cfg->ap_form > GRAPE_AP_RELATIVE)
         return error_fail(GRAPE_ERR_ARG, "ap_form must be 0 (official), 1 (paper) or 2 (relative), got %d",
                           cfg->ap_form);
-    bias_state tmp = {.kind = k, .H = cfg->n_heads, .D = cfg->head_dim, .ap_form = cfg->ap_form,
+    bias_state tmp = {.kind = k, .kd = kd, .H = cfg->n_heads, .D = cfg->head_dim, .ap_form = cfg->ap_form,
                       .n_slots = omp_get_max_threads()};
     tmp.P = kd->factors & BF_PROBE ? cfg->ap_probe_dim : 0;
     tmp.has_u = kd->gate_k;
@@ -80,7 +80,7 @@ size_t bias_num_params(const bias_state *s) { return s->n_params; }
 int bias_param_tensors(const bias_state *s, grape_param_info *out, int max, size_t base) {
     grape_param_info all[3];
     int n = 0;
-    if (bias_kind_of(s->kind)->learned_slope) all[n++] = (grape_param_info){"rho", base, 1, {s->H}, 1};
+    if (s->kd->learned_slope) all[n++] = (grape_param_info){"rho", base, 1, {s->H}, 1};
     if (s->has_u) all[n++] = (grape_param_info){"u", base + s->off_u, 2, {s->H, s->D}, 1};
     if (s->has_v) all[n++] = (grape_param_info){"v", base + s->off_v, 2, {s->H, s->D}, 1};
     for (int i = 0; i < n && i < max; i++) out[i] = all[i];
@@ -93,10 +93,10 @@ grape_status bias_init_params(const bias_state *s, float *params, uint64_t seed)
 
 // Official model/llama-mha-grape-a-*.py: ω_h = softplus(ρ_h)·m_h; gates read û = u/max(‖u‖, 1e-6).
 grape_status bias_prepare(bias_state *s, const float *params) {
-    if (!bias_kind_of(s->kind)->learned_slope) return GRAPE_OK;
+    if (!s->kd->learned_slope) return GRAPE_OK;
     for (int h = 0; h < s->H; h++) {
         if (!isfinite(params[h]))
-            return error_fail(GRAPE_ERR_NUMERIC, "%s: rho[%d] is not finite", bias_kind_of(s->kind)->info.name, h);
+            return error_fail(GRAPE_ERR_NUMERIC, "%s: rho[%d] is not finite", s->kd->info.name, h);
         s->slope[h] = (float)(softplus_d(params[h]) * s->m[h]);
         s->dslope_drho[h] = (float)(sigmoid_d(params[h]) * s->m[h]);
     }
@@ -155,7 +155,7 @@ grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bi
 
 static grape_status check_inputs(const bias_state *s, const float *q, const float *k,
                                  const grape_pe_token_inputs *in, int B, int T) {
-    const bias_kind *kd = bias_kind_of(s->kind);
+    const bias_kind *kd = s->kd;
     const char *name = kd->info.name;
     if (B < 1 || T < 1) return error_fail(GRAPE_ERR_ARG, "%s: B and T must be >= 1, got B=%d T=%d", name, B, T);
     if (kd->input != BIAS_IN_NONE && !bias_input_of(kd, in))
@@ -184,8 +184,9 @@ grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const g
     if (sl.slope) memcpy(sl.slope, s->slope, (size_t)s->H * sizeof(float));
     if (sl.gate_k) gate_forward(sl.gate_k, k, s->u_hat, B, T, s->H, s->D);
     if (sl.gate_q) gate_forward(sl.gate_q, q, s->v_hat, B, T, s->H, s->D);
-    if (sl.cum) fox_cum_forward(sl.cum, bias_input_of(bias_kind_of(s->kind), in), B, T, s->H);
-    if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, bias_input_of(bias_kind_of(s->kind), in), pos0, s->ap_form, B, T, s->H, s->P);
+    const float *tok = bias_input_of(s->kd, in);
+    if (sl.cum) fox_cum_forward(sl.cum, tok, B, T, s->H);
+    if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, tok, pos0, s->ap_form, B, T, s->H, s->P);
     return GRAPE_OK;
 }
 
@@ -206,7 +207,7 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
     if (st) return st;
     int B = f->B, T = f->T, H = s->H, D = s->D;
     float *dp = dparams ? dparams + pe->n_rot_params : NULL;
-    if (bias_kind_of(s->kind)->learned_slope && dp && g->slope)
+    if (s->kd->learned_slope && dp && g->slope)
         for (int h = 0; h < H; h++) dp[h] += g->slope[h] * s->dslope_drho[h];
     if (s->has_u && g->gate_k) {
         gate_backward(dk, s->dw_hat, s->n_slots, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
@@ -216,9 +217,8 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
         gate_backward(dq, s->dw_hat, s->n_slots, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_v : NULL, s, s->v_hat, s->v_norm);
     }
-    const bias_kind *kd = bias_kind_of(s->kind);
-    float *dtok = bias_input_grad(kd, din);
-    const float *tok = bias_input_of(kd, in);
+    float *dtok = bias_input_grad(s->kd, din);
+    const float *tok = bias_input_of(s->kd, in);
     if (f->cum && g->cum && dtok) fox_cum_backward(dtok, g->cum, tok, B, T, H);
     if (f->probe_q && g->probe_q && g->probe_k && dtok)
         ap_probes_backward(dtok, g->probe_q, g->probe_k, tok, f->pos0, s->ap_form, B, T, H, s->P);

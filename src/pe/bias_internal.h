@@ -18,6 +18,7 @@
 
 struct bias_state {
     grape_bias_kind kind;
+    const bias_kind *kd;  // its row of the kind table
     int H, D, P;
     int ap_form; // GRAPE_AP_OFFICIAL | GRAPE_AP_PAPER | GRAPE_AP_RELATIVE
     int has_u, has_v;     // grape-a: key gate u, query gate v

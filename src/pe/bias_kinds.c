@@ -33,7 +33,9 @@ static const bias_kind kinds[GRAPE_BIAS_COUNT] = {
                             .form = BIAS_FORM_LINEAR, .factors = BF_SLOPE, .learned_slope = 1},
 };
 
-const bias_kind *bias_kind_of(grape_bias_kind k) { return &kinds[k]; }
+const bias_kind *bias_kind_of(grape_bias_kind k) {
+    return (unsigned)k < GRAPE_BIAS_COUNT ? &kinds[k] : &kinds[GRAPE_BIAS_NONE];
+}
 
 int bias_kind_find(const char *s, size_t len) {
     for (int k = 0; k < GRAPE_BIAS_COUNT; k++)

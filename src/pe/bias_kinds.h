@@ -42,7 +42,8 @@ typedef struct {
     bias_input input;
 } bias_kind;
 
-// The entry of kind k (k in [0, GRAPE_BIAS_COUNT); the caller validates).
+// The row of kind k; that of none for a k outside [0, GRAPE_BIAS_COUNT) (callers that take a kind from the user
+// validate it first, with a message).
 const bias_kind *bias_kind_of(grape_bias_kind k);
 // Kind whose name is the len bytes at s, or -1.
 int bias_kind_find(const char *s, size_t len);
