@@ -1,6 +1,7 @@
 // bias.c — the additive action: the bias part of grape_pe, the factor workspace, and the block oracle that turns
-// factors into a bias block (its backward, which only the tests need, is in tests/ref/bias_block_ref.c). What depends on the kind is read from its row of the kind table
-// (bias_kinds.c); the factor kernels live in alibi.c, fox.c, grape_a.c, grape_ap.c.
+// factors into a bias block (its backward, which only the tests need, is in tests/ref/bias_block_ref.c). What
+// depends on the kind is read from its row of the kind table (bias_kinds.c); the factor kernels live in alibi.c,
+// fox.c, grape_a.c, grape_ap.c.
 //
 // GRAPE §2 (unipotent lift): every additive encoding is q̂ᵀ G_add(t)ᵀ G_add(j)^{-T} k̂ = qᵀk + b(t,j), and b is a
 // closed form of per-token factors (grape.h). The closed forms (bias_kinds.h) are evaluated in double here so
