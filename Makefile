@@ -21,7 +21,8 @@ OPT := -O1 -g -fno-omit-frame-pointer $(SAN) -fno-sanitize-recover=undefined
 else
 OPT := -O3 -g
 endif
-CFLAGS += -std=c11 -ffp-contract=fast $(OPT) $(ARCH) -fopenmp -fPIC -Wall -Wextra -Werror -Iinclude -Isrc -D_DEFAULT_SOURCE -MMD -MP
+# -fvisibility=hidden: libgrape.so exports only what include/grape.h marks GRAPE_API
+CFLAGS += -std=c11 -ffp-contract=fast $(OPT) $(ARCH) -fopenmp -fPIC -fvisibility=hidden -Wall -Wextra -Werror -Iinclude -Isrc -D_DEFAULT_SOURCE -MMD -MP
 LDFLAGS += -fopenmp $(if $(DEBUG),$(SAN))
 # oneDNN's dnnl_sgemm is the GEMM (src/core/gemm.h; why: docs/BENCHMARKS.md); jansson parses and writes JSON
 # (safetensors headers, metrics.jsonl; why: docs/ARCHITECTURE.md)
@@ -63,16 +64,19 @@ LIB_SRC := $(wildcard src/core/*.c src/pe/*.c src/attn/*.c src/model/*.c src/tra
 CLI_SRC := $(filter-out src/cli/dist_%.c,$(wildcard src/cli/*.c)) src/cli/dist_$(if $(filter 1,$(MPI)),mpi,single).c
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_UTIL := tests/util.c
+# The tests' oracles (reference paths in double, tests/ref/grape_testing.h): linked by the tests, never installed.
+REF_SRC := $(wildcard tests/ref/*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+REF_OBJ := $(REF_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 .PHONY: all test debug bench demo deps data clean install uninstall
 # keep the test objects (make would delete them as intermediates and rebuild them every time)
 .SECONDARY:
-all: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape $(TEST_BIN) $(EXAMPLE_BIN)
+all: $(BUILD)/libgrape.a $(BUILD)/libgrape.so $(BUILD)/grape $(TEST_BIN) $(EXAMPLE_BIN) $(BUILD)/libgrape_testing.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -90,9 +94,18 @@ $(BUILD)/grape: LDLIBS += $(MPI_LIBS)
 $(BUILD)/grape: $(CLI_OBJ) $(BUILD)/libgrape.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libgrape.a $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/util.o $(BUILD)/libgrape.a
+# C tests link the oracles and the static library (internal functions too); tests/torch loads libgrape_testing.so,
+# the library plus the oracles of grape_testing.h, through ctypes.
+$(BUILD)/libgrape_testing.a: $(REF_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libgrape_testing.so: $(LIB_OBJ) $(REF_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/util.o $(BUILD)/libgrape_testing.a $(BUILD)/libgrape.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/util.o $(BUILD)/libgrape.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/util.o $(BUILD)/libgrape_testing.a $(BUILD)/libgrape.a $(LDLIBS)
 
 # The examples against the build tree (make test also builds them against an installed copy, with pkg-config).
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libgrape.a
@@ -141,7 +154,7 @@ demo: deps
 clean:
 	rm -rf build build-*
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(BUILD)/obj/tests/util.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(REF_OBJ:.o=.d) $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.d) $(BUILD)/obj/tests/util.d
 
 # make fuzz SECONDS=N: each libFuzzer target in fuzz/ for N seconds (clang; docs/RELIABILITY.md)
 SECONDS ?= 60

@@ -26,6 +26,14 @@ extern "C" {
 
 #define GRAPE_VERSION "0.1.0"
 
+// GRAPE_API marks every function libgrape exports: it is built with -fvisibility=hidden, so nothing else leaves
+// the shared library (tests/sh/test_exports.sh checks both directions).
+#if defined(__GNUC__) || defined(__clang__)
+#define GRAPE_API __attribute__((visibility("default")))
+#else
+#define GRAPE_API
+#endif
+
 // ----------------------------------------------------------------------------------------------------------------
 // Errors
 
@@ -40,9 +48,9 @@ typedef enum {
     GRAPE_ERR_INTERRUPTED, // stopped by a signal (state saved where applicable)
 } grape_status;
 
-const char *grape_status_name(grape_status s);
+GRAPE_API const char *grape_status_name(grape_status s);
 // Message describing the most recent error on this thread ("" if none).
-const char *grape_last_error(void);
+GRAPE_API const char *grape_last_error(void);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Encoding names and configuration
@@ -66,6 +74,7 @@ typedef enum {
     GRAPE_BIAS_GRAPE_A_Q,  // -omega_h (t-j) lambda_q(t)
     GRAPE_BIAS_GRAPE_A_QK, // -omega_h (t-j) (lambda_q(t) + lambda_k(j))
     GRAPE_BIAS_GRAPE_AP,   // alpha_h sum_{l=j+1..t} log sigmoid(<p_t, r_l>/P)
+    GRAPE_BIAS_GRAPE_A,    // -omega_h (t-j), omega_h = softplus(rho_h) m_h: learned-slope ALiBi, no gate
     GRAPE_BIAS_COUNT
 } grape_bias_kind;
 
@@ -126,7 +135,7 @@ enum { GRAPE_QK_GAIN_DIM = 0, GRAPE_QK_GAIN_PAIR = 1 };
 enum { GRAPE_AP_OFFICIAL = 0, GRAPE_AP_PAPER = 1, GRAPE_AP_RELATIVE = 2 };
 
 // Fill *cfg with the defaults above for H heads of dimension D (rot = bias = none).
-void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim);
+GRAPE_API void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim);
 
 // Encoding names with options: "NAME[:key=value,key=value][+NAME[:key=value,...]]", e.g. "rope",
 // "rope:rope_base=500000,rotary_dim=32", "grape-m:per_head=1+grape-ap:ap_probe_dim=16", "xpos+fox:kv_shift=1".
@@ -138,14 +147,14 @@ void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim);
 // A bad name, key or value leaves cfg unchanged and returns GRAPE_ERR_ARG with a message naming the bad key or
 // value and its allowed range. Ranges that depend on the head (rotary_dim <= head_dim, nc_rank <= rotary_dim)
 // are checked by grape_pe_create.
-grape_status grape_pe_parse(grape_pe_config *cfg, const char *name);
+GRAPE_API grape_status grape_pe_parse(grape_pe_config *cfg, const char *name);
 // Canonical name: the kinds plus every option that applies to them and differs from its default, in table order,
 // on the part it applies to ("rope:rope_base=500000", "grape-m:per_head=1+grape-ap:ap_probe_dim=16").
 // grape_pe_parse of the canonical name gives back every applicable option bit-exactly (doubles print with up to
 // 17 significant digits). Writes at most n bytes (NUL included) into buf and returns the length of the full name,
 // like snprintf: the name was truncated when the result is >= n. GRAPE_PE_NAME_MAX always suffices.
 #define GRAPE_PE_NAME_MAX 1024
-int grape_pe_name(char *buf, size_t n, const grape_pe_config *cfg);
+GRAPE_API int grape_pe_name(char *buf, size_t n, const grape_pe_config *cfg);
 
 // The option table: one row per grape_pe_config field a name may set. It drives parsing, validation messages,
 // canonical names, grape_pe_config_default and `grape encodings --options`.
@@ -163,16 +172,16 @@ typedef struct {
     unsigned bias_mask;        // bit k set: applies to bias kind k
     const char *doc;           // meaning, one line
 } grape_pe_option;
-int grape_pe_option_count(void);
-const grape_pe_option *grape_pe_option_at(int i);
+GRAPE_API int grape_pe_option_count(void);
+GRAPE_API const grape_pe_option *grape_pe_option_at(int i);
 // Index of the option named key (full name or alias), -1 if none.
-int grape_pe_option_find(const char *key);
+GRAPE_API int grape_pe_option_find(const char *key);
 // Does option o change the encoding cfg describes (its rot or bias kind is in o's masks)?
-int grape_pe_option_applies(const grape_pe_option *o, const grape_pe_config *cfg);
+GRAPE_API int grape_pe_option_applies(const grape_pe_option *o, const grape_pe_config *cfg);
 // The option's value in cfg as a double (enums and booleans as their index); its text as in a canonical name
 // (enum names, the shortest %g that reads back exactly) into buf of n bytes.
-double grape_pe_option_get(const grape_pe_option *o, const grape_pe_config *cfg);
-void grape_pe_option_format(char *buf, size_t n, const grape_pe_option *o, double v);
+GRAPE_API double grape_pe_option_get(const grape_pe_option *o, const grape_pe_config *cfg);
+GRAPE_API void grape_pe_option_format(char *buf, size_t n, const grape_pe_option *o, double v);
 
 typedef struct {
     const char *name;
@@ -181,17 +190,17 @@ typedef struct {
     const char *source; // where the encoding comes from in the papers
 } grape_pe_info;
 
-int grape_pe_info_count(void);
-const grape_pe_info *grape_pe_info_at(int i);
+GRAPE_API int grape_pe_info_count(void);
+GRAPE_API const grape_pe_info *grape_pe_info_at(int i);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Encoding objects and their learnable parameters
 
 typedef struct grape_pe grape_pe; // opaque; one per layer (it caches tables derived from that layer's parameters)
 
-grape_status grape_pe_create(grape_pe **out, const grape_pe_config *cfg);
-void grape_pe_free(grape_pe *pe);
-const grape_pe_config *grape_pe_get_config(const grape_pe *pe);
+GRAPE_API grape_status grape_pe_create(grape_pe **out, const grape_pe_config *cfg);
+GRAPE_API void grape_pe_free(grape_pe *pe);
+GRAPE_API const grape_pe_config *grape_pe_get_config(const grape_pe *pe);
 
 typedef struct {
     const char *name; // e.g. "log_freq"
@@ -202,20 +211,20 @@ typedef struct {
 } grape_param_info;
 
 // Number of learnable floats of this encoding (0 for rope, alibi, ...).
-size_t grape_pe_num_params(const grape_pe *pe);
-int grape_pe_num_param_tensors(const grape_pe *pe);
-const grape_param_info *grape_pe_param_tensor(const grape_pe *pe, int i);
+GRAPE_API size_t grape_pe_num_params(const grape_pe *pe);
+GRAPE_API int grape_pe_num_param_tensors(const grape_pe *pe);
+GRAPE_API const grape_param_info *grape_pe_param_tensor(const grape_pe *pe, int i);
 // Initialise params as the official code does (seeded for the random parts).
-grape_status grape_pe_init_params(const grape_pe *pe, float *params, uint64_t seed);
+GRAPE_API grape_status grape_pe_init_params(const grape_pe *pe, float *params, uint64_t seed);
 // Derive tables from params (frequencies, Cayley basis, frames, slopes). Call after every parameter update,
 // before any forward or backward. A grape_pe is therefore not re-entrant across different parameter vectors.
-grape_status grape_pe_prepare(grape_pe *pe, const float *params);
+GRAPE_API grape_status grape_pe_prepare(grape_pe *pe, const float *params);
 // Plan the rotation's workspace (cos/sin tables, scratch, gradient sums) for grape_rot_forward/backward calls of up
 // to max_B x max_T tokens at the current OpenMP thread count, so that such calls allocate nothing (decode calls
 // with B = T = 1 once per token and layer). A larger call grows the workspace to its size (one allocation, kept
 // for later calls); a call made while another thread's call on the same encoding holds the workspace uses a
 // private one for its duration. Optional: without it the first call allocates.
-grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T);
+GRAPE_API grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T);
 
 // Per-token inputs the model computes from its own activations x_t and hands to the encoding.
 typedef struct {
@@ -243,7 +252,7 @@ typedef struct {
     int probe; // H*P
     int shift; // H per gate (the model has two: one for keys, one for values)
 } grape_pe_token_channels;
-void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch);
+GRAPE_API void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Multiplicative action (rotation of queries and keys)
@@ -257,43 +266,33 @@ typedef struct {
 } grape_positions;
 
 // y = G(n) x for every token and head. x, y: (B,T,H,D); y == x is allowed.
-grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, const grape_positions *pos,
-                               grape_side side, int B, int T);
+GRAPE_API grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, const grape_positions *pos,
+                                         grape_side side, int B, int T);
 // dx += G(n)^T dy; dparams += d/dparams; dphase += d/dPhi (grape-m-ctx). x is the forward input.
 // dparams and dphase may be NULL when the encoding has none.
-grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
-                                const grape_pe *pe, const grape_positions *pos, grape_side side, int B, int T);
+GRAPE_API grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const float *dy, const float *x,
+                                          const grape_pe *pe, const grape_positions *pos, grape_side side, int B,
+                                          int T);
 
 // grape-m-ctx phase: omega = sigmoid(logit/16), Phi_t = sum_{tau<t} omega_tau (exclusive, double).
 // phase: (B,T) or (B,T,H); phase_logit: same shape.
-grape_status grape_phase_forward(double *phase, const float *phase_logit, const grape_pe *pe, int B, int T);
-grape_status grape_phase_backward(float *dphase_logit, const double *dphase, const float *phase_logit,
-                                  const grape_pe *pe, int B, int T);
+GRAPE_API grape_status grape_phase_forward(double *phase, const float *phase_logit, const grape_pe *pe, int B, int T);
+GRAPE_API grape_status grape_phase_backward(float *dphase_logit, const double *dphase, const float *phase_logit,
+                                            const grape_pe *pe, int B, int T);
 
 // grape-m-basis fast path. q~^T k~ = (R_i B^T q)^T (R_j B^T k): the outer B cancels in every logit, so B^T can be
 // folded into the q/k projection: w_folded = blockdiag(B_h^T) w on each head's R rotary rows (tail rows copied).
 // Use with cfg.basis_folded = 1 (the rotation then applies only R(n theta)); exact when nothing elementwise
 // (e.g. an RMSNorm gain) sits between the projection and the rotation. w, w_folded: (H*D, C), not aliased.
-grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *pe, int C);
+GRAPE_API grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *pe, int C);
 // dw += blockdiag(B_h) dw_folded; dparams (the basis_skew slice of the encoding's vector) += through B = Cayley(A).
-grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
-                                       const grape_pe *pe, int C);
-
-// General rank-2 GRAPE-M plane (GRAPE §2 / App. I Rodrigues): G(n) = exp(n omega L), L = a b^T - b a^T, applied in
-// O(D) without forming G: y = x + f1 (a v - b u) + f2 [gamma (a v + b u) - beta a u - alpha b v], u = a.x, v = b.x,
-// alpha = |a|^2, beta = |b|^2, gamma = a.b, s^2 = alpha beta - gamma^2, z = n omega s, f1 = sin z / s,
-// f2 = (1 - cos z)/s^2 (series in z^2 below |z| = 1e-2, so s -> 0 is exact and smooth). Scalars in double.
-// y, x: (N,D); a, b: (D); pos: (N) positions n (any real). y == x is allowed.
-grape_status grape_plane_forward(float *y, const float *x, const float *a, const float *b, float omega,
-                                 const double *pos, int N, int D);
-// dx += G(n)^T dy; da, db (D) and *domega accumulate. Any of dx, da, db, domega may be NULL.
-grape_status grape_plane_backward(float *dx, float *da, float *db, float *domega, const float *dy, const float *x,
-                                  const float *a, const float *b, float omega, const double *pos, int N, int D);
+GRAPE_API grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
+                                                 const grape_pe *pe, int C);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Additive action (logit bias). An encoding turns its inputs into per-token "factors"; the bias of any
 // (query t, key j) pair, j <= t, is a closed form of the factors of t and j (absolute positions pos0 + index):
-//   alibi       -slope_h (t-j)
+//   alibi       -slope_h (t-j)                   grape-a    -slope_h (t-j), slope_h = softplus(rho_h) m_h
 //   grape-a-k   -slope_h (t-j) gate_k(j)        grape-a-q  -slope_h (t-j) gate_q(t)
 //   grape-a-qk  -slope_h (t-j) (gate_q(t) + gate_k(j))
 //   fox         cum(t) - cum(j)
@@ -323,43 +322,37 @@ typedef struct {
 } grape_bias_grads;
 
 // Bytes of workspace that hold the factors (or their gradients) for a (B,T) batch.
-size_t grape_bias_workspace_bytes(const grape_pe *pe, int B, int T);
+GRAPE_API size_t grape_bias_workspace_bytes(const grape_pe *pe, int B, int T);
 
 // Compute the factors into ws (grape_bias_workspace_bytes) and point f at them.
 // q, k: (B,T,H,D), the normalised queries/keys the gates read (grape-a); may be NULL for other kinds.
-grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const grape_pe *pe, const float *q,
-                                        const float *k, const grape_pe_token_inputs *in, int64_t pos0, int B,
-                                        int T);
+GRAPE_API grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const grape_pe *pe, const float *q,
+                                                  const float *k, const grape_pe_token_inputs *in, int64_t pos0, int B,
+                                                  int T);
 // Point g at zeroed gradient arrays inside ws, shaped like f.
-grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bias_factors *f);
+GRAPE_API grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bias_factors *f);
 // Chain factor gradients into parameters (dparams), queries/keys (dq, dk: (B,T,H,D)) and token inputs.
-grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, const grape_pe_token_grads *din,
-                                         const grape_bias_grads *g, const grape_bias_factors *f,
-                                         const grape_pe *pe, const float *q, const float *k,
-                                         const grape_pe_token_inputs *in);
-
-// Materialise the bias of batch b, head h for queries [t0, t0+Tq) and keys [j0, j0+Tk) (indices into T).
-// bias: (Tq,Tk); -INFINITY where key > query.
-void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk);
-// g += d/dfactors of sum(dbias * bias) for the same block.
-void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f, int b, int h,
-                               int t0, int Tq, int j0, int Tk);
+GRAPE_API grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk,
+                                                   const grape_pe_token_grads *din, const grape_bias_grads *g,
+                                                   const grape_bias_factors *f, const grape_pe *pe, const float *q,
+                                                   const float *k, const grape_pe_token_inputs *in);
 
 // ALiBi slopes m_h for any head count H (powers of two: 2^(-8h/H); otherwise the interleaved extra slopes).
 // slope: (H)
-grape_status grape_alibi_slopes(float *slope, int H);
+GRAPE_API grape_status grape_alibi_slopes(float *slope, int H);
 
-// KV-shift (official GRAPE code §3): k'_t = alpha_t o_{t-1} + (1 - alpha_t) o_t, o_{-1} = 0, alpha = sigmoid(logit),
-// applied to the k (and, separately, v) projections before rotation, QK-RMSNorm and gates.
+// KV-shift (official GRAPE code, kv_shift_torch.py): k'_t = alpha_t o_{t-1} + (1 - alpha_t) o_t, o_{-1} = 0,
+// alpha = sigmoid(logit), applied to the k (and, separately, v) projections before rotation, QK-RMSNorm and gates.
 // y, o: (B,T,H,D), y must not alias o; shift_logit: (B,T,H).
-grape_status grape_kv_shift_forward(float *y, const float *o, const float *shift_logit, int B, int T, int H, int D);
+GRAPE_API grape_status grape_kv_shift_forward(float *y, const float *o, const float *shift_logit, int B, int T, int H,
+                                              int D);
 // do_ += dy-chain into o; dshift_logit += d/dlogit. do_, dy, o: (B,T,H,D); dshift_logit, shift_logit: (B,T,H).
-grape_status grape_kv_shift_backward(float *do_, float *dshift_logit, const float *dy, const float *o,
-                                     const float *shift_logit, int B, int T, int H, int D);
+GRAPE_API grape_status grape_kv_shift_backward(float *do_, float *dshift_logit, const float *dy, const float *o,
+                                               const float *shift_logit, int B, int T, int H, int D);
 // Streaming: one new token per sequence. prev holds o_{t-1} (zeros before the first token) and is replaced by o_t.
 // y, o, prev: (B,H,D), y may alias o; shift_logit: (B,H).
-grape_status grape_kv_shift_step(float *y, float *prev, const float *o, const float *shift_logit, int B, int H,
-                                 int D);
+GRAPE_API grape_status grape_kv_shift_step(float *y, float *prev, const float *o, const float *shift_logit, int B,
+                                           int H, int D);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Fused causal attention (flash-style: online softmax over key tiles, the bias generated inside the tiles)
@@ -371,19 +364,19 @@ typedef struct {
 
 // out: (B,T,H,D); lse: (B,H,T) per-query log-sum-exp, kept for the backward.
 // q, k, v: (B,T,H,D) with the rotation already applied to q and k; bias: NULL (no additive action) or factors.
-grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                                const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
-                                int D);
+GRAPE_API grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                          const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T,
+                                          int H, int D);
 // dq, dk, dv += gradients; dbias += gradients of the bias factors (NULL when bias is NULL).
-grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
-                                 const float *out, const float *lse, const float *q, const float *k, const float *v,
-                                 const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
-                                 int D);
-// BCA (bca_window = W > 0, T > W): query block c = [c W/2, (c+1) W/2) attends keys [(c-1) W/2, t] (LEX §2.1).
-// LEX re-bases positions per window; wherever the relative law holds (the actions rope, xpos with one shared
-// anchor, grape-m*, alibi, fox, grape-a; in the model only under the conditions of "When the relative law holds")
-// that leaves logits unchanged, so the kernel takes q, k and factors at absolute positions (test_attn_bca checks
-// rope and xpos). GRAPE-AP official and paper forms are not relative (key probes are rotated at the absolute
+GRAPE_API grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
+                                           const float *out, const float *lse, const float *q, const float *k,
+                                           const float *v, const grape_bias_factors *bias, const grape_attn_opts *opts,
+                                           int B, int T, int H, int D);
+// BCA (bca_window = W > 0, T > W): query block c = [c W/2, (c+1) W/2) attends keys [(c-1) W/2, t] (LEX, arXiv
+// 2212.10554). LEX re-bases positions per window; wherever the relative law holds (the actions rope, xpos with one
+// shared anchor, grape-m*, alibi, fox, grape-a; in the model only under the conditions of "When the relative law
+// holds") that leaves logits unchanged, so the kernel takes q, k and factors at absolute positions (test_attn_bca
+// checks rope and xpos). GRAPE-AP official and paper forms are not relative (key probes are rotated at the absolute
 // position l): grape keeps the absolute rotation under BCA, exactly what the streaming cache (which never rewrites
 // a cached probe) computes; pass factors from re-based positions yourself to get LEX-style per-window probes.
 
@@ -402,26 +395,26 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
 //      hybrids: QKNorm of the un-rotated q, k, so the gates do not depend on the position).
 // Encodings without rotation may skip step 1. xPos keeps no single anchor: keys are scaled against the anchor of
 // their 256-token block and the query is re-scaled once per block, so magnitudes stay within zeta^(+-1/2) of
-// the true ones at any stream length (one global anchor overflows fp32 past ~36k tokens, LEX §1.5).
-// BCA (bca_window = W > 0): a sliding window over the last W keys plus the new one (LEX §2.2); the cache is a
+// the true ones at any stream length (one global anchor overflows fp32 past ~36k tokens).
+// BCA (bca_window = W > 0): a sliding window over the last W keys plus the new one (LEX decoding); the cache is a
 // ring of W + 1 keys and the stream is unbounded. Otherwise at most `capacity` tokens. Memory is planned at
 // create; nothing is allocated per token by the cache itself. The pe must stay prepared and unchanged.
 typedef struct grape_kv_cache grape_kv_cache;
 
-grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int capacity, int bca_window);
-void grape_kv_cache_free(grape_kv_cache *c);
+GRAPE_API grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int capacity, int bca_window);
+GRAPE_API void grape_kv_cache_free(grape_kv_cache *c);
 // Forget every token (position back to 0, running sums to 0); keeps the memory.
-void grape_kv_cache_reset(grape_kv_cache *c);
+GRAPE_API void grape_kv_cache_reset(grape_kv_cache *c);
 // Forget every token; the next token takes position pos0 >= 0 (grape-m-ctx: the running phase starts at S = pos0).
-void grape_kv_cache_reset_at(grape_kv_cache *c, int64_t pos0);
+GRAPE_API void grape_kv_cache_reset_at(grape_kv_cache *c, int64_t pos0);
 // Position the next token will take (= pos0 of the last reset + tokens appended since).
-int64_t grape_kv_cache_position(const grape_kv_cache *c);
+GRAPE_API int64_t grape_kv_cache_position(const grape_kv_cache *c);
 // q, k: (H,D), rotated in place (y == x allowed by grape_rot_forward) at the next position.
-grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k);
+GRAPE_API grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k);
 // out: (H,D); q, k, v: (H,D); in: this token's inputs (fox gate_logit (H), grape-ap probe (H,P), grape-m-ctx
 // phase_logit (1 or H)), NULL if the encoding has none. scale 1/sqrt(D).
-grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k, const float *v,
-                                   const grape_pe_token_inputs *in);
+GRAPE_API grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k,
+                                             const float *v, const grape_pe_token_inputs *in);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Byte-level Llama-style language model (pre-norm RMSNorm, SwiGLU, QK-RMSNorm, tied embedding, no biases)
@@ -464,39 +457,37 @@ typedef struct {
     int weight_decay; // 0 for RMSNorm gains
 } grape_tensor_info;
 
-grape_status grape_model_create(grape_model **out, const grape_model_config *cfg);
-void grape_model_free(grape_model *m);
-const grape_model_config *grape_model_get_config(const grape_model *m);
-size_t grape_model_num_params(const grape_model *m);
-float *grape_model_params(grape_model *m); // contiguous, so a gradient step can be all-reduced as one vector
-float *grape_model_grads(grape_model *m);
-int grape_model_num_tensors(const grape_model *m);
-const grape_tensor_info *grape_model_tensor(const grape_model *m, int i);
-// Initialise as the official code does (grape_official_code.md §0), deterministically from seed.
-grape_status grape_model_init(grape_model *m, uint64_t seed);
+GRAPE_API grape_status grape_model_create(grape_model **out, const grape_model_config *cfg);
+GRAPE_API void grape_model_free(grape_model *m);
+GRAPE_API const grape_model_config *grape_model_get_config(const grape_model *m);
+GRAPE_API size_t grape_model_num_params(const grape_model *m);
+GRAPE_API float *grape_model_params(grape_model *m); // contiguous, so a gradient step can be all-reduced as one vector
+GRAPE_API float *grape_model_grads(grape_model *m);
+GRAPE_API int grape_model_num_tensors(const grape_model *m);
+GRAPE_API const grape_tensor_info *grape_model_tensor(const grape_model *m, int i);
+// Initialise as the official GRAPE code does (init_llama_mha_weights), deterministically from seed.
+GRAPE_API grape_status grape_model_init(grape_model *m, uint64_t seed);
 // Re-derive encoding tables after the parameters changed (optimizer step, checkpoint load).
-grape_status grape_model_params_changed(grape_model *m);
+GRAPE_API grape_status grape_model_params_changed(grape_model *m);
 // tokens, targets: (B,T) bytes. Computes the mean cross-entropy (nats) into *loss; targets NULL skips the loss.
-grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,
-                                 float *loss);
+GRAPE_API grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,
+                                           float *loss);
 // Gradients of the last forward's mean loss, accumulated (+=) into grape_model_grads.
-grape_status grape_model_backward(grape_model *m);
-void grape_model_zero_grad(grape_model *m);
+GRAPE_API grape_status grape_model_backward(grape_model *m);
+GRAPE_API void grape_model_zero_grad(grape_model *m);
 // Logits of the last forward: (B,T,V).
-const float *grape_model_logits(const grape_model *m);
+GRAPE_API const float *grape_model_logits(const grape_model *m);
 
-// Presets of experiment.md: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
+// Presets: "tiny" (L=4, C=256, H=4, T=256, max_batch 16), "small" (L=6, C=384, H=6, T=512,
 // max_batch 8); and "micro" (L=2, C=64, H=2, T=64, max_batch 8) for CI's end-to-end runs; vocab 256, encoding nope (set cfg->pe with grape_pe_parse afterwards). Any other size: fill
 // grape_model_config directly.
-grape_status grape_model_preset(grape_model_config *cfg, const char *name);
-// Bytes of the model's single arena (params + grads + activations + scratch for max_batch x max_seq).
-size_t grape_model_arena_bytes(const grape_model *m);
+GRAPE_API grape_status grape_model_preset(grape_model_config *cfg, const char *name);
 // Attention options of every layer (default: scale 1/sqrt(D), full causal; bca_window > 0 for LEX BCA eval).
-grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts);
+GRAPE_API grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts);
 // Position of token 0 in later forwards and in decoder streams started after it (default 0); grape-m-ctx's phase
 // then starts at Phi_0 = pos0. Where the relative law holds (see above) the logits do not depend on it
 // (test_model checks rope, xpos, grape-m, grape-m-ctx and the ROT+grape-a-* hybrids at pos0 = 1, 1e3, 1e6).
-grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0);
+GRAPE_API grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0);
 
 // Checkpoints: DIR/model.safetensors, the file `grape train` writes and `grape sample` reads (format:
 // docs/TRAINING.md). Tensors are F32 under their grape_tensor_info names; the configuration is in the metadata.
@@ -505,11 +496,11 @@ grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0);
 // or foreign one GRAPE_ERR_FORMAT (a tensor of the wrong shape, a non-finite weight, an extra tensor, a config
 // needing more parameters than the file holds: docs/RELIABILITY.md), each with a message naming the file; *out
 // is NULL on failure.
-grape_status grape_model_load(grape_model **out, const char *dir, int max_batch, int max_seq);
+GRAPE_API grape_status grape_model_load(grape_model **out, const char *dir, int max_batch, int max_seq);
 // Write m's weights and configuration to DIR/model.safetensors (DIR created with its parents), atomically.
 // The checkpoint holds no optimizer or training state: grape_model_load and `grape sample` read it; `grape train
 // --resume` refuses it.
-grape_status grape_model_save(grape_model *m, const char *dir);
+GRAPE_API grape_status grape_model_save(grape_model *m, const char *dir);
 
 // Streaming decode (sampling, step-by-step evaluation): one grape_kv_cache per layer and sequence, `batch`
 // sequences advancing in lockstep. Each step projects the new tokens, applies KV-shift, QK-RMSNorm and the rotation
@@ -518,16 +509,16 @@ grape_status grape_model_save(grape_model *m, const char *dir);
 // are LEX sliding windows (W keys + the new one) and the stream is unbounded; otherwise at most max_len tokens.
 // Memory is allocated at create; the decoder sees the parameters as they are at its first step after a reset.
 typedef struct grape_decoder grape_decoder;
-grape_status grape_decoder_create(grape_decoder **out, const grape_model *m, int batch, int max_len);
-void grape_decoder_free(grape_decoder *d);
+GRAPE_API grape_status grape_decoder_create(grape_decoder **out, const grape_model *m, int batch, int max_len);
+GRAPE_API void grape_decoder_free(grape_decoder *d);
 // Forget every cached token (start new sequences at position 0).
-void grape_decoder_reset(grape_decoder *d);
+GRAPE_API void grape_decoder_reset(grape_decoder *d);
 // Tokens consumed so far per sequence.
-int64_t grape_decoder_position(const grape_decoder *d);
+GRAPE_API int64_t grape_decoder_position(const grape_decoder *d);
 // Feed tokens (batch) at position grape_decoder_position(d); logits: (batch, V) predicting the next token.
 // The model's parameters must not change between grape_decoder_reset and the last step of a stream; the model's
 // attention scale must be the default 1/sqrt(D) (GRAPE_ERR_UNSUPPORTED at create otherwise).
-grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uint8_t *tokens, float *logits);
+GRAPE_API grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uint8_t *tokens, float *logits);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Evaluation: forward-only scoring of long windows (grape eval). No gradient arena and memory O(T): the residual
@@ -542,20 +533,37 @@ typedef struct grape_evaluator grape_evaluator;
 // Plan for windows of up to max_T tokens of one sequence. The model's own activation plan may be as small as
 // 1 x 1 (grape_model_load(&m, dir, 1, 1)). Scoring uses the parameters as they are here: after changing them,
 // call grape_model_params_changed (as after any optimizer step) before the next grape_model_score.
-grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int max_T);
-void grape_evaluator_free(grape_evaluator *e);
+GRAPE_API grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int max_T);
+GRAPE_API void grape_evaluator_free(grape_evaluator *e);
 // Bytes the evaluator allocated (its buffers, not the model's).
-size_t grape_evaluator_bytes(const grape_evaluator *e);
+GRAPE_API size_t grape_evaluator_bytes(const grape_evaluator *e);
 // Score one window scored from an empty context. tokens, targets: (T) bytes; loss: (T) cross-entropy in nats at
 // every position, or NULL; *nats: their sum in double. A NaN or infinite logit is GRAPE_ERR_NUMERIC.
-grape_status grape_model_score(grape_evaluator *e, const uint8_t *tokens, const uint8_t *targets, int T, float *loss,
-                               double *nats);
+GRAPE_API grape_status grape_model_score(grape_evaluator *e, const uint8_t *tokens, const uint8_t *targets, int T,
+                                         float *loss, double *nats);
 // Optional observer: called in every layer of grape_model_score after the attention inputs are ready, with the
 // encoded q, k (T,H,D) and the bias factors (NULL without an additive action), e.g. to measure LEX attention
 // resolution; a status it returns other than GRAPE_OK stops the scoring with it. fn NULL removes it.
 typedef grape_status (*grape_eval_observer)(void *ctx, int layer, const float *q, const float *k,
                                     const grape_bias_factors *bias, int T);
-void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *ctx);
+GRAPE_API void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *ctx);
+
+// ----------------------------------------------------------------------------------------------------------------
+// Bindings: the layouts of the public structs a binding fills or reads, so it is built from the library rather
+// than from a copy of this header (tests/torch/common.py builds its ctypes structures this way).
+
+typedef struct {
+    const char *name; // the field's name in this header
+    size_t offset;    // offsetof
+    size_t size;      // sizeof the field
+    const char *type; // "int" (also enums), "int64", "size_t", "float", "double", "float*", "double*", "char*",
+                      // "int[4]", or the name of a described struct ("grape_pe_config")
+} grape_field_info;
+// Fields of the struct named `name` in declaration order, their count and sizeof the struct. Described:
+// grape_pe_config, grape_model_config, grape_param_info, grape_tensor_info, grape_positions, grape_pe_token_inputs,
+// grape_pe_token_grads, grape_bias_factors, grape_bias_grads, grape_attn_opts. GRAPE_ERR_ARG for any other name.
+GRAPE_API grape_status grape_struct_describe(const char *name, const grape_field_info **fields, int *n_fields,
+                                             size_t *size);
 
 #ifdef __cplusplus
 }

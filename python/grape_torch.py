@@ -46,7 +46,7 @@ CTX_OMEGA_SCALE = 16.0      # grape-m-ctx: omega = sigmoid(logit / 16)
 ENUMS = {"scaling": ("none", "linear", "ntk", "yarn"), "ap_form": ("official", "paper", "relative"),
          "qk_gain": ("dim", "pair")}
 ROTATIONS = ("nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc")
-BIASES = ("nope", "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap")
+BIASES = ("nope", "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap", "grape-a")
 # grape_pe_config options the module reads (defaults of grape_pe_config_default, for files that lack a key)
 PE_DEFAULTS = {"rotary_dim": 0, "interleaved": 0, "rope_base": 10000.0, "scaling": 0, "scaling_factor": 1.0,
                "yarn_orig_ctx": 0, "yarn_ext_factor": -1.0, "yarn_attn_factor": 1.0, "yarn_beta_fast": 32.0,
@@ -271,11 +271,11 @@ class Layer(torch.nn.Module):
         if cfg.bias == "fox":
             c = torch.cumsum(F.logsigmoid(gate_logit), dim=1).permute(0, 2, 1)  # (B,H,T)
             return c[..., :, None] - c[..., None, :]
-        if cfg.bias.startswith("grape-a-"):
+        if cfg.bias == "grape-a" or cfg.bias.startswith("grape-a-"):  # grape-a: no gate, lambda = 1
             def gate(x, w):
                 w_hat = w / w.norm(dim=-1, keepdim=True).clamp(min=1e-6)
                 return F.softplus(torch.einsum("bthd,hd->bht", x, w_hat) / math.sqrt(D))
-            lam = torch.zeros(B, H, T, T, dtype=q.dtype)
+            lam = (torch.ones if cfg.bias == "grape-a" else torch.zeros)(B, H, T, T, dtype=q.dtype)
             if cfg.bias in ("grape-a-k", "grape-a-qk"):
                 lam = lam + gate(k, self.pe.u)[:, :, None, :]
             if cfg.bias in ("grape-a-q", "grape-a-qk"):

@@ -1,4 +1,4 @@
-// test_attn_bca.c — LEX blockwise causal attention (xpos_lex_fox_alibi.md §2.1) in the fused kernel:
+// test_attn_bca.c — LEX blockwise causal attention (arXiv 2212.10554) in the fused kernel:
 //   1. against dense attention in double with the block mask built literally from the definition (query block
 //      c = [c h, (c+1) h) sees keys [(c-1) h, (c+1) h) with key <= query): every bias kind, several W;
 //   2. T <= W is plain causal attention (bitwise);

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attn/attn_internal.h"
+#include "ref/attention_ref.h"
+#include "ref/grape_testing.h"
 #include "core/mathx.h"
+#include "pe/bias_kinds.h"
 #include "util.h"
 
 #define FX_P 8 // GRAPE-AP probe dim of the official configs
@@ -75,15 +77,16 @@ static inline void fx_bind(fx_problem *p) {
     p->fd = (attn_ref_factors){p->kind, FX_P, p->sloped, p->gqd, p->gkd, p->cum, p->pqd, p->pkd};
 }
 
-// A problem with random factors of the given kind: slopes in [0.02, 0.6], gates in [0.1, 1.5], FoX cumsums of
+// A problem with random factors of the given kind (those its row of the kind table lists): slopes in [0.02, 0.6], gates in [0.1, 1.5], FoX cumsums of
 // log sigmoid(N(2, 1.5)) logits, probes N(0, 4) (query) and N(0, 1) (key).
 static inline void fx_make(fx_problem *p, grape_bias_kind kind, int B, int T, int H, int D, double qk_std, uint64_t seed) {
     t_rng r = t_seed(seed);
     fx_inputs(p, kind, B, T, H, D, qk_std, &r);
-    if (kind != GRAPE_BIAS_NONE && kind != GRAPE_BIAS_FOX) p->slope = fx_uniform((size_t)H, 0.02, 0.6, &r);
-    if (kind == GRAPE_BIAS_GRAPE_A_Q || kind == GRAPE_BIAS_GRAPE_A_QK) p->gate_q = fx_uniform(p->nf, 0.1, 1.5, &r);
-    if (kind == GRAPE_BIAS_GRAPE_A_K || kind == GRAPE_BIAS_GRAPE_A_QK) p->gate_k = fx_uniform(p->nf, 0.1, 1.5, &r);
-    if (kind == GRAPE_BIAS_FOX) {
+    unsigned has = bias_kind_of(kind)->factors;
+    if (has & BF_SLOPE) p->slope = fx_uniform((size_t)H, 0.02, 0.6, &r);
+    if (has & BF_GATE_Q) p->gate_q = fx_uniform(p->nf, 0.1, 1.5, &r);
+    if (has & BF_GATE_K) p->gate_k = fx_uniform(p->nf, 0.1, 1.5, &r);
+    if (has & BF_CUM) {
         p->cum = malloc(p->nf * sizeof *p->cum);
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
@@ -94,7 +97,7 @@ static inline void fx_make(fx_problem *p, grape_bias_kind kind, int B, int T, in
                 }
             }
     }
-    if (kind == GRAPE_BIAS_GRAPE_AP) {
+    if (has & BF_PROBE) {
         p->probe_q = fx_randn(p->np, 2.0, &r);
         p->probe_k = fx_randn(p->np, 1.0, &r);
     }
@@ -171,7 +174,7 @@ static inline void fx_check_vs_ref(const char *tag, const fx_problem *p, int win
     };
     for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++) {
         if (!cmp[i].a) continue;
-        if (!strcmp(cmp[i].what, "dslope") && (p->kind == GRAPE_BIAS_NONE || p->kind == GRAPE_BIAS_FOX)) continue;
+        if (!strcmp(cmp[i].what, "dslope") && !(bias_kind_of(p->kind)->factors & BF_SLOPE)) continue;
         snprintf(name, sizeof name, "%s %s", tag, cmp[i].what);
         t_check(name, t_rel_err(cmp[i].a, cmp[i].b, cmp[i].n), tol);
     }
@@ -183,9 +186,6 @@ static inline void fx_check_vs_ref(const char *tag, const fx_problem *p, int win
     free(out), free(lse), free(outd), free(lsed);
 }
 
-static inline const char *fx_kind_name(grape_bias_kind k) {
-    static const char *names[] = {"none", "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap"};
-    return names[k];
-}
+static inline const char *fx_kind_name(grape_bias_kind k) { return k ? bias_kind_of(k)->info.name : "none"; }
 
 #endif

@@ -1,10 +1,10 @@
-// test_attn_simd.c — the vector exp and log sigmoid of src/attn/simd.h (the ISA this build selected) against
+// test_attn_simd.c — the vector exp and log sigmoid of src/core/simd.h (the ISA this build selected) against
 // libm in double over their whole working range: exp max relative error <= 3e-7 on [-87, 88] and exactly 0 below
 // the underflow cut (the causal mask's -inf included); log sigmoid max error <= 3e-7 * max(1, |log sigmoid|).
 #include <math.h>
 #include <stdio.h>
 
-#include "attn/simd.h"
+#include "core/simd.h"
 #include "core/mathx.h"
 #include "util.h"
 

@@ -8,7 +8,7 @@
 #include "test_bias_fixture.h"
 
 // llama.cpp / GGML: n_log2 = 2^floor(log2 H), m0 = 2^(-8/n_log2), m1 = 2^(-4/n_log2),
-// slope_h = m0^(h+1) for h < n_log2, else m1^(2(h - n_log2) + 1) (xpos_lex_fox_alibi.md §4).
+// slope_h = m0^(h+1) for h < n_log2, else m1^(2(h - n_log2) + 1) (ggml's ALiBi slopes, ggml_soft_max_ext).
 static double ggml_slope(int h, int H) {
     int n_log2 = 1 << (int)floor(log2((double)H));
     double m0 = pow(2.0, -8.0 / n_log2), m1 = pow(2.0, -4.0 / n_log2);

@@ -20,7 +20,7 @@ static const bias_case cases[] = {
     {GRAPE_BIAS_GRAPE_A_K, 0, 2, 9, 3, 8, 0},    {GRAPE_BIAS_GRAPE_A_Q, 0, 1, 11, 5, 6, 0},
     {GRAPE_BIAS_GRAPE_A_QK, 0, 2, 7, 3, 10, 0},  {GRAPE_BIAS_GRAPE_AP, 0, 2, 11, 3, 8, 8},
     {GRAPE_BIAS_GRAPE_AP, 2, 1, 13, 5, 4, 4},    {GRAPE_BIAS_GRAPE_AP, 0, 1, 9, 6, 4, 6},
-    {GRAPE_BIAS_GRAPE_AP, 1, 2, 12, 3, 4, 8},
+    {GRAPE_BIAS_GRAPE_AP, 1, 2, 12, 3, 4, 8},   {GRAPE_BIAS_GRAPE_A, 0, 2, 11, 5, 8, 0},
 };
 static const char *form_name[] = {"", "(paper)", "(relative)"};
 #define N_CASES (int)(sizeof cases / sizeof cases[0])

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "grape.h"
-#include "pe/lift_bias_ref.h"
+#include "pe/bias_kinds.h"
+#include "ref/grape_testing.h"
+#include "ref/lift_bias_ref.h"
 #include "util.h"
 
 // x = [params | q | k | gate_logit | probe] in double; xf is the same in float.
@@ -24,11 +26,7 @@ typedef struct {
     void *ws;
 } bias_fx;
 
-static inline const char *fx_kind_name(grape_bias_kind k) {
-    static const char *const n[GRAPE_BIAS_COUNT] = {"nope",      "alibi",      "fox",     "grape-a-k",
-                                                    "grape-a-q", "grape-a-qk", "grape-ap"};
-    return n[k];
-}
+static inline const char *fx_kind_name(grape_bias_kind k) { return bias_kind_of(k)->info.name; }
 
 // Parameters as the library initialises them, with ρ spread so that softplus(ρ) is not 1 for every head.
 static inline int fx_make(bias_fx *fx, grape_bias_kind kind, int ap_form, int B, int T, int H, int D, int P,

@@ -1,5 +1,5 @@
-// test_bias_lift.c — the framework identities of additive GRAPE (grape_paper.md §2–3), proved numerically with the
-// unipotent group elements themselves: the GL(d+4) lift equals ALiBi and GRAPE-A-K/Q/QK, the path product of
+// test_bias_lift.c — the framework identities of additive GRAPE (GRAPE, arXiv 2512.07805 §4–5), proved numerically with
+// the unipotent group elements themselves: the GL(d+4) lift equals ALiBi and GRAPE-A-K/Q/QK, the path product of
 // unipotent edges equals GRAPE-AP and (endpoint-independent) FoX, ALiBi ⊂ FoX, and a dictionary of components
 // with A_r A_s = 0 adds its biases.
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dmat.h"
+#include "ref/dmat.h"
 #include "test_bias_fixture.h"
 
 #define NMAX 16
@@ -200,6 +200,7 @@ int main(void) {
     test_group_element();
     test_kind(GRAPE_BIAS_ALIBI, 0, 0, "alibi");
     test_kind(GRAPE_BIAS_ALIBI, 0, 1000000, "alibi at pos0 1e6");
+    test_kind(GRAPE_BIAS_GRAPE_A, 0, 7, "grape-a (learned slope, one component)");
     test_kind(GRAPE_BIAS_GRAPE_A_K, 0, 7, "grape-a-k (gated lift)");
     test_kind(GRAPE_BIAS_GRAPE_A_Q, 0, 7, "grape-a-q (gated lift)");
     test_kind(GRAPE_BIAS_GRAPE_A_QK, 0, 7, "grape-a-qk (two components)");

@@ -4,8 +4,8 @@
 // grape_bias_factors_forward): <= 1e-5 normwise relative. T = 96, and 600 for xPos (crosses two 256-token anchor
 // blocks).
 // (The prefill outputs of rope and nope are checked to differ, so equality is not vacuous.)
-// With BCA the decode is LEX's sliding window (the last W keys plus the new one, §2.2): compared with a dense
-// double reference over exactly those keys. Also: reset replays identically, and misuse is reported.
+// With BCA the decode is LEX's sliding window (the last W keys plus the new one; arXiv 2212.10554): compared with a
+// dense double reference over exactly those keys. Also: reset replays identically, and misuse is reported.
 #include "test_attn_fixture.h"
 
 #define TOL 1e-5
@@ -194,7 +194,8 @@ int main(void) {
     static const char *names[] = {"nope",      "rope",      "xpos",       "grape-m",        "grape-m-ctx",
                                   "grape-m-basis", "grape-m-nc", "alibi",  "fox",            "grape-a-k",
                                   "grape-a-q", "grape-a-qk", "grape-ap",  "grape-m+grape-ap", "xpos+fox",
-                                  "rope+alibi", "grape-m-ctx+fox", "grape-m+grape-a-qk", "xpos+grape-ap"};
+                                  "rope+alibi", "grape-m-ctx+fox", "grape-m+grape-a-qk", "xpos+grape-ap",
+                                  "grape-a",   "rope+grape-a"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) run(names[i], strstr(names[i], "xpos") ? 600 : 96, 0, 0);
     run("xpos+fox", 300, 0, 1);
     rotation_matters();

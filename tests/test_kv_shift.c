@@ -1,11 +1,12 @@
-// test_kv_shift.c — KV-shift (official GRAPE code §3): forward vs the double twin kv_shift_ref, backward vs finite
-// differences, streaming one token at a time, and the two limits α → 0 (identity) and α → 1 (pure shift).
+// test_kv_shift.c — KV-shift (official GRAPE code, kv_shift_torch.py): forward vs the double twin kv_shift_ref,
+// backward vs finite differences, streaming one token at a time, and the two limits α → 0 (identity) and α → 1
+// (pure shift).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grape.h"
-#include "pe/lift_bias_ref.h"
+#include "ref/lift_bias_ref.h"
 #include "util.h"
 
 enum { B = 2, T = 7, H = 3, D = 5 };

@@ -11,6 +11,7 @@
 
 #include "grape.h"
 #include "model/layers.h"
+#include "ref/layers_ref.h"
 #include "util.h"
 
 enum { C = 16, H = 2, D = C / H, V = 256 };

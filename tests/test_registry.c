@@ -182,6 +182,25 @@ static void test_name_bound(void) {
     t_true("GRAPE_PE_NAME_MAX holds the longest canonical name", longest < GRAPE_PE_NAME_MAX);
 }
 
+// grape_struct_describe: the described fields of grape_pe_config tile the struct (each starts where the previous
+// ends, up to alignment, and the last ends within sizeof), and an unknown name is refused.
+static void test_describe(void) {
+    const grape_field_info *f;
+    int n = 0;
+    size_t size = 0, end = 0, gaps = 0;
+    t_true("describe grape_pe_config", grape_struct_describe("grape_pe_config", &f, &n, &size) == GRAPE_OK);
+    for (int i = 0; i < n; i++) {
+        if (f[i].offset < end || f[i].offset - end >= 8) gaps++;
+        end = f[i].offset + f[i].size;
+    }
+    t_true("grape_pe_config: described fields cover the struct", n > 0 && gaps == 0 && size - end < 8);
+    t_true("grape_pe_config: rot first, qk_gain last",
+           !strcmp(f[0].name, "rot") && f[0].offset == offsetof(grape_pe_config, rot) &&
+               !strcmp(f[n - 1].name, "qk_gain"));
+    t_true("an unknown struct is refused", grape_struct_describe("grape_nothing", &f, &n, &size) == GRAPE_ERR_ARG &&
+                                               strstr(grape_last_error(), "grape_nothing"));
+}
+
 int main(void) {
     if (!tmp_create()) return printf("FAIL cannot create a temporary directory\n"), 1;
     test_names();
@@ -189,6 +208,7 @@ int main(void) {
     test_refusals();
     test_every_option();
     test_name_bound();
+    test_describe();
     tmp_remove();
     return t_finish();
 }

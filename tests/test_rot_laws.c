@@ -79,7 +79,7 @@ static void test_shift_law(grape_rot_kind kind, int interleaved, t_rng *rng) {
 }
 
 // Two xPos centerings (floor(L/2) and torchscale's −floor(−L/2)) give identical logits; at L = 8192 the
-// centered scales stay finite and below 1/ζ0^8 ≈ 22519 (LEX Table, xpos_lex_fox_alibi.md §1.5).
+// centered scales stay finite and below 1/ζ0^8 ≈ 22519 (LEX, arXiv 2212.10554).
 static void test_xpos_centering(t_rng *rng) {
     enum { H = 1, D = 64, T = 8192 };
     grape_pe_config cfg;
@@ -107,7 +107,7 @@ static void test_xpos_centering(t_rng *rng) {
     for (size_t i = 0; i < f.nx; i++) finite &= isfinite(f.yf[i]) && isfinite(f.dx[i]);
     t_check("xpos: centering floor(L/2) vs torchscale -floor(-L/2) give identical logits", e / m, 1e-5);
     t_true("xpos: centered q/k finite at L=8192", finite);
-    // newest key n = 8192, anchor 4096, pair 0: scale ζ0^((c − n)/sb) = 1/ζ0^8 = 22519 (LEX §1.5 table)
+    // newest key n = 8192, anchor 4096, pair 0: scale ζ0^((c − n)/sb) = 1/ζ0^8 = 22519
     float unit[D] = {1.0f}, out[D];
     grape_positions newest = {.pos0 = T, .xpos_anchor = T / 2};
     grape_rot_forward(out, unit, f.pe, &newest, GRAPE_KEY, 1, 1);

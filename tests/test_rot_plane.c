@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "grape.h"
-#include "pe/lift_rot_ref.h"
-#include "pe/rodrigues.h"
+#include "ref/grape_testing.h"
+#include "ref/lift_rot_ref.h"
+#include "ref/rodrigues.h"
 #include "util.h"
 
 enum { D = 10, N = 7 };

@@ -4,7 +4,7 @@
 // and the Cayley backward against finite differences.
 #include "test_rot_util.h"
 
-#include "core/dmat.h"
+#include "ref/dmat.h"
 #include "pe/rot_internal.h"
 
 static double max_abs_diff(const double *a, const double *b, size_t n) {

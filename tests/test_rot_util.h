@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "grape.h"
-#include "pe/lift_rot_ref.h"
+#include "ref/lift_rot_ref.h"
 #include "pe/pe_internal.h"
 #include "util.h"
 

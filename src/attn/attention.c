@@ -16,10 +16,11 @@
 #include <omp.h>
 
 #include "attn/attn_internal.h"
-#include "attn/simd.h"
+#include "core/simd.h"
 #include "attn/tile.h"
 #include "core/error.h"
 #include "core/mem.h"
+#include "pe/bias_kinds.h"
 
 #define BQ ATTN_BQ
 #define BK ATTN_BK
@@ -33,7 +34,8 @@ typedef struct {
     int T, D, window;       // window: effective BCA window (0 = plain causal)
     int h;                  // head
     float scale;
-    grape_bias_kind kind;   // GRAPE_BIAS_NONE when no factors
+    bias_form form;         // the kind's closed form (pe/bias_kinds.h); BIAS_FORM_NONE when no factors
+    int gated;              // linear form with gates
     float slope;
     const float *gate_q, *gate_k; // stride fs
     const double *cum;            // stride fs
@@ -47,20 +49,20 @@ static void slice_init(slice *s, const float *q, const float *k, const float *v,
     size_t row0 = (size_t)b * (size_t)T * (size_t)H + (size_t)h;
     *s = (slice){.q = q + row0 * (size_t)D, .k = k + row0 * (size_t)D, .v = v + row0 * (size_t)D,
                  .ld = (size_t)H * (size_t)D, .T = T, .D = D, .window = window, .h = h, .scale = scale,
-                 .kind = f ? f->kind : GRAPE_BIAS_NONE, .fs = (size_t)H};
-    if (s->kind == GRAPE_BIAS_NONE) return;
+                 .form = BIAS_FORM_NONE, .fs = (size_t)H};
+    if (!f) return;
+    const bias_kind *kd = bias_kind_of(f->kind);
+    s->form = kd->form;
+    s->gated = bias_kind_gated(kd);
+    if (s->form == BIAS_FORM_NONE) return;
     s->slope = f->slope ? f->slope[h] : 0.0f;
     s->gate_q = f->gate_q ? f->gate_q + row0 : NULL;
     s->gate_k = f->gate_k ? f->gate_k + row0 : NULL;
     s->cum = f->cum ? f->cum + row0 : NULL;
-    s->P = f->kind == GRAPE_BIAS_GRAPE_AP ? f->P : 0; // must match the workspace plan (bias_probe_dim)
+    s->P = kd->factors & BF_PROBE ? f->P : 0; // must match the workspace plan (bias_probe_dim)
     s->ps = (size_t)H * (size_t)f->P;
     s->probe_q = f->probe_q ? f->probe_q + row0 * (size_t)f->P : NULL;
     s->probe_k = f->probe_k ? f->probe_k + row0 * (size_t)f->P : NULL;
-}
-
-static int is_gated(grape_bias_kind k) {
-    return k == GRAPE_BIAS_GRAPE_A_K || k == GRAPE_BIAS_GRAPE_A_Q || k == GRAPE_BIAS_GRAPE_A_QK;
 }
 
 // --- per-thread tile workspace (one allocation per call, carved here)
@@ -124,29 +126,30 @@ static void qtile_setup(tws *w, const slice *s, int t0, int nq) {
         w->lo[i] = (float)attn_bca_lo(t, s->window);
         w->gq[i] = s->gate_q ? s->gate_q[(size_t)t * s->fs] : 0.0f;
         w->acc[i] = w->gs[i] = w->lsum[i] = w->dsl[i] = w->dgq[i] = w->dcq[i] = 0.0f;
-        if (s->kind == GRAPE_BIAS_GRAPE_AP)
+        if (s->form == BIAS_FORM_PATH)
             for (int p = 0; p < s->P; p++)
                 w->pqT[(size_t)p * BQ + (size_t)i] = s->probe_q[(size_t)t * s->ps + (size_t)p] / (float)s->P;
     }
 }
 
-// --- the additive action inside a tile (forward and backward side by side)
+// --- the additive action inside a tile (forward and backward side by side): the SIMD kernels of the closed forms
+// of pe/bias_kinds.h, one per form (a new kind of an existing form needs none)
 
-// ALiBi -slope (t-j), GRAPE-A -slope (t-j)(gate_q(t) + gate_k(j)), FoX c_t - c_j rebased on c_{j0} (float keeps
-// its precision at large T), GRAPE-AP slope * (suffix of log sigmoid(<p_t, r_l>/P)) over l in (j, t].
+// Linear -slope (t-j) Λ: ungated (ALiBi, GRAPE-A) Λ = 1, gated (GRAPE-A-k/q/qk) Λ = gate_q(t) + gate_k(j); cum
+// (FoX) c_t - c_j rebased on c_{j0} (float keeps its precision at large T); path (GRAPE-AP) slope * (suffix of
+// log sigmoid(<p_t, r_l>/P)) over l in (j, t].
 static void bias_forward(tws *w, const slice *s, int j0, int nk) {
     float *ST = w->ST;
-    switch (s->kind) {
-    case GRAPE_BIAS_ALIBI:
-        for (int j = 0; j < nk; j++)
-            for (int v = 0; v < NVQ; v++) {
-                vf d = vf_sub(vf_set1((float)(j0 + j)), vf_load(w->t + v * VW));
-                vf_store(ST + j * BQ + v * VW, vf_fma(vf_set1(s->slope), d, vf_load(ST + j * BQ + v * VW)));
-            }
-        break;
-    case GRAPE_BIAS_GRAPE_A_K:
-    case GRAPE_BIAS_GRAPE_A_Q:
-    case GRAPE_BIAS_GRAPE_A_QK:
+    switch (s->form) {
+    case BIAS_FORM_LINEAR:
+        if (!s->gated) { // Λ = 1
+            for (int j = 0; j < nk; j++)
+                for (int v = 0; v < NVQ; v++) {
+                    vf d = vf_sub(vf_set1((float)(j0 + j)), vf_load(w->t + v * VW));
+                    vf_store(ST + j * BQ + v * VW, vf_fma(vf_set1(s->slope), d, vf_load(ST + j * BQ + v * VW)));
+                }
+            break;
+        }
         for (int j = 0; j < nk; j++) {
             float gk = s->gate_k ? s->gate_k[(size_t)(j0 + j) * s->fs] : 0.0f;
             for (int v = 0; v < NVQ; v++) {
@@ -156,7 +159,7 @@ static void bias_forward(tws *w, const slice *s, int j0, int nk) {
             }
         }
         break;
-    case GRAPE_BIAS_FOX: {
+    case BIAS_FORM_CUM: {
         double base = s->cum[(size_t)j0 * s->fs];
         float cq[BQ];
         for (int i = 0; i < BQ; i++) cq[i] = (float)(s->cum[(size_t)w->t[i] * s->fs] - base);
@@ -167,7 +170,7 @@ static void bias_forward(tws *w, const slice *s, int j0, int nk) {
         }
         break;
     }
-    case GRAPE_BIAS_GRAPE_AP:
+    case BIAS_FORM_PATH:
         memset(w->xT, 0, (size_t)nk * BQ * sizeof(float));
         tile_mk(w->xT, BQ, s->probe_k + (size_t)j0 * s->ps, s->ps, 1, w->pqT, BQ, nk, BQ, s->P);
         for (int j = nk - 1; j >= 0; j--)
@@ -189,21 +192,21 @@ static void bias_forward(tws *w, const slice *s, int j0, int nk) {
 // lanes (w->dsl, dgq, dcq, dpqT), key-side ones in the thread's (T,·) accumulators.
 static void bias_backward(tws *w, const slice *s, const float *G, int j0, int nk) {
     const vf zero = vf_set1(0.0f);
-    if (s->kind == GRAPE_BIAS_ALIBI || is_gated(s->kind)) {
+    if (s->form == BIAS_FORM_LINEAR) {
         for (int j = 0; j < nk; j++) {
             float gk = s->gate_k ? s->gate_k[(size_t)(j0 + j) * s->fs] : 0.0f;
             vf dG = zero;
             for (int v = 0; v < NVQ; v++) {
                 vf d = vf_sub(vf_set1((float)(j0 + j)), vf_load(w->t + v * VW));
                 vf g = vf_mul(d, vf_load(G + j * BQ + v * VW)); // d b / d(slope * lambda) * G
-                vf lam = s->kind == GRAPE_BIAS_ALIBI ? vf_set1(1.0f) : vf_add(vf_load(w->gq + v * VW), vf_set1(gk));
+                vf lam = !s->gated ? vf_set1(1.0f) : vf_add(vf_load(w->gq + v * VW), vf_set1(gk));
                 vf_store(w->dsl + v * VW, vf_fma(lam, g, vf_load(w->dsl + v * VW)));
                 vf_store(w->dgq + v * VW, vf_fma(vf_set1(s->slope), g, vf_load(w->dgq + v * VW)));
                 dG = vf_add(dG, g);
             }
             w->dgk[j0 + j] += s->slope * vf_hsum(dG);
         }
-    } else if (s->kind == GRAPE_BIAS_FOX) {
+    } else if (s->form == BIAS_FORM_CUM) {
         for (int j = 0; j < nk; j++) {
             vf sum = zero;
             for (int v = 0; v < NVQ; v++) {
@@ -213,7 +216,7 @@ static void bias_backward(tws *w, const slice *s, const float *G, int j0, int nk
             }
             w->dck[j0 + j] -= vf_hsum(sum);
         }
-    } else if (s->kind == GRAPE_BIAS_GRAPE_AP) {
+    } else if (s->form == BIAS_FORM_PATH) {
         // da(t,l) = sum_{lo<=j<l} G(t,j) = r_t - sum_{j>=l} G(t,j) with r_t = sum_j G(t,j) (0 in exact arithmetic):
         // the suffix runs in the forward's key order; the r_t terms are added once per row (qtile_bias_grads),
         // because r_t times a sum over up to T edges is not negligible. da = 0 for l <= lo (incl. l = 0).
@@ -323,34 +326,33 @@ static void forward_qtile(float *out, float *lse, tws *w, const slice *s, int t0
 
 grape_status attn_check_dims(const char *fn, int B, int T, int H, int D, const grape_attn_opts *opts) {
     if (B < 1 || T < 1 || H < 1 || D < 1)
-        return grape_fail(GRAPE_ERR_ARG, "%s: sizes must be positive (B=%d T=%d H=%d D=%d)", fn, B, T, H, D);
-    if (D > ATTN_MAX_D) return grape_fail(GRAPE_ERR_ARG, "%s: head dim D=%d exceeds %d", fn, D, ATTN_MAX_D);
-    if (T > ATTN_MAX_T) return grape_fail(GRAPE_ERR_ARG, "%s: T=%d exceeds %d", fn, T, ATTN_MAX_T);
+        return error_fail(GRAPE_ERR_ARG, "%s: sizes must be positive (B=%d T=%d H=%d D=%d)", fn, B, T, H, D);
+    if (D > ATTN_MAX_D) return error_fail(GRAPE_ERR_ARG, "%s: head dim D=%d exceeds %d", fn, D, ATTN_MAX_D);
+    if (T > ATTN_MAX_T) return error_fail(GRAPE_ERR_ARG, "%s: T=%d exceeds %d", fn, T, ATTN_MAX_T);
     size_t n;
     if (!size_mul(&n, (size_t)B, (size_t)T) || !size_mul(&n, n, (size_t)H) || !size_mul(&n, n, (size_t)D) ||
         !size_mul(&n, n, sizeof(float)))
-        return grape_fail(GRAPE_ERR_NOMEM, "%s: B*T*H*D overflows size_t", fn);
+        return error_fail(GRAPE_ERR_NOMEM, "%s: B*T*H*D overflows size_t", fn);
     if (opts && (opts->bca_window < 0 || opts->bca_window == 1 || opts->bca_window % 2))
-        return grape_fail(GRAPE_ERR_ARG, "%s: bca_window must be 0 or an even W >= 2, got %d", fn, opts->bca_window);
-    if (opts && !(opts->scale == opts->scale)) return grape_fail(GRAPE_ERR_ARG, "%s: scale is NaN", fn);
+        return error_fail(GRAPE_ERR_ARG, "%s: bca_window must be 0 or an even W >= 2, got %d", fn, opts->bca_window);
+    if (opts && !(opts->scale == opts->scale)) return error_fail(GRAPE_ERR_ARG, "%s: scale is NaN", fn);
     return GRAPE_OK;
 }
 
 grape_status attn_check_bias(const char *fn, const grape_bias_factors *f, int B, int T, int H) {
     if (!f || f->kind == GRAPE_BIAS_NONE) return GRAPE_OK;
-    if (f->kind < 0 || f->kind >= GRAPE_BIAS_COUNT) return grape_fail(GRAPE_ERR_ARG, "%s: unknown bias kind %d", fn, (int)f->kind);
+    if (f->kind < 0 || f->kind >= GRAPE_BIAS_COUNT) return error_fail(GRAPE_ERR_ARG, "%s: unknown bias kind %d", fn, (int)f->kind);
     if (f->B != B || f->T != T || f->H != H)
-        return grape_fail(GRAPE_ERR_ARG, "%s: bias factors are (B=%d,T=%d,H=%d), attention is (%d,%d,%d)", fn, f->B,
+        return error_fail(GRAPE_ERR_ARG, "%s: bias factors are (B=%d,T=%d,H=%d), attention is (%d,%d,%d)", fn, f->B,
                           f->T, f->H, B, T, H);
     int k = f->kind;
-    int need_slope = k != GRAPE_BIAS_FOX;
-    int need_q = k == GRAPE_BIAS_GRAPE_A_Q || k == GRAPE_BIAS_GRAPE_A_QK;
-    int need_k = k == GRAPE_BIAS_GRAPE_A_K || k == GRAPE_BIAS_GRAPE_A_QK;
-    if ((need_slope && !f->slope) || (need_q && !f->gate_q) || (need_k && !f->gate_k) ||
-        (k == GRAPE_BIAS_FOX && !f->cum) || (k == GRAPE_BIAS_GRAPE_AP && (!f->probe_q || !f->probe_k)))
-        return grape_fail(GRAPE_ERR_ARG, "%s: a factor required by bias kind %d is NULL", fn, k);
-    if (k == GRAPE_BIAS_GRAPE_AP && (f->P < 1 || f->P > ATTN_MAX_P))
-        return grape_fail(GRAPE_ERR_ARG, "%s: probe dim P=%d outside [1, %d]", fn, f->P, ATTN_MAX_P);
+    unsigned need = bias_kind_of(f->kind)->factors;
+    if (((need & BF_SLOPE) && !f->slope) || ((need & BF_GATE_Q) && !f->gate_q) || ((need & BF_GATE_K) && !f->gate_k) ||
+        ((need & BF_CUM) && !f->cum) || ((need & BF_PROBE) && (!f->probe_q || !f->probe_k)))
+        return error_fail(GRAPE_ERR_ARG, "%s: a factor required by bias kind %d (%s) is NULL", fn, k,
+                          bias_kind_of(f->kind)->info.name);
+    if ((need & BF_PROBE) && (f->P < 1 || f->P > ATTN_MAX_P))
+        return error_fail(GRAPE_ERR_ARG, "%s: probe dim P=%d outside [1, %d]", fn, f->P, ATTN_MAX_P);
     return GRAPE_OK;
 }
 
@@ -362,10 +364,10 @@ static void *alloc_ws(size_t *per, int nth, int T, int H, int D, int P, int back
     *per = plan.used;
     size_t total;
     if (!size_mul(&total, plan.used, (size_t)nth)) {
-        grape_fail(GRAPE_ERR_NOMEM, "attention workspace overflows");
+        error_fail(GRAPE_ERR_NOMEM, "attention workspace overflows");
         return NULL;
     }
-    return grape_alloc(total);
+    return mem_alloc(total);
 }
 
 static tws ws_bind(char *base, size_t per, int tid, int T, int H, int D, int P, int backward) {
@@ -375,7 +377,9 @@ static tws ws_bind(char *base, size_t per, int tid, int T, int H, int D, int P, 
     return w;
 }
 
-static int bias_probe_dim(const grape_bias_factors *f) { return f && f->kind == GRAPE_BIAS_GRAPE_AP ? f->P : 0; }
+static int bias_probe_dim(const grape_bias_factors *f) {
+    return f && (bias_kind_of(f->kind)->factors & BF_PROBE) ? f->P : 0;
+}
 
 // out, q, k, v: (B,T,H,D); lse: (B,H,T). O = softmax(scale q kᵀ + b + causal/BCA mask) v (grape.h).
 grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
@@ -383,7 +387,7 @@ grape_status grape_attn_forward(float *out, float *lse, const float *q, const fl
                                 int D) {
     grape_status st = attn_check_dims("grape_attn_forward", B, T, H, D, opts);
     if (st || (st = attn_check_bias("grape_attn_forward", bias, B, T, H))) return st;
-    if (!out || !lse || !q || !k || !v) return grape_fail(GRAPE_ERR_ARG, "grape_attn_forward: NULL tensor");
+    if (!out || !lse || !q || !k || !v) return error_fail(GRAPE_ERR_ARG, "grape_attn_forward: NULL tensor");
     int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T);
     float scale = attn_scale(opts, D);
     size_t per;
@@ -402,7 +406,7 @@ grape_status grape_attn_forward(float *out, float *lse, const float *q, const fl
             forward_qtile(out + ((size_t)b * T * H + (size_t)h) * D, lse + (size_t)bh * T, &w, &s, t0);
         }
     }
-    grape_free(ws);
+    mem_free(ws);
     return GRAPE_OK;
 }
 
@@ -422,7 +426,7 @@ static void qtile_setup_backward(tws *w, const slice *s, const float *dout, cons
         w->l[i] = i < nq ? delta : 0.0f;           // l holds Δ here
     }
     memset(w->AT, 0, (size_t)s->D * BQ * sizeof(float));
-    if (s->kind == GRAPE_BIAS_GRAPE_AP) {
+    if (s->form == BIAS_FORM_PATH) {
         memset(w->dpqT, 0, (size_t)s->P * BQ * sizeof(float));
         memset(w->cpqT, 0, (size_t)s->P * BQ * sizeof(float));
     }
@@ -448,7 +452,7 @@ typedef struct {
 
 // Query-side factor gradients of one tile, from the lane accumulators.
 static void qtile_bias_grads(const bwd_io *io, tws *w, const slice *s, int t0, int nq) {
-    if (s->kind == GRAPE_BIAS_GRAPE_AP) // GRAPE-AP row-total terms r_t (see bias_backward); gs now holds r_t
+    if (s->form == BIAS_FORM_PATH) // GRAPE-AP row-total terms r_t (see bias_backward); gs now holds r_t
         for (int i = 0; i < nq; i++) {
             w->dslope[s->h] += (double)w->gs[i] * w->lsum[i];
             for (int p = 0; p < s->P; p++)
@@ -459,8 +463,8 @@ static void qtile_bias_grads(const bwd_io *io, tws *w, const slice *s, int t0, i
     for (int i = 0; i < nq; i++) {
         size_t f = io->row0 + (size_t)(t0 + i) * s->fs;
         if (g->gate_q && s->gate_q) g->gate_q[f] += w->dgq[i];
-        if (g->cum && s->kind == GRAPE_BIAS_FOX) g->cum[f] += w->dcq[i];
-        if (g->probe_q && s->kind == GRAPE_BIAS_GRAPE_AP)
+        if (g->cum && s->form == BIAS_FORM_CUM) g->cum[f] += w->dcq[i];
+        if (g->probe_q && s->form == BIAS_FORM_PATH)
             for (int p = 0; p < s->P; p++)
                 g->probe_q[f * (size_t)s->P + (size_t)p] += w->dpqT[(size_t)p * BQ + (size_t)i] / (float)s->P;
     }
@@ -508,8 +512,8 @@ static void reduce_key_rows(float *dk, float *dv, const bwd_io *io, char *ws, si
             }
             if (!g) continue;
             if (g->gate_k && s->gate_k) g->gate_k[f] += w.dgk[j];
-            if (g->cum && s->kind == GRAPE_BIAS_FOX) g->cum[f] += w.dck[j];
-            if (g->probe_k && s->kind == GRAPE_BIAS_GRAPE_AP)
+            if (g->cum && s->form == BIAS_FORM_CUM) g->cum[f] += w.dck[j];
+            if (g->probe_k && s->form == BIAS_FORM_PATH)
                 for (int p = 0; p < P; p++) g->probe_k[f * (size_t)P + (size_t)p] += w.dpk[(size_t)j * P + (size_t)p];
         }
     }
@@ -549,7 +553,7 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
     grape_status st = attn_check_dims("grape_attn_backward", B, T, H, D, opts);
     if (st || (st = attn_check_bias("grape_attn_backward", bias, B, T, H))) return st;
     if (!dq || !dk || !dv || !dout || !out || !lse || !q || !k || !v)
-        return grape_fail(GRAPE_ERR_ARG, "grape_attn_backward: NULL tensor");
+        return error_fail(GRAPE_ERR_ARG, "grape_attn_backward: NULL tensor");
     int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T), team = 1;
     float scale = attn_scale(opts, D);
     size_t per;
@@ -580,8 +584,8 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
 #pragma omp barrier
         }
     }
-    if (dbias && dbias->slope && bias && bias->kind != GRAPE_BIAS_NONE && bias->kind != GRAPE_BIAS_FOX)
+    if (dbias && dbias->slope && bias && (bias_kind_of(bias->kind)->factors & BF_SLOPE))
         reduce_slope(dbias->slope, ws, per, team, T, H, D, P);
-    grape_free(ws);
+    mem_free(ws);
     return GRAPE_OK;
 }

@@ -1,5 +1,5 @@
-// attn_internal.h — pieces of the fused attention shared by the fast kernel, its double reference, the KV cache
-// and the tests: argument checks, the BCA window rule, and the reference in double precision.
+// attn_internal.h — pieces of the fused attention shared by the fast kernel, the KV cache, the double reference
+// (tests/ref/attention_ref.h) and the tests: argument checks and the BCA window rule.
 #ifndef GRAPE_ATTN_INTERNAL_H
 #define GRAPE_ATTN_INTERNAL_H
 
@@ -15,8 +15,9 @@
 #define ATTN_MAX_P 256  // largest GRAPE-AP probe dim
 #define ATTN_MAX_T (1 << 24) // positions are exact in float below 2^24
 
-// LEX blockwise causal attention (xpos_lex_fox_alibi.md §2.1): with window W and blocks of h = W/2, query t in
-// block c = floor(t/h) sees keys [(c-1)h, t]. Returns that lower bound (0 when BCA is off or t < W).
+// LEX blockwise causal attention (arXiv 2212.10554; github.com/sunyt32/torchscale multihead_attention.py): with window
+// W and blocks of h = W/2, query t in block c = floor(t/h) sees keys [(c-1)h, t]. Returns that lower bound (0 when BCA
+// is off or t < W).
 static inline int64_t attn_bca_lo(int64_t t, int window) {
     if (window <= 0) return 0;
     int64_t h = window / 2, lo = (t / h - 1) * h;
@@ -36,35 +37,5 @@ static inline float attn_scale(const grape_attn_opts *opts, int D) {
 // Checks shared by forward, backward and the cache: sizes, overflow, options, factor shapes and presence.
 grape_status attn_check_dims(const char *fn, int B, int T, int H, int D, const grape_attn_opts *opts);
 grape_status attn_check_bias(const char *fn, const grape_bias_factors *f, int B, int T, int H);
-
-// ---------------------------------------------------------------------------------------------------------------
-// Double-precision reference: the materialised bias row, softmax and its backward, one query row at a time.
-// It is the executable spec and the oracle of the tests. Same layouts as the fast kernel, all in double.
-
-typedef struct {
-    grape_bias_kind kind;
-    int P;
-    const double *slope;   // (H)
-    const double *gate_q;  // (B,T,H) or NULL
-    const double *gate_k;  // (B,T,H) or NULL
-    const double *cum;     // (B,T,H) or NULL
-    const double *probe_q; // (B,T,H,P) or NULL
-    const double *probe_k; // (B,T,H,P) or NULL
-} attn_ref_factors;
-
-typedef struct {
-    double *slope, *gate_q, *gate_k, *cum, *probe_q, *probe_k; // shaped as the factors; NULL skips
-    double *row_sum; // (B,H,T): sum_j dS(t,j), 0 in exact arithmetic (FoX's query-side dcum); NULL skips
-} attn_ref_grads;
-
-// out: (B,T,H,D); lse: (B,H,T); q, k, v: (B,T,H,D); f NULL for no bias. window as grape_attn_opts.bca_window.
-void attn_forward_ref(double *out, double *lse, const double *q, const double *k, const double *v,
-                      const attn_ref_factors *f, double scale, int window, int B, int T, int H, int D);
-// dq, dk, dv: (B,T,H,D) +=; g += factor gradients (may be NULL); dout: (B,T,H,D).
-void attn_backward_ref(double *dq, double *dk, double *dv, attn_ref_grads *g, const double *dout, const double *q,
-                       const double *k, const double *v, const attn_ref_factors *f, double scale, int window, int B,
-                       int T, int H, int D);
-// The bias b(t,j) of batch b, head h for keys j in [lo, t] into row[j] (double closed forms of grape.h).
-void attn_ref_bias_row(double *row, const attn_ref_factors *f, int b, int h, int t, int lo, int T, int H);
 
 #endif

@@ -1,16 +1,17 @@
 // kv_cache.c — streaming decode for one layer and one sequence (grape.h, "Streaming decode").
 //
 // Step t: out_h = sum_{j in [lo, t]} softmax_j(scale q_h·k_j + b_h(t, j)) v_j with the bias regenerated for the
-// new query row from cached key factors (GRAPE §3 "streaming: cache k̂*_j once"; FoX §3.4 running c; GRAPE-AP
-// official §2.7 "cache r_l; per step form p_t, one sweep over l <= t, then a suffix sum"; grape-m-ctx §2.3
-// "at arrival Phi_t = S; rotate; cache k̃_t; then S += omega_t"). lo = 0, or t - W for the BCA sliding window.
-// Keys live in a ring (slot = position mod cap) that is only ever appended to.
+// new query row from cached key factors (GRAPE §3 "streaming: cache k̂*_j once"; FoX (arXiv 2503.02130) running c;
+// GRAPE-AP, official model/llama-mha-grape-ap-v1.py: "cache r_l; per step form p_t, one sweep over l <= t, then a
+// suffix sum"; grape-m-ctx, model/llama-mha-grape-m-ctx.py: "at arrival Phi_t = S; rotate; cache k̃_t; then
+// S += omega_t"). lo = 0, or t - W for the BCA sliding window. Keys live in a ring (slot = position mod cap) that is
+// only ever appended to.
 #include <string.h>
 
 #include "attn/attn_internal.h"
 #include "core/error.h"
-#include "core/mathx.h"
 #include "core/mem.h"
+#include "pe/bias_kinds.h"
 
 // xPos anchors: keys are scaled against the first position of their block of this many tokens.
 #define KV_XPOS_BLOCK 256
@@ -18,7 +19,7 @@
 struct grape_kv_cache {
     const grape_pe *pe;
     grape_rot_kind rot;
-    grape_bias_kind kind;
+    const bias_kind *kind; // the additive kind's row of the kind table
     int H, D, P, nph; // nph: grape-m-ctx phases per token (1 or H), else 0
     int cap, window;  // ring size; BCA window W (0: none)
     float scale;
@@ -62,16 +63,17 @@ static void cache_plan(grape_kv_cache *c, grape_arena *a, size_t fws_bytes) {
 }
 
 grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int capacity, int bca_window) {
-    if (!out || !pe) return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: NULL argument");
+    if (!out || !pe) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: NULL argument");
     *out = NULL;
     if (capacity < 1 || bca_window < 0 || bca_window == 1 || bca_window % 2 || bca_window >= ATTN_MAX_T)
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: capacity %d must be >= 1 and bca_window %d 0 or even",
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: capacity %d must be >= 1 and bca_window %d 0 or even",
                           capacity, bca_window);
     const grape_pe_config *cfg = grape_pe_get_config(pe);
     grape_pe_token_channels ch;
     grape_pe_token_input_channels(pe, &ch);
-    grape_kv_cache tmp = {.pe = pe, .rot = cfg->rot, .kind = cfg->bias, .H = cfg->n_heads, .D = cfg->head_dim,
-                          .P = cfg->bias == GRAPE_BIAS_GRAPE_AP ? cfg->ap_probe_dim : 0, .nph = ch.phase,
+    const bias_kind *kd = bias_kind_of(cfg->bias);
+    grape_kv_cache tmp = {.pe = pe, .rot = cfg->rot, .kind = kd, .H = cfg->n_heads, .D = cfg->head_dim,
+                          .P = kd->factors & BF_PROBE ? cfg->ap_probe_dim : 0, .nph = ch.phase,
                           .cap = bca_window ? bca_window + 1 : capacity, .window = bca_window,
                           .scale = 1.0f / sqrtf((float)cfg->head_dim)};
     grape_status st = attn_check_dims("grape_kv_cache_create", 1, tmp.cap, tmp.H, tmp.D, NULL);
@@ -79,10 +81,10 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
     size_t fws = grape_bias_workspace_bytes(pe, 1, 1);
     grape_arena plan = {0};
     cache_plan(&tmp, &plan, fws);
-    grape_kv_cache *c = grape_alloc(sizeof *c);
-    void *mem = c ? grape_alloc(plan.used) : NULL;
+    grape_kv_cache *c = mem_alloc(sizeof *c);
+    void *mem = c ? mem_alloc(plan.used) : NULL;
     if (!mem) {
-        grape_free(c);
+        mem_free(c);
         return GRAPE_ERR_NOMEM;
     }
     *c = tmp;
@@ -96,8 +98,8 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
 
 void grape_kv_cache_free(grape_kv_cache *c) {
     if (!c) return;
-    grape_free(c->mem);
-    grape_free(c);
+    mem_free(c->mem);
+    mem_free(c);
 }
 
 void grape_kv_cache_reset_at(grape_kv_cache *c, int64_t pos0) {
@@ -119,7 +121,7 @@ static grape_positions token_positions(const grape_kv_cache *c, int64_t p, int64
 }
 
 grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
-    if (!c || !q || !k) return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_rotate: NULL argument");
+    if (!c || !q || !k) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_rotate: NULL argument");
     if (c->rot == GRAPE_ROT_XPOS) memcpy(c->q_pre, q, (size_t)c->H * c->D * sizeof(float));
     grape_positions pos = token_positions(c, c->pos, xpos_anchor(c->pos));
     grape_status st = grape_rot_forward(q, q, c->pe, &pos, GRAPE_QUERY, 1, 1);
@@ -129,13 +131,12 @@ grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
 }
 
 static grape_status check_inputs(const grape_kv_cache *c, const grape_pe_token_inputs *in) {
-    if ((c->kind == GRAPE_BIAS_FOX && !(in && in->gate_logit)) ||
-        (c->kind == GRAPE_BIAS_GRAPE_AP && !(in && in->probe)) || (c->nph && !(in && in->phase_logit)))
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
+    if ((c->kind->input != BIAS_IN_NONE && !bias_input_of(c->kind, in)) || (c->nph && !(in && in->phase_logit)))
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
     if (c->rot == GRAPE_ROT_XPOS && c->rotated != c->pos)
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
     if (!c->window && c->pos - c->start >= c->cap)
-        return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: cache full (capacity %d)", c->cap);
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: cache full (capacity %d)", c->cap);
     return GRAPE_OK;
 }
 
@@ -158,28 +159,24 @@ static grape_status advance_phase(grape_kv_cache *c, const float *phase_logit) {
     return st;
 }
 
-// Bias b_h(t, j) of the new query t against the key at position j (closed forms of grape.h).
-// ap_acc: GRAPE-AP running suffix sum_{l=j+1..t} log sigmoid(<p_t, r_l>/P), advanced by the caller (keys descend).
+// Bias b_h(t, j) of the new query t against the key at position j: the kind's closed form (pe/bias_kinds.h) on the
+// new token's query factors and the cached key factors. ap_acc: the path form's running suffix
+// sum_{l=j+1..t} psi(t,l), advanced by the caller (keys descend).
 static float bias_at(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t t, int64_t j, double ap_acc) {
+    if (c->kind->form == BIAS_FORM_PATH) return (float)(f->slope[h] * ap_acc);
     size_t slot = (size_t)(j % c->cap) * c->H + (size_t)h;
-    double d = (double)(t - j);
-    switch (c->kind) {
-    case GRAPE_BIAS_ALIBI: return (float)(-f->slope[h] * d);
-    case GRAPE_BIAS_GRAPE_A_K:
-    case GRAPE_BIAS_GRAPE_A_Q:
-    case GRAPE_BIAS_GRAPE_A_QK:
-        return (float)(-f->slope[h] * d * ((f->gate_q ? f->gate_q[h] : 0.0) + (f->gate_k ? c->gate_k[slot] : 0.0)));
-    case GRAPE_BIAS_FOX: return (float)(c->fox_c[h] - c->cum[slot]);
-    case GRAPE_BIAS_GRAPE_AP: return (float)(f->slope[h] * ap_acc);
-    default: return 0.0f;
-    }
+    bias_pair p = {.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
+                   .gate_q = f->gate_q ? f->gate_q[h] : 0.0, .gate_k = f->gate_k ? c->gate_k[slot] : 0.0,
+                   .cum_q = f->cum ? c->fox_c[h] : 0.0, .cum_k = f->cum ? c->cum[slot] : 0.0};
+    return (float)bias_pair_value(c->kind, &p);
 }
 
+// psi(t,l) of the path form from the new query's probe and the cached key probe r_l.
 static double ap_edge(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t l) {
     const float *r = c->probe_k + ((size_t)(l % c->cap) * c->H + (size_t)h) * c->P, *p = f->probe_q + (size_t)h * c->P;
     double s = 0;
     for (int i = 0; i < c->P; i++) s += (double)p[i] * r[i];
-    return log_sigmoid_d(s / c->P);
+    return bias_path_edge(s / c->P);
 }
 
 // Scores of head h against keys [j_lo, j_hi], descending (GRAPE-AP's suffix over l in (j, t] runs with them).
@@ -196,7 +193,7 @@ static void score_keys(grape_kv_cache *c, const float *qh, const grape_bias_fact
         float sj = c->scale * dot + bias_at(c, f, h, t, j, c->ap_acc[h]);
         s[t - j] = sj;
         c->mx[h] = sj > c->mx[h] ? sj : c->mx[h];
-        if (c->kind == GRAPE_BIAS_GRAPE_AP) c->ap_acc[h] += ap_edge(c, f, h, j);
+        if (c->kind->form == BIAS_FORM_PATH) c->ap_acc[h] += ap_edge(c, f, h, j);
     }
 }
 
@@ -242,7 +239,7 @@ static grape_status score_all(grape_kv_cache *c, const float *q, const grape_bia
 
 grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k, const float *v,
                                    const grape_pe_token_inputs *in) {
-    if (!c || !out || !q || !k || !v) return grape_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: NULL tensor");
+    if (!c || !out || !q || !k || !v) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: NULL tensor");
     grape_status st = check_inputs(c, in);
     if (st) return st;
     int64_t t = c->pos, lo = c->window && t - c->start > c->window ? t - c->window : c->start;

@@ -2,7 +2,7 @@
 // (AVX-512: 4x4 of 32 zmm; AVX2: 2x4 of 16 ymm) so each broadcast feeds NV FMAs and each load RB FMAs.
 #include "attn/tile.h"
 
-#include "attn/simd.h"
+#include "core/simd.h"
 
 #if VW == 16
 #define RB 4

@@ -49,13 +49,13 @@ static void run_sgemm(void *ctx) {
 // GFLOP/s of a 1024^3 sgemm (the library GEMM), median of 5.
 static double sgemm_gflops(void) {
     size_t n = (size_t)1024 * 1024;
-    sgemm_case g = {grape_alloc(n * 4), grape_alloc(n * 4), grape_alloc(n * 4)};
+    sgemm_case g = {mem_alloc(n * 4), mem_alloc(n * 4), mem_alloc(n * 4)};
     double r = -1;
     if (g.a && g.b && g.c) {
         for (size_t i = 0; i < n; i++) g.a[i] = (float)(i % 7) * 0.1f, g.b[i] = (float)(i % 5) * 0.1f;
         r = 2e-9 * 1024.0 * 1024.0 * 1024.0 / bench_median(run_sgemm, &g, 5);
     }
-    grape_free(g.a), grape_free(g.b), grape_free(g.c);
+    mem_free(g.a), mem_free(g.b), mem_free(g.c);
     return r;
 }
 
@@ -66,7 +66,7 @@ static double visible_pairs(int T, int window) {
 }
 
 static float *randn(size_t n, uint64_t *s) { // xorshift, sum of 4 uniforms ~ N(0, 1/3)
-    float *x = grape_alloc(n * sizeof *x);
+    float *x = mem_alloc(n * sizeof *x);
     for (size_t i = 0; x && i < n; i++) {
         float u = 0;
         for (int r = 0; r < 4; r++) {
@@ -91,7 +91,7 @@ static int make_bias(bench_bias *bb, const char *name, const attn_case *c, uint6
     grape_pe_config cfg;
     grape_pe_config_default(&cfg, c->H, c->D);
     if (grape_pe_parse(&cfg, name) || grape_pe_create(&bb->pe, &cfg)) return 0;
-    bb->params = grape_alloc((grape_pe_num_params(bb->pe) + 1) * sizeof(float));
+    bb->params = mem_alloc((grape_pe_num_params(bb->pe) + 1) * sizeof(float));
     grape_pe_token_channels ch;
     grape_pe_token_input_channels(bb->pe, &ch);
     size_t ntok = (size_t)c->B * (size_t)c->T;
@@ -100,8 +100,8 @@ static int make_bias(bench_bias *bb, const char *name, const attn_case *c, uint6
     for (size_t i = 0; bb->gate_logit && i < ntok * (size_t)ch.gate; i++) bb->gate_logit[i] += 3.0f; // f ~ 0.95
     grape_pe_token_inputs in = {.gate_logit = bb->gate_logit, .probe = bb->probe};
     size_t wsb = grape_bias_workspace_bytes(bb->pe, c->B, c->T);
-    bb->fws = grape_alloc(wsb);
-    bb->gws = grape_alloc(wsb);
+    bb->fws = mem_alloc(wsb);
+    bb->gws = mem_alloc(wsb);
     if (!bb->params || !bb->fws || !bb->gws || grape_pe_init_params(bb->pe, bb->params, 1) ||
         grape_pe_prepare(bb->pe, bb->params) ||
         grape_bias_factors_forward(&bb->f, bb->fws, bb->pe, c->q, c->k, &in, 0, c->B, c->T) ||
@@ -112,21 +112,21 @@ static int make_bias(bench_bias *bb, const char *name, const attn_case *c, uint6
 
 static void free_bias(bench_bias *bb) {
     grape_pe_free(bb->pe);
-    grape_free(bb->params), grape_free(bb->gate_logit), grape_free(bb->probe), grape_free(bb->fws);
-    grape_free(bb->gws);
+    mem_free(bb->params), mem_free(bb->gate_logit), mem_free(bb->probe), mem_free(bb->fws);
+    mem_free(bb->gws);
 }
 
 static int make_case(attn_case *c, int backward, uint64_t *seed) {
     size_t n = (size_t)c->B * c->T * c->H * c->D;
     c->q = randn(n, seed), c->k = randn(n, seed), c->v = randn(n, seed);
-    c->out = grape_alloc(n * 4), c->lse = grape_alloc((size_t)c->B * c->H * c->T * 4);
-    if (backward) c->dout = randn(n, seed), c->dq = grape_alloc(n * 4), c->dk = grape_alloc(n * 4), c->dv = grape_alloc(n * 4);
+    c->out = mem_alloc(n * 4), c->lse = mem_alloc((size_t)c->B * c->H * c->T * 4);
+    if (backward) c->dout = randn(n, seed), c->dq = mem_alloc(n * 4), c->dk = mem_alloc(n * 4), c->dv = mem_alloc(n * 4);
     return c->q && c->k && c->v && c->out && c->lse && (!backward || (c->dout && c->dq && c->dk && c->dv));
 }
 
 static void free_case(attn_case *c) {
     float *all[] = {c->q, c->k, c->v, c->out, c->lse, c->dout, c->dq, c->dk, c->dv};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) grape_free(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) mem_free(all[i]);
 }
 
 int bench_attn(int argc, char **argv) {

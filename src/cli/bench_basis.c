@@ -49,7 +49,7 @@ static grape_status setup(basis_bench *b, grape_rot_kind kind, int folded, int H
     float **bufs[] = {&b->x, &b->y, &b->dy, &b->dx, &b->params, &b->dparams, &b->w, &b->wf, &b->dw};
     size_t sizes[] = {n, n, n, n, np, np, nw, nw, nw};
     for (int i = 0; i < 9; i++)
-        if (!(*bufs[i] = grape_alloc(sizes[i] * sizeof(float)))) return GRAPE_ERR_NOMEM;
+        if (!(*bufs[i] = mem_alloc(sizes[i] * sizeof(float)))) return GRAPE_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) b->x[i] = (float)(i % 13) * 0.1f - 0.6f, b->dy[i] = (float)(i % 7) * 0.1f - 0.3f;
     for (size_t i = 0; i < nw; i++) b->w[i] = (float)(i % 11) * 0.01f - 0.05f;
     if ((st = grape_pe_init_params(b->pe, b->params, 1))) return st;
@@ -60,7 +60,7 @@ static grape_status setup(basis_bench *b, grape_rot_kind kind, int folded, int H
 static void teardown(basis_bench *b) {
     grape_pe_free(b->pe);
     float *bufs[] = {b->x, b->y, b->dy, b->dx, b->params, b->dparams, b->w, b->wf, b->dw};
-    for (int i = 0; i < 9; i++) grape_free(bufs[i]);
+    for (int i = 0; i < 9; i++) mem_free(bufs[i]);
 }
 
 // ns per token-head of forward and backward (and of the per-step fold when with_fold).

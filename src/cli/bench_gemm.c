@@ -21,18 +21,18 @@ static void run_case(void *ctx) {
 // Median GFLOP/s of C = op(A) op(B) at one shape; < 0 if the buffers cannot be allocated.
 static double time_case(long M, long N, long K, int ta, int tb, int reps) {
     gemm_case g = {M, N, K, ta, tb, NULL, NULL, NULL};
-    g.a = grape_alloc((size_t)M * (size_t)K * sizeof(float));
-    g.b = grape_alloc((size_t)K * (size_t)N * sizeof(float));
-    g.c = grape_alloc((size_t)M * (size_t)N * sizeof(float));
+    g.a = mem_alloc((size_t)M * (size_t)K * sizeof(float));
+    g.b = mem_alloc((size_t)K * (size_t)N * sizeof(float));
+    g.c = mem_alloc((size_t)M * (size_t)N * sizeof(float));
     double gflops = -1;
     if (g.a && g.b && g.c) {
         for (size_t i = 0; i < (size_t)M * (size_t)K; i++) g.a[i] = (float)(i % 7) * 0.1f;
         for (size_t i = 0; i < (size_t)K * (size_t)N; i++) g.b[i] = (float)(i % 5) * 0.1f;
         gflops = 2e-9 * (double)M * (double)N * (double)K / bench_median(run_case, &g, reps);
     }
-    grape_free(g.a);
-    grape_free(g.b);
-    grape_free(g.c);
+    mem_free(g.a);
+    mem_free(g.b);
+    mem_free(g.c);
     return gflops;
 }
 

@@ -75,7 +75,7 @@ static grape_status setup(pe_bench *b, const char *name) {
     size_t np = grape_pe_num_params(b->pe), ws = grape_bias_workspace_bytes(b->pe, b->B, b->T);
     b->arena = (grape_arena){0};
     take_buffers(b, np, ws);
-    if (!(b->arena.base = grape_alloc(b->arena.used))) return GRAPE_ERR_NOMEM;
+    if (!(b->arena.base = mem_alloc(b->arena.used))) return GRAPE_ERR_NOMEM;
     b->arena.size = b->arena.used, b->arena.used = 0;
     take_buffers(b, np, ws);
     size_t n3 = (size_t)b->B * (size_t)b->T * (size_t)b->H, n4 = n3 * (size_t)b->D;
@@ -99,7 +99,7 @@ static grape_status setup(pe_bench *b, const char *name) {
 
 static void teardown(pe_bench *b) {
     grape_pe_free(b->pe);
-    grape_free(b->arena.base);
+    mem_free(b->arena.base);
     b->pe = NULL, b->arena.base = NULL;
 }
 
@@ -124,7 +124,7 @@ static void bias_bwd(void *ctx) {
     grape_bias_factors_backward(b->dparams, b->dq, b->dk, &b->din, &b->g, &b->f, b->pe, b->q, b->k, &b->in);
 }
 
-// --- CPU-time medians. On the shared 2-core VM other processes preempt the benchmark; with one thread the
+// --- CPU-time medians. On a shared machine other processes preempt the benchmark; with one thread the
 // thread's own CPU time excludes that, so the per-kernel cost stays measurable while others compile and test.
 
 #define CPU_REPS_MAX 101
@@ -208,8 +208,8 @@ int bench_pe(int argc, char **argv) {
         !args_long(&a, "--T", 1, 1 << 20, &T) || !args_long(&a, "--H", 1, 1024, &H) ||
         !args_long(&a, "--reps", 1, 101, &reps) || !args_long(&a, "--threads", 1, 1024, &threads))
         return 1;
-    // Other processes on a 2-core VM stall a 2-thread parallel region for a whole time slice; --threads 1 with
-    // the CPU clock gives the per-kernel cost free of that noise.
+    // Other processes on a small shared machine stall a 2-thread parallel region for a whole time slice; --threads 1
+    // with the CPU clock gives the per-kernel cost free of that noise.
     omp_set_num_threads((int)threads);
     const char *clock = args_str(&a, "--clock");
     if (clock && strcmp(clock, "cpu") && strcmp(clock, "wall"))

@@ -35,9 +35,9 @@ double bench_median(void (*fn)(void *ctx), void *ctx, int reps) {
     return t[reps / 2];
 }
 
-// Independent accumulators: Zen4 needs latency 4 x 2 FMA pipes = 8 in flight; 16 leaves slack and stays in registers.
+// Independent accumulators: FMA latency 4 x 2 pipes (AMD Zen 4) = 8 in flight; 16 leave slack, stay in registers.
 #define PEAK_ACC 16
-// ~0.1 s per thread per rep: long enough that clock ramp-up and VM noise do not dominate.
+// ~0.1 s per thread per rep: long enough that clock ramp-up and scheduler noise do not dominate.
 #define PEAK_ITERS 20000000L
 #define PEAK_REPS 5
 

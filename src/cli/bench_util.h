@@ -1,5 +1,5 @@
 // bench_util.h — timing helpers shared by every `grape bench` subcommand: a monotonic clock, medians of
-// repeated runs (the VM is noisy), and the machine's fp32 FMA peak measured in the same run.
+// repeated runs (a shared machine is noisy), and the machine's fp32 FMA peak measured in the same run.
 #ifndef GRAPE_CLI_BENCH_UTIL_H
 #define GRAPE_CLI_BENCH_UTIL_H
 

@@ -19,10 +19,10 @@ static uint64_t fault_budget(void) {
 grape_status atomic_open(atomic_file *f, const char *path) {
     f->fd = -1;
     if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path)
-        return grape_fail(GRAPE_ERR_ARG, "path too long: '%s'", path);
+        return error_fail(GRAPE_ERR_ARG, "path too long: '%s'", path);
     snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0) return grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", f->tmp, strerror(errno));
+    if (f->fd < 0) return error_fail(GRAPE_ERR_IO, "cannot create '%s': %s", f->tmp, strerror(errno));
     f->budget = fault_budget();
     return GRAPE_OK;
 }
@@ -32,7 +32,7 @@ grape_status atomic_write(atomic_file *f, const void *p, size_t n) {
         size_t want = n < f->budget ? n : (size_t)f->budget;
         ssize_t w = want ? write(f->fd, c, want) : (errno = ENOSPC, -1);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return grape_fail(GRAPE_ERR_IO, "cannot write '%s': %s", f->tmp, strerror(errno));
+        if (w <= 0) return error_fail(GRAPE_ERR_IO, "cannot write '%s': %s", f->tmp, strerror(errno));
         c += w;
         n -= (size_t)w;
         f->budget -= (uint64_t)w;
@@ -45,18 +45,18 @@ static grape_status sync_dir(const char *path) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return grape_fail(GRAPE_ERR_IO, "cannot open the directory of '%s': %s", path, strerror(errno));
+    if (fd < 0) return error_fail(GRAPE_ERR_IO, "cannot open the directory of '%s': %s", path, strerror(errno));
     int rc = fsync(fd);
     close(fd);
-    return rc ? grape_fail(GRAPE_ERR_IO, "cannot sync the directory of '%s': %s", path, strerror(errno)) : GRAPE_OK;
+    return rc ? error_fail(GRAPE_ERR_IO, "cannot sync the directory of '%s': %s", path, strerror(errno)) : GRAPE_OK;
 }
 
 grape_status atomic_finish(atomic_file *f, grape_status s) {
-    if (!s && fsync(f->fd) != 0) s = grape_fail(GRAPE_ERR_IO, "cannot sync '%s': %s", f->tmp, strerror(errno));
-    if (close(f->fd) != 0 && !s) s = grape_fail(GRAPE_ERR_IO, "cannot close '%s': %s", f->tmp, strerror(errno));
+    if (!s && fsync(f->fd) != 0) s = error_fail(GRAPE_ERR_IO, "cannot sync '%s': %s", f->tmp, strerror(errno));
+    if (close(f->fd) != 0 && !s) s = error_fail(GRAPE_ERR_IO, "cannot close '%s': %s", f->tmp, strerror(errno));
     f->fd = -1;
     if (!s && rename(f->tmp, f->path) != 0)
-        s = grape_fail(GRAPE_ERR_IO, "cannot rename to '%s': %s", f->path, strerror(errno));
+        s = error_fail(GRAPE_ERR_IO, "cannot rename to '%s': %s", f->path, strerror(errno));
     if (s) {
         unlink(f->tmp);
         return s;

@@ -22,9 +22,9 @@ const char *grape_status_name(grape_status s) {
 
 const char *grape_last_error(void) { return last_error; }
 
-void grape_clear_error(void) { last_error[0] = '\0'; }
+void error_clear(void) { last_error[0] = '\0'; }
 
-grape_status grape_fail(grape_status s, const char *fmt, ...) {
+grape_status error_fail(grape_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);

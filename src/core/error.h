@@ -4,8 +4,8 @@
 
 #include "grape.h"
 
-// Record a message for grape_last_error() and return s, so callers write `return grape_fail(...)`.
-grape_status grape_fail(grape_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void grape_clear_error(void);
+// Record a message for grape_last_error() and return s, so callers write `return error_fail(...)`.
+grape_status error_fail(grape_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void error_clear(void);
 
 #endif

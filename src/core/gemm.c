@@ -7,13 +7,13 @@
 
 grape_status gemm_ld(float *c, int64_t ldc, const float *a, int64_t lda, const float *b, int64_t ldb, int64_t M,
                      int64_t N, int64_t K, int trans_a, int trans_b, float alpha, float beta) {
-    if (M < 0 || N < 0 || K < 0) return grape_fail(GRAPE_ERR_ARG, "gemm: negative size %ldx%ldx%ld", (long)M,
+    if (M < 0 || N < 0 || K < 0) return error_fail(GRAPE_ERR_ARG, "gemm: negative size %ldx%ldx%ld", (long)M,
                                                    (long)N, (long)K);
     if (M == 0 || N == 0) return GRAPE_OK;
     dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb, beta, c,
                                  ldc);
     if (s != dnnl_success)
-        return grape_fail(GRAPE_ERR_ARG, "gemm: dnnl_sgemm failed (status %d) for %ldx%ldx%ld", (int)s, (long)M,
+        return error_fail(GRAPE_ERR_ARG, "gemm: dnnl_sgemm failed (status %d) for %ldx%ldx%ld", (int)s, (long)M,
                           (long)N, (long)K);
     return GRAPE_OK;
 }
@@ -21,19 +21,4 @@ grape_status gemm_ld(float *c, int64_t ldc, const float *a, int64_t lda, const f
 grape_status gemm(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K, int trans_a,
                   int trans_b, float beta) {
     return gemm_ld(c, N, a, trans_a ? M : K, b, trans_b ? K : N, M, N, K, trans_a, trans_b, 1.0f, beta);
-}
-
-// c[i][j] = sum_k op(a)[i][k] op(b)[k][j] + beta c[i][j], accumulated in double.
-void gemm_ref(double *c, const double *a, const double *b, int64_t M, int64_t N, int64_t K, int trans_a,
-              int trans_b, double beta) {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++) {
-                double x = trans_a ? a[k * M + i] : a[i * K + k];
-                double y = trans_b ? b[j * K + k] : b[k * N + j];
-                s += x * y;
-            }
-            c[i * N + j] = s + (beta != 0 ? beta * c[i * N + j] : 0);
-        }
 }

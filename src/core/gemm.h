@@ -1,6 +1,6 @@
 // gemm.h — the one fp32 matrix multiply every linear layer and benchmark uses (row-major, oneDNN's dnnl_sgemm).
 //
-// Why oneDNN: it picks its AVX-512 JIT kernel from CPUID feature bits, so it runs at full speed on this Zen4
+// Why oneDNN: it picks its AVX-512 JIT kernel from CPUID feature bits, so it runs at full speed on AMD CPUs too
 // with no environment variable, and it threads through the same libgomp pool as grape's OpenMP kernels
 // (no second spinning thread pool). Measurements and the alternatives: docs/BENCHMARKS.md, "GEMM".
 #ifndef GRAPE_CORE_GEMM_H
@@ -17,8 +17,5 @@ grape_status gemm_ld(float *c, int64_t ldc, const float *a, int64_t lda, const f
 // Dense operands (strides implied by the shapes), alpha = 1.
 grape_status gemm(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K, int trans_a,
                   int trans_b, float beta);
-// Reference twin in double (the test oracle): same contract as gemm, all operands in double.
-void gemm_ref(double *c, const double *a, const double *b, int64_t M, int64_t N, int64_t K, int trans_a,
-              int trans_b, double beta);
 
 #endif

@@ -16,8 +16,8 @@ static inline int size_add(size_t *out, size_t a, size_t b) { return !__builtin_
 static inline size_t align_up(size_t n) { return (n + GRAPE_ALIGN - 1) & ~(size_t)(GRAPE_ALIGN - 1); }
 
 // 64-byte aligned, zeroed allocation; NULL (with grape_last_error set) on failure or n == 0 overflow.
-void *grape_alloc(size_t n);
-void grape_free(void *p);
+void *mem_alloc(size_t n);
+void mem_free(void *p);
 
 // A bump allocator over one block, sized up front: plan with arena_reserve on a NULL-base arena,
 // allocate once, then hand out the same sequence of slices. No allocation happens in hot loops.

@@ -68,6 +68,6 @@ void tb_json_string(textbuf *b, const char *s) {
 }
 
 grape_status tb_status(const textbuf *b) {
-    return b->failed ? grape_fail(GRAPE_ERR_FORMAT, "cannot format text (out of memory or a string that is not UTF-8)")
+    return b->failed ? error_fail(GRAPE_ERR_FORMAT, "cannot format text (out of memory or a string that is not UTF-8)")
                      : GRAPE_OK;
 }

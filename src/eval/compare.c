@@ -53,19 +53,19 @@ static grape_status parse_line(cmp_run *r, const char *line) {
 grape_status cmp_run_load(cmp_run *r, const char *path) {
     *r = (cmp_run){.r1 = NAN, .r2 = NAN};
     FILE *f = fopen(path, "r");
-    if (!f) return grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    if (!f) return error_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
     char line[512];
     grape_status s = fgets(line, sizeof line, f) && !strncmp(line, RUN_MAGIC, strlen(RUN_MAGIC)) ? GRAPE_OK
                                                                                                : GRAPE_ERR_FORMAT;
     while (!s && fgets(line, sizeof line, f)) s = parse_line(r, line);
     fclose(f);
     if (!s && (!r->pe[0] || !r->n_eval)) s = GRAPE_ERR_FORMAT;
-    return s ? grape_fail(GRAPE_ERR_FORMAT, "'%s' is not a grape compare run record", path) : GRAPE_OK;
+    return s ? error_fail(GRAPE_ERR_FORMAT, "'%s' is not a grape compare run record", path) : GRAPE_OK;
 }
 
 grape_status cmp_read_metrics(cmp_run *r, const char *metrics_path) {
     FILE *f = fopen(metrics_path, "r");
-    if (!f) return grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", metrics_path, strerror(errno));
+    if (!f) return error_fail(GRAPE_ERR_IO, "cannot read '%s': %s", metrics_path, strerror(errno));
     char line[1024];
     double inv = 0;
     int n = 0;
@@ -323,7 +323,7 @@ static grape_status put(const char *dir, const char *name, textbuf *b) {
     char path[2048];
     grape_status s = tb_status(b);
     if (!s && snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
-        s = grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+        s = error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     if (!s) s = atomic_write_file(path, b->p, b->len);
     tb_reset(b);
     return s;

@@ -44,10 +44,10 @@ grape_status eval_length(eval_result *r, grape_evaluator *e, const data_corpus *
     *r = (eval_result){.length = L, .pos_nats = pos_nats};
     int64_t total = L > 0 ? eval_count_windows(c, L, doc_bytes) : 0;
     if (total == 0)
-        return grape_fail(GRAPE_ERR_ARG,
+        return error_fail(GRAPE_ERR_ARG,
                           "no validation document has the %d bytes a window of length %d needs (longest: %llu bytes)",
                           L + 1, L, (unsigned long long)eval_longest_val_doc(c));
-    float *loss = pos_nats ? grape_alloc((size_t)L * sizeof(float)) : NULL;
+    float *loss = pos_nats ? mem_alloc((size_t)L * sizeof(float)) : NULL;
     if (pos_nats && !loss) return GRAPE_ERR_NOMEM;
     if (pos_nats) memset(pos_nats, 0, (size_t)L * sizeof(double));
     grape_status st = GRAPE_OK;
@@ -64,7 +64,7 @@ grape_status eval_length(eval_result *r, grape_evaluator *e, const data_corpus *
             if (cb) cb(ctx, r->windows, total);
         }
     }
-    grape_free(loss);
+    mem_free(loss);
     if (st) return st;
     r->seconds = now() - t0;
     r->bytes = r->windows * L;

@@ -1,5 +1,5 @@
 // resolution.c — LEX attention resolution R(s) (resolution.h): every pre-softmax score of a window, summed by
-// distance, block by block of query rows (one GEMM per block, the bias materialised by grape_bias_block).
+// distance, block by block of query rows (one GEMM per block, the bias materialised by bias_block).
 #include "eval/resolution.h"
 
 #include <math.h>
@@ -10,6 +10,7 @@
 #include "core/gemm.h"
 #include "core/mem.h"
 #include "model/model_internal.h"
+#include "pe/bias_internal.h"
 
 #define RES_ROWS 64 // query rows per block
 
@@ -29,13 +30,13 @@ grape_status resolution_create(resolution_acc *r, const grape_model *m, int max_
     *r = (resolution_acc){.L = m->L, .H = m->H, .D = m->D, .max_T = max_T,
                           .scale = attn_scale(&m->attn_opts, m->D), .window = m->attn_opts.bca_window};
     size_t T = (size_t)max_T, D = (size_t)r->D;
-    r->prof = grape_alloc(T * sizeof(double));
-    r->sum = grape_alloc((size_t)r->L * (size_t)r->H * T * sizeof(double));
-    r->count = grape_alloc((size_t)r->L * T * sizeof(int64_t));
-    r->qh = grape_alloc(T * D * sizeof(float));
-    r->kh = grape_alloc(T * D * sizeof(float));
-    r->S = grape_alloc(RES_ROWS * T * sizeof(float));
-    r->bias = grape_alloc(RES_ROWS * T * sizeof(float));
+    r->prof = mem_alloc(T * sizeof(double));
+    r->sum = mem_alloc((size_t)r->L * (size_t)r->H * T * sizeof(double));
+    r->count = mem_alloc((size_t)r->L * T * sizeof(int64_t));
+    r->qh = mem_alloc(T * D * sizeof(float));
+    r->kh = mem_alloc(T * D * sizeof(float));
+    r->S = mem_alloc(RES_ROWS * T * sizeof(float));
+    r->bias = mem_alloc(RES_ROWS * T * sizeof(float));
     if (!r->prof || !r->sum || !r->count || !r->qh || !r->kh || !r->S || !r->bias) {
         resolution_free(r);
         return GRAPE_ERR_NOMEM;
@@ -44,19 +45,14 @@ grape_status resolution_create(resolution_acc *r, const grape_model *m, int max_
 }
 
 void resolution_free(resolution_acc *r) {
-    grape_free(r->prof);
-    grape_free(r->sum);
-    grape_free(r->count);
-    grape_free(r->qh);
-    grape_free(r->kh);
-    grape_free(r->S);
-    grape_free(r->bias);
+    mem_free(r->prof);
+    mem_free(r->sum);
+    mem_free(r->count);
+    mem_free(r->qh);
+    mem_free(r->kh);
+    mem_free(r->S);
+    mem_free(r->bias);
     *r = (resolution_acc){0};
-}
-
-void resolution_reset(resolution_acc *r) {
-    memset(r->sum, 0, (size_t)r->L * (size_t)r->H * (size_t)r->max_T * sizeof(double));
-    memset(r->count, 0, (size_t)r->L * (size_t)r->max_T * sizeof(int64_t));
 }
 
 // Head h of x (T,H,D) into out (T,D).
@@ -72,7 +68,7 @@ static grape_status score_block(resolution_acc *r, double *sum, int64_t *count, 
     grape_status st = gemm_ld(r->S, nk, r->qh + (size_t)t0 * r->D, r->D, r->kh, r->D, nq, nk, r->D, 0, 1, r->scale,
                               0.0f);
     if (st) return st;
-    if (bias) grape_bias_block(r->bias, bias, 0, h, t0, nq, 0, nk);
+    if (bias) bias_block(r->bias, bias, 0, h, t0, nq, 0, nk);
     for (int i = 0; i < nq; i++) {
         int t = t0 + i;
         const float *s = r->S + (size_t)i * nk, *b = r->bias + (size_t)i * nk;
@@ -87,7 +83,7 @@ static grape_status score_block(resolution_acc *r, double *sum, int64_t *count, 
 grape_status resolution_observe(void *ctx, int layer, const float *q, const float *k, const grape_bias_factors *bias,
                                  int T) {
     resolution_acc *r = ctx;
-    if (T > r->max_T) return grape_fail(GRAPE_ERR_ARG, "resolution: window %d > planned %d", T, r->max_T);
+    if (T > r->max_T) return error_fail(GRAPE_ERR_ARG, "resolution: window %d > planned %d", T, r->max_T);
     for (int h = 0; h < r->H; h++) {
         gather_head(r->qh, q, h, T, r->H, r->D);
         gather_head(r->kh, k, h, T, r->H, r->D);

@@ -31,7 +31,6 @@ typedef struct {
 // grape_model_set_attn_opts first.
 grape_status resolution_create(resolution_acc *r, const grape_model *m, int max_T);
 void resolution_free(resolution_acc *r);
-void resolution_reset(resolution_acc *r);
 // A grape_eval_observer: ctx is a resolution_acc; adds one window's scores of layer `layer`.
 grape_status resolution_observe(void *ctx, int layer, const float *q, const float *k, const grape_bias_factors *bias,
                                 int T);

@@ -1,8 +1,8 @@
 // cross_entropy.c — fused softmax + cross-entropy: loss = mean_n (lse(z_n) - z_n[y_n]),
-// dz = (softmax(z) - onehot(y)) / N. Only the row log-sum-exp is stored (style.md §9).
+// dz = (softmax(z) - onehot(y)) / N. Only the row log-sum-exp is stored.
 #include <math.h>
 
-#include "model/fastmath.h"
+#include "core/simd.h"
 #include "model/layers.h"
 
 // loss: scalar (mean over N rows, accumulated in double in row order after the parallel pass, so the sum does
@@ -14,7 +14,7 @@ void cross_entropy_forward(double *loss, float *lse, const float *logits, const 
         float mx = -INFINITY, s = 0;
         for (int v = 0; v < V; v++) mx = z[v] > mx ? z[v] : mx;
 #pragma omp simd reduction(+ : s)
-        for (int v = 0; v < V; v++) s += exp_fast(z[v] - mx);
+        for (int v = 0; v < V; v++) s += f1_exp(z[v] - mx);
         lse[n] = mx + logf(s);
     }
     double total = 0;
@@ -32,19 +32,7 @@ void cross_entropy_backward(float *dlogits, const float *logits, const float *ls
         const float *z = logits + row;
         float *dz = dlogits + row, l = lse[n];
 #pragma omp simd
-        for (int v = 0; v < V; v++) dz[v] += scale * exp_fast(z[v] - l);
+        for (int v = 0; v < V; v++) dz[v] += scale * f1_exp(z[v] - l);
         dz[targets[n]] -= scale;
     }
-}
-
-double cross_entropy_forward_ref(const double *logits, const uint8_t *targets, int64_t N, int V) {
-    double total = 0;
-    for (int64_t n = 0; n < N; n++) {
-        const double *z = logits + (size_t)n * (size_t)V;
-        double mx = -INFINITY, s = 0;
-        for (int v = 0; v < V; v++) mx = fmax(mx, z[v]);
-        for (int v = 0; v < V; v++) s += exp(z[v] - mx);
-        total += mx + log(s) - z[targets[n]];
-    }
-    return total / (double)N;
 }

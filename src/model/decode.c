@@ -1,7 +1,8 @@
 // decode.c — streaming decode: one token per sequence per step, one grape_kv_cache (src/attn/kv_cache.c) per layer
 // and sequence. The cache rotates q, k at its next position and attends over the cached keys with the bias row
 // regenerated from cached key factors; the model keeps only what surrounds attention: projections, QK-RMSNorm in
-// the encoding's order (official code §1, §6.2), KV-shift's previous projections, the MLP and the head.
+// the encoding's order (official GRAPE code, model/llama-mha-*.py), KV-shift's previous projections, the MLP and the
+// head.
 #include <math.h>
 #include <string.h>
 
@@ -65,29 +66,29 @@ static grape_status create_caches(grape_decoder *d) {
 
 static grape_status decoder_alloc(grape_decoder *d) {
     size_t L = (size_t)d->m->L;
-    d->cache = grape_alloc(L * (size_t)d->batch * sizeof *d->cache);
-    d->prev_k = grape_alloc(L * sizeof *d->prev_k);
-    d->prev_v = grape_alloc(L * sizeof *d->prev_v);
+    d->cache = mem_alloc(L * (size_t)d->batch * sizeof *d->cache);
+    d->prev_k = mem_alloc(L * sizeof *d->prev_k);
+    d->prev_v = mem_alloc(L * sizeof *d->prev_v);
     if (!d->cache || !d->prev_k || !d->prev_v) return GRAPE_ERR_NOMEM;
     grape_arena a = {NULL, 0, 0};
     int ov = 0;
     decoder_plan(d, &a, &ov);
-    if (ov) return grape_fail(GRAPE_ERR_NOMEM, "decoder buffers overflow (batch %d)", d->batch);
-    if (!(d->arena = grape_alloc(a.used))) return GRAPE_ERR_NOMEM;
+    if (ov) return error_fail(GRAPE_ERR_NOMEM, "decoder buffers overflow (batch %d)", d->batch);
+    if (!(d->arena = mem_alloc(a.used))) return GRAPE_ERR_NOMEM;
     a = (grape_arena){d->arena, a.used, 0};
     decoder_plan(d, &a, &ov);
     return create_caches(d);
 }
 
 grape_status grape_decoder_create(grape_decoder **out, const grape_model *m, int batch, int max_len) {
-    if (!out || !m) return grape_fail(GRAPE_ERR_ARG, "grape_decoder_create: NULL argument");
+    if (!out || !m) return error_fail(GRAPE_ERR_ARG, "grape_decoder_create: NULL argument");
     *out = NULL;
     if (batch < 1 || max_len < 1)
-        return grape_fail(GRAPE_ERR_ARG, "decoder batch (%d) and max_len (%d) must be >= 1", batch, max_len);
+        return error_fail(GRAPE_ERR_ARG, "decoder batch (%d) and max_len (%d) must be >= 1", batch, max_len);
     float scale = m->attn_opts.scale;
     if (scale != 0 && fabsf(scale * sqrtf((float)m->D) - 1.0f) > 1e-6f)
-        return grape_fail(GRAPE_ERR_UNSUPPORTED, "decoder: the KV cache attends with scale 1/sqrt(D) only");
-    grape_decoder *d = grape_alloc(sizeof *d);
+        return error_fail(GRAPE_ERR_UNSUPPORTED, "decoder: the KV cache attends with scale 1/sqrt(D) only");
+    grape_decoder *d = mem_alloc(sizeof *d);
     if (!d) return GRAPE_ERR_NOMEM;
     *d = (grape_decoder){.m = m, .batch = batch, .max_len = max_len};
     grape_status st = decoder_alloc(d);
@@ -102,11 +103,11 @@ grape_status grape_decoder_create(grape_decoder **out, const grape_model *m, int
 void grape_decoder_free(grape_decoder *d) {
     if (!d) return;
     for (size_t i = 0; d->cache && i < (size_t)d->m->L * (size_t)d->batch; i++) grape_kv_cache_free(d->cache[i]);
-    grape_free(d->cache);
-    grape_free(d->prev_k);
-    grape_free(d->prev_v);
-    grape_free(d->arena);
-    grape_free(d);
+    mem_free(d->cache);
+    mem_free(d->prev_k);
+    mem_free(d->prev_v);
+    mem_free(d->arena);
+    mem_free(d);
 }
 
 void grape_decoder_reset(grape_decoder *d) {
@@ -202,12 +203,12 @@ static grape_status step_mlp(grape_decoder *d, const layer_view *p) {
 
 grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uint8_t *tokens, float *logits) {
     if (!m || !d || !tokens || !logits || d->m != m)
-        return grape_fail(GRAPE_ERR_ARG, "grape_model_decode_step: NULL argument or decoder of another model");
+        return error_fail(GRAPE_ERR_ARG, "grape_model_decode_step: NULL argument or decoder of another model");
     if (d->t >= d->max_len && !m->attn_opts.bca_window)
-        return grape_fail(GRAPE_ERR_ARG, "decoder cache full (%d tokens)", d->max_len);
+        return error_fail(GRAPE_ERR_ARG, "decoder cache full (%d tokens)", d->max_len);
     int64_t N = d->batch;
     for (int64_t b = 0; b < N; b++)
-        if (tokens[b] >= m->V) return grape_fail(GRAPE_ERR_ARG, "token %d >= vocab_size %d", tokens[b], m->V);
+        if (tokens[b] >= m->V) return error_fail(GRAPE_ERR_ARG, "token %d >= vocab_size %d", tokens[b], m->V);
     grape_status st = GRAPE_OK;
     if (d->t == 0) { // a new stream sees the current parameters and starts at the model's position offset
         for (size_t i = 0; i < (size_t)m->L * (size_t)d->batch; i++) grape_kv_cache_reset_at(d->cache[i], m->pos0);

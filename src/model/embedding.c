@@ -26,8 +26,3 @@ void embedding_backward(float *dwte, const float *dx, const uint8_t *tokens, int
         }
     }
 }
-
-void embedding_forward_ref(double *x, const uint8_t *tokens, const double *wte, int64_t N, int C) {
-    for (int64_t n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) x[(size_t)n * (size_t)C + c] = wte[(size_t)tokens[n] * (size_t)C + c];
-}

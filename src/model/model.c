@@ -1,6 +1,7 @@
 // model.c — the byte-level Llama-style model object: configuration and presets, parameter layout (named
 // tensors), the arena plan (one allocation for params, grads, activations and scratch), initialisation.
-// Spec: experiment.md "Models", grape_official_code.md §0. Forward/backward: model_fwd.c; decoding: decode.c.
+// Backbone of the official GRAPE code (github.com/model-architectures/GRAPE, model/llama-mha-*.py). Forward/backward:
+// model_fwd.c; decoding: decode.c.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/model_internal.h"
+#include "pe/bias_kinds.h"
 
 #define MODEL_MAX_DIM (1 << 20)
 
@@ -20,7 +22,7 @@ grape_status grape_model_preset(grape_model_config *cfg, const char *name) {
         const char *name;
         int L, C, H, B, T;
     } presets[] = {{"micro", 2, 64, 2, 8, 64}, {"tiny", 4, 256, 4, 16, 256}, {"small", 6, 384, 6, 8, 512}};
-    if (!cfg || !name) return grape_fail(GRAPE_ERR_ARG, "grape_model_preset: NULL argument");
+    if (!cfg || !name) return error_fail(GRAPE_ERR_ARG, "grape_model_preset: NULL argument");
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         if (strcmp(name, presets[i].name)) continue;
         *cfg = (grape_model_config){.n_layer = presets[i].L, .n_embd = presets[i].C, .n_head = presets[i].H,
@@ -28,7 +30,7 @@ grape_status grape_model_preset(grape_model_config *cfg, const char *name) {
         grape_pe_config_default(&cfg->pe, presets[i].H, presets[i].C / presets[i].H);
         return GRAPE_OK;
     }
-    return grape_fail(GRAPE_ERR_ARG, "unknown model preset '%s' (micro, tiny, small)", name);
+    return error_fail(GRAPE_ERR_ARG, "unknown model preset '%s' (micro, tiny, small)", name);
 }
 
 static grape_status check_config(const grape_model_config *c) {
@@ -40,19 +42,19 @@ static grape_status check_config(const grape_model_config *c) {
                 {"max_batch", c->max_batch, 1, MODEL_MAX_DIM}, {"max_seq", c->max_seq, 1, 1 << 30}};
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (dims[i].v < dims[i].lo || dims[i].v > dims[i].hi)
-            return grape_fail(GRAPE_ERR_ARG, "model %s must be in [%d, %d], got %d", dims[i].what, dims[i].lo,
+            return error_fail(GRAPE_ERR_ARG, "model %s must be in [%d, %d], got %d", dims[i].what, dims[i].lo,
                               dims[i].hi, dims[i].v);
     if (c->n_embd % c->n_head)
-        return grape_fail(GRAPE_ERR_ARG, "n_embd (%d) must be divisible by n_head (%d)", c->n_embd, c->n_head);
+        return error_fail(GRAPE_ERR_ARG, "n_embd (%d) must be divisible by n_head (%d)", c->n_embd, c->n_head);
     if ((c->n_embd / c->n_head) % 2)
-        return grape_fail(GRAPE_ERR_ARG, "head dim n_embd/n_head = %d must be even (rotation pairs)",
+        return error_fail(GRAPE_ERR_ARG, "head dim n_embd/n_head = %d must be even (rotation pairs)",
                           c->n_embd / c->n_head);
     if (c->pe.qk_gain != GRAPE_QK_GAIN_DIM && c->pe.qk_gain != GRAPE_QK_GAIN_PAIR)
-        return grape_fail(GRAPE_ERR_ARG, "qk_gain must be 0 (per-dimension) or 1 (pair), got %d", c->pe.qk_gain);
+        return error_fail(GRAPE_ERR_ARG, "qk_gain must be 0 (per-dimension) or 1 (pair), got %d", c->pe.qk_gain);
     if (c->pe.qk_gain == GRAPE_QK_GAIN_PAIR && c->pe.rot == GRAPE_ROT_NONE)
-        return grape_fail(GRAPE_ERR_ARG, "qk_gain=pair ties the gains of rotation pairs: it needs a rotation");
+        return error_fail(GRAPE_ERR_ARG, "qk_gain=pair ties the gains of rotation pairs: it needs a rotation");
     if (c->pe.basis_folded && c->pe.rot != GRAPE_ROT_GRAPE_M_BASIS)
-        return grape_fail(GRAPE_ERR_ARG, "basis_folded applies to grape-m-basis only");
+        return error_fail(GRAPE_ERR_ARG, "basis_folded applies to grape-m-basis only");
     return GRAPE_OK;
 }
 
@@ -64,7 +66,7 @@ static qk_order qk_order_of(grape_rot_kind rot) {
 static void tok_layout_init(tok_layout *tl, const grape_pe *pe, int C) {
     grape_pe_token_channels ch;
     grape_pe_token_input_channels(pe, &ch);
-    // KV-shift: independent key and value gates (official code §3 has one shift projection for each).
+    // KV-shift: independent key and value gates (the official code's kv_shift.py has one shift projection for each).
     *tl = (tok_layout){.phase = ch.phase, .gate = ch.gate, .probe = ch.probe, .shift = ch.shift, .shift_v = ch.shift};
     tl->off_phase = 3 * C;
     tl->off_gate = tl->off_phase + ch.phase;
@@ -294,8 +296,7 @@ static grape_status create_encodings(grape_model *m) {
         if (st) return st;
     }
     m->order = qk_order_of(pc.rot);
-    m->gated = pc.rot != GRAPE_ROT_NONE && (pc.bias == GRAPE_BIAS_GRAPE_A_K || pc.bias == GRAPE_BIAS_GRAPE_A_Q ||
-                                            pc.bias == GRAPE_BIAS_GRAPE_A_QK);
+    m->gated = pc.rot != GRAPE_ROT_NONE && bias_kind_gated(bias_kind_of(pc.bias));
     tok_layout_init(&m->tl, m->pe[0], m->C);
     m->Ctot = 3 * m->C + m->tl.E;
     m->bias_ws_bytes = pc.bias != GRAPE_BIAS_NONE
@@ -305,10 +306,10 @@ static grape_status create_encodings(grape_model *m) {
 }
 
 static grape_status alloc_tables(grape_model *m) {
-    m->pe = grape_alloc((size_t)m->L * sizeof *m->pe);
-    m->off = grape_alloc((size_t)m->L * sizeof *m->off);
-    m->acts = grape_alloc(((size_t)m->L + 1) * sizeof *m->acts);
-    m->wfold = grape_alloc((size_t)m->L * sizeof *m->wfold);
+    m->pe = mem_alloc((size_t)m->L * sizeof *m->pe);
+    m->off = mem_alloc((size_t)m->L * sizeof *m->off);
+    m->acts = mem_alloc(((size_t)m->L + 1) * sizeof *m->acts);
+    m->wfold = mem_alloc((size_t)m->L * sizeof *m->wfold);
     return (m->pe && m->off && m->acts && m->wfold) ? GRAPE_OK : GRAPE_ERR_NOMEM;
 }
 
@@ -318,7 +319,7 @@ static grape_status gain_layout(grape_model *m) {
     m->G = m->D;
     if (m->cfg.pe.qk_gain != GRAPE_QK_GAIN_PAIR) return GRAPE_OK;
     int R = m->cfg.pe.rotary_dim ? m->cfg.pe.rotary_dim : m->D, np = R / 2;
-    if (!(m->gain_idx = grape_alloc((size_t)m->D * sizeof *m->gain_idx))) return GRAPE_ERR_NOMEM;
+    if (!(m->gain_idx = mem_alloc((size_t)m->D * sizeof *m->gain_idx))) return GRAPE_ERR_NOMEM;
     for (int p = 0; p < np; p++) {
         int il = m->cfg.pe.interleaved;
         m->gain_idx[il ? 2 * p : p] = m->gain_idx[il ? 2 * p + 1 : p + np] = p;
@@ -331,8 +332,8 @@ static grape_status gain_layout(grape_model *m) {
 // Room for every named tensor: wte, ln_f, and per layer the model's own plus the encoding's.
 static grape_status alloc_tensor_table(grape_model *m) {
     size_t nt = 2 + (size_t)m->L * (MODEL_MAX_TENSORS_PER_LAYER + (size_t)grape_pe_num_param_tensors(m->pe[0]));
-    m->tensors = grape_alloc(nt * sizeof *m->tensors);
-    m->names = grape_alloc(nt * sizeof *m->names);
+    m->tensors = mem_alloc(nt * sizeof *m->tensors);
+    m->names = mem_alloc(nt * sizeof *m->names);
     return (m->tensors && m->names) ? GRAPE_OK : GRAPE_ERR_NOMEM;
 }
 
@@ -340,7 +341,7 @@ static grape_status alloc_arena(grape_model *m) {
     planner p = {{NULL, 0, 0}, 0};
     plan(&p, m);
     if (p.overflow)
-        return grape_fail(GRAPE_ERR_NOMEM, "model arena size overflows (max_batch %d, max_seq %d, n_embd %d)",
+        return error_fail(GRAPE_ERR_NOMEM, "model arena size overflows (max_batch %d, max_seq %d, n_embd %d)",
                           m->cfg.max_batch, m->cfg.max_seq, m->C);
     m->arena_bytes = p.a.used;
     // Refuse an arena larger than the machine before allocating: with overcommit a huge allocation succeeds and
@@ -348,23 +349,23 @@ static grape_status alloc_arena(grape_model *m) {
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     double gib = 1024.0 * 1024.0 * 1024.0, have = pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY;
     if ((double)m->arena_bytes > have)
-        return grape_fail(GRAPE_ERR_NOMEM,
+        return error_fail(GRAPE_ERR_NOMEM,
                           "the model needs %.1f GiB (parameters, gradients and activations for L=%d C=%d, "
                           "max_batch %d x max_seq %d), more than this machine's %.1f GiB of memory",
                           (double)m->arena_bytes / gib, m->L, m->C, m->cfg.max_batch, m->cfg.max_seq, have / gib);
-    if (!(m->arena = grape_alloc(m->arena_bytes)))
-        return grape_fail(GRAPE_ERR_NOMEM, "cannot allocate the model's %.1f GiB", (double)m->arena_bytes / gib);
+    if (!(m->arena = mem_alloc(m->arena_bytes)))
+        return error_fail(GRAPE_ERR_NOMEM, "cannot allocate the model's %.1f GiB", (double)m->arena_bytes / gib);
     p = (planner){{m->arena, m->arena_bytes, 0}, 0};
     plan(&p, m);
     return GRAPE_OK;
 }
 
 grape_status grape_model_create(grape_model **out, const grape_model_config *cfg) {
-    if (!out || !cfg) return grape_fail(GRAPE_ERR_ARG, "grape_model_create: NULL argument");
+    if (!out || !cfg) return error_fail(GRAPE_ERR_ARG, "grape_model_create: NULL argument");
     *out = NULL;
     grape_status st = check_config(cfg);
     if (st) return st;
-    grape_model *m = grape_alloc(sizeof *m);
+    grape_model *m = mem_alloc(sizeof *m);
     if (!m) return GRAPE_ERR_NOMEM;
     m->cfg = *cfg;
     m->L = cfg->n_layer, m->C = cfg->n_embd, m->H = cfg->n_head, m->D = cfg->n_embd / cfg->n_head;
@@ -387,15 +388,15 @@ grape_status grape_model_create(grape_model **out, const grape_model_config *cfg
 void grape_model_free(grape_model *m) {
     if (!m) return;
     for (int l = 0; m->pe && l < m->L; l++) grape_pe_free(m->pe[l]);
-    grape_free(m->pe);
-    grape_free(m->off);
-    grape_free(m->acts);
-    grape_free(m->wfold);
-    grape_free(m->gain_idx);
-    grape_free(m->tensors);
-    grape_free(m->names);
-    grape_free(m->arena);
-    grape_free(m);
+    mem_free(m->pe);
+    mem_free(m->off);
+    mem_free(m->acts);
+    mem_free(m->wfold);
+    mem_free(m->gain_idx);
+    mem_free(m->tensors);
+    mem_free(m->names);
+    mem_free(m->arena);
+    mem_free(m);
 }
 
 const grape_model_config *grape_model_get_config(const grape_model *m) { return &m->cfg; }
@@ -407,18 +408,17 @@ const grape_tensor_info *grape_model_tensor(const grape_model *m, int i) {
     return (i >= 0 && i < m->n_tensors) ? &m->tensors[i] : NULL;
 }
 const float *grape_model_logits(const grape_model *m) { return m->logits; }
-size_t grape_model_arena_bytes(const grape_model *m) { return m->arena_bytes; }
 
 grape_status grape_model_set_attn_opts(grape_model *m, const grape_attn_opts *opts) {
     if (!opts || opts->scale < 0 || opts->bca_window < 0)
-        return grape_fail(GRAPE_ERR_ARG, "grape_model_set_attn_opts: NULL or negative option");
+        return error_fail(GRAPE_ERR_ARG, "grape_model_set_attn_opts: NULL or negative option");
     m->attn_opts = *opts;
     return GRAPE_OK;
 }
 
 grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0) {
     if (!m || pos0 < 0 || pos0 > ((int64_t)1 << 40))
-        return grape_fail(GRAPE_ERR_ARG, "grape_model_set_position_offset: offset must be in [0, 2^40]");
+        return error_fail(GRAPE_ERR_ARG, "grape_model_set_position_offset: offset must be in [0, 2^40]");
     m->pos0 = pos0;
     return GRAPE_OK;
 }
@@ -426,8 +426,8 @@ grape_status grape_model_set_position_offset(grape_model *m, int64_t pos0) {
 void grape_model_zero_grad(grape_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Initialisation (official code §0): wte ~ N(0, 0.02²); 2-D weights ~ N(0, (0.5/√C)²), W_o and W_3 further /√L;
-// RMSNorm gains 1; grape-m-ctx gate w = 0, c = ln(expm1(1e-3)); FoX gate bias 0; PE tensors their own init.
+// Initialisation (official GRAPE code, init_llama_mha_weights in model/llama-mha-*.py): wte ~ N(0, 0.02²); 2-D
+// weights ~ N(0, (0.5/√C)²), W_o and W_3 further /√L; RMSNorm gains 1; grape-m-ctx gate w = 0, c = ln(expm1(1e-3)); FoX gate bias 0; PE tensors their own init.
 
 #define CTX_GATE_BIAS (-6.9072552)
 

@@ -1,4 +1,5 @@
-// model_fwd.c — forward and backward of the byte-level Llama-style model (official GRAPE code §0):
+// model_fwd.c — forward and backward of the byte-level Llama-style model (official GRAPE code,
+// github.com/model-architectures/GRAPE model/llama-mha-*.py):
 //   x = wte[tokens];  per layer: x += W_o Attn(PE(QKNorm(W_qkv RMSNorm(x))));  x += W_3 SwiGLU(W_12 RMSNorm(x));
 //   logits = RMSNorm(x) wte^T;  loss = mean CE.
 // GEMMs go through core/gemm.h (threads from the BLAS), elementwise kernels thread with OpenMP. Every buffer is a
@@ -176,7 +177,7 @@ grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, i
     size_t N = (size_t)B * (size_t)T;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
     grape_status st;
-    if (a->ko && // KV-shift (official §3): k, v mix in the previous token's projection before everything else
+    if (a->ko && // KV-shift (official kv_shift_torch.py): k, v mix in the previous token's projection first
         ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
          (st = grape_kv_shift_forward(a->v, a->vo, model_shift_v(m, a->tok, N), B, T, m->H, m->D))))
         return st;
@@ -217,13 +218,13 @@ grape_status model_mlp_forward(const grape_model *m, int l, const layer_acts *a,
 }
 
 static grape_status check_batch(const grape_model *m, const uint8_t *tokens, int B, int T) {
-    if (!tokens) return grape_fail(GRAPE_ERR_ARG, "grape_model_forward: tokens is NULL");
+    if (!tokens) return error_fail(GRAPE_ERR_ARG, "grape_model_forward: tokens is NULL");
     if (B < 1 || T < 1 || B > m->cfg.max_batch || T > m->cfg.max_seq)
-        return grape_fail(GRAPE_ERR_ARG, "batch %dx%d outside the planned 1..%d x 1..%d", B, T, m->cfg.max_batch,
+        return error_fail(GRAPE_ERR_ARG, "batch %dx%d outside the planned 1..%d x 1..%d", B, T, m->cfg.max_batch,
                           m->cfg.max_seq);
     size_t N = (size_t)B * (size_t)T;
     for (size_t i = 0; i < N; i++)
-        if (tokens[i] >= m->V) return grape_fail(GRAPE_ERR_ARG, "token %d >= vocab_size %d", tokens[i], m->V);
+        if (tokens[i] >= m->V) return error_fail(GRAPE_ERR_ARG, "token %d >= vocab_size %d", tokens[i], m->V);
     return GRAPE_OK;
 }
 
@@ -392,7 +393,7 @@ static grape_status head_backward(grape_model *m, size_t N) {
 }
 
 grape_status grape_model_backward(grape_model *m) {
-    if (!m->has_loss) return grape_fail(GRAPE_ERR_ARG, "grape_model_backward: the last forward had no targets");
+    if (!m->has_loss) return error_fail(GRAPE_ERR_ARG, "grape_model_backward: the last forward had no targets");
     size_t N = (size_t)m->B * (size_t)m->T;
     grape_status st = head_backward(m, N);
     for (int l = m->L - 1; l >= 0 && !st; l--)

@@ -73,18 +73,18 @@ static void plan(grape_evaluator *e, grape_arena *ar, int *ov) {
 }
 
 grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int max_T) {
-    if (!out || !m) return grape_fail(GRAPE_ERR_ARG, "grape_evaluator_create: NULL argument");
+    if (!out || !m) return error_fail(GRAPE_ERR_ARG, "grape_evaluator_create: NULL argument");
     *out = NULL;
     if (max_T < 1 || max_T > ATTN_MAX_T)
-        return grape_fail(GRAPE_ERR_ARG, "evaluation length must be in [1, %d], got %d", ATTN_MAX_T, max_T);
-    grape_evaluator *e = grape_alloc(sizeof *e);
+        return error_fail(GRAPE_ERR_ARG, "evaluation length must be in [1, %d], got %d", ATTN_MAX_T, max_T);
+    grape_evaluator *e = mem_alloc(sizeof *e);
     if (!e) return GRAPE_ERR_NOMEM;
     *e = (grape_evaluator){.m = m, .max_T = max_T};
     grape_arena ar = {NULL, 0, 0};
     int ov = 0;
     plan(e, &ar, &ov);
-    grape_status st = ov ? grape_fail(GRAPE_ERR_NOMEM, "evaluation buffers for T = %d overflow", max_T) : GRAPE_OK;
-    if (!st && !(e->arena = grape_alloc(ar.used))) st = GRAPE_ERR_NOMEM;
+    grape_status st = ov ? error_fail(GRAPE_ERR_NOMEM, "evaluation buffers for T = %d overflow", max_T) : GRAPE_OK;
+    if (!st && !(e->arena = mem_alloc(ar.used))) st = GRAPE_ERR_NOMEM;
     if (!st) {
         e->bytes = ar.used;
         ar = (grape_arena){e->arena, ar.used, 0};
@@ -104,8 +104,8 @@ grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int m
 
 void grape_evaluator_free(grape_evaluator *e) {
     if (!e) return;
-    grape_free(e->arena);
-    grape_free(e);
+    mem_free(e->arena);
+    mem_free(e);
 }
 
 size_t grape_evaluator_bytes(const grape_evaluator *e) { return e->bytes; }
@@ -149,7 +149,7 @@ static grape_status chunk_loss(grape_evaluator *e, const uint8_t *targets, size_
     int V = e->m->V;
     for (size_t i = 0; i < n * (size_t)V; i++)
         if (!isfinite(e->logits[i]))
-            return grape_fail(GRAPE_ERR_NUMERIC, "non-finite logit (%g) at position %zu of the window", e->logits[i],
+            return error_fail(GRAPE_ERR_NUMERIC, "non-finite logit (%g) at position %zu of the window", e->logits[i],
                               n0 + i / (size_t)V);
     double mean;
     cross_entropy_forward(&mean, e->lse, e->logits, targets + n0, (int64_t)n, V);
@@ -162,19 +162,19 @@ static grape_status chunk_loss(grape_evaluator *e, const uint8_t *targets, size_
 }
 
 static grape_status check_window(const grape_evaluator *e, const uint8_t *tokens, const uint8_t *targets, int T) {
-    if (!tokens || !targets) return grape_fail(GRAPE_ERR_ARG, "grape_model_score: tokens or targets is NULL");
+    if (!tokens || !targets) return error_fail(GRAPE_ERR_ARG, "grape_model_score: tokens or targets is NULL");
     if (T < 1 || T > e->max_T)
-        return grape_fail(GRAPE_ERR_ARG, "window of %d tokens outside the evaluator's 1..%d", T, e->max_T);
+        return error_fail(GRAPE_ERR_ARG, "window of %d tokens outside the evaluator's 1..%d", T, e->max_T);
     for (int i = 0; i < T; i++)
         if (tokens[i] >= e->m->V || targets[i] >= e->m->V)
-            return grape_fail(GRAPE_ERR_ARG, "byte %d at position %d >= vocab_size %d",
+            return error_fail(GRAPE_ERR_ARG, "byte %d at position %d >= vocab_size %d",
                               tokens[i] >= e->m->V ? tokens[i] : targets[i], i, e->m->V);
     return GRAPE_OK;
 }
 
 grape_status grape_model_score(grape_evaluator *e, const uint8_t *tokens, const uint8_t *targets, int T, float *loss,
                                double *nats) {
-    if (!e || !nats) return grape_fail(GRAPE_ERR_ARG, "grape_model_score: NULL argument");
+    if (!e || !nats) return error_fail(GRAPE_ERR_ARG, "grape_model_score: NULL argument");
     grape_model *m = e->m;
     grape_status st = check_window(e, tokens, targets, T);
     if (st) return st;

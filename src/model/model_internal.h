@@ -13,8 +13,8 @@
 #define MODEL_MAX_TENSORS_PER_LAYER 24
 #define MODEL_NAME_LEN 48
 
-// Order of q/k RMSNorm and rotation (official code §1, §6.2): rotations rotate then normalise; xPos normalises
-// first so its decay survives; no rotation just normalises.
+// Order of q/k RMSNorm and rotation (official GRAPE code, model/llama-mha-*.py): rotations rotate then normalise; xPos
+// normalises first so its decay survives; no rotation just normalises.
 typedef enum { QK_NORM_ONLY = 0, QK_ROT_THEN_NORM, QK_NORM_THEN_ROT } qk_order;
 
 // Per-token encoding inputs are extra output columns of the fused QKV projection, in this order.

@@ -1,4 +1,5 @@
-// rmsnorm.c — RMSNorm forward/backward and its double reference (official GRAPE code §0; Zhang & Sennrich 2019).
+// rmsnorm.c — RMSNorm forward/backward and its double reference (Zhang & Sennrich 2019, arXiv 1910.07467; as in the
+// official GRAPE code).
 #include <math.h>
 
 #include "model/layers.h"
@@ -52,14 +53,4 @@ void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, c
         for (int c = 0; c < C; c++) dx[row + c] += r * (g[c] * dn[c] - xn[c] * m);
     }
     rmsnorm_dg(dg, dout, x, rstd, N, C);
-}
-
-void rmsnorm_forward_ref(double *out, const double *x, const double *g, int64_t N, int C, double eps) {
-    for (int64_t n = 0; n < N; n++) {
-        const double *xn = x + (size_t)n * (size_t)C;
-        double ss = 0;
-        for (int c = 0; c < C; c++) ss += xn[c] * xn[c];
-        double r = 1.0 / sqrt(ss / C + eps);
-        for (int c = 0; c < C; c++) out[(size_t)n * (size_t)C + c] = g[c] * xn[c] * r;
-    }
 }

@@ -1,8 +1,9 @@
-// swiglu.c — SwiGLU gate y = silu(a) ⊙ b (Shazeer 2020, "GLU Variants"; official GRAPE code §0 MLP).
+// swiglu.c — SwiGLU gate y = silu(a) ⊙ b (Shazeer 2020, "GLU Variants", arXiv 2002.05202; the MLP of
+// github.com/model-architectures/GRAPE model/llama-mha-*.py).
 #include <math.h>
 
 #include "core/mathx.h"
-#include "model/fastmath.h"
+#include "core/simd.h"
 #include "model/layers.h"
 
 // y = a σ(a) b. y: (N,F); h: (N,2F) = [a | b]
@@ -12,7 +13,7 @@ void swiglu_forward(float *y, const float *h, int64_t N, int F) {
         const float *a = h + (size_t)n * 2 * (size_t)F, *b = a + F;
         float *yn = y + (size_t)n * (size_t)F;
 #pragma omp simd
-        for (int i = 0; i < F; i++) yn[i] = a[i] / (1.0f + exp_fast(-a[i])) * b[i];
+        for (int i = 0; i < F; i++) yn[i] = a[i] / (1.0f + f1_exp(-a[i])) * b[i];
     }
 }
 
@@ -25,16 +26,9 @@ void swiglu_backward(float *dh, const float *dy, const float *h, int64_t N, int 
         float *da = dh + row, *db = da + F;
 #pragma omp simd
         for (int i = 0; i < F; i++) {
-            float s = 1.0f / (1.0f + exp_fast(-a[i]));
+            float s = 1.0f / (1.0f + f1_exp(-a[i]));
             da[i] += dyn[i] * b[i] * s * (1.0f + a[i] * (1.0f - s));
             db[i] += dyn[i] * a[i] * s;
         }
-    }
-}
-
-void swiglu_forward_ref(double *y, const double *h, int64_t N, int F) {
-    for (int64_t n = 0; n < N; n++) {
-        const double *a = h + (size_t)n * 2 * (size_t)F, *b = a + F;
-        for (int i = 0; i < F; i++) y[(size_t)n * (size_t)F + i] = a[i] * sigmoid_d(a[i]) * b[i];
     }
 }

@@ -1,4 +1,5 @@
-// alibi.c — ALiBi slopes for any head count (Press et al., ICLR 2022; xpos_lex_fox_alibi.md §4).
+// alibi.c — ALiBi slopes for any head count (Press et al., ICLR 2022, arXiv 2108.12409;
+// github.com/ofirpress/attention_with_linear_biases).
 #include <math.h>
 
 #include "core/error.h"
@@ -16,7 +17,7 @@ double alibi_slope(int h, int H) {
 
 // slope: (H)
 grape_status grape_alibi_slopes(float *slope, int H) {
-    if (!slope || H < 1) return grape_fail(GRAPE_ERR_ARG, "grape_alibi_slopes: need H >= 1 and a buffer (H=%d)", H);
+    if (!slope || H < 1) return error_fail(GRAPE_ERR_ARG, "grape_alibi_slopes: need H >= 1 and a buffer (H=%d)", H);
     for (int h = 0; h < H; h++) slope[h] = (float)alibi_slope(h, H);
     return GRAPE_OK;
 }

@@ -1,9 +1,11 @@
-// bias.c — the additive action: the bias part of grape_pe, the factor workspace, and the closed forms that
-// turn factors into a bias block (and back). The per-kind kernels live in alibi.c, fox.c, grape_a.c, grape_ap.c.
+// bias.c — the additive action: the bias part of grape_pe, the factor workspace, and the block oracle that turns
+// factors into a bias block (its backward, which only the tests need, is in tests/ref/bias_block_ref.c). What
+// depends on the kind is read from its row of the kind table (bias_kinds.c); the factor kernels live in alibi.c,
+// fox.c, grape_a.c, grape_ap.c.
 //
 // GRAPE §2 (unipotent lift): every additive encoding is q̂ᵀ G_add(t)ᵀ G_add(j)^{-T} k̂ = qᵀk + b(t,j), and b is a
-// closed form of per-token factors (grape.h). The closed forms are evaluated in double here so that the tiles of
-// the fused attention and the tests see the same numbers.
+// closed form of per-token factors (grape.h). The closed forms (bias_kinds.h) are evaluated in double here so
+// that the tiles of the fused attention and the tests see the same numbers.
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -17,10 +19,6 @@
 // ---------------------------------------------------------------------------------------------------------------
 // The bias part of grape_pe
 
-static int is_grape_a(grape_bias_kind k) {
-    return k == GRAPE_BIAS_GRAPE_A_K || k == GRAPE_BIAS_GRAPE_A_Q || k == GRAPE_BIAS_GRAPE_A_QK;
-}
-
 // One arena for every table, sized by a planning pass (base NULL) and then handed out for real.
 static void state_take(bias_state *s, grape_arena *a) {
     size_t H = (size_t)s->H, HD = H * (size_t)s->D;
@@ -32,37 +30,36 @@ static void state_take(bias_state *s, grape_arena *a) {
     s->v_hat = s->has_v ? arena_take(a, HD * sizeof(float)) : NULL;
     s->u_norm = s->has_u ? arena_take(a, H * sizeof(float)) : NULL;
     s->v_norm = s->has_v ? arena_take(a, H * sizeof(float)) : NULL;
-    s->dw_hat = is_grape_a(s->kind) ? arena_take(a, (size_t)s->n_slots * HD * sizeof(double)) : NULL;
+    s->dw_hat = s->has_u || s->has_v ? arena_take(a, (size_t)s->n_slots * HD * sizeof(double)) : NULL;
 }
 
 grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
     *out = NULL;
     grape_bias_kind k = cfg->bias;
-    if (k == GRAPE_BIAS_GRAPE_AP && (cfg->ap_probe_dim < 2 || cfg->ap_probe_dim % 2 ||
+    const bias_kind *kd = bias_kind_of(k);
+    if ((kd->factors & BF_PROBE) && (cfg->ap_probe_dim < 2 || cfg->ap_probe_dim % 2 ||
                                      cfg->ap_probe_dim > GRAPE_AP_MAX_P))
-        return grape_fail(GRAPE_ERR_ARG, "grape-ap: ap_probe_dim must be even in [2, %d], got %d", GRAPE_AP_MAX_P,
+        return error_fail(GRAPE_ERR_ARG, "grape-ap: ap_probe_dim must be even in [2, %d], got %d", GRAPE_AP_MAX_P,
                           cfg->ap_probe_dim);
     if (cfg->ap_form < GRAPE_AP_OFFICIAL || cfg->ap_form > GRAPE_AP_RELATIVE)
-        return grape_fail(GRAPE_ERR_ARG, "ap_form must be 0 (official), 1 (paper) or 2 (relative), got %d",
+        return error_fail(GRAPE_ERR_ARG, "ap_form must be 0 (official), 1 (paper) or 2 (relative), got %d",
                           cfg->ap_form);
-    bias_state tmp = {.kind = k, .H = cfg->n_heads, .D = cfg->head_dim, .ap_form = cfg->ap_form,
+    bias_state tmp = {.kind = k, .kd = kd, .H = cfg->n_heads, .D = cfg->head_dim, .ap_form = cfg->ap_form,
                       .n_slots = omp_get_max_threads()};
-    tmp.P = k == GRAPE_BIAS_GRAPE_AP ? cfg->ap_probe_dim : 0;
-    tmp.has_u = k == GRAPE_BIAS_GRAPE_A_K || k == GRAPE_BIAS_GRAPE_A_QK;
-    tmp.has_v = k == GRAPE_BIAS_GRAPE_A_Q || k == GRAPE_BIAS_GRAPE_A_QK;
+    tmp.P = kd->factors & BF_PROBE ? cfg->ap_probe_dim : 0;
+    tmp.has_u = kd->gate_k;
+    tmp.has_v = kd->gate_q;
     size_t HD = (size_t)tmp.H * (size_t)tmp.D;
-    if (is_grape_a(k)) {
-        tmp.off_u = (size_t)tmp.H;
-        tmp.off_v = tmp.off_u + (tmp.has_u ? HD : 0);
-        tmp.n_params = tmp.off_v + (tmp.has_v ? HD : 0);
-    }
+    tmp.off_u = kd->learned_slope ? (size_t)tmp.H : 0; // parameters: [rho | u | v], each where the kind has it
+    tmp.off_v = tmp.off_u + (tmp.has_u ? HD : 0);
+    tmp.n_params = tmp.off_v + (tmp.has_v ? HD : 0);
     grape_arena plan = {0};
     state_take(&tmp, &plan);
-    bias_state *s = grape_alloc(sizeof *s);
-    char *base = grape_alloc(plan.used);
+    bias_state *s = mem_alloc(sizeof *s);
+    char *base = mem_alloc(plan.used);
     if (!s || !base) {
-        grape_free(s);
-        grape_free(base);
+        mem_free(s);
+        mem_free(base);
         return GRAPE_ERR_NOMEM;
     }
     *s = tmp;
@@ -75,17 +72,16 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
 
 void bias_free(bias_state *s) {
     if (!s) return;
-    grape_free(s->tables);
-    grape_free(s);
+    mem_free(s->tables);
+    mem_free(s);
 }
 
 size_t bias_num_params(const bias_state *s) { return s->n_params; }
 
 int bias_param_tensors(const bias_state *s, grape_param_info *out, int max, size_t base) {
-    if (!is_grape_a(s->kind)) return 0;
     grape_param_info all[3];
     int n = 0;
-    all[n++] = (grape_param_info){"rho", base, 1, {s->H}, 1};
+    if (s->kd->learned_slope) all[n++] = (grape_param_info){"rho", base, 1, {s->H}, 1};
     if (s->has_u) all[n++] = (grape_param_info){"u", base + s->off_u, 2, {s->H, s->D}, 1};
     if (s->has_v) all[n++] = (grape_param_info){"v", base + s->off_v, 2, {s->H, s->D}, 1};
     for (int i = 0; i < n && i < max; i++) out[i] = all[i];
@@ -93,19 +89,20 @@ int bias_param_tensors(const bias_state *s, grape_param_info *out, int max, size
 }
 
 grape_status bias_init_params(const bias_state *s, float *params, uint64_t seed) {
-    return is_grape_a(s->kind) ? grape_a_init(s, params, seed) : GRAPE_OK;
+    return s->n_params ? gate_init(s, params, seed) : GRAPE_OK;
 }
 
-// GRAPE official §2.6: ω_h = softplus(ρ_h)·m_h; gates read û = u/max(‖u‖, 1e-6).
+// Official model/llama-mha-grape-a-*.py: ω_h = softplus(ρ_h)·m_h; gates read û = u/max(‖u‖, 1e-6).
 grape_status bias_prepare(bias_state *s, const float *params) {
-    if (!is_grape_a(s->kind)) return GRAPE_OK;
+    if (!s->kd->learned_slope) return GRAPE_OK;
     for (int h = 0; h < s->H; h++) {
-        if (!isfinite(params[h])) return grape_fail(GRAPE_ERR_NUMERIC, "grape-a: rho[%d] is not finite", h);
+        if (!isfinite(params[h]))
+            return error_fail(GRAPE_ERR_NUMERIC, "%s: rho[%d] is not finite", s->kd->info.name, h);
         s->slope[h] = (float)(softplus_d(params[h]) * s->m[h]);
         s->dslope_drho[h] = (float)(sigmoid_d(params[h]) * s->m[h]);
     }
-    if (s->has_u) grape_a_normalise(s->u_hat, s->u_norm, params + s->off_u, s->H, s->D);
-    if (s->has_v) grape_a_normalise(s->v_hat, s->v_norm, params + s->off_v, s->H, s->D);
+    if (s->has_u) gate_normalise(s->u_hat, s->u_norm, params + s->off_u, s->H, s->D);
+    if (s->has_v) gate_normalise(s->v_hat, s->v_norm, params + s->off_v, s->H, s->D);
     return GRAPE_OK;
 }
 
@@ -124,17 +121,14 @@ static int slices_take(bias_slices *sl, grape_arena *a, grape_bias_kind kind, in
     if (!size_mul(&n3, (size_t)B * (size_t)T, (size_t)H) || !size_mul(&n4, n3, (size_t)P) ||
         n4 > SIZE_MAX / 16 || n3 > SIZE_MAX / 16)
         return 0;
-    int slope = kind != GRAPE_BIAS_NONE && kind != GRAPE_BIAS_FOX;
-    int gq = kind == GRAPE_BIAS_GRAPE_A_Q || kind == GRAPE_BIAS_GRAPE_A_QK;
-    int gk = kind == GRAPE_BIAS_GRAPE_A_K || kind == GRAPE_BIAS_GRAPE_A_QK;
-    int ap = kind == GRAPE_BIAS_GRAPE_AP;
+    unsigned has = bias_kind_of(kind)->factors;
     *sl = (bias_slices){0};
-    sl->slope = slope ? arena_take(a, (size_t)H * sizeof(float)) : NULL;
-    sl->gate_q = gq ? arena_take(a, n3 * sizeof(float)) : NULL;
-    sl->gate_k = gk ? arena_take(a, n3 * sizeof(float)) : NULL;
-    sl->cum = kind == GRAPE_BIAS_FOX ? arena_take(a, n3 * sizeof(double)) : NULL;
-    sl->probe_q = ap ? arena_take(a, n4 * sizeof(float)) : NULL;
-    sl->probe_k = ap ? arena_take(a, n4 * sizeof(float)) : NULL;
+    sl->slope = has & BF_SLOPE ? arena_take(a, (size_t)H * sizeof(float)) : NULL;
+    sl->gate_q = has & BF_GATE_Q ? arena_take(a, n3 * sizeof(float)) : NULL;
+    sl->gate_k = has & BF_GATE_K ? arena_take(a, n3 * sizeof(float)) : NULL;
+    sl->cum = has & BF_CUM ? arena_take(a, n3 * sizeof(double)) : NULL;
+    sl->probe_q = has & BF_PROBE ? arena_take(a, n4 * sizeof(float)) : NULL;
+    sl->probe_k = has & BF_PROBE ? arena_take(a, n4 * sizeof(float)) : NULL;
     return 1;
 }
 
@@ -148,11 +142,11 @@ size_t grape_bias_workspace_bytes(const grape_pe *pe, int B, int T) {
 
 grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bias_factors *f) {
     if (!g || !f || (!ws && f->kind != GRAPE_BIAS_NONE))
-        return grape_fail(GRAPE_ERR_ARG, "grape_bias_grads_bind: NULL argument");
+        return error_fail(GRAPE_ERR_ARG, "grape_bias_grads_bind: NULL argument");
     bias_slices sl;
     grape_arena plan = {0};
     if (!slices_take(&sl, &plan, f->kind, f->B, f->T, f->H, f->P))
-        return grape_fail(GRAPE_ERR_NOMEM, "grape_bias_grads_bind: size overflows");
+        return error_fail(GRAPE_ERR_NOMEM, "grape_bias_grads_bind: size overflows");
     if (ws) memset(ws, 0, plan.used);
     grape_arena a = {ws, plan.used, 0};
     slices_take(&sl, &a, f->kind, f->B, f->T, f->H, f->P);
@@ -162,183 +156,120 @@ grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bi
 
 static grape_status check_inputs(const bias_state *s, const float *q, const float *k,
                                  const grape_pe_token_inputs *in, int B, int T) {
-    static const char *const names[GRAPE_BIAS_COUNT] = {"nope",      "alibi",     "fox",     "grape-a-k",
-                                                        "grape-a-q", "grape-a-qk", "grape-ap"};
-    const char *name = names[s->kind];
-    if (B < 1 || T < 1) return grape_fail(GRAPE_ERR_ARG, "%s: B and T must be >= 1, got B=%d T=%d", name, B, T);
-    if (s->kind == GRAPE_BIAS_FOX && !(in && in->gate_logit))
-        return grape_fail(GRAPE_ERR_ARG, "fox: grape_pe_token_inputs.gate_logit is NULL");
-    if (s->kind == GRAPE_BIAS_GRAPE_AP && !(in && in->probe))
-        return grape_fail(GRAPE_ERR_ARG, "grape-ap: grape_pe_token_inputs.probe is NULL");
-    if (s->has_u && !k) return grape_fail(GRAPE_ERR_ARG, "%s: the key gate needs k (got NULL)", name);
-    if (s->has_v && !q) return grape_fail(GRAPE_ERR_ARG, "%s: the query gate needs q (got NULL)", name);
+    const bias_kind *kd = s->kd;
+    const char *name = kd->info.name;
+    if (B < 1 || T < 1) return error_fail(GRAPE_ERR_ARG, "%s: B and T must be >= 1, got B=%d T=%d", name, B, T);
+    if (kd->input != BIAS_IN_NONE && !bias_input_of(kd, in))
+        return error_fail(GRAPE_ERR_ARG, "%s: grape_pe_token_inputs.%s is NULL", name, bias_input_name(kd->input));
+    if (s->has_u && !k) return error_fail(GRAPE_ERR_ARG, "%s: the key gate needs k (got NULL)", name);
+    if (s->has_v && !q) return error_fail(GRAPE_ERR_ARG, "%s: the query gate needs q (got NULL)", name);
     return GRAPE_OK;
 }
 
 grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const grape_pe *pe, const float *q,
                                         const float *k, const grape_pe_token_inputs *in, int64_t pos0, int B,
                                         int T) {
-    if (!f || !pe) return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: NULL argument");
+    if (!f || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: NULL argument");
     const bias_state *s = pe->bias;
     grape_status st = check_inputs(s, q, k, in, B, T);
     if (st) return st;
     if (pos0 > (INT64_C(1) << 52) || pos0 < -(INT64_C(1) << 52))
-        return grape_fail(GRAPE_ERR_ARG, "bias: |pos0| must be below 2^52, got %lld", (long long)pos0);
-    if (!ws && s->kind != GRAPE_BIAS_NONE) return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: ws NULL");
+        return error_fail(GRAPE_ERR_ARG, "bias: |pos0| must be below 2^52, got %lld", (long long)pos0);
+    if (!ws && s->kind != GRAPE_BIAS_NONE) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: ws NULL");
     bias_slices sl;
     grape_arena a = {ws, SIZE_MAX, 0};
     if (!slices_take(&sl, &a, s->kind, B, T, s->H, s->P))
-        return grape_fail(GRAPE_ERR_NOMEM, "grape_bias_factors_forward: size overflows");
+        return error_fail(GRAPE_ERR_NOMEM, "grape_bias_factors_forward: size overflows");
     *f = (grape_bias_factors){s->kind, B, T, s->H, s->P, pos0, sl.slope, sl.gate_q, sl.gate_k, sl.cum,
                               sl.probe_q, sl.probe_k};
     if (sl.slope) memcpy(sl.slope, s->slope, (size_t)s->H * sizeof(float));
-    if (sl.gate_k) grape_a_gate_forward(sl.gate_k, k, s->u_hat, B, T, s->H, s->D);
-    if (sl.gate_q) grape_a_gate_forward(sl.gate_q, q, s->v_hat, B, T, s->H, s->D);
-    if (sl.cum) fox_cum_forward(sl.cum, in->gate_logit, B, T, s->H);
-    if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, in->probe, pos0, s->ap_form, B, T, s->H, s->P);
+    if (sl.gate_k) gate_forward(sl.gate_k, k, s->u_hat, B, T, s->H, s->D);
+    if (sl.gate_q) gate_forward(sl.gate_q, q, s->v_hat, B, T, s->H, s->D);
+    const float *tok = bias_input_of(s->kd, in);
+    if (sl.cum) fox_cum_forward(sl.cum, tok, B, T, s->H);
+    if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, tok, pos0, s->ap_form, B, T, s->H, s->P);
     return GRAPE_OK;
 }
 
 // Chain dw_hat (the scratch filled by the gate backward) into dparams through the normalisation.
 static void gate_params_backward(float *dw, const bias_state *s, const float *w_hat, const float *w_norm) {
-    if (dw) grape_a_norm_backward(dw, s->dw_hat, w_hat, w_norm, s->H, s->D);
+    if (dw) gate_norm_backward(dw, s->dw_hat, w_hat, w_norm, s->H, s->D);
 }
 
 grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, const grape_pe_token_grads *din,
                                          const grape_bias_grads *g, const grape_bias_factors *f,
                                          const grape_pe *pe, const float *q, const float *k,
                                          const grape_pe_token_inputs *in) {
-    if (!g || !f || !pe) return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: NULL argument");
+    if (!g || !f || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: NULL argument");
     bias_state *s = pe->bias;
     if (f->kind != s->kind || f->H != s->H)
-        return grape_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: factors were made by another encoding");
+        return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: factors were made by another encoding");
     grape_status st = check_inputs(s, q, k, in, f->B, f->T);
     if (st) return st;
     int B = f->B, T = f->T, H = s->H, D = s->D;
     float *dp = dparams ? dparams + pe->n_rot_params : NULL;
-    if (is_grape_a(s->kind) && dp && g->slope)
+    if (s->kd->learned_slope && dp && g->slope)
         for (int h = 0; h < H; h++) dp[h] += g->slope[h] * s->dslope_drho[h];
     if (s->has_u && g->gate_k) {
-        grape_a_gate_backward(dk, s->dw_hat, s->n_slots, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
+        gate_backward(dk, s->dw_hat, s->n_slots, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_u : NULL, s, s->u_hat, s->u_norm);
     }
     if (s->has_v && g->gate_q) {
-        grape_a_gate_backward(dq, s->dw_hat, s->n_slots, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
+        gate_backward(dq, s->dw_hat, s->n_slots, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_v : NULL, s, s->v_hat, s->v_norm);
     }
-    if (s->kind == GRAPE_BIAS_FOX && g->cum && din && din->gate_logit)
-        fox_cum_backward(din->gate_logit, g->cum, in->gate_logit, B, T, H);
-    if (s->kind == GRAPE_BIAS_GRAPE_AP && g->probe_q && g->probe_k && din && din->probe)
-        ap_probes_backward(din->probe, g->probe_q, g->probe_k, in->probe, f->pos0, s->ap_form, B, T, H, s->P);
+    float *dtok = bias_input_grad(s->kd, din);
+    const float *tok = bias_input_of(s->kd, in);
+    if (f->cum && g->cum && dtok) fox_cum_backward(dtok, g->cum, tok, B, T, H);
+    if (f->probe_q && g->probe_q && g->probe_k && dtok)
+        ap_probes_backward(dtok, g->probe_q, g->probe_k, tok, f->pos0, s->ap_form, B, T, H, s->P);
     return GRAPE_OK;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Closed forms (grape.h), in double. Query t and key j are indices into T of batch b, head h.
+// The block oracle: the closed forms of bias_kinds.h over a block, in double. Query t and key j are indices into
+// T of batch b, head h.
 
-static inline size_t at3(const grape_bias_factors *f, int b, int t, int h) {
-    return ((size_t)b * (size_t)f->T + (size_t)t) * (size_t)f->H + (size_t)h;
+bias_pair bias_block_pair(const grape_bias_factors *f, int b, int h, int t, int j) {
+    size_t it = bias_tok(f, b, t, h), ij = bias_tok(f, b, j, h);
+    return (bias_pair){.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
+                       .gate_q = f->gate_q ? f->gate_q[it] : 0.0, .gate_k = f->gate_k ? f->gate_k[ij] : 0.0,
+                       .cum_q = f->cum ? f->cum[it] : 0.0, .cum_k = f->cum ? f->cum[ij] : 0.0};
 }
 
-// GRAPE-AP edge score S(t,l) = <probe_q(t), probe_k(l)> / P (official §2.7 step 4).
-static double ap_score(const grape_bias_factors *f, int b, int h, int t, int l) {
-    const float *pq = f->probe_q + at3(f, b, t, h) * (size_t)f->P;
-    const float *pk = f->probe_k + at3(f, b, l, h) * (size_t)f->P;
+double bias_block_score(const grape_bias_factors *f, int b, int h, int t, int l) {
+    const float *pq = f->probe_q + bias_tok(f, b, t, h) * (size_t)f->P;
+    const float *pk = f->probe_k + bias_tok(f, b, l, h) * (size_t)f->P;
     double s = 0;
     for (int i = 0; i < f->P; i++) s += (double)pq[i] * pk[i];
     return s / f->P;
 }
 
-// Gate sum Λ(t,j) of grape-a (1 for alibi).
-static double gate_sum(const grape_bias_factors *f, int b, int h, int t, int j) {
-    double g = (f->gate_q || f->gate_k) ? 0.0 : 1.0;
-    if (f->gate_q) g += f->gate_q[at3(f, b, t, h)];
-    if (f->gate_k) g += f->gate_k[at3(f, b, j, h)];
-    return g;
-}
-
-// GRAPE-AP row t: b(t,j) = α_h Σ_{l=j+1..t} log σ(S(t,l)) by a reverse running sum (no cancellation; b(t,t) = 0).
-static void ap_row(float *row, const grape_bias_factors *f, int b, int h, int t, int j0, int Tk) {
+// Path row t: b(t,j) = α_h Σ_{l=j+1..t} ψ(t,l) by a reverse running sum (no cancellation; b(t,t) = 0).
+static void path_row(float *row, const grape_bias_factors *f, int b, int h, int t, int j0, int Tk) {
     double alpha = f->slope[h], acc = 0;
     int jhi = t < j0 + Tk - 1 ? t : j0 + Tk - 1;
     for (int l = t; l > j0; l--) {
-        acc += log_sigmoid_d(ap_score(f, b, h, t, l));
+        acc += bias_path_edge(bias_block_score(f, b, h, t, l));
         if (l - 1 <= jhi) row[l - 1 - j0] = (float)(alpha * acc);
     }
     if (t >= j0 && t < j0 + Tk) row[t - j0] = 0.0f;
 }
 
-void grape_bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk) {
+void bias_block(float *bias, const grape_bias_factors *f, int b, int h, int t0, int Tq, int j0, int Tk) {
     // bias: (Tq,Tk)
+    const bias_kind *kd = bias_kind_of(f->kind);
     for (int i = 0; i < Tq; i++) {
         int t = t0 + i;
         float *row = bias + (size_t)i * (size_t)Tk;
         for (int c = 0; c < Tk; c++) row[c] = -INFINITY;
-        if (f->kind == GRAPE_BIAS_GRAPE_AP) {
-            ap_row(row, f, b, h, t, j0, Tk);
+        if (kd->form == BIAS_FORM_PATH) {
+            path_row(row, f, b, h, t, j0, Tk);
             continue;
         }
         for (int c = 0; c < Tk && j0 + c <= t; c++) {
-            int j = j0 + c;
-            double v = f->kind == GRAPE_BIAS_FOX ? f->cum[at3(f, b, t, h)] - f->cum[at3(f, b, j, h)]
-                       : f->kind == GRAPE_BIAS_NONE ? 0.0
-                                                    : -(double)f->slope[h] * (t - j) * gate_sum(f, b, h, t, j);
-            row[c] = (float)v;
+            bias_pair p = bias_block_pair(f, b, h, t, j0 + c);
+            row[c] = (float)bias_pair_value(kd, &p);
         }
-    }
-}
-
-// GRAPE-AP row t backward: da(t,l) = α Σ_{j0<=j<l, j in block} G(t,j) (exclusive prefix sum of G along j),
-// dS = da·(1−σ(S)), dprobe_q(t) += dS·probe_k(l)/P, dprobe_k(l) += dS·probe_q(t)/P, dα += Σ_l (da/α)·a.
-static void ap_row_backward(grape_bias_grads *g, const float *grow, const grape_bias_factors *f, int b, int h,
-                            int t, int j0, int Tk) {
-    double alpha = f->slope[h], prefix = 0, dalpha = 0;
-    int P = f->P;
-    float *dq = g->probe_q ? g->probe_q + at3(f, b, t, h) * (size_t)P : NULL;
-    const float *pq = f->probe_q + at3(f, b, t, h) * (size_t)P;
-    for (int l = j0 + 1; l <= t; l++) {
-        if (l - 1 < j0 + Tk) prefix += grow[l - 1 - j0];
-        if (prefix == 0) continue;
-        double S = ap_score(f, b, h, t, l);
-        dalpha += prefix * log_sigmoid_d(S);
-        double dS = alpha * prefix * sigmoid_d(-S) / P;
-        const float *pk = f->probe_k + at3(f, b, l, h) * (size_t)P;
-        float *dk = g->probe_k ? g->probe_k + at3(f, b, l, h) * (size_t)P : NULL;
-        for (int i = 0; i < P; i++) {
-            if (dq) dq[i] += (float)(dS * pk[i]);
-            if (dk) dk[i] += (float)(dS * pq[i]);
-        }
-    }
-    if (g->slope) g->slope[h] += (float)dalpha;
-}
-
-void grape_bias_block_backward(grape_bias_grads *g, const float *dbias, const grape_bias_factors *f, int b, int h,
-                               int t0, int Tq, int j0, int Tk) {
-    // dbias: (Tq,Tk); entries with key > query are ignored.
-    for (int i = 0; i < Tq; i++) {
-        int t = t0 + i;
-        const float *grow = dbias + (size_t)i * (size_t)Tk;
-        if (f->kind == GRAPE_BIAS_GRAPE_AP) {
-            ap_row_backward(g, grow, f, b, h, t, j0, Tk);
-            continue;
-        }
-        double dslope = 0, dgq = 0;
-        for (int c = 0; c < Tk && j0 + c <= t; c++) {
-            int j = j0 + c;
-            double G = grow[c], dist = t - j;
-            if (f->kind == GRAPE_BIAS_FOX) {
-                if (g->cum) {
-                    g->cum[at3(f, b, t, h)] += G;
-                    g->cum[at3(f, b, j, h)] -= G;
-                }
-                continue;
-            }
-            if (f->kind == GRAPE_BIAS_NONE) continue;
-            dslope -= dist * gate_sum(f, b, h, t, j) * G;
-            dgq -= f->slope[h] * dist * G;
-            if (f->gate_k && g->gate_k) g->gate_k[at3(f, b, j, h)] += (float)(-f->slope[h] * dist * G);
-        }
-        if (g->slope) g->slope[h] += (float)dslope;
-        if (f->gate_q && g->gate_q) g->gate_q[at3(f, b, t, h)] += (float)dgq;
     }
 }

@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
-#include "pe/rot_internal.h"
+#include "pe/rot_kernels.h"
 
 // M = (I + A)^-1 by Gauss–Jordan with partial pivoting on the n×2n block [I + A | I].
 static grape_status invert_i_plus(double *M, const double *A, int n, double *work) {
@@ -20,7 +20,7 @@ static grape_status invert_i_plus(double *M, const double *A, int n, double *wor
         size_t piv = c;
         for (size_t i = c + 1; i < N; i++)
             if (fabs(work[i * W + c]) > fabs(work[piv * W + c])) piv = i;
-        if (!(fabs(work[piv * W + c]) > 1e-300)) return grape_fail(GRAPE_ERR_NUMERIC, "Cayley: I + A singular");
+        if (!(fabs(work[piv * W + c]) > 1e-300)) return error_fail(GRAPE_ERR_NUMERIC, "Cayley: I + A singular");
         for (size_t j = 0; j < W && piv != c; j++) {
             double t = work[c * W + j];
             work[c * W + j] = work[piv * W + j];
@@ -40,10 +40,10 @@ static grape_status invert_i_plus(double *M, const double *A, int n, double *wor
 
 grape_status cayley_forward(double *B, double *M, const double *A, int n) {
     size_t N = (size_t)n;
-    double *work = grape_alloc(2 * N * N * sizeof(double));
+    double *work = mem_alloc(2 * N * N * sizeof(double));
     if (!work) return GRAPE_ERR_NOMEM;
     grape_status st = invert_i_plus(M, A, n, work);
-    grape_free(work);
+    mem_free(work);
     if (st) return st;
     for (size_t i = 0; i < N * N; i++) B[i] = 2.0 * M[i] - (i % (N + 1) == 0);
     return GRAPE_OK;
@@ -66,4 +66,18 @@ void cayley_backward(double *dA, const double *dB, const double *M, int n, doubl
             for (size_t k = 0; k < N; k++) s += t[i * N + k] * M[j * N + k];
             dA[i * N + j] -= 2.0 * s;
         }
+}
+
+// Per set: dB = the frame gradient placed in B's first F columns (the other columns do not act), then the Cayley
+// backward.
+void cayley_frames_backward(double *dA, const double *dF, const double *M, int nset, int n, int F, double *work) {
+    size_t N = (size_t)n, NN = N * N;
+    double *dB = work;
+    for (size_t s = 0; s < (size_t)nset; s++) {
+        memset(dB, 0, NN * sizeof(double));
+        memset(dA + s * NN, 0, NN * sizeof(double));
+        for (size_t c = 0; c < (size_t)F; c++)
+            for (size_t i = 0; i < N; i++) dB[i * N + c] = dF[(s * (size_t)F + c) * N + i];
+        cayley_backward(dA + s * NN, dB, M + s * NN, n, dB + NN);
+    }
 }

@@ -1,4 +1,5 @@
-// fox.c — Forgetting Transformer gate prefix (Lin et al., ICLR 2025; xpos_lex_fox_alibi.md §3.1, §3.3).
+// fox.c — Forgetting Transformer gate prefix (Lin et al., ICLR 2025, arXiv 2503.02130;
+// github.com/zhixuan-lin/forgetting-transformer).
 #include "core/mathx.h"
 #include "pe/bias_internal.h"
 

@@ -1,5 +1,6 @@
-// grape_a.c — GRAPE-A gated slopes (GRAPE §4 eq. 4.6; official code §2.6): λ = softplus(ŵ_h·x/√D) with
-// ŵ = w/max(‖w‖, 1e-6), read from the QK-RMSNormed q (query gate, w = v) or k (key gate, w = u).
+// grape_a.c — GRAPE-A gated slopes (GRAPE, arXiv 2512.07805 §4 eq. 4.6; official model/llama-mha-grape-a-*.py):
+// λ = softplus(ŵ_h·x/√D) with ŵ = w/max(‖w‖, 1e-6), read from the QK-RMSNormed q (query gate, w = v) or k (key
+// gate, w = u).
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -18,7 +19,7 @@ static inline float dot_f(const float *a, const float *b, int n) {
 }
 
 // λ_i = softplus(ŵ_h·x_i/√D). gate: (B,T,H); x: (B,T,H,D); w_hat: (H,D)
-void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D) {
+void gate_forward(float *gate, const float *x, const float *w_hat, int B, int T, int H, int D) {
     size_t rows = (size_t)B * (size_t)T;
     float scale = 1.0f / sqrtf((float)D);
 #pragma omp parallel for if (rows * (size_t)H > GATE_PAR_MIN)
@@ -34,8 +35,8 @@ void grape_a_gate_forward(float *gate, const float *x, const float *w_hat, int B
 // summing dŵ into its own slot of dw_slots, and the slots are added into slot 0 at the end.
 // dx: (B,T,H,D) (NULL skips); dw_slots: (n_slots,H,D) double, overwritten; dgate, gate: (B,T,H); x: (B,T,H,D);
 // w_hat: (H,D)
-void grape_a_gate_backward(float *dx, double *dw_slots, int n_slots, const float *dgate, const float *gate,
-                           const float *x, const float *w_hat, int B, int T, int H, int D) {
+void gate_backward(float *dx, double *dw_slots, int n_slots, const float *dgate, const float *gate,
+                   const float *x, const float *w_hat, int B, int T, int H, int D) {
     size_t rows = (size_t)B * (size_t)T, HD = (size_t)H * (size_t)D;
     float scale = 1.0f / sqrtf((float)D);
     int nt = rows * (size_t)H > GATE_PAR_MIN ? n_slots : 1;
@@ -65,7 +66,7 @@ void grape_a_gate_backward(float *dx, double *dw_slots, int n_slots, const float
 }
 
 // ŵ = w / n, n = max(‖w‖, eps). w_hat, w: (H,D); w_norm: (H)
-void grape_a_normalise(float *w_hat, float *w_norm, const float *w, int H, int D) {
+void gate_normalise(float *w_hat, float *w_norm, const float *w, int H, int D) {
     for (int h = 0; h < H; h++) {
         const float *wh = w + (size_t)h * (size_t)D;
         double ss = 0;
@@ -78,7 +79,7 @@ void grape_a_normalise(float *w_hat, float *w_norm, const float *w, int H, int D
 
 // dw += (dŵ − ŵ(ŵ·dŵ))/‖w‖ (the projection off ŵ); below the floor the map is w/eps and dw += dŵ/eps.
 // dw: (H,D); dw_hat: (H,D); w_hat: (H,D); w_norm: (H)
-void grape_a_norm_backward(float *dw, const double *dw_hat, const float *w_hat, const float *w_norm, int H, int D) {
+void gate_norm_backward(float *dw, const double *dw_hat, const float *w_hat, const float *w_norm, int H, int D) {
     for (int h = 0; h < H; h++) {
         const float *wh = w_hat + (size_t)h * (size_t)D;
         const double *g = dw_hat + (size_t)h * (size_t)D;
@@ -107,7 +108,7 @@ static void fill_normal(float *x, size_t n, double std, uint64_t seed) {
     }
 }
 
-grape_status grape_a_init(const bias_state *s, float *params, uint64_t seed) {
+grape_status gate_init(const bias_state *s, float *params, uint64_t seed) {
     size_t HD = (size_t)s->H * (size_t)s->D;
     for (int h = 0; h < s->H; h++) params[h] = (float)log(expm1(1.0));
     if (s->has_u) fill_normal(params + s->off_u, HD, 1.0 / sqrt((double)s->D), seed ^ 0x75ull);

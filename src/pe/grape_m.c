@@ -1,7 +1,8 @@
-// grape_m.c — learned log-frequencies (official GRAPE-M nonctx, grape_official_code.md §2.2):
+// grape_m.c — learned log-frequencies (official GRAPE-M nonctx, github.com/model-architectures/GRAPE
+// model/llama-mha-grape-m-nonctx.py):
 //   θ_i = exp(λ_i / 16) with λ stored ×16 (Adam's step on ln θ becomes lr/16); init λ_i = 16·ln θ_i^RoPE.
-//   Backward: dθ_i = Σ n·dφ_i, dλ_i = dθ_i·θ_i/16. grape-m-ctx stores λ without the ×16 (θ = exp λ, §2.3);
-//   grape-m-basis and grape-m-nc reuse the ×16 form.
+//   Backward: dθ_i = Σ n·dφ_i, dλ_i = dθ_i·θ_i/16. grape-m-ctx stores λ without the ×16 (θ = exp λ, official
+//   model/llama-mha-grape-m-ctx.py); grape-m-basis and grape-m-nc reuse the ×16 form.
 #include <math.h>
 
 #include "pe/rot_internal.h"

@@ -1,4 +1,4 @@
-// grape_m_basis.c — GRAPE-M with a learned commuting basis (GRAPE §3.1, grape_paper.md §1.1):
+// grape_m_basis.c — GRAPE-M with a learned commuting basis (GRAPE, arXiv 2512.07805 §3.1):
 //   G(n) = B R(nθ) Bᵀ on the rotary dims, B = Cayley(A) ∈ SO(R), A = S − Sᵀ, S strictly lower-triangular
 //   (packed row-major, R(R−1)/2 params "basis_skew", init 0 ⇒ B = I: the encoding starts as grape-m = RoPE).
 // Because q̃ᵀk̃ = (R_i Bᵀq)ᵀ(R_j Bᵀk), the outer B cancels in every logit; grape_basis_fold moves Bᵀ into the
@@ -74,30 +74,16 @@ void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const
     for (int i = r->R; i < r->D; i++) dx[i] += dy[i];
 }
 
-// dF: (nset, frame, R) rows of dFᵀ, i.e. dF[c][i] = ∂loss/∂F_ic for the first `frame` columns of B.
-void frame_chain_skew(float *dskew, const double *dF, const rot_state *r, double *work) {
-    size_t N = (size_t)r->R, F = (size_t)r->frame;
-    double *dB = work, *dA = dB + N * N;
-    for (size_t s = 0; s < (size_t)r->nset; s++) {
-        memset(dB, 0, 2 * N * N * sizeof(double));
-        for (size_t c = 0; c < F; c++)
-            for (size_t i = 0; i < N; i++) dB[i * N + c] = dF[(s * F + c) * N + i];
-        cayley_backward(dA, dB, r->tab.cay_m + s * N * N, r->R, dA + N * N);
-        if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_backward(dskew + s * r->n_skew, dA, r->R);
-        else nc_skew_backward(dskew + s * r->n_skew, dA, r->R, r->frame, r->cfg.interleaved);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Folding Bᵀ into a per-head projection W (H·D × C): W' = blockdiag(B_hᵀ) W on each head's rotary rows.
 
 static grape_status check_fold(const grape_pe *pe, const void *a, const void *b, int C) {
-    if (!pe || !a || !b) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: NULL argument");
+    if (!pe || !a || !b) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: NULL argument");
     if (pe->rot->kind != GRAPE_ROT_GRAPE_M_BASIS)
-        return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: encoding is not grape-m-basis");
-    if (C < 1) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: C must be >= 1, got %d", C);
-    if (a == b) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: output must not alias the input");
-    if (!pe->rot->prepared) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold: call grape_pe_prepare first");
+        return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: encoding is not grape-m-basis");
+    if (C < 1) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: C must be >= 1, got %d", C);
+    if (a == b) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: output must not alias the input");
+    if (!pe->rot->prepared) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: call grape_pe_prepare first");
     return GRAPE_OK;
 }
 
@@ -119,16 +105,16 @@ grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *p
 }
 
 // dw += blockdiag(B_h) dw_folded; dparams(basis_skew) += Cayley chain of dB_h = W_h dW'_hᵀ, computed as its
-// transpose dFᵀ = dW'_h W_hᵀ (the row layout frame_chain_skew reads), summed over heads that share B.
+// transpose dFᵀ = dW'_h W_hᵀ (the row layout cayley_frames_backward reads), summed over heads that share B.
 grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
                                        const grape_pe *pe, int C) {
     grape_status st = check_fold(pe, dw, dw_folded, C);
     if (st) return st;
-    if (!w || !dparams) return grape_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
+    if (!w || !dparams) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
     const rot_state *r = pe->rot;
     size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R, ns = (size_t)r->nset;
-    float *dFf = grape_alloc(ns * RR * sizeof(float));
-    double *dF = grape_alloc((ns * RR + ROT_CHAIN_WORK(R)) * sizeof(double)); // dF | chain scratch
+    float *dFf = mem_alloc(ns * RR * sizeof(float));
+    double *dF = mem_alloc((ns * RR + ROT_CHAIN_WORK(ns, R)) * sizeof(double)); // dF | dA | Cayley scratch
     for (size_t h = 0; h < (size_t)r->H && dFf && dF && !st; h++) {
         size_t set = ns > 1 ? h : 0;
         const float *wh = w + h * D * Cs, *gh = dw_folded + h * D * Cs;
@@ -142,8 +128,13 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
     }
     if (!dFf || !dF) st = GRAPE_ERR_NOMEM;
     for (size_t i = 0; !st && i < ns * RR; i++) dF[i] = dFf[i];
-    if (!st) frame_chain_skew(dparams + ns * r->n_freq, dF, r, dF + ns * RR);
-    grape_free(dFf);
-    grape_free(dF);
+    if (!st) {
+        double *dA = dF + ns * RR;
+        cayley_frames_backward(dA, dF, r->tab.cay_m, r->nset, r->R, r->R, dA + ns * RR);
+        float *dskew = dparams + ns * r->n_freq;
+        for (size_t s = 0; s < ns; s++) basis_skew_backward(dskew + s * r->n_skew, dA + s * RR, r->R);
+    }
+    mem_free(dFf);
+    mem_free(dF);
     return st;
 }

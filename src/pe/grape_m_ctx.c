@@ -1,6 +1,7 @@
-// grape_m_ctx.c — contextual phase of GRAPE-M ctx (grape_official_code.md §2.3; GRAPE §3.1 phase-modulated):
+// grape_m_ctx.c — contextual phase of GRAPE-M ctx (github.com/model-architectures/GRAPE model/llama-mha-grape-m-ctx.py;
+// GRAPE, arXiv 2512.07805 §3.1, phase-modulated):
 //   ω_t = sigmoid(logit_t / 16),  Φ_t = Σ_{τ<t} ω_τ (exclusive, running sum in double),
-// per batch row, or per (batch, head) with per_head. The rotation angle is Φ_t·θ_i (rotation.c).
+// per batch row, or per (batch, head) with per_head. The rotation angle is Φ_t·θ_i (rot_table.c).
 //   Backward: dω_τ = Σ_{t>τ} dΦ_t (reverse exclusive cumsum), dlogit_τ += dω_τ·ω_τ(1 − ω_τ)/16.
 #include "core/error.h"
 #include "core/mathx.h"
@@ -10,9 +11,9 @@
 #define CTX_OMEGA_SCALE 16.0 // official ctx_omega_scale
 
 static grape_status check_phase(const grape_pe *pe, const void *a, const void *b, int B, int T) {
-    if (!pe || !a || !b) return grape_fail(GRAPE_ERR_ARG, "grape_phase: NULL argument");
-    if (pe->rot->kind != GRAPE_ROT_GRAPE_M_CTX) return grape_fail(GRAPE_ERR_ARG, "grape_phase: not grape-m-ctx");
-    if (B < 0 || T < 0) return grape_fail(GRAPE_ERR_ARG, "grape_phase: negative shape B=%d T=%d", B, T);
+    if (!pe || !a || !b) return error_fail(GRAPE_ERR_ARG, "grape_phase: NULL argument");
+    if (pe->rot->kind != GRAPE_ROT_GRAPE_M_CTX) return error_fail(GRAPE_ERR_ARG, "grape_phase: not grape-m-ctx");
+    if (B < 0 || T < 0) return error_fail(GRAPE_ERR_ARG, "grape_phase: negative shape B=%d T=%d", B, T);
     return GRAPE_OK;
 }
 
@@ -38,7 +39,7 @@ grape_status grape_phase_backward(float *dphase_logit, const double *dphase, con
                                   const grape_pe *pe, int B, int T) {
     grape_status st = check_phase(pe, dphase_logit, dphase, B, T);
     if (st) return st;
-    if (!phase_logit) return grape_fail(GRAPE_ERR_ARG, "grape_phase_backward: phase_logit is NULL");
+    if (!phase_logit) return error_fail(GRAPE_ERR_ARG, "grape_phase_backward: phase_logit is NULL");
     size_t hp = (size_t)pe->rot->phase_heads;
 #pragma omp parallel for schedule(static)
     for (int64_t bh = 0; bh < (int64_t)B * (int64_t)hp; bh++) {

@@ -1,4 +1,4 @@
-// grape_m_nc.c — non-commuting GRAPE-M mixture of rank r (GRAPE §3.2; grape_paper.md §1.2, trainable form):
+// grape_m_nc.c — non-commuting GRAPE-M mixture of rank r (GRAPE, arXiv 2512.07805 §3.2; trainable form):
 //   y = Eᵀx ∈ R^r,  x̃ = x + E(R(nθ) y − y),  E = first r columns of Cayley(A) ∈ SO(R) (orthonormal frame),
 //   r/2 learned log-frequencies (×16 form). O(r·R) per token and head.
 // A is parameterised by its r leading columns: A_ij (i > j, j < r), minus the r/2 in-pair entries A_{i1,i0} of
@@ -6,7 +6,7 @@
 // r·R − r(r+1)/2 − r/2 ("frame_skew"). Init 0 ⇒ E = the first r coordinates, frame pairs in cfg's layout.
 #include <string.h>
 
-#include "attn/simd.h"
+#include "core/simd.h"
 #include "pe/rot_internal.h"
 
 #define NC_TILE (2 * VW) // columns of dEᵀ per register tile of the frame-gradient block
@@ -90,7 +90,7 @@ void nc_head_forward(float *y, const float *x, const float *cs, const float *sn,
 }
 
 // v = Eᵀx, u = R v, g = Eᵀdy, gv = Rᵀg:  dx += dy + E(gv − g);  dEᵀ = Σ (u − v) dyᵀ + (gv − g) xᵀ, whose
-// coefficients go to coef = [u − v | gv − g] (2·fpad floats, or NULL) for nc_frame_grad_block.
+// coefficients go to coef = [u − v | gv − g] (2·fpad floats, or NULL) for nc_frame_grad_tokens.
 void nc_head_backward(float *dx, float *dphi, float *coef, const float *dy, const float *x, const float *cs,
                       const float *sn, const rot_state *r, int set, float *scratch) {
     int R = r->R, F = r->frame, fp = r->fpad;
@@ -132,8 +132,10 @@ static inline void frame_grad_tile(double *dF, const float *coef, size_t lc, con
     }
 }
 
-void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld, int K,
-                         const rot_state *r) {
+// dF (frame, R) += Σ_k (u − v)_k dy_kᵀ + (gv − g)_k x_kᵀ over K rows of one set: coefficient rows at stride lc
+// floats, dy and x rows at stride ld floats.
+static void frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld,
+                             int K, const rot_state *r) {
     int R = r->R, fp = r->fpad, full = R - R % NC_TILE;
     for (int c = 0; c < r->frame; c += NC_ROWS) {
         int nr = r->frame - c < NC_ROWS ? r->frame - c : NC_ROWS;
@@ -148,4 +150,17 @@ void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *
             }
             dF[(size_t)c * (size_t)R + (size_t)i] += s;
         }
+}
+
+// dEᵀ += the frame-gradient terms of nb tokens from bt0: one pass over the block per set.
+void nc_frame_grad_tokens(double *dF, const float *coef, const float *dy, const float *x, const rot_state *r,
+                          int64_t bt0, int nb) {
+    size_t H = (size_t)r->H, D = (size_t)r->D, lc = 2 * (size_t)r->fpad, row0 = (size_t)bt0 * H;
+    if (r->nset == 1) {
+        frame_grad_block(dF, coef, lc, dy + row0 * D, x + row0 * D, D, nb * r->H, r);
+        return;
+    }
+    for (size_t s = 0; s < H; s++) // per-head frames: the set's rows are every H-th
+        frame_grad_block(dF + s * (size_t)r->frame * (size_t)r->R, coef + s * lc, H * lc, dy + (row0 + s) * D,
+                         x + (row0 + s) * D, H * D, nb, r);
 }

@@ -1,4 +1,4 @@
-// kv_shift.c — KV-shift (official GRAPE code §3, kv_shift_torch.py; FoX-Pro ShiftLinear):
+// kv_shift.c — KV-shift (official GRAPE code, kv_shift_torch.py; FoX-Pro ShiftLinear):
 // k'_t = α_t o_{t−1} + (1 − α_t) o_t with o_{−1} = 0 and α_t = σ(logit_t) per head, in fp32.
 #include "core/error.h"
 #include "core/mathx.h"
@@ -8,9 +8,9 @@
 
 static grape_status check_dims(const char *fn, const void *a, const void *b, const void *c, int B, int T, int H,
                                int D) {
-    if (!a || !b || !c) return grape_fail(GRAPE_ERR_ARG, "%s: NULL argument", fn);
+    if (!a || !b || !c) return error_fail(GRAPE_ERR_ARG, "%s: NULL argument", fn);
     if (B < 1 || T < 1 || H < 1 || D < 1)
-        return grape_fail(GRAPE_ERR_ARG, "%s: dims must be >= 1 (B=%d T=%d H=%d D=%d)", fn, B, T, H, D);
+        return error_fail(GRAPE_ERR_ARG, "%s: dims must be >= 1 (B=%d T=%d H=%d D=%d)", fn, B, T, H, D);
     return GRAPE_OK;
 }
 
@@ -67,7 +67,7 @@ grape_status grape_kv_shift_backward(float *do_, float *dshift_logit, const floa
 grape_status grape_kv_shift_step(float *y, float *prev, const float *o, const float *shift_logit, int B, int H,
                                  int D) {
     grape_status st = check_dims("grape_kv_shift_step", y, prev, o, B, 1, H, D);
-    if (st || !shift_logit) return st ? st : grape_fail(GRAPE_ERR_ARG, "grape_kv_shift_step: shift_logit NULL");
+    if (st || !shift_logit) return st ? st : error_fail(GRAPE_ERR_ARG, "grape_kv_shift_step: shift_logit NULL");
     size_t n = (size_t)B * (size_t)H;
     for (size_t i = 0; i < n; i++) {
         float a = sigmoid_f(shift_logit[i]);

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/mem.h"
+#include "pe/bias_kinds.h"
 #include "pe/pe_internal.h"
 
 #define GRAPE_MAX_HEADS 4096
@@ -11,11 +12,11 @@
 
 static grape_status check_common(const grape_pe_config *c) {
     if (c->rot < 0 || c->rot >= GRAPE_ROT_COUNT || c->bias < 0 || c->bias >= GRAPE_BIAS_COUNT)
-        return grape_fail(GRAPE_ERR_ARG, "unknown encoding kind (rot %d, bias %d)", (int)c->rot, (int)c->bias);
+        return error_fail(GRAPE_ERR_ARG, "unknown encoding kind (rot %d, bias %d)", (int)c->rot, (int)c->bias);
     if (c->n_heads < 1 || c->n_heads > GRAPE_MAX_HEADS)
-        return grape_fail(GRAPE_ERR_ARG, "n_heads must be in [1, %d], got %d", GRAPE_MAX_HEADS, c->n_heads);
+        return error_fail(GRAPE_ERR_ARG, "n_heads must be in [1, %d], got %d", GRAPE_MAX_HEADS, c->n_heads);
     if (c->head_dim < 2 || c->head_dim > GRAPE_MAX_HEAD_DIM || c->head_dim % 2)
-        return grape_fail(GRAPE_ERR_ARG, "head_dim must be even in [2, %d], got %d", GRAPE_MAX_HEAD_DIM,
+        return error_fail(GRAPE_ERR_ARG, "head_dim must be even in [2, %d], got %d", GRAPE_MAX_HEAD_DIM,
                           c->head_dim);
     return GRAPE_OK;
 }
@@ -23,17 +24,17 @@ static grape_status check_common(const grape_pe_config *c) {
 static grape_status collect_tensors(grape_pe *pe) {
     int n = rot_param_tensors(pe->rot, pe->tensors, GRAPE_PE_MAX_TENSORS, 0);
     n += bias_param_tensors(pe->bias, pe->tensors + n, GRAPE_PE_MAX_TENSORS - n, pe->n_rot_params);
-    if (n > GRAPE_PE_MAX_TENSORS) return grape_fail(GRAPE_ERR_ARG, "too many parameter tensors (%d)", n);
+    if (n > GRAPE_PE_MAX_TENSORS) return error_fail(GRAPE_ERR_ARG, "too many parameter tensors (%d)", n);
     pe->n_tensors = n;
     return GRAPE_OK;
 }
 
 grape_status grape_pe_create(grape_pe **out, const grape_pe_config *cfg) {
     *out = NULL;
-    if (!cfg) return grape_fail(GRAPE_ERR_ARG, "grape_pe_create: cfg is NULL");
+    if (!cfg) return error_fail(GRAPE_ERR_ARG, "grape_pe_create: cfg is NULL");
     grape_status st = check_common(cfg);
     if (st) return st;
-    grape_pe *pe = grape_alloc(sizeof *pe);
+    grape_pe *pe = mem_alloc(sizeof *pe);
     if (!pe) return GRAPE_ERR_NOMEM;
     pe->cfg = *cfg;
     if ((st = rot_create(&pe->rot, cfg)) || (st = bias_create(&pe->bias, cfg))) {
@@ -54,7 +55,7 @@ void grape_pe_free(grape_pe *pe) {
     if (!pe) return;
     rot_free(pe->rot);
     bias_free(pe->bias);
-    grape_free(pe);
+    mem_free(pe);
 }
 
 const grape_pe_config *grape_pe_get_config(const grape_pe *pe) { return &pe->cfg; }
@@ -68,30 +69,31 @@ const grape_param_info *grape_pe_param_tensor(const grape_pe *pe, int i) {
 }
 
 grape_status grape_pe_init_params(const grape_pe *pe, float *params, uint64_t seed) {
-    if (grape_pe_num_params(pe) && !params) return grape_fail(GRAPE_ERR_ARG, "grape_pe_init_params: params NULL");
+    if (grape_pe_num_params(pe) && !params) return error_fail(GRAPE_ERR_ARG, "grape_pe_init_params: params NULL");
     grape_status st = rot_init_params(pe->rot, params, seed);
     if (st) return st;
     return bias_init_params(pe->bias, params ? params + pe->n_rot_params : NULL, seed ^ 0x9e3779b97f4a7c15ull);
 }
 
 grape_status grape_pe_prepare(grape_pe *pe, const float *params) {
-    if (grape_pe_num_params(pe) && !params) return grape_fail(GRAPE_ERR_ARG, "grape_pe_prepare: params NULL");
+    if (grape_pe_num_params(pe) && !params) return error_fail(GRAPE_ERR_ARG, "grape_pe_prepare: params NULL");
     grape_status st = rot_prepare(pe->rot, params);
     if (st) return st;
     return bias_prepare(pe->bias, params ? params + pe->n_rot_params : NULL);
 }
 
 grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T) {
-    if (!pe) return grape_fail(GRAPE_ERR_ARG, "grape_pe_reserve: pe is NULL");
+    if (!pe) return error_fail(GRAPE_ERR_ARG, "grape_pe_reserve: pe is NULL");
     if (max_B < 1 || max_T < 1)
-        return grape_fail(GRAPE_ERR_ARG, "grape_pe_reserve: max_B (%d) and max_T (%d) must be >= 1", max_B, max_T);
+        return error_fail(GRAPE_ERR_ARG, "grape_pe_reserve: max_B (%d) and max_T (%d) must be >= 1", max_B, max_T);
     return rot_reserve(pe->rot, max_B, max_T);
 }
 
 void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch) {
     const grape_pe_config *c = &pe->cfg;
     ch->phase = c->rot == GRAPE_ROT_GRAPE_M_CTX ? (c->per_head ? c->n_heads : 1) : 0;
-    ch->gate = c->bias == GRAPE_BIAS_FOX ? c->n_heads : 0;
-    ch->probe = c->bias == GRAPE_BIAS_GRAPE_AP ? c->n_heads * c->ap_probe_dim : 0;
+    bias_input in = bias_kind_of(c->bias)->input;
+    ch->gate = in == BIAS_IN_GATE_LOGIT ? c->n_heads : 0;
+    ch->probe = in == BIAS_IN_PROBE ? c->n_heads * c->ap_probe_dim : 0;
     ch->shift = c->kv_shift ? c->n_heads : 0;
 }

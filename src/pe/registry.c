@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "grape.h"
+#include "pe/bias_kinds.h"
 
 static const char *const rot_names[GRAPE_ROT_COUNT] = {
     [GRAPE_ROT_NONE] = "nope",
@@ -20,17 +21,9 @@ static const char *const rot_names[GRAPE_ROT_COUNT] = {
     [GRAPE_ROT_GRAPE_M_NC] = "grape-m-nc",
 };
 
-static const char *const bias_names[GRAPE_BIAS_COUNT] = {
-    [GRAPE_BIAS_NONE] = "nope",
-    [GRAPE_BIAS_ALIBI] = "alibi",
-    [GRAPE_BIAS_FOX] = "fox",
-    [GRAPE_BIAS_GRAPE_A_K] = "grape-a-k",
-    [GRAPE_BIAS_GRAPE_A_Q] = "grape-a-q",
-    [GRAPE_BIAS_GRAPE_A_QK] = "grape-a-qk",
-    [GRAPE_BIAS_GRAPE_AP] = "grape-ap",
-};
-
-static const grape_pe_info infos[] = {
+// The rotations' rows of `grape encodings`; the additive kinds' rows come from the kind table (bias_kinds.c),
+// then the hybrid row.
+static const grape_pe_info rot_infos[] = {
     {"nope", "multiplicative", "none", "GRAPE §4: trivial generator L = 0, A = 0"},
     {"rope", "multiplicative", "none (base, pair layout, partial rotary; PI/NTK/YaRN extension)",
      "GRAPE §3.1: MS-GRAPE on canonical planes (RoFormer)"},
@@ -43,16 +36,10 @@ static const grape_pe_info infos[] = {
      "GRAPE §3.1 learned commuting basis"},
     {"grape-m-nc", "multiplicative", "log_freq r/2, frame_skew rR-r(r+1)/2-r/2 (Cayley frame E, r = nc_rank)",
      "GRAPE §3.2 non-commuting mixture (trainable E, theta form)"},
-    {"alibi", "additive", "none (slopes m_h for any head count)", "GRAPE §4 unipotent lift; ALiBi (Press et al.)"},
-    {"fox", "additive", "none here (gate W_f, b_f in the model's projection)",
-     "GRAPE §5 endpoint-independent GRAPE-AP; FoX (Lin et al.)"},
-    {"grape-a-k", "additive", "rho H, u H*D (key gate)", "GRAPE §4 eq. 4.6 key-gated slope"},
-    {"grape-a-q", "additive", "rho H, v H*D (query gate)", "GRAPE §4 eq. 4.6 query-gated slope"},
-    {"grape-a-qk", "additive", "rho H, u H*D, v H*D", "GRAPE §4 eq. 4.6 query+key-gated slope"},
-    {"grape-ap", "additive", "none here (probe W_p H*P x C in the model's projection)",
-     "GRAPE §5 path-integral additive; official v1 (ap_form: paper, relative)"},
-    {"ROT+BIAS", "hybrid", "those of ROT and BIAS", "GRAPE §6 composition, e.g. grape-m+grape-ap, xpos+fox"},
 };
+static const grape_pe_info hybrid_info = {"ROT+BIAS", "hybrid", "those of ROT and BIAS",
+                                          "GRAPE §6 composition, e.g. grape-m+grape-ap, xpos+fox"};
+#define N_ROT_INFOS (int)(sizeof rot_infos / sizeof rot_infos[0])
 
 // ---------------------------------------------------------------------------------------------------------
 // The option table
@@ -61,8 +48,8 @@ static const grape_pe_info infos[] = {
 #define ROT_ANY 0x7fu // every rotation kind, nope included (GRAPE_ROT_COUNT = 7)
 #define ROT_TURNING (ROT_ANY & ~BIT(GRAPE_ROT_NONE))
 #define ROT_LEARNED_X16 (BIT(GRAPE_ROT_GRAPE_M) | BIT(GRAPE_ROT_GRAPE_M_BASIS) | BIT(GRAPE_ROT_GRAPE_M_NC))
-#define BIAS_ANY 0x7fu // every bias kind, none included (GRAPE_BIAS_COUNT = 7)
-_Static_assert(GRAPE_ROT_COUNT == 7 && GRAPE_BIAS_COUNT == 7, "ROT_ANY / BIAS_ANY cover every kind");
+#define BIAS_ANY ((1u << GRAPE_BIAS_COUNT) - 1) // every bias kind, none included
+_Static_assert(GRAPE_ROT_COUNT == 7, "ROT_ANY covers every kind");
 _Static_assert(sizeof(grape_rope_scaling) == sizeof(int), "enum options are stored as int");
 
 #define OPT(field, alias, type, def, lo, hi, flags, values, rot, bias, doc)                                         \
@@ -121,9 +108,15 @@ static const grape_pe_option options[] = {
 };
 #define N_OPTIONS (int)(sizeof options / sizeof options[0])
 
-int grape_pe_info_count(void) { return (int)(sizeof infos / sizeof infos[0]); }
+// Rows: the rotations (nope first), the additive kinds but none, the hybrid.
+int grape_pe_info_count(void) { return N_ROT_INFOS + GRAPE_BIAS_COUNT - 1 + 1; }
 
-const grape_pe_info *grape_pe_info_at(int i) { return (i >= 0 && i < grape_pe_info_count()) ? &infos[i] : NULL; }
+const grape_pe_info *grape_pe_info_at(int i) {
+    if (i < 0 || i >= grape_pe_info_count()) return NULL;
+    if (i < N_ROT_INFOS) return &rot_infos[i];
+    if (i < N_ROT_INFOS + GRAPE_BIAS_COUNT - 1) return &bias_kind_of((grape_bias_kind)(i - N_ROT_INFOS + 1))->info;
+    return &hybrid_info;
+}
 
 int grape_pe_option_count(void) { return N_OPTIONS; }
 
@@ -211,7 +204,7 @@ static int in_range(const grape_pe_option *o, double v) {
 // The value text s (len bytes) of option o into *v, or a message naming the option, the value and the range.
 static grape_status parse_value(double *v, const grape_pe_option *o, const char *s, size_t len) {
     char text[64], range[96];
-    if (len == 0 || len >= sizeof text) return grape_fail(GRAPE_ERR_ARG, "option %s needs a value", o->name);
+    if (len == 0 || len >= sizeof text) return error_fail(GRAPE_ERR_ARG, "option %s needs a value", o->name);
     memcpy(text, s, len);
     text[len] = '\0';
     if (o->type == GRAPE_OPT_ENUM) {
@@ -220,7 +213,7 @@ static grape_status parse_value(double *v, const grape_pe_option *o, const char 
         char list[96] = "";
         for (int i = 0; o->values[i]; i++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", o->values[i]);
-        return grape_fail(GRAPE_ERR_ARG, "option %s must be one of %s, got '%s'", o->name, list, text);
+        return error_fail(GRAPE_ERR_ARG, "option %s must be one of %s, got '%s'", o->name, list, text);
     }
     int word = o->type == GRAPE_OPT_BOOL && (!strcmp(text, "true") || !strcmp(text, "false")), number = word;
     if (word) {
@@ -233,7 +226,7 @@ static grape_status parse_value(double *v, const grape_pe_option *o, const char 
     }
     if (number && in_range(o, *v)) return GRAPE_OK;
     format_range(range, sizeof range, o);
-    return grape_fail(GRAPE_ERR_ARG, "option %s must be %s in %s, got '%s'", o->name,
+    return error_fail(GRAPE_ERR_ARG, "option %s must be %s in %s, got '%s'", o->name,
                       o->type == GRAPE_OPT_REAL ? "a number" : "an integer", range, text);
 }
 
@@ -248,18 +241,18 @@ static grape_status parse_options(grape_pe_config *cfg, const char *s, const cha
         char key[48];
         size_t klen = (size_t)(eq - s);
         if (klen == 0 || klen >= sizeof key)
-            return grape_fail(GRAPE_ERR_ARG, "%s: empty or overlong option name", part);
+            return error_fail(GRAPE_ERR_ARG, "%s: empty or overlong option name", part);
         memcpy(key, s, klen);
         key[klen] = '\0';
         int i = grape_pe_option_find(key);
         if (i < 0)
-            return grape_fail(GRAPE_ERR_ARG, "%s: unknown option '%s' (see `grape encodings %s`)", part, key, part);
+            return error_fail(GRAPE_ERR_ARG, "%s: unknown option '%s' (see `grape encodings %s`)", part, key, part);
         const grape_pe_option *o = &options[i];
         if (!applies(o, kind))
-            return grape_fail(GRAPE_ERR_ARG, "option %s does not apply to %s (see `grape encodings --options`)",
+            return error_fail(GRAPE_ERR_ARG, "option %s does not apply to %s (see `grape encodings --options`)",
                               o->name, part);
-        if (*eq != '=') return grape_fail(GRAPE_ERR_ARG, "option %s needs a value: write %s=VALUE", o->name, o->name);
-        if (*seen & (1u << i)) return grape_fail(GRAPE_ERR_ARG, "option %s is given twice", o->name);
+        if (*eq != '=') return error_fail(GRAPE_ERR_ARG, "option %s needs a value: write %s=VALUE", o->name, o->name);
+        if (*seen & (1u << i)) return error_fail(GRAPE_ERR_ARG, "option %s is given twice", o->name);
         *seen |= 1u << i;
         const char *v = eq + 1, *ve = v;
         while (*ve && *ve != ',' && !(*ve == '+' && !(ve[1] >= '0' && ve[1] <= '9'))) ve++;
@@ -277,21 +270,21 @@ static int rot_applies_k(const grape_pe_option *o, int k) { return rot_applies(o
 static int bias_applies_k(const grape_pe_option *o, int k) { return bias_applies(o, (grape_bias_kind)k); }
 
 grape_status grape_pe_parse(grape_pe_config *cfg, const char *name) {
-    if (!cfg || !name || !*name) return grape_fail(GRAPE_ERR_ARG, "empty encoding name");
+    if (!cfg || !name || !*name) return error_fail(GRAPE_ERR_ARG, "empty encoding name");
     grape_pe_config c = *cfg;
     grape_pe_config_default(&c, cfg->n_heads, cfg->head_dim);
     unsigned seen = 0;
     const char *s = name;
     static const char hybrid[] = "want NAME or ROT+BIAS (ROT one of nope, rope, xpos, grape-m*; BIAS one of alibi, "
-                                 "fox, grape-a-*, grape-ap), each optionally followed by :key=value,...";
+                                 "fox, grape-a*, grape-ap), each optionally followed by :key=value,...";
     for (int part = 0;; part++) {
         size_t len = strcspn(s, ":+");
-        int r = find_name(rot_names, GRAPE_ROT_COUNT, s, len), b = find_name(bias_names, GRAPE_BIAS_COUNT, s, len);
+        int r = find_name(rot_names, GRAPE_ROT_COUNT, s, len), b = bias_kind_find(s, len);
         int is_rot = part == 0 && r >= 0; // a lone name is a rotation if it can be ("nope" is both)
         if (part == 0 && r < 0 && b < 0)
-            return grape_fail(GRAPE_ERR_ARG, "unknown encoding '%.*s' in '%s' (run `grape encodings`)", (int)len, s,
+            return error_fail(GRAPE_ERR_ARG, "unknown encoding '%.*s' in '%s' (run `grape encodings`)", (int)len, s,
                               name);
-        if (part == 1 && b < 0) return grape_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
+        if (part == 1 && b < 0) return error_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
         if (is_rot)
             c.rot = (grape_rot_kind)r;
         else
@@ -305,7 +298,7 @@ grape_status grape_pe_parse(grape_pe_config *cfg, const char *name) {
             if (st) return st;
         }
         if (*s == '\0') break;
-        if (!is_rot) return grape_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
+        if (!is_rot) return error_fail(GRAPE_ERR_ARG, "bad encoding '%s': %s", name, hybrid);
         s++; // the '+' before BIAS
     }
     *cfg = c;
@@ -346,7 +339,7 @@ int grape_pe_name(char *buf, size_t n, const grape_pe_config *cfg) {
             size_t cap = n > len ? n - len : 0;
             len += (size_t)snprintf(cap ? buf + len : NULL, cap, "+");
         }
-        append_part(buf, n, &len, bias_names[cfg->bias], cfg, bias_applies_k, cfg->bias, &printed);
+        append_part(buf, n, &len, bias_kind_of(cfg->bias)->info.name, cfg, bias_applies_k, cfg->bias, &printed);
     }
     return (int)len;
 }

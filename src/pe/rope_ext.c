@@ -1,4 +1,4 @@
-// rope_ext.c — RoPE context extension with llama.cpp/GGML semantics (xpos_lex_fox_alibi.md §6):
+// rope_ext.c — RoPE context extension with llama.cpp/GGML semantics (ggml's rope_yarn, ggml_rope_yarn_corr_dims):
 //   linear (PI):  θ_i ← θ_i / s                       (s = scaling_factor = L_target / L_train)
 //   NTK-aware:    base ← base · s^(n/(n−2))
 //   YaRN:         θ_i ← θ_i/s · (1 − mix_i) + θ_i · mix_i,  mix_i = ramp_i · ext_factor,

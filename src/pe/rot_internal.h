@@ -1,8 +1,12 @@
-// rot_internal.h — state of the multiplicative action and the helpers the rotation files share.
+// rot_internal.h — state of the multiplicative action and the functions its files share, by layer:
+//   shared kernels (rot_kernels.h: pair rotation, frame rows, cos/sin rows, Cayley) ← kinds (rope.c rope_ext.c
+//   xpos.c grape_m.c grape_m_ctx.c grape_m_basis.c grape_m_nc.c) ← dispatcher (rot_config.c: validation,
+//   layout, derived tables; rot_table.c: the angles of a call; rotation.c: token loops, workspace).
+// Each layer calls only the layers to its left.
 //
 // Every rotation here is G(n) = F · R(φ(n)) · Fᵀ restricted to the first R ("rotary") dims of a head, where
 //   R(φ) rotates pairs with the official sign  y_a = a cos φ + b sin φ,  y_b = −a sin φ + b cos φ
-//   (grape_official_code.md §1), pairs (i, i+P) half-split or (2i, 2i+1) interleaved;
+//   (github.com/model-architectures/GRAPE model/*.py), pairs (i, i+P) half-split or (2i, 2i+1) interleaved;
 //   F = I (rope, xpos, grape-m, grape-m-ctx), B = Cayley(A) (grape-m-basis), or the frame E (grape-m-nc,
 //   x ↦ x + E(R − I)Eᵀx). The tail dims R..D are left untouched.
 #ifndef GRAPE_PE_ROT_INTERNAL_H
@@ -10,11 +14,11 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "core/mem.h"
+#include "pe/rot_kernels.h"
 #include "pe/rotation.h"
-
-// Columns of a frame chunk in grape-m-nc's projection layout (one 256-bit register of floats).
-#define ROT_FRAME_LANES 8
 
 // Tables derived from the parameters, in double (the fast kernels use float copies).
 typedef struct {
@@ -55,11 +59,7 @@ struct rot_state {
     rot_workspace work;
 };
 
-// Pair (i0, i1) of pair p among npair pairs (half-split (p, p+npair) or interleaved (2p, 2p+1)).
-static inline void rot_pair_index(int p, int npair, int interleaved, int *i0, int *i1) {
-    *i0 = interleaved ? 2 * p : p;
-    *i1 = interleaved ? 2 * p + 1 : p + npair;
-}
+// ===================================== kinds =====================================
 
 // ---- rope.c / rope_ext.c: frequencies
 // θ_i for npair pairs (n_dims = 2·npair) after the configured context extension; *mscale gets YaRN's factor.
@@ -76,6 +76,8 @@ void rope_yarn_corr_dims(double dims[2], int n_dims, int n_ctx_orig, double base
 void xpos_ln_zeta(double *ln_zeta, const grape_pe_config *cfg, int npair);
 // Exponent e of ζ^e at absolute position n: (n − c)/sb for queries, (c − n)/sb for keys.
 double xpos_exponent(const grape_pe_config *cfg, double n, double anchor, grape_side side);
+// A clear error when a call's scale ζ^(±d/sb) would leave the float range (T tokens from pos->pos0).
+grape_status xpos_check_range(const rot_state *r, const grape_positions *pos, grape_side side, int T);
 
 // ---- grape_m.c: learned log-frequencies
 // θ = exp(λ / scale) (grape-m, scale = log_freq_scale) or exp(λ) (grape-m-ctx).
@@ -84,11 +86,6 @@ void rot_log_freq_init(const rot_state *r, float *log_freq);
 // dλ += dθ · θ / scale for every set.
 void rot_log_freq_backward(const rot_state *r, float *dlog_freq, const double *dtheta);
 
-// ---- cayley.c (double): B = (I + A)^-1 (I − A), A skew (n×n); M = (I + A)^-1.
-grape_status cayley_forward(double *B, double *M, const double *A, int n);
-// dA += −Mᵀ dB (B + I)ᵀ = −2 Mᵀ dB Mᵀ, the adjoint of δB = −M δA (B + I). work: n² doubles.
-void cayley_backward(double *dA, const double *dB, const double *M, int n, double *work);
-
 // ---- grape_m_basis.c / grape_m_nc.c: skew parameters ↔ A
 // A (R×R, skew) from one set's skew params; dS += the adjoint of that map applied to dA.
 void basis_skew_to_A(double *A, const double *skew, int R);
@@ -96,35 +93,6 @@ void basis_skew_backward(float *dskew, const double *dA, int R);
 void nc_skew_to_A(double *A, const double *skew, int R, int r, int interleaved);
 void nc_skew_backward(float *dskew, const double *dA, int R, int r, int interleaved);
 size_t nc_skew_count(int R, int r);
-
-// ---- rotation.c: derive tables from a parameter slice in double (shared by rot_prepare and the reference)
-grape_status rot_tables_alloc(rot_tables *t, const rot_state *r);
-void rot_tables_free(rot_tables *t);
-grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *params);
-
-// Angle multiplier of token (b, t, h): the absolute position n = pos0 + t, or the phase Φ (grape-m-ctx).
-double rot_token_mult(const rot_state *r, const grape_positions *pos, int b, int t, int h, int T);
-// Per-pair scale (xPos ζ^e times YaRN mscale) of a token at absolute position n.
-double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, grape_side side, int p);
-
-// ---- rotation.c: the cos/sin table of one call and the shared pair kernels
-typedef struct {
-    float *cs, *sn;    // (nb, T, nh, npair): scale·cos, scale·sin
-    size_t sb, st, sh; // strides (floats) of batch, time, head
-    int head_varies;   // nh == H
-} rot_table;
-
-// y = R(φ) x on the pairs of a frame of 2·npair values (official sign); y == x allowed.
-void rot_pairs_forward(float *y, const float *x, const float *cs, const float *sn, int npair, int interleaved);
-// dx += R(φ)ᵀ dy; dphi[p] = ∂loss/∂φ_p (written), with x the forward input.
-void rot_pairs_backward(float *dx, float *dphi, const float *dy, const float *x, const float *cs, const float *sn,
-                        int npair, int interleaved);
-
-// out[0..n) = base + add + Σ_k coef[k]·M[k][0..n), M (nrows, n) row-major; add may be NULL, out may alias base.
-void rot_rows_axpy(float *out, const float *base, const float *add, const float *coef, const float *M, int nrows,
-                   int n);
-// Floats of per-thread scratch a frame head needs (4 frame vectors, padded to whole lanes).
-#define ROT_SCRATCH(R) (((size_t)(R) + ROT_FRAME_LANES) * 4)
 
 // ---- grape_m_basis.c: the unfolded basis runs on all rows of a call through GEMMs
 // out = in·B_s (trans 0) or in·B_sᵀ + beta·out (trans 1) for the (token, head) rows of a call.
@@ -138,18 +106,37 @@ void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const
 
 // ---- grape_m_nc.c: one head through the frame E (scratch: ROT_SCRATCH(R) floats)
 // Besides dx and dφ the backward writes the head's frame-gradient coefficients [u − v | gv − g] (2·fpad floats) to
-// coef when non-NULL; nc_frame_grad_block turns a block of them into dEᵀ.
+// coef when non-NULL; nc_frame_grad_tokens turns a block of them into dEᵀ.
 void nc_head_forward(float *y, const float *x, const float *cs, const float *sn, const rot_state *r, int set,
                      float *scratch);
 void nc_head_backward(float *dx, float *dphi, float *coef, const float *dy, const float *x, const float *cs,
                       const float *sn, const rot_state *r, int set, float *scratch);
-// dF (frame, R) += Σ_k (u − v)_k dy_kᵀ + (gv − g)_k x_kᵀ over K rows of one set: coefficient rows at stride lc
-// floats, dy and x rows at stride ld floats.
-void nc_frame_grad_block(double *dF, const float *coef, size_t lc, const float *dy, const float *x, size_t ld, int K,
-                         const rot_state *r);
-// dskew += chain of the accumulated frame gradients dF (nset, frame, R) (rows of dFᵀ) through Cayley.
-// work: ROT_CHAIN_WORK(R) doubles.
-#define ROT_CHAIN_WORK(R) (3 * (size_t)(R) * (size_t)(R))
-void frame_chain_skew(float *dskew, const double *dF, const rot_state *r, double *work);
+// dEᵀ (nset, frame, R) += the frame-gradient terms of nb tokens from token bt0, from the coefficients the backward
+// wrote for them: coef (nb, H, 2·fpad).
+void nc_frame_grad_tokens(double *dF, const float *coef, const float *dy, const float *x, const rot_state *r,
+                          int64_t bt0, int nb);
+
+// =================================== dispatcher ===================================
+
+// ---- rot_config.c: derive tables from a parameter slice in double (shared by rot_prepare and the reference)
+grape_status rot_tables_alloc(rot_tables *t, const rot_state *r);
+void rot_tables_free(rot_tables *t);
+grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *params);
+
+// dskew += the chain of accumulated frame gradients dF (nset, frame, R) (rows of dFᵀ) through Cayley and the
+// kind's skew layout (grape-m-basis, grape-m-nc). work: ROT_CHAIN_WORK(nset, R) doubles.
+#define ROT_CHAIN_WORK(nset, R) (((size_t)(nset) + 2) * (size_t)(R) * (size_t)(R))
+void rot_frame_chain(float *dskew, const double *dF, const rot_state *r, double *work);
+
+// ---- rot_table.c: the angles of one call
+// Angle multiplier of token (b, t, h): the absolute position n = pos0 + t, or the phase Φ (grape-m-ctx).
+double rot_token_mult(const rot_state *r, const grape_positions *pos, int b, int t, int h, int T);
+// Per-pair scale (xPos ζ^e times YaRN mscale) of a token at absolute position n.
+double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, grape_side side, int p);
+
+// Strides of the call's cos/sin table and its slices from the arena a (a NULL base only sizes; *ov flags overflow).
+void rot_table_plan(rot_table *tb, grape_arena *a, int *ov, const rot_state *r, int B, int T);
+// Fill the planned table for B × T tokens of one side (query or key).
+void rot_table_fill(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side, int B, int T);
 
 #endif

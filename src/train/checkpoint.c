@@ -100,7 +100,7 @@ static const ckpt_field fields[] = {
 #define N_META (N_FIELDS + 3) // + format, grape.format, grape.format_version
 
 static grape_status ckpt_path(char *buf, size_t n, const char *dir) {
-    if (snprintf(buf, n, "%s/%s", dir, CKPT_FILE) >= (int)n) return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    if (snprintf(buf, n, "%s/%s", dir, CKPT_FILE) >= (int)n) return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     return GRAPE_OK;
 }
 
@@ -145,12 +145,12 @@ static grape_status parse_field(ckpt_meta *m, const ckpt_field *f, const char *s
     case F_DBL:
     case F_DBL_NAN: *(double *)p = strtod(s, &end); break;
     case F_STR:
-        if (strlen(s) >= f->size) return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' is too long", f->key);
+        if (strlen(s) >= f->size) return error_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' is too long", f->key);
         strcpy(p, s);
         return GRAPE_OK;
     }
     if (!number_ok(s, end, f->type) || (f->type == F_DBL && !isfinite(*(double *)p)))
-        return grape_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' has a bad value '%s'", f->key, s);
+        return error_fail(GRAPE_ERR_FORMAT, "checkpoint key '%s' has a bad value '%s'", f->key, s);
     return GRAPE_OK;
 }
 
@@ -161,7 +161,7 @@ grape_status ckpt_check_storable(const train_config *cfg) {
         json_t *v = json_string((const char *)&m + fields[i].offset); // NULL: not UTF-8
         json_decref(v);
         if (!v)
-            return grape_fail(GRAPE_ERR_ARG, "'%s' is not valid UTF-8, and the checkpoint stores it as a JSON string",
+            return error_fail(GRAPE_ERR_ARG, "'%s' is not valid UTF-8, and the checkpoint stores it as a JSON string",
                               fields[i].key);
     }
     return GRAPE_OK;
@@ -179,14 +179,14 @@ static const char *format_version(const st_file *f) {
 
 static grape_status read_meta(const st_file *f, const char *path, train_config *cfg, train_state *st) {
     const char *ver = format_version(f);
-    if (!ver) return grape_fail(GRAPE_ERR_FORMAT, "'%s' is a safetensors file but not a grape checkpoint", path);
+    if (!ver) return error_fail(GRAPE_ERR_FORMAT, "'%s' is a safetensors file but not a grape checkpoint", path);
     if (strcmp(ver, CKPT_VERSION))
-        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is checkpoint format v%s; this grape reads v%s", path, ver,
+        return error_fail(GRAPE_ERR_FORMAT, "'%s' is checkpoint format v%s; this grape reads v%s", path, ver,
                           CKPT_VERSION);
     ckpt_meta m = {0};
     for (int i = 0; i < N_FIELDS; i++) {
         const char *v = st_meta(f, fields[i].key);
-        if (!v) return grape_fail(GRAPE_ERR_FORMAT, "checkpoint '%s' lacks key '%s'", path, fields[i].key);
+        if (!v) return error_fail(GRAPE_ERR_FORMAT, "checkpoint '%s' lacks key '%s'", path, fields[i].key);
         grape_status s = parse_field(&m, &fields[i], v);
         if (s) return s;
     }
@@ -224,7 +224,7 @@ size_t ckpt_numel(const grape_tensor_info *t) {
 // Names "opt.m.<name>" and "opt.v.<name>" for tensor i, in a caller buffer of 2*n bytes.
 static grape_status moment_names(char *m_name, char *v_name, size_t n, const char *name) {
     if (snprintf(m_name, n, "opt.m.%s", name) >= (int)n || snprintf(v_name, n, "opt.v.%s", name) >= (int)n)
-        return grape_fail(GRAPE_ERR_ARG, "tensor name too long: %s", name);
+        return error_fail(GRAPE_ERR_ARG, "tensor name too long: %s", name);
     return GRAPE_OK;
 }
 
@@ -232,13 +232,13 @@ static grape_status moment_names(char *m_name, char *v_name, size_t n, const cha
 
 grape_status ckpt_mkdirs(const char *dir) {
     char p[TRAIN_PATH_MAX];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     for (char *c = p + 1;; c++) {
         int end = *c == '\0';
         if (*c != '/' && !end) continue;
         *c = '\0';
         if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            return grape_fail(GRAPE_ERR_IO, "cannot create '%s': %s", p, strerror(errno));
+            return error_fail(GRAPE_ERR_IO, "cannot create '%s': %s", p, strerror(errno));
         if (end) return GRAPE_OK;
         *c = '/';
     }
@@ -253,7 +253,7 @@ grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, con
     int nt = grape_model_num_tensors(m), sets = adam_m ? 3 : 1; // weights [+ both moments]
     st_entry *e = calloc((size_t)nt * sets, sizeof *e);
     char *names = calloc((size_t)nt * 2, NAME_MAX_LEN);
-    if (!e || !names) s = grape_fail(GRAPE_ERR_NOMEM, "out of memory saving a checkpoint");
+    if (!e || !names) s = error_fail(GRAPE_ERR_NOMEM, "out of memory saving a checkpoint");
     const float *params = grape_model_params(m);
     for (int i = 0; i < nt && !s; i++) {
         const grape_tensor_info *t = grape_model_tensor(m, i);
@@ -283,14 +283,14 @@ static grape_status read_tensor(const st_file *f, const char *name, const grape_
     int same = in && in->ndim == t->ndim;
     for (int d = 0; same && d < t->ndim; d++) same = in->shape[d] == t->shape[d];
     if (in && !same)
-        return grape_fail(GRAPE_ERR_FORMAT, "the checkpoint does not fit this model: tensor '%s' has a shape other "
+        return error_fail(GRAPE_ERR_FORMAT, "the checkpoint does not fit this model: tensor '%s' has a shape other "
                                             "than the config's", name);
     size_t n = ckpt_numel(t);
     grape_status s = st_read_f32(f, name, dst, n);
     if (s == GRAPE_ERR_FORMAT) return fail_in(s, "the checkpoint does not fit this model");
     for (size_t i = 0; i < n && !s; i++)
         if (!isfinite(dst[i]))
-            return grape_fail(GRAPE_ERR_FORMAT, "tensor '%s' holds a non-finite value (%g at element %zu)", name,
+            return error_fail(GRAPE_ERR_FORMAT, "tensor '%s' holds a non-finite value (%g at element %zu)", name,
                               (double)dst[i], i);
     return s;
 }
@@ -312,7 +312,7 @@ static grape_status read_tensors(const st_file *f, grape_model *m, float *adam_m
     }
     int want = nt * (moments == nt ? 3 : 1);
     if (!s && st_num_tensors(f) != want)
-        s = grape_fail(GRAPE_ERR_FORMAT, "the checkpoint does not fit this model: %d tensors where it has %d%s",
+        s = error_fail(GRAPE_ERR_FORMAT, "the checkpoint does not fit this model: %d tensors where it has %d%s",
                        st_num_tensors(f), want, moments ? " (weights and both moments)" : "");
     return s;
 }
@@ -337,7 +337,7 @@ grape_status ckpt_check_resumable(const char *dir) {
         moments = !strncmp(st_tensor_at(f, i)->name, "opt.", 4);
     st_close(f);
     if (!s && !moments)
-        s = grape_fail(GRAPE_ERR_FORMAT, "'%s' holds weights only (no optimizer state): it loads, but cannot resume",
+        s = error_fail(GRAPE_ERR_FORMAT, "'%s' holds weights only (no optimizer state): it loads, but cannot resume",
                        path);
     return s;
 }
@@ -363,19 +363,19 @@ static uint64_t min_params(const grape_model_config *c) {
 // x n_layer x n_embd floats) fit in physical memory.
 static grape_status check_plan(const st_file *f, const grape_model_config *c) {
     if (c->n_layer < 1 || c->n_embd < 1 || c->n_head < 1 || c->vocab_size < 1 || c->max_batch < 1 || c->max_seq < 1)
-        return grape_fail(GRAPE_ERR_FORMAT, "model sizes must be positive (n_layer %d, n_embd %d, n_head %d, "
+        return error_fail(GRAPE_ERR_FORMAT, "model sizes must be positive (n_layer %d, n_embd %d, n_head %d, "
                                             "vocab_size %d, plan %d x %d)",
                           c->n_layer, c->n_embd, c->n_head, c->vocab_size, c->max_batch, c->max_seq);
     uint64_t have = 0, need = min_params(c), acts;
     for (int i = 0; i < st_num_tensors(f); i++) have += st_tensor_at(f, i)->end - st_tensor_at(f, i)->begin;
     if (need > have / 4)
-        return grape_fail(GRAPE_ERR_FORMAT,
+        return error_fail(GRAPE_ERR_FORMAT,
                           "the config (n_layer %d, n_embd %d) needs at least %llu parameters, the file holds %llu",
                           c->n_layer, c->n_embd, (unsigned long long)need, (unsigned long long)(have / 4));
     uint64_t ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t tokens = (uint64_t)c->max_batch * (uint64_t)c->max_seq, width = (uint64_t)c->n_layer * c->n_embd;
     if (__builtin_mul_overflow(tokens, width, &acts) || __builtin_mul_overflow(acts, 4, &acts) || acts > ram)
-        return grape_fail(GRAPE_ERR_FORMAT, "the activation plan %d x %d needs more than the %llu bytes of memory",
+        return error_fail(GRAPE_ERR_FORMAT, "the activation plan %d x %d needs more than the %llu bytes of memory",
                           c->max_batch, c->max_seq, (unsigned long long)ram);
     return GRAPE_OK;
 }
@@ -401,7 +401,7 @@ static grape_status load_model(grape_model **out, train_config *c, train_state *
 
 grape_status ckpt_load_model(grape_model **out, train_config *cfg, train_state *st, const char *dir, int max_batch,
                              int max_seq) {
-    if (!out || !dir) return grape_fail(GRAPE_ERR_ARG, "grape_model_load: NULL argument");
+    if (!out || !dir) return error_fail(GRAPE_ERR_ARG, "grape_model_load: NULL argument");
     *out = NULL;
     char path[TRAIN_PATH_MAX + 64];
     train_config c;
@@ -423,7 +423,7 @@ grape_status grape_model_load(grape_model **out, const char *dir, int max_batch,
 }
 
 grape_status grape_model_save(grape_model *m, const char *dir) {
-    if (!m || !dir) return grape_fail(GRAPE_ERR_ARG, "grape_model_save: NULL argument");
+    if (!m || !dir) return error_fail(GRAPE_ERR_ARG, "grape_model_save: NULL argument");
     const grape_model_config *mc = grape_model_get_config(m);
     // No run behind these weights: the training keys are zeros (data.path empty), which ckpt_read_meta accepts.
     train_config c = {.preset = "custom", .model = *mc, .batch = mc->max_batch, .seq = mc->max_seq};

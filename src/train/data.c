@@ -48,9 +48,9 @@ static grape_status grow(void **arr, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return GRAPE_OK;
     size_t n = *cap ? *cap * 2 : 16, bytes;
     while (n < need) n *= 2;
-    if (!size_mul(&bytes, n, elem)) return grape_fail(GRAPE_ERR_NOMEM, "document table too large");
+    if (!size_mul(&bytes, n, elem)) return error_fail(GRAPE_ERR_NOMEM, "document table too large");
     void *p = realloc(*arr, bytes);
-    if (!p) return grape_fail(GRAPE_ERR_NOMEM, "cannot grow the document table to %zu entries", n);
+    if (!p) return error_fail(GRAPE_ERR_NOMEM, "cannot grow the document table to %zu entries", n);
     *arr = p;
     *cap = n;
     return GRAPE_OK;
@@ -68,13 +68,13 @@ static grape_status push_doc(data_corpus *c, const uint8_t *p, size_t len) {
 // error, not a short corpus).
 static grape_status copy_file(void **out, int fd, size_t len, const char *path) {
     uint8_t *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (a == MAP_FAILED) return grape_fail(GRAPE_ERR_NOMEM, "cannot allocate %zu bytes for '%s'", len, path);
+    if (a == MAP_FAILED) return error_fail(GRAPE_ERR_NOMEM, "cannot allocate %zu bytes for '%s'", len, path);
     grape_status s = GRAPE_OK;
     for (size_t at = 0; at < len && !s;) {
         ssize_t r = pread(fd, a + at, len - at, (off_t)at);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) s = grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
-        if (r == 0) s = grape_fail(GRAPE_ERR_IO, "'%s' shrank while being read (%zu of %zu bytes)", path, at, len);
+        if (r < 0) s = error_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+        if (r == 0) s = error_fail(GRAPE_ERR_IO, "'%s' shrank while being read (%zu of %zu bytes)", path, at, len);
         at += r > 0 ? (size_t)r : 0;
     }
     if (s) munmap(a, len);
@@ -85,11 +85,11 @@ static grape_status copy_file(void **out, int fd, size_t len, const char *path) 
 // Copy (up to DATA_COPY_MAX bytes) or map a regular file, read-only; an empty file yields len 0 and no memory.
 static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return grape_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (fd < 0) return error_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return grape_fail(GRAPE_ERR_IO, "'%s' is not a readable regular file", path);
+        return error_fail(GRAPE_ERR_IO, "'%s' is not a readable regular file", path);
     }
     *p = NULL;
     *len = (size_t)st.st_size;
@@ -102,7 +102,7 @@ static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p
     if (*len <= DATA_COPY_MAX)
         s = copy_file(&addr, fd, *len, path);
     else if ((addr = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
-        s = grape_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
+        s = error_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
     close(fd);
     if (s) return s;
     s = grow((void **)&c->maps, &c->cap_maps, c->n_maps + 1, sizeof *c->maps);
@@ -182,7 +182,7 @@ static grape_status open_file(data_corpus *c, const char *path, const char *sep,
     size_t len;
     grape_status s = map_file(c, path, &p, &len);
     if (s) return s;
-    if (len == 0) return grape_fail(GRAPE_ERR_ARG, "data file '%s' is empty", path);
+    if (len == 0) return error_fail(GRAPE_ERR_ARG, "data file '%s' is empty", path);
     if (sep) return split_by_separator(c, p, len, sep, sep_len);
     s = split_by_book(c, p, len);
     if (s || c->n_docs >= 2) return s;
@@ -203,7 +203,7 @@ static void free_names(char **names, size_t n) {
 // Names of the regular, non-hidden files directly inside dir, sorted bytewise.
 static grape_status list_dir(char ***out, size_t *n_out, const char *dir) {
     DIR *d = opendir(dir);
-    if (!d) return grape_fail(GRAPE_ERR_IO, "cannot open directory '%s': %s", dir, strerror(errno));
+    if (!d) return error_fail(GRAPE_ERR_IO, "cannot open directory '%s': %s", dir, strerror(errno));
     char **names = NULL;
     size_t n = 0, cap = 0;
     grape_status s = GRAPE_OK;
@@ -211,7 +211,7 @@ static grape_status list_dir(char ***out, size_t *n_out, const char *dir) {
         if (e->d_name[0] == '.') continue;
         char *full = malloc(strlen(dir) + strlen(e->d_name) + 2);
         s = full ? grow((void **)&names, &cap, n + 1, sizeof *names)
-                 : grape_fail(GRAPE_ERR_NOMEM, "out of memory listing '%s'", dir);
+                 : error_fail(GRAPE_ERR_NOMEM, "out of memory listing '%s'", dir);
         if (s) {
             free(full);
             break;
@@ -246,7 +246,7 @@ static grape_status open_dir(data_corpus *c, const char *dir) {
         if (!s) s = push_doc(c, p, len);
     }
     free_names(names, n);
-    if (!s && c->n_docs == 0) s = grape_fail(GRAPE_ERR_ARG, "directory '%s' has no non-empty regular files", dir);
+    if (!s && c->n_docs == 0) s = error_fail(GRAPE_ERR_ARG, "directory '%s' has no non-empty regular files", dir);
     return s;
 }
 
@@ -279,7 +279,7 @@ static uint64_t doc_windows(const data_doc *d, int T, int is_val) {
 static grape_status build_index(data_corpus *c, int is_val, size_t **doc, uint64_t **cum, size_t *n) {
     *doc = malloc((c->n_docs + 1) * sizeof **doc);
     *cum = malloc((c->n_docs + 1) * sizeof **cum);
-    if (!*doc || !*cum) return grape_fail(GRAPE_ERR_NOMEM, "out of memory indexing %zu documents", c->n_docs);
+    if (!*doc || !*cum) return error_fail(GRAPE_ERR_NOMEM, "out of memory indexing %zu documents", c->n_docs);
     uint64_t total = 0;
     *n = 0;
     for (size_t i = 0; i < c->n_docs; i++) {
@@ -293,16 +293,16 @@ static grape_status build_index(data_corpus *c, int is_val, size_t **doc, uint64
 
 grape_status data_open(data_corpus **out, const char *path, const char *sep, size_t sep_len, int T) {
     *out = NULL;
-    if (T < 1) return grape_fail(GRAPE_ERR_ARG, "sequence length must be positive, got %d", T);
-    if (sep && sep_len == 0) return grape_fail(GRAPE_ERR_ARG, "document separator is empty");
+    if (T < 1) return error_fail(GRAPE_ERR_ARG, "sequence length must be positive, got %d", T);
+    if (sep && sep_len == 0) return error_fail(GRAPE_ERR_ARG, "document separator is empty");
     struct stat st;
-    if (stat(path, &st) != 0) return grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    if (stat(path, &st) != 0) return error_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
     data_corpus *c = calloc(1, sizeof *c);
-    if (!c) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!c) return error_fail(GRAPE_ERR_NOMEM, "out of memory");
     c->T = T;
     grape_status s = S_ISDIR(st.st_mode) ? open_dir(c, path) : open_file(c, path, sep, sep_len);
     if (!s && c->n_docs < 2)
-        s = grape_fail(GRAPE_ERR_ARG, "'%s' has %zu document(s); a train/validation split needs at least 2", path,
+        s = error_fail(GRAPE_ERR_ARG, "'%s' has %zu document(s); a train/validation split needs at least 2", path,
                        c->n_docs);
     if (!s) {
         split_docs(c);
@@ -310,7 +310,7 @@ grape_status data_open(data_corpus **out, const char *path, const char *sep, siz
     }
     if (!s) s = build_index(c, 1, &c->val_doc, &c->val_cum, &c->n_val);
     if (!s && (c->n_train == 0 || c->n_val == 0))
-        s = grape_fail(GRAPE_ERR_ARG, "'%s': no %s document has the %d bytes a window of seq %d needs", path,
+        s = error_fail(GRAPE_ERR_ARG, "'%s': no %s document has the %d bytes a window of seq %d needs", path,
                        c->n_train ? "validation" : "training", T + 1, T);
     if (s) {
         data_close(c);

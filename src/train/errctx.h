@@ -10,7 +10,7 @@
 static inline grape_status fail_in(grape_status s, const char *context) {
     char cause[512];
     snprintf(cause, sizeof cause, "%s", grape_last_error());
-    return grape_fail(s, "%s: %s", context, cause);
+    return error_fail(s, "%s: %s", context, cause);
 }
 
 #endif

@@ -16,7 +16,7 @@ static grape_status keep_prefix(const char *path, int64_t step, long *keep, doub
     *keep = 0;
     *elapsed = 0;
     FILE *f = fopen(path, "r");
-    if (!f) return errno == ENOENT ? GRAPE_OK : grape_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
+    if (!f) return errno == ENOENT ? GRAPE_OK : error_fail(GRAPE_ERR_IO, "cannot read '%s': %s", path, strerror(errno));
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -41,15 +41,15 @@ grape_status metrics_open(metrics_log *ml, const char *dir, int64_t resume_step,
     *elapsed = 0;
     char path[TRAIN_PATH_MAX + 32];
     if (snprintf(path, sizeof path, "%s/%s", dir, METRICS_FILE) >= (int)sizeof path)
-        return grape_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+        return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     long keep = 0;
     grape_status s = resume_step >= 0 ? keep_prefix(path, resume_step, &keep, elapsed) : GRAPE_OK;
     if (s) return s;
     ml->f = fopen(path, resume_step >= 0 ? "a" : "w");
-    if (!ml->f) return grape_fail(GRAPE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    if (!ml->f) return error_fail(GRAPE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
     if (resume_step >= 0 && ftruncate(fileno(ml->f), keep) != 0) {
         metrics_close(ml);
-        return grape_fail(GRAPE_ERR_IO, "cannot truncate '%s': %s", path, strerror(errno));
+        return error_fail(GRAPE_ERR_IO, "cannot truncate '%s': %s", path, strerror(errno));
     }
     return GRAPE_OK;
 }
@@ -74,11 +74,11 @@ grape_status metrics_write(metrics_log *ml, const train_report *r) {
     char *text = o ? json_dumps(o, JSON_REAL_PRECISION(9)) : NULL;
     json_decref(o);
     if (!text)
-        return grape_fail(GRAPE_ERR_NUMERIC, "cannot format metrics line of step %lld (a value is not finite)",
+        return error_fail(GRAPE_ERR_NUMERIC, "cannot format metrics line of step %lld (a value is not finite)",
                           (long long)r->step);
     int ok = fputs(text, ml->f) >= 0 && fputc('\n', ml->f) != EOF && fflush(ml->f) == 0;
     free(text);
-    return ok ? GRAPE_OK : grape_fail(GRAPE_ERR_IO, "cannot append to %s: %s", METRICS_FILE, strerror(errno));
+    return ok ? GRAPE_OK : error_fail(GRAPE_ERR_IO, "cannot append to %s: %s", METRICS_FILE, strerror(errno));
 }
 
 void metrics_close(metrics_log *ml) {

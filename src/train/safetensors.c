@@ -50,16 +50,16 @@ static int put(json_t *obj, const char *key, json_t *v) { return v && !json_obje
 // {"__metadata__": {k: v, ...}, name: {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...}
 static grape_status header_tree(json_t *root, const st_entry *t, int n, const char *const *meta, int n_meta) {
     json_t *md = n_meta > 0 ? json_object() : NULL;
-    if (n_meta > 0 && !put(root, "__metadata__", md)) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (n_meta > 0 && !put(root, "__metadata__", md)) return error_fail(GRAPE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n_meta; i++)
         if (!put(md, meta[2 * i], json_string(meta[2 * i + 1])))
-            return grape_fail(GRAPE_ERR_ARG, "metadata '%s' is not valid UTF-8 (or out of memory)", meta[2 * i]);
+            return error_fail(GRAPE_ERR_ARG, "metadata '%s' is not valid UTF-8 (or out of memory)", meta[2 * i]);
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         int ok = t[i].ndim >= 0 && t[i].ndim <= ST_MAX_DIMS;
         uint64_t bytes = numel(t[i].shape, ok ? t[i].ndim : 0, &ok) * 4;
         if (!ok || bytes > INT64_MAX - off)
-            return grape_fail(GRAPE_ERR_ARG, "tensor '%s' has an invalid shape", t[i].name);
+            return error_fail(GRAPE_ERR_ARG, "tensor '%s' has an invalid shape", t[i].name);
         json_t *e = json_object(), *shape = json_array();
         for (int d = 0; shape && d < t[i].ndim; d++) ok &= !json_array_append_new(shape, json_integer(t[i].shape[d]));
         ok &= put(e, "dtype", json_string("F32")); // one call each, so every new value is handed over (or freed)
@@ -67,7 +67,7 @@ static grape_status header_tree(json_t *root, const st_entry *t, int n, const ch
         ok &= put(e, "data_offsets", json_pack("[II]", (json_int_t)off, (json_int_t)(off + bytes)));
         if (!ok) json_decref(e);
         if (!ok || !put(root, t[i].name, e))
-            return grape_fail(GRAPE_ERR_ARG, "tensor name '%s' is not valid UTF-8 (or out of memory)", t[i].name);
+            return error_fail(GRAPE_ERR_ARG, "tensor name '%s' is not valid UTF-8 (or out of memory)", t[i].name);
         off += bytes;
     }
     return GRAPE_OK;
@@ -78,7 +78,7 @@ static grape_status build_header(char **out, size_t *len, const st_entry *t, int
                                  int n_meta) {
     *out = NULL;
     json_t *root = json_object();
-    grape_status s = root ? header_tree(root, t, n, meta, n_meta) : grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    grape_status s = root ? header_tree(root, t, n, meta, n_meta) : error_fail(GRAPE_ERR_NOMEM, "out of memory");
     char *text = s ? NULL : json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (s) return s;
@@ -86,7 +86,7 @@ static grape_status build_header(char **out, size_t *len, const st_entry *t, int
     char *h = text ? realloc(text, padded + 1) : NULL;
     if (!h) {
         free(text);
-        return grape_fail(GRAPE_ERR_NOMEM, "out of memory formatting a safetensors header");
+        return error_fail(GRAPE_ERR_NOMEM, "out of memory formatting a safetensors header");
     }
     memset(h + tl, ' ', padded - tl);
     h[padded] = '\0';
@@ -129,7 +129,7 @@ struct st_file {
 };
 
 static grape_status corrupt(const char *what, const char *name) {
-    return grape_fail(GRAPE_ERR_FORMAT, "corrupt safetensors file: %s%s%s", what, name ? " of tensor " : "",
+    return error_fail(GRAPE_ERR_FORMAT, "corrupt safetensors file: %s%s%s", what, name ? " of tensor " : "",
                       name ? name : "");
 }
 
@@ -177,11 +177,11 @@ static grape_status parse_header(st_file *f, const char *p, size_t n) {
     json_error_t err;
     f->root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &err);
     if (!f->root)
-        return grape_fail(GRAPE_ERR_FORMAT, "corrupt safetensors file: header is not valid JSON: %s (byte %d)",
+        return error_fail(GRAPE_ERR_FORMAT, "corrupt safetensors file: header is not valid JSON: %s (byte %d)",
                           err.text, err.position);
     if (!json_is_object(f->root)) return corrupt("header is not a JSON object", NULL);
     f->t = calloc(json_object_size(f->root) + 1, sizeof *f->t);
-    if (!f->t) return grape_fail(GRAPE_ERR_NOMEM, "out of memory reading the header");
+    if (!f->t) return error_fail(GRAPE_ERR_NOMEM, "out of memory reading the header");
     const char *key;
     json_t *v;
     json_object_foreach(f->root, key, v) {
@@ -240,7 +240,7 @@ static grape_status read_at(int fd, void *dst, size_t n, uint64_t off) {
     for (char *p = dst; n > 0;) {
         ssize_t r = pread(fd, p, n, (off_t)off);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return grape_fail(GRAPE_ERR_IO, "read failed: %s", strerror(errno));
+        if (r < 0) return error_fail(GRAPE_ERR_IO, "read failed: %s", strerror(errno));
         if (r == 0) return corrupt("file truncated", NULL);
         p += r;
         n -= (size_t)r;
@@ -252,21 +252,21 @@ static grape_status read_at(int fd, void *dst, size_t n, uint64_t off) {
 static grape_status load_header(st_file *f, const char *path) {
     struct stat st;
     uint64_t hlen;
-    if (fstat(f->fd, &st) != 0) return grape_fail(GRAPE_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
+    if (fstat(f->fd, &st) != 0) return error_fail(GRAPE_ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
     uint64_t size = (uint64_t)st.st_size;
     if (size < 8)
-        return grape_fail(GRAPE_ERR_FORMAT, "'%s' is not a safetensors file (%llu bytes)", path,
+        return error_fail(GRAPE_ERR_FORMAT, "'%s' is not a safetensors file (%llu bytes)", path,
                           (unsigned long long)size);
     grape_status s = read_at(f->fd, &hlen, 8, 0);
     if (s) return s;
     if (hlen < 2 || hlen > ST_MAX_HEADER || hlen > size - 8)
-        return grape_fail(GRAPE_ERR_FORMAT,
+        return error_fail(GRAPE_ERR_FORMAT,
                           "corrupt safetensors file '%s': header length %llu out of range (file %llu bytes)", path,
                           (unsigned long long)hlen, (unsigned long long)size);
     f->data_start = 8 + hlen;
     f->data_size = size - f->data_start;
     char *header = malloc((size_t)hlen);
-    if (!header) return grape_fail(GRAPE_ERR_NOMEM, "out of memory reading '%s'", path);
+    if (!header) return error_fail(GRAPE_ERR_NOMEM, "out of memory reading '%s'", path);
     if (!(s = read_at(f->fd, header, (size_t)hlen, 8))) s = parse_header(f, header, (size_t)hlen);
     free(header);
     return s;
@@ -275,12 +275,12 @@ static grape_status load_header(st_file *f, const char *path) {
 grape_status st_open(st_file **out, const char *path) {
     *out = NULL;
     st_file *f = calloc(1, sizeof *f);
-    if (!f) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!f) return error_fail(GRAPE_ERR_NOMEM, "out of memory");
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    grape_status s = f->fd < 0 ? grape_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno)) : GRAPE_OK;
+    grape_status s = f->fd < 0 ? error_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno)) : GRAPE_OK;
     if (!s) s = load_header(f, path);
     const st_info **order = s ? NULL : malloc(((size_t)f->n + 1) * sizeof *order);
-    if (!s) s = order ? check_layout(f, order) : grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!s) s = order ? check_layout(f, order) : error_fail(GRAPE_ERR_NOMEM, "out of memory");
     free(order);
     if (s) {
         if (s == GRAPE_ERR_FORMAT && !strstr(grape_last_error(), path)) fail_in(s, path);
@@ -312,10 +312,10 @@ const char *st_meta(const st_file *f, const char *key) { return json_string_valu
 
 grape_status st_read_f32(const st_file *f, const char *name, float *dst, size_t n) {
     const st_info *t = st_find(f, name);
-    if (!t) return grape_fail(GRAPE_ERR_FORMAT, "tensor '%s' is missing", name);
-    if (strcmp(t->dtype, "F32")) return grape_fail(GRAPE_ERR_UNSUPPORTED, "tensor '%s' is %s, not F32", name, t->dtype);
+    if (!t) return error_fail(GRAPE_ERR_FORMAT, "tensor '%s' is missing", name);
+    if (strcmp(t->dtype, "F32")) return error_fail(GRAPE_ERR_UNSUPPORTED, "tensor '%s' is %s, not F32", name, t->dtype);
     if (t->end - t->begin != (uint64_t)n * 4)
-        return grape_fail(GRAPE_ERR_FORMAT, "tensor '%s' has %llu elements, expected %zu", name,
+        return error_fail(GRAPE_ERR_FORMAT, "tensor '%s' has %llu elements, expected %zu", name,
                           (unsigned long long)((t->end - t->begin) / 4), n);
     return read_at(f->fd, dst, n * 4, f->data_start + t->begin);
 }

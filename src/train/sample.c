@@ -43,11 +43,11 @@ int sample_token(const float *logits, float *probs, int V, const sample_opts *o,
 
 grape_status sample_generate(uint8_t *out, grape_model *m, const uint8_t *prompt, size_t prompt_len, size_t n,
                              const sample_opts *o, void (*on_byte)(uint8_t byte, void *ctx), void *ctx) {
-    if (prompt_len == 0) return grape_fail(GRAPE_ERR_ARG, "the prompt must have at least one byte");
-    if (prompt_len + n > (size_t)1 << 30) return grape_fail(GRAPE_ERR_ARG, "prompt + n is too long");
+    if (prompt_len == 0) return error_fail(GRAPE_ERR_ARG, "the prompt must have at least one byte");
+    if (prompt_len + n > (size_t)1 << 30) return error_fail(GRAPE_ERR_ARG, "prompt + n is too long");
     int V = grape_model_get_config(m)->vocab_size;
     grape_decoder *d = NULL;
-    float *logits = grape_alloc((size_t)V * 2 * sizeof(float));
+    float *logits = mem_alloc((size_t)V * 2 * sizeof(float));
     if (!logits) return GRAPE_ERR_NOMEM;
     grape_status s = grape_decoder_create(&d, m, 1, (int)(prompt_len + n));
     uint64_t rng = data_rng_seed(o->seed);
@@ -58,6 +58,6 @@ grape_status sample_generate(uint8_t *out, grape_model *m, const uint8_t *prompt
         if (i + 1 < n) s = grape_model_decode_step(m, d, &out[i], logits);
     }
     grape_decoder_free(d);
-    grape_free(logits);
+    mem_free(logits);
     return s;
 }

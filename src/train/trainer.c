@@ -87,9 +87,9 @@ grape_status train_config_check(const train_config *c) {
              {"--threads", c->threads, 0, 4096}};
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
         if (!(r[i].v >= r[i].lo && r[i].v <= r[i].hi))
-            return grape_fail(GRAPE_ERR_ARG, "%s must be in [%g, %g], got %g", r[i].flag, r[i].lo, r[i].hi, r[i].v);
+            return error_fail(GRAPE_ERR_ARG, "%s must be in [%g, %g], got %g", r[i].flag, r[i].lo, r[i].hi, r[i].v);
     if (c->model.max_batch != c->batch || c->model.max_seq != c->seq)
-        return grape_fail(GRAPE_ERR_ARG, "model plan (%d x %d) differs from batch x seq (%d x %d)", c->model.max_batch,
+        return error_fail(GRAPE_ERR_ARG, "model plan (%d x %d) differs from batch x seq (%d x %d)", c->model.max_batch,
                           c->model.max_seq, c->batch, c->seq);
     return ckpt_check_storable(c);
 }
@@ -125,10 +125,10 @@ static void trainer_free(trainer *t) {
     metrics_close(&t->log);
     grape_model_free(t->m);
     data_close(t->data);
-    grape_free(t->adam_m);
-    grape_free(t->adam_v);
-    grape_free(t->tokens);
-    grape_free(t->targets);
+    mem_free(t->adam_m);
+    mem_free(t->adam_v);
+    mem_free(t->tokens);
+    mem_free(t->targets);
     free(t->groups);
     free(t->sums);
 }
@@ -137,7 +137,7 @@ static void trainer_free(trainer *t) {
 static grape_status make_groups(trainer *t) {
     t->n_groups = grape_model_num_tensors(t->m);
     t->groups = calloc((size_t)t->n_groups, sizeof *t->groups);
-    if (!t->groups) return grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!t->groups) return error_fail(GRAPE_ERR_NOMEM, "out of memory");
     for (int i = 0; i < t->n_groups; i++) {
         const grape_tensor_info *ti = grape_model_tensor(t->m, i);
         t->groups[i] = (adamw_group){ti->offset, ckpt_numel(ti), ti->weight_decay};
@@ -155,15 +155,15 @@ static grape_status trainer_open(trainer *t, int resume) {
     if (!s) s = make_groups(t);
     if (!s && !(t->sums = calloc((size_t)t->size, sizeof *t->sums))) s = grape_fail(GRAPE_ERR_NOMEM, "out of memory");
     size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
-    if (!s && !size_mul(&bytes, n, sizeof(float))) s = grape_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
-    if (!s && (!(t->adam_m = grape_alloc(bytes)) || !(t->adam_v = grape_alloc(bytes)) ||
-               !(t->tokens = grape_alloc(bt)) || !(t->targets = grape_alloc(bt))))
+    if (!s && !size_mul(&bytes, n, sizeof(float))) s = error_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
+    if (!s && (!(t->adam_m = mem_alloc(bytes)) || !(t->adam_v = mem_alloc(bytes)) ||
+               !(t->tokens = mem_alloc(bt)) || !(t->targets = mem_alloc(bt))))
         s = GRAPE_ERR_NOMEM;
     if (s || !resume) return s;
     train_config saved;
     if ((s = ckpt_read_meta(t->dir, &saved, &t->st))) return s;
     if (t->st.data_bytes != data_total_bytes(t->data) || t->st.data_docs != data_num_docs(t->data))
-        return grape_fail(GRAPE_ERR_ARG,
+        return error_fail(GRAPE_ERR_ARG,
                           "'%s' is not the corpus of this checkpoint (%llu bytes in %llu documents "
                           "then, %llu in %zu now)",
                           c->data, (unsigned long long)t->st.data_bytes, (unsigned long long)t->st.data_docs,
@@ -244,7 +244,7 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
     double base = (c->accum_mean ? 1.0 / c->grad_accum : 1.0) / t->size;
     *norm = grad_global_norm(g, n) * base;
     if (!isfinite(*norm) || !isfinite(*loss))
-        return grape_fail(GRAPE_ERR_NUMERIC,
+        return error_fail(GRAPE_ERR_NUMERIC,
                           "loss %g, gradient norm %g at step %lld: training diverged (lower --lr, or pass "
                           "--skip-nonfinite to skip such steps); the checkpoint in %s is the last good one",
                           *loss, *norm, (long long)t->st.step + 1, t->dir);
@@ -337,7 +337,7 @@ static grape_status run_loop(trainer *t) {
         if (stop_requested(t)) {
             grape_status s = save(t);
             return s ? s
-                     : grape_fail(GRAPE_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s",
+                     : error_fail(GRAPE_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s",
                                   (long long)t->st.step, t->dir);
         }
         train_report r = {0};

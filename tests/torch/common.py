@@ -11,64 +11,76 @@ import torch
 torch.set_default_dtype(torch.float64)
 _counts = {"pass": 0, "fail": 0}
 
-# ---- ctypes mirrors of the structs in include/grape.h (field order is the contract; keep them in sync)
+# ---- ctypes structures of the public structs, laid out as the library describes them (grape_struct_describe):
+# names, order, offsets and sizes come from libgrape, not from a copy of include/grape.h
 FP, DP, VP = ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_double), ctypes.c_void_p
 C = ctypes
 
 
-class Config(C.Structure):  # grape_pe_config
-    _fields_ = [("rot", C.c_int), ("bias", C.c_int), ("n_heads", C.c_int), ("head_dim", C.c_int),
-                ("rotary_dim", C.c_int), ("interleaved", C.c_int), ("rope_base", C.c_double),
-                ("scaling", C.c_int), ("scaling_factor", C.c_double), ("yarn_orig_ctx", C.c_int),
-                ("yarn_ext_factor", C.c_double), ("yarn_attn_factor", C.c_double),
-                ("yarn_beta_fast", C.c_double), ("yarn_beta_slow", C.c_double), ("xpos_gamma", C.c_double),
-                ("xpos_scale_base", C.c_double), ("per_head", C.c_int), ("log_freq_scale", C.c_double),
-                ("nc_rank", C.c_int), ("ap_probe_dim", C.c_int), ("ap_form", C.c_int), ("kv_shift", C.c_int),
-                ("basis_folded", C.c_int), ("qk_gain", C.c_int),
-                ("_room", C.c_int64 * 16)]  # fields grape.h may append later land here, not past the buffer
-
-
-class ModelConfig(C.Structure):  # grape_model_config; pe stays last, so Config's spare room lands past its end
-    _fields_ = [("n_layer", C.c_int), ("n_embd", C.c_int), ("n_head", C.c_int), ("vocab_size", C.c_int),
-                ("max_batch", C.c_int), ("max_seq", C.c_int), ("pe", Config)]
-
-
-class TensorInfo(C.Structure):  # grape_tensor_info
-    _fields_ = [("name", C.c_char_p), ("offset", C.c_size_t), ("ndim", C.c_int), ("shape", C.c_int * 4),
-                ("weight_decay", C.c_int)]
-
-
-class Positions(C.Structure):  # grape_positions
-    _fields_ = [("pos0", C.c_int64), ("xpos_anchor", C.c_double), ("phase", DP)]
-
-
-class Factors(C.Structure):  # grape_bias_factors
-    _fields_ = [("kind", C.c_int), ("B", C.c_int), ("T", C.c_int), ("H", C.c_int), ("P", C.c_int),
-                ("pos0", C.c_int64), ("slope", FP), ("gate_q", FP), ("gate_k", FP), ("cum", DP),
-                ("probe_q", FP), ("probe_k", FP)]
-
-
-class Grads(C.Structure):  # grape_bias_grads
-    _fields_ = [("slope", FP), ("gate_q", FP), ("gate_k", FP), ("cum", DP), ("probe_q", FP), ("probe_k", FP)]
-
-
-class TokenIn(C.Structure):  # grape_pe_token_inputs / grape_pe_token_grads
-    _fields_ = [("phase_logit", FP), ("gate_logit", FP), ("probe", FP), ("shift_logit", FP),
-                ("gate_q", FP), ("gate_k", FP)]  # inputs only (grape_kv_cache_attend); the grads struct ends before
-
-
-class ParamInfo(C.Structure):  # grape_param_info
-    _fields_ = [("name", C.c_char_p), ("offset", C.c_size_t), ("ndim", C.c_int), ("shape", C.c_int * 4),
-                ("weight_decay", C.c_int)]
-
-
-class Opts(C.Structure):  # grape_attn_opts
-    _fields_ = [("scale", C.c_float), ("bca_window", C.c_int)]
-
-
-def load_lib():
+def load_lib(testing=False):
+    """libgrape.so (argv[1]), or with testing its sibling libgrape_testing.so: the library plus the test oracles of
+    tests/ref/grape_testing.h (grape_plane_*, grape_bias_block*), which the installed library does not export."""
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join("build", "libgrape.so")
+    if testing:
+        path = os.path.join(os.path.dirname(path), "libgrape_testing.so")
     return ctypes.CDLL(os.path.abspath(path))
+
+
+class _FieldInfo(C.Structure):  # grape_field_info, the one struct a binding must know to read the others
+    _fields_ = [("name", C.c_char_p), ("offset", C.c_size_t), ("size", C.c_size_t), ("type", C.c_char_p)]
+
+
+_TYPES = {"int": C.c_int, "int64": C.c_int64, "size_t": C.c_size_t, "float": C.c_float, "double": C.c_double,
+          "float*": FP, "double*": DP, "char*": C.c_char_p, "int[4]": C.c_int * 4}
+
+
+def described(lib, name):
+    """A ctypes Structure for the public struct `name`, built from grape_struct_describe; raises if ctypes' layout
+    (offsets, sizeof) differs from the library's, e.g. when a field is missing from the description."""
+    f = lib.grape_struct_describe
+    f.restype, f.argtypes = C.c_int, [C.c_char_p, C.POINTER(C.POINTER(_FieldInfo)), C.POINTER(C.c_int),
+                                      C.POINTER(C.c_size_t)]
+    fields, n, size = C.POINTER(_FieldInfo)(), C.c_int(), C.c_size_t()
+    if f(name.encode(), C.byref(fields), C.byref(n), C.byref(size)) != 0:
+        raise RuntimeError(f"libgrape does not describe {name}")
+    infos = [fields[i] for i in range(n.value)]
+    spec = [(i.name.decode(), _TYPES.get(i.type.decode()) or described(lib, i.type.decode())) for i in infos]
+    cls = type(name, (C.Structure,), {"_fields_": spec})
+    for i, (field, _) in zip(infos, spec):
+        got = getattr(cls, field)
+        if (got.offset, got.size) != (i.offset, i.size):
+            raise RuntimeError(f"{name}.{field}: ctypes offset/size {got.offset}/{got.size}, C {i.offset}/{i.size}")
+    if C.sizeof(cls) != size.value:
+        raise RuntimeError(f"{name}: ctypes sizeof {C.sizeof(cls)}, C {size.value} (a field is not described)")
+    return cls
+
+
+_lib = load_lib()
+Config = described(_lib, "grape_pe_config")
+ModelConfig = described(_lib, "grape_model_config")
+TensorInfo = described(_lib, "grape_tensor_info")
+Positions = described(_lib, "grape_positions")
+Factors = described(_lib, "grape_bias_factors")
+Grads = described(_lib, "grape_bias_grads")
+TokenIn = described(_lib, "grape_pe_token_inputs")
+TokenGrads = described(_lib, "grape_pe_token_grads")
+ParamInfo = described(_lib, "grape_param_info")
+Opts = described(_lib, "grape_attn_opts")
+
+
+def parse_pe(lib, name):
+    """The grape_pe_config of an encoding name, parsed by the library (its kind numbers are the library's)."""
+    cfg = Config()
+    f = lib.grape_pe_parse
+    f.restype, f.argtypes = C.c_int, [C.POINTER(Config), C.c_char_p]
+    if f(C.byref(cfg), name.encode()) != 0:
+        raise RuntimeError(f"libgrape does not know the encoding {name}")
+    return cfg
+
+
+def bias_kind(lib, name):
+    """The grape_bias_kind of an additive encoding name ("none" for none)."""
+    return 0 if name == "none" else parse_pe(lib, name).bias
 
 
 def bind_pe(lib):

@@ -1,6 +1,7 @@
-"""grape_model_ref.py — a PyTorch re-implementation of libgrape's byte-level Llama-style model (spec:
-experiment.md "Models", grape_official_code.md §0-§2), written from the spec, not from the C code, so it can serve
-as the oracle of tests/torch/test_model.py and as the PyTorch peer of `grape bench train`.
+"""grape_model_ref.py — a PyTorch re-implementation of libgrape's byte-level Llama-style model (the backbone of the
+official GRAPE code, github.com/model-architectures/GRAPE model/llama-mha-*.py), written from the papers and that
+code, not from the C code, so it can serve as the oracle of tests/torch/test_model.py and as the PyTorch peer of
+`grape bench train`.
 
     cfg = Config.from_name("grape-m+grape-ap", n_layer=4, n_embd=256, n_head=4)
     model = GrapeLM(cfg)                      # parameters named exactly as the C model's tensors
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 ROTATIONS = ("nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis")
-BIASES = ("alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap")
+BIASES = ("alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap", "grape-a")
 EPS = 1e-5
 AP_RMS_EPS = 2.0 ** -7  # torch F.rms_norm default eps in bf16 (official GRAPE-AP v1)
 CTX_OMEGA_SCALE = 16.0
@@ -124,7 +125,7 @@ class GrapeLM(torch.nn.Module):
                 shapes[f"{p}.pe.log_freq"] = (D // 2,)
             if c.rot == "grape-m-basis":
                 shapes[f"{p}.pe.basis_skew"] = (D * (D - 1) // 2,)
-            if c.bias.startswith("grape-a-"):
+            if c.bias == "grape-a" or c.bias.startswith("grape-a-"):
                 shapes[f"{p}.pe.rho"] = (H,)
                 if c.bias in ("grape-a-k", "grape-a-qk"):
                     shapes[f"{p}.pe.u"] = (H, D)
@@ -255,10 +256,10 @@ class GrapeLM(torch.nn.Module):
             cum = torch.cumsum(F.logsigmoid(gate_logit), dim=1)       # (B,T,H) inclusive
             cum = cum.permute(0, 2, 1)                                 # (B,H,T)
             return cum[..., :, None] - cum[..., None, :]
-        if c.bias.startswith("grape-a-"):
+        if c.bias == "grape-a" or c.bias.startswith("grape-a-"):    # grape-a: no gate, lambda = 1
             pre = f"layers.{l}.pe"
             omega = F.softplus(self.p(f"{pre}.rho")) * m                # (H)
-            lam = torch.zeros(B, H, T, T, dtype=q.dtype)
+            lam = (torch.ones if c.bias == "grape-a" else torch.zeros)(B, H, T, T, dtype=q.dtype)
             def gate(x, w):
                 w_hat = w / w.norm(dim=-1, keepdim=True).clamp(min=1e-6)
                 return F.softplus((x * w_hat).sum(-1) / math.sqrt(D)).permute(0, 2, 1)  # (B,H,T)
@@ -291,7 +292,7 @@ class GrapeLM(torch.nn.Module):
         k = (h @ self.p(f"{pre}.attn.wk").T).view(B, T, H, D)
         v = (h @ self.p(f"{pre}.attn.wv").T).view(B, T, H, D)
         ph, gt, pr, sh = c.token_channels()
-        if sh:  # KV-shift (official §3): k'_t = a_t k_{t-1} + (1 - a_t) k_t, a = sigmoid(w_sk h); v with its own w_sv
+        if sh:  # KV-shift: k'_t = a_t k_{t-1} + (1 - a_t) k_t, a = sigmoid(w_sk h); v with its own w_sv
             def shift(o, w):
                 alpha = torch.sigmoid(h @ self.p(f"{pre}.attn.{w}").T)[..., None]  # (B,T,H,1)
                 return (1 - alpha) * o + alpha * F.pad(o, (0, 0, 0, 0, 1, 0))[:, :-1]

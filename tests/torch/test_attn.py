@@ -8,10 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import DP, FP, Factors, Grads, Opts, check, dptr, finish, fptr, load_lib, rel_err
+from common import DP, FP, Factors, Grads, Opts, bias_kind, check, dptr, finish, fptr, load_lib, rel_err
 
 lib = load_lib()
-KINDS = {"none": 0, "alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6}
 TOL = 1e-4
 
 
@@ -93,9 +92,10 @@ def run(kind, B, T, H, D, W, seed):
 
     cq, ck, cv, cdo = (c_arr(x) for x in (q, k, v, dout))
     cf = {n: c_arr(x, np.float64 if n == "cum" else np.float32) for n, x in f.items()}
-    fac = Factors(KINDS[kind], B, T, H, P, 0, *(fptr(cf.get(n)) if n != "cum" else dptr(cf.get(n))
-                                                 for n in ("slope", "gate_q", "gate_k", "cum", "probe_q", "probe_k")))
-    opts = Opts(0.0, W)
+    channels = ("slope", "gate_q", "gate_k", "cum", "probe_q", "probe_k")
+    fac = Factors(kind=bias_kind(lib, kind), B=B, T=T, H=H, P=P, pos0=0,
+                  **{n: fptr(cf.get(n)) if n != "cum" else dptr(cf.get(n)) for n in channels})
+    opts = Opts(scale=0.0, bca_window=W)
     o = np.zeros_like(cq)
     l = np.zeros((B, H, T), np.float32)
     fp = C.byref(fac) if kind != "none" else None
@@ -107,8 +107,7 @@ def run(kind, B, T, H, D, W, seed):
 
     dq, dk, dv = np.zeros_like(cq), np.zeros_like(cq), np.zeros_like(cq)
     gr = {n: np.zeros_like(x) for n, x in cf.items()}
-    grads = Grads(*(fptr(gr.get(n)) if n != "cum" else dptr(gr.get(n))
-                    for n in ("slope", "gate_q", "gate_k", "cum", "probe_q", "probe_k")))
+    grads = Grads(**{n: fptr(gr.get(n)) if n != "cum" else dptr(gr.get(n)) for n in channels})
     gp = C.byref(grads) if kind != "none" else None
     st = lib.grape_attn_backward(fptr(dq), fptr(dk), fptr(dv), gp, fptr(cdo), fptr(o), fptr(l), fptr(cq), fptr(ck),
                                  fptr(cv), fp, C.byref(opts), B, T, H, D)

@@ -1,8 +1,8 @@
-"""The additive encodings (alibi, fox, grape-a-k/q/qk, grape-ap in its official, paper and relative forms) and
-KV-shift against
-PyTorch float64 references written from the spec (grape_official_code.md §2.4-2.7, §3), forward and autograd
-backward: L = sum(W * bias) over the causal entries, C gradients from grape_bias_block_backward +
-grape_bias_factors_backward."""
+"""The additive encodings (alibi, fox, grape-a, grape-a-k/q/qk, grape-ap in its official, paper and relative forms) and
+KV-shift against PyTorch float64 references written from the papers and the official code
+(github.com/model-architectures/GRAPE: model/llama-mha-alibi.py, -fox.py, -grape-a-*.py, -grape-ap-v1.py,
+kv_shift.py), forward and autograd backward: L = sum(W * bias) over the causal entries, C gradients from
+grape_bias_block_backward + grape_bias_factors_backward."""
 import ctypes as C
 import math
 
@@ -10,10 +10,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import Config, FP, Factors, Grads, TokenIn, VP, bind_pe, check, dptr, finish, fptr, load_lib
+from common import Config, FP, Factors, Grads, TokenGrads, TokenIn, VP, bias_kind, bind_pe, check, dptr, finish, fptr
+from common import load_lib
 
-lib = load_lib()
-KINDS = {"alibi": 1, "fox": 2, "grape-a-k": 3, "grape-a-q": 4, "grape-a-qk": 5, "grape-ap": 6}
+lib = load_lib(testing=True)
 
 
 bind_pe(lib)
@@ -22,7 +22,7 @@ lib.grape_bias_workspace_bytes.restype = C.c_size_t
 lib.grape_bias_factors_forward.argtypes = [C.POINTER(Factors), VP, VP, FP, FP, C.POINTER(TokenIn), C.c_int64,
                                            C.c_int, C.c_int]
 lib.grape_bias_grads_bind.argtypes = [C.POINTER(Grads), VP, C.POINTER(Factors)]
-lib.grape_bias_factors_backward.argtypes = [FP, FP, FP, C.POINTER(TokenIn), C.POINTER(Grads),
+lib.grape_bias_factors_backward.argtypes = [FP, FP, FP, C.POINTER(TokenGrads), C.POINTER(Grads),
                                             C.POINTER(Factors), VP, FP, FP, C.POINTER(TokenIn)]
 lib.grape_bias_block.argtypes = [FP, C.POINTER(Factors)] + [C.c_int] * 6
 lib.grape_bias_block_backward.argtypes = [C.POINTER(Grads), FP, C.POINTER(Factors)] + [C.c_int] * 6
@@ -54,9 +54,9 @@ def ref_bias(kind, form, params, q, k, gate, probe, pos0):
     dist = t[:, None] - t[None, :]
     if kind == "alibi":
         bias = (-m[:, None, None] * dist).expand(B, H, T, T)
-    elif kind.startswith("grape-a-"):
+    elif kind == "grape-a" or kind.startswith("grape-a-"):
         omega = F.softplus(params["rho"]) * m
-        lam = torch.zeros(B, H, T, T)
+        lam = torch.zeros(B, H, T, T) if "u" in params or "v" in params else torch.ones(B, H, T, T)
         for name, x, side in (("u", k, "k"), ("v", q, "q")):
             if name not in params:
                 continue
@@ -89,7 +89,7 @@ def run_case(kind, form, B, T, H, D, P, pos0, seed):
                  abs(cfg.n_heads - H) + abs(cfg.rope_base - 1e4) + abs(cfg.ap_probe_dim - 8) +
                  abs(cfg.xpos_gamma - 0.4), 0.0):
         return
-    cfg.bias, cfg.ap_probe_dim, cfg.ap_form = KINDS[kind], P, form
+    cfg.bias, cfg.ap_probe_dim, cfg.ap_form = bias_kind(lib, kind), P, form
     pe = VP()
     assert lib.grape_pe_create(C.byref(pe), C.byref(cfg)) == 0
     n_params = lib.grape_pe_num_params(pe)
@@ -108,7 +108,7 @@ def run_case(kind, form, B, T, H, D, P, pos0, seed):
 
     ws = np.zeros(lib.grape_bias_workspace_bytes(pe, B, T) // 8 + 8)
     gws = np.zeros_like(ws)
-    tin = TokenIn(None, fptr(gate), fptr(probe), None)
+    tin = TokenIn(gate_logit=fptr(gate), probe=fptr(probe))
     f = Factors()
     assert lib.grape_bias_factors_forward(C.byref(f), ws.ctypes.data, pe, fptr(q), fptr(k), C.byref(tin), pos0, B,
                                           T) == 0
@@ -143,7 +143,7 @@ def run_case(kind, form, B, T, H, D, P, pos0, seed):
     dparams = np.zeros(max(n_params, 1), np.float32)
     dq, dk = np.zeros_like(q), np.zeros_like(k)
     dgate, dprobe = np.zeros_like(gate), np.zeros_like(probe)
-    din = TokenIn(None, fptr(dgate), fptr(dprobe), None)
+    din = TokenGrads(gate_logit=fptr(dgate), probe=fptr(dprobe))
     assert lib.grape_bias_factors_backward(fptr(dparams), fptr(dq), fptr(dk), C.byref(din), C.byref(g),
                                            C.byref(f), pe, fptr(q), fptr(k), C.byref(tin)) == 0
     c_grads = [dq, dk, dgate, dprobe] + [dparams[o:o + s].reshape(sh) for (o, s, sh) in names.values()]
@@ -180,7 +180,8 @@ def kv_shift_case(B, T, H, D, seed):
 
 
 for i, (kind, form) in enumerate([("alibi", 0), ("fox", 0), ("grape-a-k", 0), ("grape-a-q", 0),
-                                  ("grape-a-qk", 0), ("grape-ap", 0), ("grape-ap", 1), ("grape-ap", 2)]):
+                                  ("grape-a-qk", 0), ("grape-ap", 0), ("grape-ap", 1), ("grape-ap", 2),
+                                  ("grape-a", 0)]):
     run_case(kind, form, 2, 13, 5, 16, 8, 37 + i, 100 + i)
     run_case(kind, form, 1, 9, 3, 8, 4, 0, 200 + i)
 kv_shift_case(2, 11, 3, 16, 7)

@@ -29,7 +29,7 @@ ENCODINGS = [
     "grape-m", "grape-m:per_head=1,log_freq_scale=8", "grape-m-ctx", "grape-m-ctx:per_head=1",
     "grape-m-basis", "grape-m-basis:rotary_dim=8,per_head=1", "grape-m-nc", "grape-m-nc:nc_rank=4,interleaved=1",
     "grape-m-nc:per_head=1",
-    "alibi", "fox", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap", "grape-ap:ap_probe_dim=4,ap_form=paper",
+    "alibi", "fox", "grape-a", "grape-a-k", "grape-a-q", "grape-a-qk", "grape-ap", "grape-ap:ap_probe_dim=4,ap_form=paper",
     "grape-ap:ap_form=relative",
     "grape-m-basis:basis_folded=1", "rope:qk_gain=pair,rotary_dim=8", "grape-m:qk_gain=pair,interleaved=1",
     "nope:kv_shift=1", "grape-m+grape-ap", "xpos+fox", "rope+alibi:kv_shift=1", "grape-m-ctx+grape-a-qk",

@@ -18,8 +18,8 @@ TOL = 1e-4
 # create_model makes every QK-RMSNorm gain differ from 1, so grape-m-basis is checked in the spec's order
 # (B R B^T, then the gain) and the folded form separately; hybrids check gates of the un-rotated q, k.
 ENCODINGS = ["nope", "rope", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-basis:fold", "xpos", "alibi", "fox",
-             "grape-a-qk", "grape-ap", "grape-m+grape-ap", "rope+fox", "rope:kv", "grape-ap:kv", "rope:pair",
-             "grape-m-ctx:pair", "grape-m-basis:pair", "rope+grape-a-qk", "xpos+grape-a-k", "grape-m+grape-a-q:pair"]
+             "grape-a-qk", "grape-a", "grape-ap", "grape-m+grape-ap", "rope+fox", "rope:kv", "grape-ap:kv", "rope:pair",
+             "grape-m-ctx:pair", "grape-m-basis:pair", "rope+grape-a-qk", "rope+grape-a", "xpos+grape-a-k", "grape-m+grape-a-q:pair"]
 L, C, H, B, T = 2, 32, 2, 2, 12
 
 

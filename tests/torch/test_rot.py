@@ -8,10 +8,10 @@ import ctypes as C
 import numpy as np
 import torch
 
-from common import Config, DP, FP, Positions, VP, bind_pe, check, dptr, finish, fptr, load_lib, rel_err
+from common import Config, DP, FP, Positions, VP, bind_pe, check, dptr, finish, fptr, load_lib, parse_pe, rel_err
 
-lib = load_lib()
-KINDS = {"rope": 1, "xpos": 2, "grape-m": 3, "grape-m-ctx": 4, "grape-m-basis": 5, "grape-m-nc": 6}
+lib = load_lib(testing=True)
+KINDS = {n: parse_pe(lib, n).rot for n in ("rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc")}
 
 
 bind_pe(lib)
@@ -150,7 +150,7 @@ def run_rotation(kind, interleaved=0, per_head=0, side=0, B=2, T=5, pos0=3):
     if kind == "grape-m-ctx":
         lib.grape_phase_forward(dptr(phase), fptr(logit), c.pe, B, T)
     anchor = pos0 + T // 2
-    pos = Positions(pos0, anchor, dptr(phase) if kind == "grape-m-ctx" else None)
+    pos = Positions(pos0=pos0, xpos_anchor=anchor, phase=dptr(phase) if kind == "grape-m-ctx" else None)
     y = np.zeros_like(x)
     lib.grape_rot_forward(fptr(y), fptr(x), c.pe, C.byref(pos), side, B, T)
     dx, dp, dph = np.zeros_like(x), np.zeros(max(c.np, 1), np.float32), np.zeros_like(phase)

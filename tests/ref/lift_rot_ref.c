@@ -1,16 +1,16 @@
-// lift_rot_ref.c — reference lift of the multiplicative action (GRAPE §2–3, grape_paper.md §1): G(n) as an explicit
+// lift_rot_ref.c — reference lift of the multiplicative action (GRAPE, arXiv 2512.07805 §2–3): G(n) as an explicit
 // matrix, the product of the Rodrigues exponentials of its rank-2 generators n·θ_i·L(F e_i0, F e_i1), in double.
 // With the official sign, L(e_i0, e_i1) x = e_i0 x_i1 − e_i1 x_i0, so exp(φL) gives y_i0 = x_i0 cos φ + x_i1 sin φ,
 // y_i1 = −x_i0 sin φ + x_i1 cos φ: canonical MS-GRAPE is RoPE (tests/test_rot_ref.c).
 #include <math.h>
 #include <string.h>
 
-#include "core/dmat.h"
+#include "dmat.h"
 #include "core/error.h"
 #include "core/mem.h"
-#include "pe/lift_rot_ref.h"
+#include "lift_rot_ref.h"
 #include "pe/pe_internal.h"
-#include "pe/rodrigues.h"
+#include "rodrigues.h"
 
 // exp(tL) = I + t S1 L + t² S2 L² with w = t²(αβ − γ²); G·exp(tL) = G + (Ga) pᵀ + (Gb) qᵀ where
 // p = t S1 b + t² S2 (γ b − β a), q = −t S1 a + t² S2 (γ a − α b). Rows with Ga = Gb = 0 are unchanged.
@@ -42,7 +42,7 @@ grape_status lift_expm(double *G, const double *L, int d) {
     for (size_t i = 0; i < n * n; i++) norm = fmax(norm, fabs(L[i]));
     int sq = norm * d > 0.5 ? (int)ceil(log2(norm * d / 0.5)) : 0;
     double scale = ldexp(1.0, -sq);
-    double *term = grape_alloc(2 * n * n * sizeof(double));
+    double *term = mem_alloc(2 * n * n * sizeof(double));
     if (!term) return GRAPE_ERR_NOMEM;
     double *tmp = term + n * n;
     memset(G, 0, n * n * sizeof(double));
@@ -55,7 +55,7 @@ grape_status lift_expm(double *G, const double *L, int d) {
         dmat_mul(tmp, G, G, n);
         memcpy(G, tmp, n * n * sizeof(double));
     }
-    grape_free(term);
+    mem_free(term);
     return GRAPE_OK;
 }
 
@@ -113,9 +113,9 @@ grape_status lift_rot_forward_ref(double *y, const double *x, const grape_pe *pe
     if (st) return st;
     if (r->n_params) st = rot_tables_derive(&tab, r, params);
     else memcpy(tab.theta, r->theta0, (size_t)r->npair * sizeof(double));
-    double *G = grape_alloc((D * D + (size_t)r->npair) * sizeof(double));
+    double *G = mem_alloc((D * D + (size_t)r->npair) * sizeof(double));
     if (!G || st) {
-        grape_free(G);
+        mem_free(G);
         rot_tables_free(&tab);
         return st ? st : GRAPE_ERR_NOMEM;
     }
@@ -139,7 +139,7 @@ grape_status lift_rot_forward_ref(double *y, const double *x, const grape_pe *pe
                     y[off + i] = s;
                 }
             }
-    grape_free(G);
+    mem_free(G);
     rot_tables_free(&tab);
     return GRAPE_OK;
 }

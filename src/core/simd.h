@@ -1,9 +1,13 @@
-// simd.h — the few float vector operations the attention tiles need, written once for AVX-512, AVX2+FMA and
-// plain C. VW is the vector width in floats; every tile dimension that lives in lanes is a multiple of 16.
-#ifndef GRAPE_ATTN_SIMD_H
-#define GRAPE_ATTN_SIMD_H
+// simd.h — the library's one vector layer: the few float operations the attention tiles, the rotations and the
+// model's elementwise loops need, written once for AVX-512, AVX2+FMA and plain C. VW is the vector width in floats;
+// every tile dimension that lives in lanes is a multiple of 16. The f1_ lane is one float, for plain loops the
+// compiler vectorises itself (a call to libm's expf would keep them scalar).
+#ifndef GRAPE_CORE_SIMD_H
+#define GRAPE_CORE_SIMD_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -83,26 +87,49 @@ static inline vf vf_rcp_approx(vf a) { return 1.0f / a; }
 #define VF_PIN(x) ((void)0)
 #endif
 
+// ---- the f1 lane: the operations vf_exp needs, on one float, branch-free so a loop around them vectorises.
+static inline float f1_set1(float a) { return a; }
+static inline float f1_add(float a, float b) { return a + b; }
+static inline float f1_mul(float a, float b) { return a * b; }
+static inline float f1_fma(float a, float b, float c) { return a * b + c; }
+static inline float f1_max(float a, float b) { return a > b ? a : b; } // NaN in b comes out, as with x86 max
+static inline float f1_min(float a, float b) { return a < b ? a : b; }
+static inline float f1_select_lt(float a, float b, float y, float x) { return a < b ? y : x; }
+// Round to nearest even by adding and removing 1.5·2^23 (|a| < 2^22), which vectorises where rintf may not.
+static inline float f1_round(float a) { return (a + 12582912.0f) - 12582912.0f; }
+// y·2^n for integral n in [-126, 127], 2^n built in the exponent bits; a NaN n (from a NaN argument, whose y is
+// NaN too) is sent to 0 first, since converting it to an integer is undefined behaviour.
+static inline float f1_ldexp(float y, float n) {
+    int32_t e = ((int32_t)(n == n ? n : 0.0f) + 127) << 23;
+    float s;
+    memcpy(&s, &e, sizeof s);
+    return y * s;
+}
+
 // Arguments below this underflow: exp returns exactly 0 there (and for -inf, the causal mask).
 #define VF_EXP_LO -87.33f
 
-// exp(x) for float vectors, max relative error ~1.5e-7 (test_attn_simd). Cody–Waite reduction x = n ln2 + r,
-// |r| <= ln2/2, then the Cephes expf minimax polynomial exp(r) = 1 + r + r^2 p(r).
-static inline vf vf_exp(vf x) {
-    const vf lo = vf_set1(VF_EXP_LO);
-    vf xc = vf_min(vf_set1(88.37f), vf_max(lo, x)); // operand order lets a NaN in x propagate (x86 max/min)
-    vf n = vf_round(vf_mul(xc, vf_set1(1.44269504088896341f)));
-    vf r = vf_fma(n, vf_set1(-0.693359375f), xc);
-    r = vf_fma(n, vf_set1(2.12194440e-4f), r);
-    vf p = vf_set1(1.9875691500e-4f);
-    p = vf_fma(p, r, vf_set1(1.3981999507e-3f));
-    p = vf_fma(p, r, vf_set1(8.3334519073e-3f));
-    p = vf_fma(p, r, vf_set1(4.1665795894e-2f));
-    p = vf_fma(p, r, vf_set1(1.6666665459e-1f));
-    p = vf_fma(p, r, vf_set1(5.0000001201e-1f));
-    vf y = vf_add(vf_fma(vf_mul(r, r), p, r), vf_set1(1.0f));
-    return vf_select_lt(x, lo, vf_set1(0.0f), vf_ldexp(y, n));
-}
+// exp(x), max relative error ~1.5e-7 (test_attn_simd, test_layers), written once for a lane L of type T (vf: one
+// vector; f1: one float). Cody–Waite reduction x = n ln2 + r, |r| <= ln2/2, then the Cephes expf minimax
+// polynomial exp(r) = 1 + r + r^2 p(r). The clamp's operand order lets a NaN in x propagate (x86 max/min).
+#define SIMD_DEFINE_EXP(L, T)                                                                                    \
+    static inline T L##_exp(T x) {                                                                               \
+        const T lo = L##_set1(VF_EXP_LO);                                                                        \
+        T xc = L##_min(L##_set1(88.37f), L##_max(lo, x));                                                        \
+        T n = L##_round(L##_mul(xc, L##_set1(1.44269504088896341f)));                                             \
+        T r = L##_fma(n, L##_set1(-0.693359375f), xc);                                                           \
+        r = L##_fma(n, L##_set1(2.12194440e-4f), r);                                                             \
+        T p = L##_set1(1.9875691500e-4f);                                                                        \
+        p = L##_fma(p, r, L##_set1(1.3981999507e-3f));                                                           \
+        p = L##_fma(p, r, L##_set1(8.3334519073e-3f));                                                           \
+        p = L##_fma(p, r, L##_set1(4.1665795894e-2f));                                                           \
+        p = L##_fma(p, r, L##_set1(1.6666665459e-1f));                                                           \
+        p = L##_fma(p, r, L##_set1(5.0000001201e-1f));                                                           \
+        T y = L##_add(L##_fma(L##_mul(r, r), p, r), L##_set1(1.0f));                                             \
+        return L##_select_lt(x, lo, L##_set1(0.0f), L##_ldexp(y, n));                                            \
+    }
+SIMD_DEFINE_EXP(vf, vf)
+SIMD_DEFINE_EXP(f1, float)
 
 // 1/a by the hardware estimate and one Newton step r(2 - a r): squares the estimate's error (<= 4e-9 on
 // AVX-512, 1.3e-7 on AVX2), several times cheaper than a vector divide.

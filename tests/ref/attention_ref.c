@@ -1,10 +1,11 @@
 // attention_ref.c — the double-precision reference of the fused attention: for every query row it materialises
 // the bias row from the factors, takes the softmax, and (backward) pushes dS = P (dP - Δ) into q, k, v and the
-// factors. O(T^2) time, O(T) memory per row; the oracle of test_attn*.c.
+// factors. O(T^2) time, O(T) memory per row; the oracle of test_attn*.c. The bias is the kind's closed form from
+// the kind table (pe/bias_kinds.h), evaluated on double factors.
 #include <stdlib.h>
 
-#include "attn/attn_internal.h"
-#include "core/mathx.h"
+#include "attention_ref.h"
+#include "pe/bias_kinds.h"
 
 static size_t tok(int b, int t, int h, int T, int H) { return ((size_t)b * (size_t)T + (size_t)t) * (size_t)H + (size_t)h; }
 
@@ -16,27 +17,26 @@ static double ap_edge(const attn_ref_factors *f, size_t it, size_t il) {
     return s / f->P;
 }
 
-// GRAPE §4-5, official code §2.4-2.7, FoX §3.1: b(t,j) for j in [lo, t].
+// The values pair (t, j) of head h reads (it, ij: their (B,T,H) indices; those the kind lacks stay 0).
+static bias_pair ref_pair(const attn_ref_factors *f, int h, size_t it, size_t ij, int t, int j) {
+    return (bias_pair){.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
+                       .gate_q = f->gate_q ? f->gate_q[it] : 0.0, .gate_k = f->gate_k ? f->gate_k[ij] : 0.0,
+                       .cum_q = f->cum ? f->cum[it] : 0.0, .cum_k = f->cum ? f->cum[ij] : 0.0};
+}
+
+// GRAPE (arXiv 2512.07805) §4-5 and its official code, FoX (arXiv 2503.02130): b(t,j) for j in [lo, t].
 void attn_ref_bias_row(double *row, const attn_ref_factors *f, int b, int h, int t, int lo, int T, int H) {
+    const bias_kind *kd = bias_kind_of(f->kind);
     size_t it = tok(b, t, h, T, H);
-    for (int j = lo; j <= t; j++) {
-        size_t ij = tok(b, j, h, T, H);
-        double d = (double)(t - j);
-        switch (f->kind) {
-        case GRAPE_BIAS_ALIBI: row[j] = -f->slope[h] * d; break;
-        case GRAPE_BIAS_GRAPE_A_K:
-        case GRAPE_BIAS_GRAPE_A_Q:
-        case GRAPE_BIAS_GRAPE_A_QK:
-            row[j] = -f->slope[h] * d * ((f->gate_q ? f->gate_q[it] : 0) + (f->gate_k ? f->gate_k[ij] : 0));
-            break;
-        case GRAPE_BIAS_FOX: row[j] = f->cum[it] - f->cum[ij]; break;
-        default: row[j] = 0; break;
-        }
-    }
-    if (f->kind == GRAPE_BIAS_GRAPE_AP) { // reverse running sum b(t,j) = b(t,j+1) + psi(t,j+1): no cancellation
+    if (kd->form == BIAS_FORM_PATH) { // reverse running sum b(t,j) = b(t,j+1) + α ψ(t,j+1): no cancellation
         row[t] = 0;
         for (int j = t - 1; j >= lo; j--)
-            row[j] = row[j + 1] + f->slope[h] * log_sigmoid_d(ap_edge(f, it, tok(b, j + 1, h, T, H)));
+            row[j] = row[j + 1] + f->slope[h] * bias_path_edge(ap_edge(f, it, tok(b, j + 1, h, T, H)));
+        return;
+    }
+    for (int j = lo; j <= t; j++) {
+        bias_pair p = ref_pair(f, h, it, tok(b, j, h, T, H), t, j);
+        row[j] = bias_pair_value(kd, &p);
     }
 }
 
@@ -81,43 +81,30 @@ void attn_forward_ref(double *out, double *lse, const double *q, const double *k
 // Factor gradients of one row from G(t,j) = dL/db(t,j), j in [lo, t].
 static void ref_bias_backward_row(attn_ref_grads *g, const double *G, const attn_ref_factors *f, int b, int h,
                                   int t, int lo, int T, int H) {
+    const bias_kind *kd = bias_kind_of(f->kind);
     size_t it = tok(b, t, h, T, H);
-    double sl = f->slope ? f->slope[h] : 0;
-    for (int j = lo; j <= t; j++) {
-        size_t ij = tok(b, j, h, T, H);
-        double d = (double)(t - j);
-        switch (f->kind) {
-        case GRAPE_BIAS_ALIBI:
-            if (g->slope) g->slope[h] -= d * G[j];
-            break;
-        case GRAPE_BIAS_GRAPE_A_K:
-        case GRAPE_BIAS_GRAPE_A_Q:
-        case GRAPE_BIAS_GRAPE_A_QK: {
-            double lam = (f->gate_q ? f->gate_q[it] : 0) + (f->gate_k ? f->gate_k[ij] : 0);
-            if (g->slope) g->slope[h] -= d * lam * G[j];
-            if (f->gate_q && g->gate_q) g->gate_q[it] -= sl * d * G[j];
-            if (f->gate_k && g->gate_k) g->gate_k[ij] -= sl * d * G[j];
-            break;
+    if (kd->form != BIAS_FORM_PATH) {
+        for (int j = lo; j <= t; j++) {
+            size_t ij = tok(b, j, h, T, H);
+            bias_pair p = ref_pair(f, h, it, ij, t, j);
+            bias_pair_grad d = {0};
+            bias_pair_backward(&d, kd, &p, G[j]);
+            if (g->slope && (kd->factors & BF_SLOPE)) g->slope[h] += d.slope;
+            if (f->gate_q && g->gate_q) g->gate_q[it] += d.gate_q;
+            if (f->gate_k && g->gate_k) g->gate_k[ij] += d.gate_k;
+            if (f->cum && g->cum) g->cum[it] += d.cum_q, g->cum[ij] += d.cum_k;
         }
-        case GRAPE_BIAS_FOX:
-            if (g->cum) {
-                g->cum[it] += G[j];
-                g->cum[ij] -= G[j];
-            }
-            break;
-        default: break;
-        }
+        return;
     }
-    if (f->kind != GRAPE_BIAS_GRAPE_AP) return;
-    // psi(t,l) enters b(t,j) for every lo <= j < l: da(t,l) = sum_{lo<=j<l} G(t,j), an exclusive prefix.
-    double da = 0;
+    // ψ(t,l) enters b(t,j) for every lo <= j < l: da(t,l) = sum_{lo<=j<l} G(t,j), an exclusive prefix.
+    double da = 0, sl = f->slope[h];
     int P = f->P;
     for (int l = lo + 1; l <= t; l++) {
         da += G[l - 1];
         size_t il = tok(b, l, h, T, H);
         double x = ap_edge(f, it, il);
-        if (g->slope) g->slope[h] += da * log_sigmoid_d(x);
-        double dx = da * sl * sigmoid_d(-x) / P;
+        if (g->slope) g->slope[h] += da * bias_path_edge(x);
+        double dx = da * sl * bias_path_edge_grad(x) / P;
         for (int p = 0; p < P; p++) {
             if (g->probe_q) g->probe_q[it * (size_t)P + (size_t)p] += dx * f->probe_k[il * (size_t)P + (size_t)p];
             if (g->probe_k) g->probe_k[il * (size_t)P + (size_t)p] += dx * f->probe_q[it * (size_t)P + (size_t)p];

@@ -1,11 +1,11 @@
 // lift_bias_ref.c — reference path of the additive action in double (see lift_bias_ref.h). Slow on purpose:
 // it builds the group elements and follows the spec literally; the fast kernels are measured against it.
-#include "pe/lift_bias_ref.h"
+#include "lift_bias_ref.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "core/dmat.h"
+#include "dmat.h"
 #include "core/mathx.h"
 #include "pe/bias_internal.h"
 
@@ -15,14 +15,10 @@ static size_t at3(const bias_ref_inputs *in, int b, int t, int h) {
     return ((size_t)b * (size_t)in->T + (size_t)t) * (size_t)in->H + (size_t)h;
 }
 
-static int is_gated(grape_bias_kind k) {
-    return k == GRAPE_BIAS_GRAPE_A_K || k == GRAPE_BIAS_GRAPE_A_Q || k == GRAPE_BIAS_GRAPE_A_QK;
-}
-
-// ω_h = softplus(ρ_h)·m_h for grape-a, m_h otherwise (official §2.6, §2.7).
+// ω_h = softplus(ρ_h)·m_h for a learned slope, m_h otherwise (official model/llama-mha-grape-a-*.py, -grape-ap-v1.py).
 static double ref_slope(const bias_ref_inputs *in, int h) {
     double m = alibi_slope(h, in->H);
-    return is_gated(in->kind) ? softplus_d(in->rho[h]) * m : m;
+    return bias_kind_of(in->kind)->learned_slope ? softplus_d(in->rho[h]) * m : m;
 }
 
 // λ = softplus(ŵ_h·x/√D), ŵ = w/max(‖w‖, 1e-6); NAN when the gate is absent. w: (H,D); x: (B,T,H,D)
@@ -50,7 +46,8 @@ static void ref_probe(double *out, const bias_ref_inputs *in, int b, int t, int 
     }
 }
 
-// Edge potentials ψ(t,l) of one (b,h) for l <= t (0 above): fox log f_l; grape-ap α log σ(<p_q(t), r_l>/P).
+// Edge potentials ψ(t,l) of one (b,h) for l <= t (0 above): cum form (fox) log f_l; path form (grape-ap)
+// α log σ(<p_q(t), r_l>/P).
 // psi: (T,T)
 static void ref_psi(double *psi, const bias_ref_inputs *in, int b, int h) {
     int T = in->T, P = in->P;
@@ -60,7 +57,7 @@ static void ref_psi(double *psi, const bias_ref_inputs *in, int b, int h) {
             double *o = psi + (size_t)t * (size_t)T + (size_t)l;
             *o = 0;
             if (l > t) continue;
-            if (in->kind == GRAPE_BIAS_FOX) {
+            if (bias_kind_of(in->kind)->form == BIAS_FORM_CUM) {
                 *o = log_sigmoid_d(in->gate_logit[at3(in, b, l, h)]);
                 continue;
             }
@@ -68,19 +65,20 @@ static void ref_psi(double *psi, const bias_ref_inputs *in, int b, int h) {
             ref_probe(pk, in, b, l, h, 1, 1);
             double S = 0;
             for (int i = 0; i < P; i++) S += pq[i] * pk[i];
-            *o = ref_slope(in, h) * log_sigmoid_d(S / P);
+            *o = ref_slope(in, h) * bias_path_edge(S / P);
         }
 }
 
 // bias: (B,H,T,T)
 void bias_ref_dense(double *bias, const bias_ref_inputs *in) {
+    const bias_kind *kd = bias_kind_of(in->kind);
     int T = in->T;
     size_t TT = (size_t)T * (size_t)T;
     double *psi = bias; // fox/ap: ψ is built in place of the block it sums into, row by row from the right
     for (int b = 0; b < in->B; b++)
         for (int h = 0; h < in->H; h++) {
             double *blk = bias + ((size_t)b * (size_t)in->H + (size_t)h) * TT;
-            int path = in->kind == GRAPE_BIAS_FOX || in->kind == GRAPE_BIAS_GRAPE_AP;
+            int path = kd->form == BIAS_FORM_CUM || kd->form == BIAS_FORM_PATH;
             if (path) ref_psi(psi = blk, in, b, h);
             for (int t = 0; t < T; t++) {
                 double *row = blk + (size_t)t * (size_t)T, acc = 0;
@@ -95,10 +93,10 @@ void bias_ref_dense(double *bias, const bias_ref_inputs *in) {
                         acc += here;
                         continue;
                     }
-                    double lam = in->kind == GRAPE_BIAS_ALIBI ? 1.0 : 0.0;
-                    if (in->v) lam += ref_gate(in, in->v, in->q, b, t, h);
-                    if (in->u) lam += ref_gate(in, in->u, in->k, b, j, h);
-                    row[j] = in->kind == GRAPE_BIAS_NONE ? 0.0 : -ref_slope(in, h) * (t - j) * lam;
+                    bias_pair p = {.slope = ref_slope(in, h), .dist = (double)(t - j),
+                                   .gate_q = kd->gate_q ? ref_gate(in, in->v, in->q, b, t, h) : 0.0,
+                                   .gate_k = kd->gate_k ? ref_gate(in, in->u, in->k, b, j, h) : 0.0};
+                    row[j] = bias_pair_value(kd, &p);
                 }
             }
         }
@@ -208,17 +206,18 @@ void lift_path_bias(double *bias, const double *psi, int T) {
         }
 }
 
-// q̂ = [q; λ_q; 0; 1; 0], k̂ = [k; 0; 1; 0; λ_k] (a λ that the kind lacks is 1 for alibi's single component).
+// q̂ = [q; λ_q; 0; 1; 0], k̂ = [k; 0; 1; 0; λ_k] (an ungated kind's single component has λ_q = 1, λ_k = 0).
 static void lift_vectors(double *qh, double *kh, const bias_ref_inputs *in, int b, int h, int t, int j) {
     int D = in->D;
     memset(qh, 0, (size_t)(D + 4) * sizeof(double));
     memset(kh, 0, (size_t)(D + 4) * sizeof(double));
     memcpy(qh, in->q + at3(in, b, t, h) * (size_t)D, (size_t)D * sizeof(double));
     memcpy(kh, in->k + at3(in, b, j, h) * (size_t)D, (size_t)D * sizeof(double));
-    qh[D] = in->v ? ref_gate(in, in->v, in->q, b, t, h) : in->u ? 0.0 : 1.0;
+    const bias_kind *kd = bias_kind_of(in->kind);
+    qh[D] = kd->gate_q ? ref_gate(in, in->v, in->q, b, t, h) : bias_kind_gated(kd) ? 0.0 : 1.0;
     kh[D + 1] = 1;
     qh[D + 2] = 1;
-    kh[D + 3] = in->u ? ref_gate(in, in->u, in->k, b, j, h) : 0.0;
+    kh[D + 3] = kd->gate_k ? ref_gate(in, in->u, in->k, b, j, h) : 0.0;
 }
 
 // bias: (B,H,T,T)
@@ -234,7 +233,8 @@ int lift_bias_dense(double *bias, const bias_ref_inputs *in) {
     for (int b = 0; b < in->B; b++)
         for (int h = 0; h < in->H; h++) {
             double *blk = bias + ((size_t)b * (size_t)in->H + (size_t)h) * TT;
-            if (in->kind == GRAPE_BIAS_FOX || in->kind == GRAPE_BIAS_GRAPE_AP) {
+            bias_form form = bias_kind_of(in->kind)->form;
+            if (form == BIAS_FORM_CUM || form == BIAS_FORM_PATH) {
                 ref_psi(blk, in, b, h);
                 lift_path_bias(blk, blk, T); // reads row t of ψ before writing it: rows are independent
                 continue;

@@ -1,4 +1,4 @@
-// rodrigues.c — a general rank-2 GRAPE-M plane (GRAPE §2 and App. I; grape_paper.md §1):
+// rodrigues.c — a general rank-2 GRAPE-M plane (GRAPE, arXiv 2512.07805 §2 and App. I):
 //   G(n) = exp(n ω L),  L = a bᵀ − b aᵀ,  α = ‖a‖², β = ‖b‖², γ = aᵀb,  κ = s² = αβ − γ²,  m = n ω,
 //   G x = x + m S1(w) (a v − b u) + m² S2(w) [γ(a v + b u) − β a u − α b v],  u = aᵀx, v = bᵀx,
 // with w = z² = m² κ, S1 = sin z / z and S2 = (1 − cos z)/z² written as functions of w. This is the paper's
@@ -10,7 +10,8 @@
 
 #include "core/error.h"
 #include "core/mem.h"
-#include "pe/rodrigues.h"
+#include "grape_testing.h"
+#include "rodrigues.h"
 
 void rodrigues_coeffs(double w, double c[4]) {
     if (w < 1e-4) { // Taylor in w to w³: truncation < w⁴/9! ≈ 3e-22
@@ -53,8 +54,8 @@ static void dot2(double *u, double *v, const float *a, const float *b, const flo
 
 static grape_status check_plane(const void *p0, const void *p1, const float *a, const float *b, const double *pos,
                                 int N, int D) {
-    if (!p0 || !p1 || !a || !b || !pos) return grape_fail(GRAPE_ERR_ARG, "grape_plane: NULL argument");
-    if (N < 0 || D < 1) return grape_fail(GRAPE_ERR_ARG, "grape_plane: bad shape N=%d D=%d", N, D);
+    if (!p0 || !p1 || !a || !b || !pos) return error_fail(GRAPE_ERR_ARG, "grape_plane: NULL argument");
+    if (N < 0 || D < 1) return error_fail(GRAPE_ERR_ARG, "grape_plane: bad shape N=%d D=%d", N, D);
     return GRAPE_OK;
 }
 
@@ -137,7 +138,7 @@ grape_status grape_plane_backward(float *dx, float *da, float *db, float *domega
     double kappa = fmax(0.0, sc[0] * sc[1] - sc[2] * sc[2]);
     int nt = omp_get_max_threads();
     size_t per = 2 * (size_t)D + PLANE_NSCAL;
-    double *acc = grape_alloc((size_t)nt * per * sizeof(double));
+    double *acc = mem_alloc((size_t)nt * per * sizeof(double));
     if (!acc) return GRAPE_ERR_NOMEM;
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < N; t++) {
@@ -148,6 +149,6 @@ grape_status grape_plane_backward(float *dx, float *da, float *db, float *domega
     for (int k = 1; k < nt; k++)
         for (size_t i = 0; i < per; i++) acc[i] += acc[(size_t)k * per + i];
     plane_finish(da, db, domega, acc, a, b, sc, D);
-    grape_free(acc);
+    mem_free(acc);
     return GRAPE_OK;
 }

@@ -1,0 +1,44 @@
+// bias_kinds.c — the table of additive encoding kinds (bias_kinds.h). One row per kind; everything else that
+// depends on the kind (parameters, init, factors, token inputs, the closed form) reads its row.
+#include <string.h>
+
+#include "pe/bias_kinds.h"
+
+// Rows: {name, family, parameters, source}, then the closed form, the factors, the parameters and the input.
+static const bias_kind kinds[GRAPE_BIAS_COUNT] = {
+    [GRAPE_BIAS_NONE] = {.info = {"nope", "additive", "none", "GRAPE §4: A = 0"}, .form = BIAS_FORM_NONE},
+    [GRAPE_BIAS_ALIBI] = {.info = {"alibi", "additive", "none (slopes m_h for any head count)",
+                                   "GRAPE §4 unipotent lift; ALiBi (Press et al.)"},
+                          .form = BIAS_FORM_LINEAR, .factors = BF_SLOPE},
+    [GRAPE_BIAS_FOX] = {.info = {"fox", "additive", "none here (gate W_f, b_f in the model's projection)",
+                                 "GRAPE §5 endpoint-independent GRAPE-AP; FoX (Lin et al.)"},
+                        .form = BIAS_FORM_CUM, .factors = BF_CUM, .input = BIAS_IN_GATE_LOGIT},
+    [GRAPE_BIAS_GRAPE_A_K] = {.info = {"grape-a-k", "additive", "rho H, u H*D (key gate)",
+                                       "GRAPE §4 eq. 4.6 key-gated slope"},
+                              .form = BIAS_FORM_LINEAR, .factors = BF_SLOPE | BF_GATE_K, .learned_slope = 1,
+                              .gate_k = 1},
+    [GRAPE_BIAS_GRAPE_A_Q] = {.info = {"grape-a-q", "additive", "rho H, v H*D (query gate)",
+                                       "GRAPE §4 eq. 4.6 query-gated slope"},
+                              .form = BIAS_FORM_LINEAR, .factors = BF_SLOPE | BF_GATE_Q, .learned_slope = 1,
+                              .gate_q = 1},
+    [GRAPE_BIAS_GRAPE_A_QK] = {.info = {"grape-a-qk", "additive", "rho H, u H*D, v H*D",
+                                        "GRAPE §4 eq. 4.6 query+key-gated slope"},
+                               .form = BIAS_FORM_LINEAR, .factors = BF_SLOPE | BF_GATE_Q | BF_GATE_K,
+                               .learned_slope = 1, .gate_q = 1, .gate_k = 1},
+    [GRAPE_BIAS_GRAPE_AP] = {.info = {"grape-ap", "additive", "none here (probe W_p H*P x C in the model's projection)",
+                                      "GRAPE §5 path-integral additive; official v1 (ap_form: paper, relative)"},
+                             .form = BIAS_FORM_PATH, .factors = BF_SLOPE | BF_PROBE, .input = BIAS_IN_PROBE},
+    [GRAPE_BIAS_GRAPE_A] = {.info = {"grape-a", "additive", "rho H (learned slope, no gate)",
+                                     "GRAPE §4 ungated member: omega_h = softplus(rho_h) m_h (learned-slope ALiBi)"},
+                            .form = BIAS_FORM_LINEAR, .factors = BF_SLOPE, .learned_slope = 1},
+};
+
+const bias_kind *bias_kind_of(grape_bias_kind k) {
+    return (unsigned)k < GRAPE_BIAS_COUNT ? &kinds[k] : &kinds[GRAPE_BIAS_NONE];
+}
+
+int bias_kind_find(const char *s, size_t len) {
+    for (int k = 0; k < GRAPE_BIAS_COUNT; k++)
+        if (strlen(kinds[k].info.name) == len && !strncmp(kinds[k].info.name, s, len)) return k;
+    return -1;
+}
