@@ -28,7 +28,7 @@ static grape_status mpi_status(int rc, const char *what) {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(rc, msg, &len);
-    return grape_fail(GRAPE_ERR_IO, "%s failed: %s", what, msg);
+    return error_fail(GRAPE_ERR_IO, "%s failed: %s", what, msg);
 }
 
 // MPI counts are int: vectors longer than INT_MAX go in pieces.

@@ -153,7 +153,7 @@ static grape_status trainer_open(trainer *t, int resume) {
     grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
     if (!s) s = grape_model_create(&t->m, &mc);
     if (!s) s = make_groups(t);
-    if (!s && !(t->sums = calloc((size_t)t->size, sizeof *t->sums))) s = grape_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!s && !(t->sums = calloc((size_t)t->size, sizeof *t->sums))) s = error_fail(GRAPE_ERR_NOMEM, "out of memory");
     size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
     if (!s && !size_mul(&bytes, n, sizeof(float))) s = error_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
     if (!s && (!(t->adam_m = mem_alloc(bytes)) || !(t->adam_v = mem_alloc(bytes)) ||
@@ -277,7 +277,7 @@ static grape_status check_agreement(trainer *t) {
     grape_status s = t->g->gather_u64(h, all, t->g->impl);
     for (int r = 1; !s && r < t->size; r++)
         if (all[r] != all[0])
-            s = grape_fail(GRAPE_ERR_NUMERIC,
+            s = error_fail(GRAPE_ERR_NUMERIC,
                            "ranks diverged at step %lld: the checksum of the parameters and AdamW moments is %016llx "
                            "on rank 0 but %016llx on rank %d; stopped without saving (the checkpoint in %s is the "
                            "last one the ranks agreed on)",
@@ -364,7 +364,7 @@ grape_status train_run(const train_config *cfg, const char *out_dir, int resume,
     grape_status s = resume ? ckpt_check_resumable(out_dir) : GRAPE_OK;
     if (!s) s = train_config_check(cfg);
     if (!s && cfg->batch % t.size)
-        s = grape_fail(GRAPE_ERR_ARG, "--batch %d cannot be split across %d ranks: the rank count must divide it",
+        s = error_fail(GRAPE_ERR_ARG, "--batch %d cannot be split across %d ranks: the rank count must divide it",
                        cfg->batch, t.size);
     t.b_local = cfg->batch / t.size;
     if (!s && t.rank == 0) s = ckpt_mkdirs(out_dir);
