@@ -38,5 +38,8 @@ int t_count_lines(const char *path);
 // Run `BUILD/grape ARGS` (BUILD found from argv0, the path of a test binary in BUILD/tests) with stdout discarded
 // and stderr into err (cap bytes, NUL-terminated); its exit status, or -1 if it died of a signal.
 int t_run_grape(const char *argv0, const char *args, char *err, size_t cap);
+// Start `BUILD/grape ARGS...` (args NULL-terminated, without the program name) in the background with stdout and
+// stderr discarded; its pid.
+int t_spawn_grape(const char *argv0, const char *const *args);
 
 #endif

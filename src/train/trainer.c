@@ -144,7 +144,11 @@ static grape_status trainer_open(trainer *t, int resume) {
     const train_config *c = &t->cfg;
     size_t sep_len = strlen(c->doc_sep), bt = (size_t)c->batch * (size_t)c->seq;
     grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
-    if (!s) s = grape_model_create(&t->m, &c->model);
+    if (!s && (s = grape_model_create(&t->m, &c->model)) && resume) { // the configuration is the checkpoint's
+        char path[TRAIN_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", t->dir, CKPT_FILE);
+        s = fail_in(GRAPE_ERR_FORMAT, path);
+    }
     if (!s) s = make_groups(t);
     size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
     if (!s && !size_mul(&bytes, n, sizeof(float))) s = grape_fail(GRAPE_ERR_NOMEM, "optimizer state overflows");
@@ -181,8 +185,8 @@ grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, u
     for (int64_t i = 0; i < n; i += B) {
         int nb = (int)(n - i < B ? n - i : B);
         float loss;
-        data_val_batch(tokens, targets, c, i, n, nb);
-        grape_status s = grape_model_forward(m, tokens, targets, nb, T, &loss);
+        grape_status s = data_val_batch(tokens, targets, c, i, n, nb);
+        if (!s) s = grape_model_forward(m, tokens, targets, nb, T, &loss);
         if (s) return s;
         nats += (double)loss * nb;
     }
@@ -199,8 +203,8 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
     *loss = 0;
     for (int a = 0; a < c->grad_accum; a++) {
         float l;
-        data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, c->batch);
-        grape_status s = grape_model_forward(t->m, t->tokens, t->targets, c->batch, c->seq, &l);
+        grape_status s = data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, c->batch);
+        if (!s) s = grape_model_forward(t->m, t->tokens, t->targets, c->batch, c->seq, &l);
         if (!s) s = grape_model_backward(t->m);
         if (s) return s;
         *loss += l / c->grad_accum;
