@@ -11,6 +11,7 @@ packages=(
   bible-kjv                             # the default corpus
   gnuplot-nox                           # plots of the evaluation
   pkgconf                               # make test builds the examples with `pkg-config --cflags --libs grape`
+  valgrind                              # make check-valgrind: memcheck of train, eval, sample
 )
 missing=()
 for p in "${packages[@]}"; do
