@@ -13,7 +13,7 @@
 
 #include "tmpdir.h"
 #include "train/checkpoint.h"
-#include "train/train.h"
+#include "train_util.h"
 #include "util.h"
 
 typedef enum {
@@ -239,32 +239,14 @@ static void run_case(const hostile_case *c, const char *argv0) {
     expect_refused(argv0, c, "train --resume", args, path);
 }
 
-// A text corpus of 64 KiB.
-static void write_corpus(void) {
-    snprintf(corpus, sizeof corpus, "%s", tmp_path("corpus.txt"));
-    FILE *f = fopen(corpus, "w");
-    t_rng r = t_seed(3);
-    static const char *const words[] = {"the ", "grape ", "vine ", "and ", "of ", "wine ", "in ", "a ", "field\n"};
-    for (long n = 0; f && n < 65536;) n += fprintf(f, "%s", words[t_randint(&r, 0, 8)]);
-    if (!f || fclose(f)) exit(2);
-}
-
 // A real checkpoint: one step of training a 2-layer RoPE model (weights, both AdamW moments, the run's metadata).
 static void make_good(void) {
-    write_corpus();
-    train_config c;
-    train_config_default(&c);
-    snprintf(c.data, sizeof c.data, "%s", corpus);
-    c.model = (grape_model_config){.n_layer = 2, .n_embd = 32, .n_head = 2, .vocab_size = 256, .max_batch = 1,
-                                   .max_seq = 16};
-    grape_pe_config_default(&c.model.pe, 2, 16);
-    snprintf(c.preset, sizeof c.preset, "custom");
-    c.batch = 1, c.seq = 16, c.steps = 1, c.eval_interval = 0, c.eval_batches = 1, c.threads = 1;
-    c.opt.warmup = 0, c.opt.decay_steps = 1;
+    snprintf(corpus, sizeof corpus, "%s", tmp_path("corpus.txt"));
+    t_write_words(corpus, 65536, 3);
+    train_config c = t_train_config(corpus, 2, 1, 16, 1);
     char path[400];
     snprintf(path, sizeof path, "%s/%s", tmp_path("good"), CKPT_FILE);
-    if (grape_pe_parse(&c.model.pe, "rope") || train_run(&c, tmp_path("good"), 0, NULL, NULL)) exit(2);
-    grape_pe_name(c.pe_name, sizeof c.pe_name, &c.model.pe);
+    if (train_run(&c, tmp_path("good"), 0, NULL, NULL)) exit(2);
     FILE *f = fopen(path, "rb");
     if (!f) exit(2);
     fseek(f, 0, SEEK_END);
@@ -273,9 +255,7 @@ static void make_good(void) {
     good = malloc(good_n);
     if (!good || fread(good, 1, good_n, f) != good_n) exit(2);
     fclose(f);
-    grape_model *l = NULL;
-    t_true("the unmutated checkpoint loads", grape_model_load(&l, tmp_path("good"), 0, 0) == GRAPE_OK);
-    grape_model_free(l);
+    t_true("the unmutated checkpoint loads", t_loads(tmp_path("good")));
 }
 
 // The unmutated checkpoint passes every command below (so a refusal there is the mutation's doing).

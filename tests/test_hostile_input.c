@@ -4,6 +4,7 @@
 // (DATA_COPY_MAX), and when it was mapped (GRAPE_DATA_COPY_MAX=0) the sampler and the evaluation stop with
 // GRAPE_ERR_IO naming it instead of dying of SIGBUS, while a SIGBUS outside the corpus still kills the process;
 // out-of-range, non-numeric and non-finite flags make `grape train` / `grape sample` exit 1 naming the flag.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -128,6 +129,31 @@ static void test_mapped_truncation(void) {
     data_close(c);
 }
 
+static int open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+// Opening and closing a mapped corpus 1,100 times (more than the 1,024 guarded mappings open at once) succeeds and
+// leaves no file descriptor behind.
+static void test_mapped_reopen(void) {
+    static uint8_t buf[1 << 14];
+    memset(buf, 'b', sizeof buf);
+    write_file(tmp_path("reopen.bin"), buf, sizeof buf);
+    setenv("GRAPE_DATA_COPY_MAX", "0", 1);
+    int fds = open_fds(), ok = 1;
+    for (int i = 0; i < 1100 && ok; i++) {
+        data_corpus *c = NULL;
+        ok = data_open(&c, tmp_path("reopen.bin"), NULL, 0, 16) == GRAPE_OK;
+        data_close(c);
+    }
+    unsetenv("GRAPE_DATA_COPY_MAX");
+    t_true("mapped corpus: 1,100 opens and closes succeed and leave no descriptor open", ok && open_fds() == fds);
+}
+
 // With the corpus handler installed (a mapped corpus open), a SIGBUS on another mapping still kills the process.
 static void test_foreign_sigbus(void) {
     const char *corpus = tmp_path("mapped2.bin"), *other = tmp_path("other.bin");
@@ -156,11 +182,12 @@ static void test_foreign_sigbus(void) {
            (WIFSIGNALED(rc) && WTERMSIG(rc) == SIGBUS) || (WIFEXITED(rc) && WEXITSTATUS(rc) == 1));
 }
 
-static void expect_flag(const char *argv0, const char *args, const char *flag) {
+// `grape ARGS` exits 1 naming flag; the check is named after shown (ARGS without scratch paths).
+static void expect_flag(const char *argv0, const char *args, const char *shown, const char *flag) {
     char err[2048], name[300];
     int code = t_run_grape(argv0, args, err, sizeof err);
-    printf("# grape %s -> %d: %s", args, code, err);
-    snprintf(name, sizeof name, "flags: grape %s exits 1 naming %s", args, flag);
+    printf("# grape %s -> %d: %s", shown, code, err);
+    snprintf(name, sizeof name, "flags: grape %s exits 1 naming %s", shown, flag);
     t_true(name, code == 1 && strstr(err, flag));
 }
 
@@ -176,7 +203,29 @@ static void test_flags(const char *argv0) {
         {"sample --ckpt x --n -1", "--n"},          {"sample --ckpt x --temperature nan", "--temperature"},
         {"sample --ckpt x --top-k 257", "--top-k"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_flag(argv0, cases[i][0], cases[i][1]);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) expect_flag(argv0, cases[i][0], cases[i][0], cases[i][1]);
+    // grape eval reads --lengths once the checkpoint is loaded: a real (weights-only) one and a corpus.
+    grape_model_config mc = {.n_layer = 1, .n_embd = 16, .n_head = 2, .vocab_size = 256, .max_batch = 1, .max_seq = 16};
+    grape_pe_config_default(&mc.pe, 2, 8);
+    grape_model *m = NULL;
+    if (grape_pe_parse(&mc.pe, "rope") || grape_model_create(&m, &mc) || grape_model_init(m, 1) ||
+        grape_model_save(m, tmp_path("ck")))
+        exit(2);
+    grape_model_free(m);
+    static char text[1 << 16];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = (char)('a' + i * 7 % 26);
+    write_file(tmp_path("flags.txt"), text, sizeof text);
+    static const char *const eval_cases[][2] = {
+        {"--lengths 2147483648", "--lengths"}, {"--lengths 0", "--lengths"},       {"--lengths abc", "--lengths"},
+        {"--lengths 16,-3", "--lengths"},      {"--doc-bytes -1", "--doc-bytes"}, {"--threads nan", "--threads"},
+    };
+    for (size_t i = 0; i < sizeof eval_cases / sizeof eval_cases[0]; i++) {
+        char args[800], shown[100];
+        snprintf(args, sizeof args, "eval --ckpt %s --data %s %s", tmp_path("ck"), tmp_path("flags.txt"),
+                 eval_cases[i][0]);
+        snprintf(shown, sizeof shown, "eval --ckpt CKPT --data CORPUS %s", eval_cases[i][0]);
+        expect_flag(argv0, args, shown, eval_cases[i][1]);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -184,6 +233,7 @@ int main(int argc, char **argv) {
     if (!tmp_create()) return perror("mkdtemp"), 2;
     test_corpora();
     test_mapped_truncation();
+    test_mapped_reopen();
     test_foreign_sigbus();
     test_flags(argv[0]);
     tmp_remove();

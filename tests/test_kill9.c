@@ -5,7 +5,6 @@
 // with a metrics.jsonl of strictly increasing steps. The moments alternate between "0-300 ms after the start"
 // (start-up, loading, the first steps) and "0-20 ms after the run's next metrics line" (inside the step and save
 // loop, where with a save every step most of the time goes to writing and syncing the checkpoint).
-#include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,20 +17,12 @@
 
 #include "tmpdir.h"
 #include "train/checkpoint.h"
+#include "train_util.h"
 #include "util.h"
 
 enum { KILLS = 20 };
 
 static char corpus[300], dir[300], metrics[400], ckpt[400];
-
-static void write_corpus(void) {
-    snprintf(corpus, sizeof corpus, "%s", tmp_path("corpus.txt"));
-    FILE *f = fopen(corpus, "w");
-    t_rng r = t_seed(11);
-    static const char *const words[] = {"the ", "grape ", "vine ", "and ", "of ", "wine ", "in ", "a ", "field\n"};
-    for (long n = 0; f && n < 65536;) n += fprintf(f, "%s", words[t_randint(&r, 0, 8)]);
-    if (!f || fclose(f)) exit(2);
-}
 
 static void sleep_ms(double ms) {
     nanosleep(&(struct timespec){(time_t)(ms / 1000), (long)(ms * 1e6) % 1000000000L}, NULL);
@@ -46,26 +37,9 @@ static int start(const char *argv0, const char *steps) {
     return t_spawn_grape(argv0, args);
 }
 
-static int64_t saved_step(void) {
-    train_config c;
-    train_state st;
-    return ckpt_read_meta(dir, &c, &st) ? -1 : st.step;
-}
-
-static int temp_files(void) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
-    if (d) closedir(d);
-    return n;
-}
-
 // The checkpoint is whole: the library loads it and would resume it, and `grape eval` scores it.
 static int whole(const char *argv0) {
-    grape_model *m = NULL;
-    grape_status s = grape_model_load(&m, dir, 0, 0);
-    grape_model_free(m);
-    if (!s) s = ckpt_check_resumable(dir);
+    grape_status s = t_loads(dir) ? ckpt_check_resumable(dir) : GRAPE_ERR_FORMAT;
     if (s) printf("# %s\n", grape_last_error());
     char args[600], err[2048];
     snprintf(args, sizeof args, "eval --ckpt '%s' --lengths 32 --doc-bytes 256 --threads 1", dir);
@@ -96,7 +70,8 @@ static int metrics_increasing(void) {
 int main(int argc, char **argv) {
     (void)argc;
     if (!tmp_create()) return perror("mkdtemp"), 2;
-    write_corpus();
+    snprintf(corpus, sizeof corpus, "%s", tmp_path("corpus.txt"));
+    t_write_words(corpus, 65536, 11);
     snprintf(dir, sizeof dir, "%s", tmp_path("run"));
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
     snprintf(ckpt, sizeof ckpt, "%s/%s", dir, CKPT_FILE);
@@ -104,7 +79,7 @@ int main(int argc, char **argv) {
     int64_t last = -1, first = -1;
     int all_whole = 1, monotone = 1, kept = 1, in_flight = 0;
     for (int k = 0; k < KILLS; k++) {
-        int lines = t_count_lines(metrics), had = access(ckpt, F_OK) == 0, before = temp_files(), rc;
+        int lines = t_count_lines(metrics), had = access(ckpt, F_OK) == 0, before = t_count_temp_files(dir), rc;
         double ms = t_uniform(&r) * (k % 2 ? 300 : 20);
         pid_t pid = start(argv[0], "1000000000");
         if (k % 2 == 0) // after the run's next metrics line (up to 60 s)
@@ -112,12 +87,12 @@ int main(int argc, char **argv) {
         sleep_ms(ms);
         kill(pid, SIGKILL);
         waitpid(pid, &rc, 0);
-        in_flight += temp_files() > before; // the kill left a partly written checkpoint behind
+        in_flight += t_count_temp_files(dir) > before; // the kill left a partly written checkpoint behind
         if (access(ckpt, F_OK) != 0) { // killed before its first save: nothing to check, unless one existed
             kept &= !had;
             continue;
         }
-        int64_t step = saved_step();
+        int64_t step = t_saved_step(dir);
         int ok = whole(argv[0]);
         printf("# kill %2d at %5.1f ms%s: %s, checkpoint of step %lld\n", k + 1, ms,
                k % 2 ? " after the start" : " after a metrics line", WIFSIGNALED(rc) ? "killed" : "had exited",
@@ -137,7 +112,7 @@ int main(int argc, char **argv) {
     int rc;
     waitpid(pid, &rc, 0);
     t_true("kill -9: a last --resume runs to its end (3 more steps)",
-           WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && saved_step() == last + 3 && whole(argv[0]));
+           WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && t_saved_step(dir) == last + 3 && whole(argv[0]));
     t_true("kill -9: metrics.jsonl holds whole lines of strictly increasing steps", metrics_increasing());
     tmp_remove();
     return t_finish();

@@ -1,10 +1,12 @@
 // util.c — see util.h.
 #include "util.h"
 
+#include <dirent.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,6 +100,22 @@ void t_fd_grad(double *grad, t_scalar_fn f, double *x, size_t n, double h, void 
         x[i] = x0;
         grad[i] = (8.0 * (f1 - fm1) - (f2 - fm2)) / (12.0 * h);
     }
+}
+
+void t_write_words(const char *path, long bytes, uint64_t seed) {
+    FILE *f = fopen(path, "w");
+    t_rng r = t_seed(seed);
+    static const char *const words[] = {"the ", "grape ", "vine ", "and ", "of ", "wine ", "in ", "a ", "field\n"};
+    for (long n = 0; f && n < bytes;) n += fprintf(f, "%s", words[t_randint(&r, 0, 8)]);
+    if (!f || fclose(f)) exit(2);
+}
+
+int t_count_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
+    if (d) closedir(d);
+    return n;
 }
 
 int t_count_lines(const char *path) {
