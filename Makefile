@@ -5,6 +5,8 @@
 #   make bench                     run the benchmarks (bench/run.sh)
 #   make data                      build the default corpus data/kjv.txt (Debian's bible-kjv)
 #   make demo                      install, build grape and run the demo comparison (scripts/demo.sh)
+#   make fuzz SECONDS=N            each libFuzzer target for N seconds; make check-valgrind: memcheck of train,
+#                                  eval and sample (docs/RELIABILITY.md)
 #   make install [PREFIX=/usr/local] [DESTDIR=]   grape, libgrape.a, libgrape.so (soname libgrape.so.0), grape.h,
 #                                  grape.pc (then: cc prog.c $(pkg-config --cflags --libs grape)); make uninstall
 # A machine without the build dependencies stops before compiling, saying to run `make deps` (make test runs it).
