@@ -5,6 +5,8 @@
 #   make bench                     run the benchmarks (bench/run.sh)
 #   make data                      build the default corpus data/kjv.txt (Debian's bible-kjv)
 #   make demo                      install, build grape and run the demo comparison (scripts/demo.sh)
+#   make fuzz SECONDS=N            each libFuzzer target for N seconds; make check-valgrind: memcheck of train,
+#                                  eval and sample (docs/RELIABILITY.md)
 #   make install [PREFIX=/usr/local] [DESTDIR=]   grape, libgrape.a, libgrape.so (soname libgrape.so.0), grape.h,
 #                                  grape.pc (then: cc prog.c $(pkg-config --cflags --libs grape)); make uninstall
 # A machine without the build dependencies stops before compiling, saying to run `make deps` (make test runs it).
@@ -48,8 +50,8 @@ MPI_LIBS := $(shell mpicc --showme:link 2>/dev/null)
 endif
 
 # A fresh machine: one line and a stop before anything compiles when a dependency's header is missing. Goals that
-# run `make deps` first (test, bench, data, demo, fuzz) and those that compile nothing skip the check.
-ifeq ($(filter deps test bench data demo fuzz clean uninstall,$(MAKECMDGOALS)),)
+# run `make deps` first (test, bench, data, demo, fuzz, check-valgrind) and those that compile nothing skip the check.
+ifeq ($(filter deps test bench data demo fuzz check-valgrind clean uninstall,$(MAKECMDGOALS)),)
 HASH := \#
 MISSING := $(firstword $(foreach h,$(DEPS_PROBE),$(if $(shell echo '$(HASH)include <$(h)>' | $(CC) -E -x c - >/dev/null 2>&1 && echo ok),,$(h))))
 ifneq ($(MISSING),)
@@ -164,3 +166,11 @@ fuzz: deps
 	@$(MAKE) --no-print-directory CC=clang DEBUG=1 BUILD=$(FUZZ_BUILD) \
 		SAN="-fsanitize=address,undefined,fuzzer-no-link -Wno-pass-failed" $(FUZZ_BUILD)/libgrape.a
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(SECONDS)
+
+# make check-valgrind: short train, resume, eval and sample runs under memcheck, no error and no leak
+# (scripts/valgrind.sh; a build without -march=native, as Valgrind has no AVX-512; docs/RELIABILITY.md)
+VALGRIND_BUILD := build-valgrind
+.PHONY: check-valgrind
+check-valgrind: deps
+	@$(MAKE) --no-print-directory PORTABLE=1 BUILD=$(VALGRIND_BUILD) $(VALGRIND_BUILD)/grape
+	@scripts/valgrind.sh $(VALGRIND_BUILD)

@@ -1,6 +1,7 @@
 // fuzz_ckpt.c — libFuzzer target: the input is DIR/model.safetensors; grape_model_load (the safetensors reader,
-// the metadata and config checks, the tensor checks) must return a status and never crash, leak or allocate
-// from a bad value; the tensors of a file that opens are read too.
+// the metadata and config checks, the tensor checks) and ckpt_check_resumable (the checks `grape train --resume`
+// makes before sizing anything from the file) must return a status and never crash, leak or allocate from a bad
+// value; the tensors of a file that opens are read too.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
     if (!fuzz_file(CKPT_FILE, data, n)) return 0;
     grape_model *m = NULL;
     if (!grape_model_load(&m, fuzz_dir, 1, 1)) grape_model_free(m);
+    ckpt_check_resumable(fuzz_dir);
     char path[160];
     snprintf(path, sizeof path, "%s/%s", fuzz_dir, CKPT_FILE);
     st_file *f = NULL;

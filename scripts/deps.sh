@@ -12,6 +12,7 @@ packages=(
   gnuplot-nox                           # plots of the evaluation
   pkgconf                               # make test builds the examples with `pkg-config --cflags --libs grape`
   libopenmpi-dev openmpi-bin            # OpenMPI: mpirun -np N grape train (src/cli/dist_mpi.c, tests/sh/test_mpi.sh)
+  valgrind                              # make check-valgrind: memcheck of train, eval, sample
 )
 missing=()
 for p in "${packages[@]}"; do

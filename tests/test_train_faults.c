@@ -1,10 +1,9 @@
 // test_train_faults.c — training faults of docs/RELIABILITY.md: NaN or Inf gradients stop the run with
 // GRAPE_ERR_NUMERIC naming the step and leave the last checkpoint loadable, or are skipped with skip_nonfinite;
 // a checkpoint write that fails (GRAPE_FAULT_WRITE_BYTES: ENOSPC past N bytes) reports what failed and leaves
-// the previous checkpoint byte-identical with no temp file; `grape train` saves and exits 143 on SIGTERM and
-// 130 on SIGINT, and the saved checkpoint loads.
-#include <dirent.h>
-#include <libgen.h>
+// the previous checkpoint byte-identical with no temp file; a mapped corpus (GRAPE_DATA_COPY_MAX=0) truncated
+// during the run stops it at the next step with GRAPE_ERR_IO naming the corpus, no SIGBUS, the last checkpoint
+// intact; `grape train` saves and exits 143 on SIGTERM and 130 on SIGINT, and the saved checkpoint loads.
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,7 +16,7 @@
 
 #include "tmpdir.h"
 #include "train/checkpoint.h"
-#include "train/train.h"
+#include "train_util.h"
 #include "util.h"
 
 static char corpus[300];
@@ -25,27 +24,10 @@ static char corpus[300];
 // A text corpus of 64 KiB (cut into 10 documents by data_open).
 static void write_corpus(void) {
     snprintf(corpus, sizeof corpus, "%s", tmp_path("corpus.txt"));
-    FILE *f = fopen(corpus, "w");
-    t_rng r = t_seed(9);
-    static const char *const words[] = {"the ", "grape ", "vine ", "and ", "of ", "wine ", "in ", "a ", "field\n"};
-    for (long n = 0; f && n < 65536;) n += fprintf(f, "%s", words[t_randint(&r, 0, 8)]);
-    if (!f || fclose(f)) exit(2);
+    t_write_words(corpus, 65536, 9);
 }
 
-static train_config tiny_config(int64_t steps) {
-    train_config c;
-    train_config_default(&c);
-    snprintf(c.data, sizeof c.data, "%s", corpus);
-    c.model = (grape_model_config){.n_layer = 1, .n_embd = 32, .n_head = 2, .vocab_size = 256, .max_batch = 2,
-                                   .max_seq = 32};
-    grape_pe_config_default(&c.model.pe, 2, 16);
-    if (grape_pe_parse(&c.model.pe, "rope")) exit(2);
-    snprintf(c.preset, sizeof c.preset, "custom");
-    grape_pe_name(c.pe_name, sizeof c.pe_name, &c.model.pe);
-    c.batch = 2, c.seq = 32, c.steps = steps, c.save_interval = 1, c.eval_interval = 0, c.eval_batches = 1;
-    c.threads = 1, c.opt.warmup = 0, c.opt.decay_steps = steps;
-    return c;
-}
+static train_config tiny_config(int64_t steps) { return t_train_config(corpus, 1, 2, 32, steps); }
 
 typedef struct {
     int64_t at, calls; // poison the gradients on call number `at` (1-based)
@@ -58,19 +40,6 @@ static grape_status poison_grads(float *g, size_t n, void *ctx) {
     return GRAPE_OK;
 }
 
-static int64_t saved_step(const char *dir) {
-    train_config c;
-    train_state st;
-    return ckpt_read_meta(dir, &c, &st) ? -1 : st.step;
-}
-
-static int loads(const char *dir) {
-    grape_model *m = NULL;
-    grape_status s = grape_model_load(&m, dir, 0, 0);
-    grape_model_free(m);
-    return s == GRAPE_OK;
-}
-
 static void test_nonfinite(void) {
     train_config c = tiny_config(5);
     poison p = {3, 0, NAN};
@@ -80,7 +49,7 @@ static void test_nonfinite(void) {
     printf("# %s\n", grape_last_error());
     t_true("nonfinite: NaN gradient at step 3 stops the run naming the step",
            s == GRAPE_ERR_NUMERIC && strstr(grape_last_error(), "at step 3") && strstr(grape_last_error(), dir));
-    t_true("nonfinite: the checkpoint of step 2 is kept and loads", saved_step(dir) == 2 && loads(dir));
+    t_true("nonfinite: the checkpoint of step 2 is kept and loads", t_saved_step(dir) == 2 && t_loads(dir));
 
     p = (poison){3, 0, INFINITY};
     c.skip_nonfinite = 1;
@@ -88,7 +57,7 @@ static void test_nonfinite(void) {
     s = train_run(&c, dir, 0, &h, NULL);
     if (s) printf("# %s\n", grape_last_error());
     t_true("nonfinite: with skip_nonfinite an Inf gradient at step 3 is skipped, the run ends at step 5",
-           s == GRAPE_OK && saved_step(dir) == 5 && loads(dir));
+           s == GRAPE_OK && t_saved_step(dir) == 5 && t_loads(dir));
 }
 
 static unsigned char *slurp(const char *path, long *n) {
@@ -101,14 +70,6 @@ static unsigned char *slurp(const char *path, long *n) {
     if (!b || fread(b, 1, (size_t)*n, f) != (size_t)*n) exit(2);
     fclose(f);
     return b;
-}
-
-static int temp_files(const char *dir) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
-    if (d) closedir(d);
-    return n;
 }
 
 static void test_failing_write(void) {
@@ -131,28 +92,43 @@ static void test_failing_write(void) {
                strstr(grape_last_error(), "No space left"));
     unsigned char *after = slurp(path, &n1);
     t_true("full disk: the previous checkpoint is byte-identical, no temp file is left",
-           after && n0 == n1 && !memcmp(before, after, (size_t)n0) && temp_files(dir) == 0);
+           after && n0 == n1 && !memcmp(before, after, (size_t)n0) && t_count_temp_files(dir) == 0);
     s = train_run(&c, dir, 1, NULL, NULL);
-    t_true("full disk: once space is back the run resumes to its end", s == GRAPE_OK && saved_step(dir) == 4);
+    t_true("full disk: once space is back the run resumes to its end", s == GRAPE_OK && t_saved_step(dir) == 4);
     free(before);
     free(after);
 }
 
+static void truncate_at_step2(const train_report *r, void *ctx) {
+    if (r->step == 2 && truncate(ctx, 0)) exit(2);
+}
+
+static void test_shrinking_corpus(void) {
+    char copy[300], cmd[700];
+    snprintf(copy, sizeof copy, "%s", tmp_path("shrinks.txt"));
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", corpus, copy);
+    if (system(cmd)) exit(2);
+    train_config c = tiny_config(5);
+    snprintf(c.data, sizeof c.data, "%s", copy);
+    train_hooks h = {.on_step = truncate_at_step2, .ctx = copy};
+    setenv("GRAPE_DATA_COPY_MAX", "0", 1);
+    grape_status s = train_run(&c, tmp_path("shrinks"), 0, &h, NULL);
+    unsetenv("GRAPE_DATA_COPY_MAX");
+    printf("# %s\n", grape_last_error());
+    t_true("shrinking corpus: a mapped corpus truncated after step 2 stops the run naming it (no SIGBUS)",
+           s == GRAPE_ERR_IO && strstr(grape_last_error(), copy) && strstr(grape_last_error(), "shrank"));
+    t_true("shrinking corpus: the checkpoint of step 2 is kept and loads",
+           t_saved_step(tmp_path("shrinks")) == 2 && t_loads(tmp_path("shrinks")));
+}
+
 // `grape train` in the background until its first metrics line, then sig; its exit status.
 static int train_until_signal(const char *argv0, const char *dir, int sig) {
-    char self[512], bin[600], metrics[400];
-    snprintf(self, sizeof self, "%s", argv0);
-    snprintf(bin, sizeof bin, "%s/../grape", dirname(self));
+    char metrics[400];
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
-    fflush(stdout); // the child must not repeat what is buffered
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-        execl(bin, bin, "train", "--data", corpus, "--out", dir, "--batch", "2", "--seq", "32", "--steps", "1000000",
-              "--log-interval", "1", "--save-interval", "0", "--eval-batches", "1", "--threads", "1", "--quiet",
-              (char *)NULL);
-        _exit(127);
-    }
+    const char *args[] = {"train", "--data", corpus, "--out", dir, "--batch", "2", "--seq", "32", "--steps", "1000000",
+                          "--log-interval", "1", "--save-interval", "0", "--eval-batches", "1", "--threads", "1",
+                          "--quiet", NULL};
+    pid_t pid = t_spawn_grape(argv0, args);
     struct stat st;
     for (int i = 0; i < 1200 && (stat(metrics, &st) || st.st_size == 0); i++) // up to 60 s
         nanosleep(&(struct timespec){0, 50000000}, NULL);
@@ -164,11 +140,11 @@ static int train_until_signal(const char *argv0, const char *dir, int sig) {
 
 static void test_signals(const char *argv0) {
     int rc = train_until_signal(argv0, tmp_path("sigterm"), SIGTERM);
-    t_true("signals: SIGTERM saves and exits 143", rc == 143 && saved_step(tmp_path("sigterm")) >= 1 &&
-                                                        loads(tmp_path("sigterm")));
+    t_true("signals: SIGTERM saves and exits 143", rc == 143 && t_saved_step(tmp_path("sigterm")) >= 1 &&
+                                                        t_loads(tmp_path("sigterm")));
     rc = train_until_signal(argv0, tmp_path("sigint"), SIGINT);
-    t_true("signals: SIGINT saves and exits 130", rc == 130 && saved_step(tmp_path("sigint")) >= 1 &&
-                                                      loads(tmp_path("sigint")));
+    t_true("signals: SIGINT saves and exits 130", rc == 130 && t_saved_step(tmp_path("sigint")) >= 1 &&
+                                                      t_loads(tmp_path("sigint")));
 }
 
 int main(int argc, char **argv) {
@@ -177,6 +153,7 @@ int main(int argc, char **argv) {
     write_corpus();
     test_nonfinite();
     test_failing_write();
+    test_shrinking_corpus();
     test_signals(argv[0]);
     tmp_remove();
     return t_finish();

@@ -1,11 +1,14 @@
 // util.c — see util.h.
 #include "util.h"
 
+#include <dirent.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static int n_pass, n_fail;
 
@@ -99,6 +102,22 @@ void t_fd_grad(double *grad, t_scalar_fn f, double *x, size_t n, double h, void 
     }
 }
 
+void t_write_words(const char *path, long bytes, uint64_t seed) {
+    FILE *f = fopen(path, "w");
+    t_rng r = t_seed(seed);
+    static const char *const words[] = {"the ", "grape ", "vine ", "and ", "of ", "wine ", "in ", "a ", "field\n"};
+    for (long n = 0; f && n < bytes;) n += fprintf(f, "%s", words[t_randint(&r, 0, 8)]);
+    if (!f || fclose(f)) exit(2);
+}
+
+int t_count_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
+    if (d) closedir(d);
+    return n;
+}
+
 int t_count_lines(const char *path) {
     FILE *f = fopen(path, "r");
     int n = 0;
@@ -119,4 +138,20 @@ int t_run_grape(const char *argv0, const char *args, char *err, size_t cap) {
     if (f) fclose(f);
     remove(out);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int t_spawn_grape(const char *argv0, const char *const *args) {
+    char self[512], bin[600];
+    const char *argv[64] = {bin};
+    snprintf(self, sizeof self, "%s", argv0);
+    snprintf(bin, sizeof bin, "%s/../grape", dirname(self));
+    for (int i = 0; args[i] && i < 62; i++) argv[i + 1] = args[i];
+    fflush(stdout); // the child must not repeat what is buffered
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    return (int)pid;
 }

@@ -32,11 +32,19 @@ double t_rel_err_dd(const double *a, const double *b, size_t n);
 typedef double (*t_scalar_fn)(const double *x, void *ctx);
 void t_fd_grad(double *grad, t_scalar_fn f, double *x, size_t n, double h, void *ctx);
 
+// path := about `bytes` bytes of English-like words (9-word vocabulary, newlines), drawn with seed; exits 2 on error.
+void t_write_words(const char *path, long bytes, uint64_t seed);
+// Files in dir whose name holds ".tmp." (the atomic writer's temp files).
+int t_count_temp_files(const char *dir);
+
 // Newline characters in the file at path (0 when it cannot be read).
 int t_count_lines(const char *path);
 
 // Run `BUILD/grape ARGS` (BUILD found from argv0, the path of a test binary in BUILD/tests) with stdout discarded
 // and stderr into err (cap bytes, NUL-terminated); its exit status, or -1 if it died of a signal.
 int t_run_grape(const char *argv0, const char *args, char *err, size_t cap);
+// Start `BUILD/grape ARGS...` (args NULL-terminated, without the program name) in the background with stdout and
+// stderr discarded; its pid.
+int t_spawn_grape(const char *argv0, const char *const *args);
 
 #endif

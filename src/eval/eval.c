@@ -57,7 +57,7 @@ grape_status eval_length(eval_result *r, grape_evaluator *e, const data_corpus *
         for (int64_t w = 0; w < doc_windows(d, L, doc_bytes) && !st; w++) {
             const uint8_t *x = d->bytes + (size_t)w * (size_t)L;
             double nats;
-            if ((st = grape_model_score(e, x, x + 1, L, loss, &nats))) break;
+            if ((st = grape_model_score(e, x, x + 1, L, loss, &nats)) || (st = data_check(c))) break;
             r->nats += nats;
             r->windows++;
             for (int p = 0; pos_nats && p < L; p++) pos_nats[p] += loss[p];

@@ -322,16 +322,22 @@ grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, f
     grape_status s = ckpt_path(path, sizeof path, dir);
     st_file *f = NULL;
     if (!s) s = st_open(&f, path);
-    if (!s) s = read_tensors(f, m, adam_m, adam_v);
+    if (!s && (s = read_tensors(f, m, adam_m, adam_v)) && !strstr(grape_last_error(), path)) fail_in(s, path);
     st_close(f);
     return s ? s : grape_model_params_changed(m);
 }
+
+static grape_status check_plan(const st_file *f, const grape_model_config *c);
 
 grape_status ckpt_check_resumable(const char *dir) {
     char path[TRAIN_PATH_MAX + 64];
     grape_status s = ckpt_path(path, sizeof path, dir);
     st_file *f = NULL;
+    train_config c;
+    train_state st;
     if (!s) s = st_open(&f, path);
+    if (!s && (s = read_meta(f, path, &c, &st)) == GRAPE_OK && (s = check_plan(f, &c.model)))
+        fail_in(s, path);
     int moments = 0;
     for (int i = 0; !s && i < st_num_tensors(f) && !moments; i++)
         moments = !strncmp(st_tensor_at(f, i)->name, "opt.", 4);

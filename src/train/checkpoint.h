@@ -36,7 +36,9 @@ grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st)
 // the model's shape and finite values, and the file must hold nothing else (the moments of every tensor, or of
 // none). Calls grape_model_params_changed.
 grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v);
-// GRAPE_ERR_FORMAT, saying so, when dir's checkpoint is weights-only (nothing to resume from).
+// GRAPE_ERR_FORMAT, saying so, when dir's checkpoint is weights-only (nothing to resume from), or when its
+// configuration fails the checks grape_model_load makes before allocating anything from it (so a resumed run
+// never sizes a model from an absurd configuration).
 grape_status ckpt_check_resumable(const char *dir);
 // grape_model_load, also returning the checkpoint's configuration and state (cfg, st may be NULL).
 grape_status ckpt_load_model(grape_model **out, train_config *cfg, train_state *st, const char *dir, int max_batch,

@@ -1,13 +1,16 @@
 // data.c — byte corpora: documents, the train/validation split, window sampling (see data.h).
 // Files up to DATA_COPY_MAX bytes are copied into anonymous memory once; larger ones are memory-mapped, so a
-// corpus larger than RAM is paged in by the kernel on demand. Why copy at all: a mapped file that another process
-// truncates raises SIGBUS on the next read past its new end, and a run must not die of that.
+// corpus larger than RAM is paged in by the kernel on demand. A mapped file that another process truncates raises
+// SIGBUS on the next read past its new end, and a run must not die of that: see "Mapped files and SIGBUS".
 #include "train/data.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,9 @@
 typedef struct {
     void *addr;
     size_t len;
+    int guard; // slot in guards[] of a mapped file, -1 for a copy
+    int fd;    // a mapped file stays open, so data_check can see it shrink (-1 for a copy)
+    char *path;
 } mapping;
 
 struct data_corpus {
@@ -64,6 +70,109 @@ static grape_status push_doc(data_corpus *c, const uint8_t *p, size_t len) {
     return GRAPE_OK;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Mapped files and SIGBUS
+//
+// A read of a mapped page past the end of a file that shrank after mmap raises SIGBUS. The handler below takes
+// a SIGBUS whose address lies in a corpus mapping, maps zero pages over the rest of that mapping (so the read,
+// and every later one, completes) and marks the mapping torn; data_check turns the mark, or a file now shorter
+// than its mapping (reads inside the last page see zeros without a fault), into a GRAPE_ERR_IO naming the file.
+// Why not sigsetjmp around the reads: evaluation hands pointers into the mapping to the model, whose OpenMP
+// threads read them, and a longjmp out of an OpenMP region is undefined. Why not pread: documents would become
+// file offsets and every window a system call, a larger change for files nobody should be truncating anyway.
+// A SIGBUS elsewhere goes to the handler installed before ours, or kills the process as it would have.
+
+#define MAX_GUARDED 1024 // mapped files open at once (each larger than the copy limit)
+
+typedef struct {
+    _Atomic uintptr_t begin; // 0: free
+    _Atomic size_t len;
+    atomic_int torn;
+} guard_slot;
+
+static guard_slot guards[MAX_GUARDED];
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction prev_bus;
+static int bus_installed;
+static uintptr_t page_mask;
+
+// Async-signal-safe: atomics, mmap and sigaction only.
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < MAX_GUARDED; i++) {
+        uintptr_t b = atomic_load(&guards[i].begin);
+        size_t n = atomic_load(&guards[i].len);
+        if (!b || a - b >= n) continue;
+        uintptr_t page = a & page_mask;
+        if (mmap((void *)page, b + n - page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+            break;
+        atomic_store(&guards[i].torn, 1);
+        return;
+    }
+    if ((prev_bus.sa_flags & SA_SIGINFO) && prev_bus.sa_sigaction)
+        prev_bus.sa_sigaction(sig, si, uc);
+    else if (!(prev_bus.sa_flags & SA_SIGINFO) && prev_bus.sa_handler != SIG_DFL && prev_bus.sa_handler != SIG_IGN)
+        prev_bus.sa_handler(sig);
+    else { // the faulting read runs again and the process dies of SIGBUS, as without this handler
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigaction(SIGBUS, &dfl, NULL);
+    }
+}
+
+// *slot := a guard slot for [addr, addr + len), installing the handler on first use.
+static grape_status guard_mapping(int *slot, void *addr, size_t len, const char *path) {
+    pthread_mutex_lock(&guard_lock);
+    grape_status s = GRAPE_OK;
+    if (!bus_installed) {
+        page_mask = ~((uintptr_t)sysconf(_SC_PAGESIZE) - 1);
+        struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGBUS, &sa, &prev_bus) == 0)
+            bus_installed = 1;
+        else
+            s = error_fail(GRAPE_ERR_IO, "cannot install the SIGBUS handler for '%s': %s", path, strerror(errno));
+    }
+    *slot = -1;
+    for (int i = 0; !s && i < MAX_GUARDED && *slot < 0; i++)
+        if (!atomic_load(&guards[i].begin)) *slot = i;
+    if (!s && *slot < 0)
+        s = error_fail(GRAPE_ERR_ARG, "'%s': more than %d files larger than %zu bytes are open", path, MAX_GUARDED,
+                       data_copy_max());
+    if (!s) {
+        atomic_store(&guards[*slot].torn, 0);
+        atomic_store(&guards[*slot].len, len);
+        atomic_store(&guards[*slot].begin, (uintptr_t)addr);
+    }
+    pthread_mutex_unlock(&guard_lock);
+    return s;
+}
+
+static void unmap(mapping *m) {
+    if (m->guard >= 0) atomic_store(&guards[m->guard].begin, 0);
+    munmap(m->addr, m->len);
+    if (m->fd >= 0) close(m->fd);
+    free(m->path);
+}
+
+size_t data_copy_max(void) {
+    const char *e = getenv("GRAPE_DATA_COPY_MAX");
+    return e && *e ? (size_t)strtoull(e, NULL, 10) : DATA_COPY_MAX;
+}
+
+grape_status data_check(const data_corpus *c) {
+    for (size_t i = 0; i < c->n_maps; i++) {
+        const mapping *m = &c->maps[i];
+        struct stat st;
+        if (m->guard < 0) continue;
+        if (atomic_load(&guards[m->guard].torn) || fstat(m->fd, &st) != 0 || (uint64_t)st.st_size < m->len)
+            return error_fail(GRAPE_ERR_IO,
+                              "'%s' shrank while in use (it was %zu bytes when opened, mapped rather than copied): "
+                              "its bytes past the new end are gone",
+                              m->path, m->len);
+    }
+    return GRAPE_OK;
+}
+
 // *out := anonymous memory holding the len bytes of fd, read with pread (a file that shrinks meanwhile is an
 // error, not a short corpus).
 static grape_status copy_file(void **out, int fd, size_t len, const char *path) {
@@ -82,7 +191,7 @@ static grape_status copy_file(void **out, int fd, size_t len, const char *path) 
     return s;
 }
 
-// Copy (up to DATA_COPY_MAX bytes) or map a regular file, read-only; an empty file yields len 0 and no memory.
+// Copy (up to data_copy_max() bytes) or map a regular file, read-only; an empty file yields len 0 and no memory.
 static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return error_fail(GRAPE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
@@ -97,21 +206,22 @@ static grape_status map_file(data_corpus *c, const char *path, const uint8_t **p
         close(fd);
         return GRAPE_OK;
     }
-    void *addr = NULL;
-    grape_status s = GRAPE_OK;
-    if (*len <= DATA_COPY_MAX)
-        s = copy_file(&addr, fd, *len, path);
-    else if ((addr = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
-        s = error_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
-    close(fd);
-    if (s) return s;
-    s = grow((void **)&c->maps, &c->cap_maps, c->n_maps + 1, sizeof *c->maps);
+    mapping m = {NULL, *len, -1, -1, strdup(path)};
+    grape_status s = m.path ? GRAPE_OK : error_fail(GRAPE_ERR_NOMEM, "out of memory");
+    if (!s && *len <= data_copy_max())
+        s = copy_file(&m.addr, fd, *len, path);
+    else if (!s && (m.addr = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+        m.addr = NULL, s = error_fail(GRAPE_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
+    else if (!s && !(s = guard_mapping(&m.guard, m.addr, *len, path)))
+        m.fd = fd, fd = -1;
+    if (fd >= 0) close(fd);
+    if (!s) s = grow((void **)&c->maps, &c->cap_maps, c->n_maps + 1, sizeof *c->maps);
     if (s) {
-        munmap(addr, *len);
+        m.addr ? unmap(&m) : free(m.path);
         return s;
     }
-    c->maps[c->n_maps++] = (mapping){addr, *len};
-    *p = addr;
+    c->maps[c->n_maps++] = m;
+    *p = m.addr;
     return GRAPE_OK;
 }
 
@@ -322,7 +432,7 @@ grape_status data_open(data_corpus **out, const char *path, const char *sep, siz
 
 void data_close(data_corpus *c) {
     if (!c) return;
-    for (size_t i = 0; i < c->n_maps; i++) munmap(c->maps[i].addr, c->maps[i].len);
+    for (size_t i = 0; i < c->n_maps; i++) unmap(&c->maps[i]);
     free(c->maps);
     free(c->docs);
     free(c->train_doc);
@@ -377,20 +487,23 @@ static void copy_window(uint8_t *tokens, uint8_t *targets, const uint8_t *w, int
     memcpy(targets, w + 1, (size_t)T);
 }
 
-void data_sample_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, uint64_t *rng, int B) {
+grape_status data_sample_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, uint64_t *rng, int B) {
     uint64_t total = c->train_cum[c->n_train - 1];
     for (int b = 0; b < B; b++) {
         uint64_t x = (uint64_t)(((unsigned __int128)data_rng_next(rng) * total) >> 64);
         const uint8_t *w = window_at(c, c->train_doc, c->train_cum, c->n_train, x, 1);
         copy_window(tokens + (size_t)b * c->T, targets + (size_t)b * c->T, w, c->T);
     }
+    return data_check(c);
 }
 
-void data_val_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, int64_t idx0, int64_t n_windows, int B) {
+grape_status data_val_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, int64_t idx0, int64_t n_windows,
+                            int B) {
     uint64_t total = c->val_cum[c->n_val - 1];
     for (int b = 0; b < B; b++) {
         uint64_t x = (uint64_t)((unsigned __int128)(uint64_t)(idx0 + b) * total / (uint64_t)n_windows);
         const uint8_t *w = window_at(c, c->val_doc, c->val_cum, c->n_val, x, (size_t)c->T);
         copy_window(tokens + (size_t)b * c->T, targets + (size_t)b * c->T, w, c->T);
     }
+    return data_check(c);
 }

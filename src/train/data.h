@@ -21,8 +21,12 @@
 
 #define DATA_VAL_SHARE 0.1
 // Files up to this size are copied into memory when opened, so truncating them during a run changes nothing;
-// larger files are memory-mapped, and truncating one of those during a run kills it with SIGBUS.
+// larger files are memory-mapped, and truncating one of those during a run makes the next data_check (every
+// batch) fail with GRAPE_ERR_IO naming the file, never a SIGBUS (data.c installs a SIGBUS handler for the
+// mappings, chaining to any earlier one). The environment variable GRAPE_DATA_COPY_MAX=N (bytes) overrides the
+// limit, so tests map small files.
 #define DATA_COPY_MAX ((size_t)1 << 30)
+size_t data_copy_max(void);
 
 typedef struct {
     const uint8_t *bytes;
@@ -49,12 +53,18 @@ int64_t data_num_val_windows(const data_corpus *c);
 uint64_t data_rng_seed(uint64_t seed);
 uint64_t data_rng_next(uint64_t *state);
 
+// GRAPE_ERR_IO naming the file when a mapped file of c shrank since data_open (bytes read from it since then may
+// be zeros); GRAPE_OK otherwise, always for copied files. A reader of data_doc bytes calls it after reading.
+grape_status data_check(const data_corpus *c);
+
 // tokens, targets: (B,T). Windows of T+1 bytes drawn uniformly over every start position inside a training
 // document (longer documents are drawn proportionally more often); targets are tokens shifted by one. Each window
 // takes exactly one data_rng_next draw, in row order (the trainer's per-rank shares skip draws: docs/DISTRIBUTED.md).
-void data_sample_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, uint64_t *rng, int B);
+// Returns data_check(c).
+grape_status data_sample_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, uint64_t *rng, int B);
 // tokens, targets: (B,T). Validation windows idx0 .. idx0+B-1 of n_windows chosen evenly spaced among all
-// data_num_val_windows (window i of the selection is number floor(i * total / n_windows)).
-void data_val_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, int64_t idx0, int64_t n_windows, int B);
+// data_num_val_windows (window i of the selection is number floor(i * total / n_windows)). Returns data_check(c).
+grape_status data_val_batch(uint8_t *tokens, uint8_t *targets, const data_corpus *c, int64_t idx0, int64_t n_windows,
+                            int B);
 
 #endif

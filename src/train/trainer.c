@@ -151,7 +151,11 @@ static grape_status trainer_open(trainer *t, int resume) {
     grape_model_config mc = c->model; // activations planned for this rank's rows only
     mc.max_batch = t->b_local;
     grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
-    if (!s) s = grape_model_create(&t->m, &mc);
+    if (!s && (s = grape_model_create(&t->m, &mc)) && resume) { // the configuration is the checkpoint's
+        char path[TRAIN_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", t->dir, CKPT_FILE);
+        s = fail_in(GRAPE_ERR_FORMAT, path);
+    }
     if (!s) s = make_groups(t);
     if (!s && !(t->sums = calloc((size_t)t->size, sizeof *t->sums))) s = error_fail(GRAPE_ERR_NOMEM, "out of memory");
     size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
@@ -189,8 +193,8 @@ grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, u
     for (int64_t i = 0; i < n; i += B) {
         int nb = (int)(n - i < B ? n - i : B);
         float loss;
-        data_val_batch(tokens, targets, c, i, n, nb);
-        grape_status s = grape_model_forward(m, tokens, targets, nb, T, &loss);
+        grape_status s = data_val_batch(tokens, targets, c, i, n, nb);
+        if (!s) s = grape_model_forward(m, tokens, targets, nb, T, &loss);
         if (s) return s;
         nats += (double)loss * nb;
     }
@@ -200,11 +204,12 @@ grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, u
 
 // This rank's rows [rank*b, (rank+1)*b) of the next micro-batch of B windows: every rank advances the sampler
 // over all B (one draw per window, data.h), so the data order is the one of a single process.
-static void sample_share(trainer *t) {
+static grape_status sample_share(trainer *t) {
     int B = t->cfg.batch, lo = t->rank * t->b_local;
     for (int i = 0; i < lo; i++) data_rng_next(&t->st.rng);
-    data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, t->b_local);
+    grape_status s = data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, t->b_local);
     for (int i = lo + t->b_local; i < B; i++) data_rng_next(&t->st.rng);
+    return s;
 }
 
 // Sum the gradients and the loss over the group; also tells every rank whether any rank was asked to stop.
@@ -227,8 +232,8 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
     *loss = 0;
     for (int a = 0; a < c->grad_accum; a++) {
         float l;
-        sample_share(t);
-        grape_status s = grape_model_forward(t->m, t->tokens, t->targets, t->b_local, c->seq, &l);
+        grape_status s = sample_share(t);
+        if (!s) s = grape_model_forward(t->m, t->tokens, t->targets, t->b_local, c->seq, &l);
         if (!s) s = grape_model_backward(t->m);
         if (s) return s;
         *loss += l / c->grad_accum;
