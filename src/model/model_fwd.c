@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/prof.h"
 #include "model/layers.h"
 #include "model/model_internal.h"
 
@@ -170,9 +171,10 @@ grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a
     return st;
 }
 
-// The sequence-wise middle of the attention sublayer over (B,T): KV-shift, ctx phase, q/k path, bias factors and
-// the fused attention into a->att, a->lse.
-grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T) {
+// The encodings' part of the attention sublayer over (B,T): KV-shift, ctx phase, q/k path, bias factors (*bias
+// NULL without an additive action).
+static grape_status encodings_forward(const grape_model *m, int l, layer_acts *a, int B, int T,
+                                     const grape_bias_factors **bias) {
     size_t N = (size_t)B * (size_t)T;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
     grape_status st;
@@ -188,15 +190,24 @@ grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, i
     if ((st = model_qk_forward(a->q, a->qmid, a->rstdq, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
         (st = model_qk_forward(a->k, a->kmid, a->rstdk, a->kraw, model_qk_gain(m, l, GRAPE_KEY), &c, GRAPE_KEY)))
         return st;
-    const grape_bias_factors *bias = NULL;
-    if (a->bias_ws) {
-        const float *gq, *gk;
-        model_gate_inputs(m, a, l, N, &gq, &gk);
-        st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T);
-        if (st) return st;
-        bias = &a->f;
-    }
-    return grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T, m->H, m->D);
+    *bias = NULL;
+    if (!a->bias_ws) return GRAPE_OK;
+    const float *gq, *gk;
+    model_gate_inputs(m, a, l, N, &gq, &gk);
+    if ((st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T))) return st;
+    *bias = &a->f;
+    return GRAPE_OK;
+}
+
+// The sequence-wise middle of the attention sublayer over (B,T): the encodings, then the fused attention into
+// a->att, a->lse.
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T) {
+    const grape_bias_factors *bias;
+    grape_status st;
+    PROF(PROF_PE, st = encodings_forward(m, l, a, B, T, &bias));
+    if (!st) PROF(PROF_ATTN_FWD, st = grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T,
+                                                           m->H, m->D));
+    return st;
 }
 
 // n rows: a->xmid = a->x + a->att W_o^T (a->xmid may be a->x).
@@ -294,24 +305,13 @@ static grape_status gates_backward(grape_model *m, int l, const grape_bias_grads
     return GRAPE_OK;
 }
 
-// Attention, bias factors and the q/k path: fills s.dqraw, s.dkraw, s.dv, s.dtok for layer l.
-static grape_status attn_core_backward(grape_model *m, int l, int B, int T, layer_view *g) {
+// The encodings' backward from the attention's s.dq, s.dk and bias gradients gb (NULL without a bias): bias
+// factors, q/k path, phase and KV-shift into s.dqraw, s.dkraw, s.dv, s.dtok and the layer's gradients g.
+static grape_status encodings_backward(grape_model *m, int l, int B, int T, layer_view *g, const grape_bias_grads *pgb) {
     layer_acts *a = &m->acts[l];
     model_scratch *s = &m->s;
     size_t N = (size_t)B * (size_t)T, NC = N * (size_t)m->C;
-    float *zs[] = {s->dq, s->dk, s->dv, s->dqraw, s->dkraw};
-    for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) zero_f(zs[i], NC);
-    if (s->dtok) zero_f(s->dtok, N * (size_t)m->tl.E);
-    if (s->dphase) memset(s->dphase, 0, N * (size_t)m->tl.phase * sizeof(double));
-    grape_bias_grads gb, *pgb = NULL;
     grape_status st;
-    if (a->bias_ws) {
-        if ((st = grape_bias_grads_bind(&gb, s->dbias_ws, &a->f))) return st;
-        pgb = &gb;
-    }
-    st = grape_attn_backward(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                             pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D);
-    if (st) return st;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
     grape_pe_token_inputs din_c = model_token_inputs(m, s->dtok, N);
     grape_pe_token_grads din = {(float *)din_c.phase_logit, (float *)din_c.gate_logit, (float *)din_c.probe,
@@ -319,7 +319,7 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, laye
     // Pair-tied gains: gradients of the expanded (D) gains first, tied into the G parameters at the end.
     float *dgq = s->dgain ? s->dgain : g->q_norm, *dgk = s->dgain ? s->dgain + m->D : g->k_norm;
     if (s->dgain) zero_f(s->dgain, 2 * (size_t)m->D);
-    if (pgb && (st = gates_backward(m, l, &gb, &din, &in, g, dgq, dgk))) return st;
+    if (pgb && (st = gates_backward(m, l, pgb, &din, &in, g, dgq, dgk))) return st;
     qk_ctx c = qk_context(m, a, l, B, T);
     if ((st = qk_backward(s->dqraw, s->dqmid, dgq, g->pe, s->dphase, s->dq, a->qraw, a->qmid, a->rstdq,
                           model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
@@ -339,6 +339,27 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, laye
     if (!st)
         st = grape_kv_shift_backward(s->dvo, model_shift_v(m, s->dtok, N), s->dv, a->vo, model_shift_v(m, a->tok, N), B,
                                      T, m->H, m->D);
+    return st;
+}
+
+// Attention, bias factors and the q/k path: fills s.dqraw, s.dkraw, s.dv, s.dtok for layer l.
+static grape_status attn_core_backward(grape_model *m, int l, int B, int T, layer_view *g) {
+    layer_acts *a = &m->acts[l];
+    model_scratch *s = &m->s;
+    size_t N = (size_t)B * (size_t)T, NC = N * (size_t)m->C;
+    float *zs[] = {s->dq, s->dk, s->dv, s->dqraw, s->dkraw};
+    for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) zero_f(zs[i], NC);
+    if (s->dtok) zero_f(s->dtok, N * (size_t)m->tl.E);
+    if (s->dphase) memset(s->dphase, 0, N * (size_t)m->tl.phase * sizeof(double));
+    grape_bias_grads gb, *pgb = NULL;
+    grape_status st;
+    if (a->bias_ws) {
+        if ((st = grape_bias_grads_bind(&gb, s->dbias_ws, &a->f))) return st;
+        pgb = &gb;
+    }
+    PROF(PROF_ATTN_BWD, st = grape_attn_backward(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                                                 pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D));
+    if (!st) PROF(PROF_PE, st = encodings_backward(m, l, B, T, g, pgb));
     return st;
 }
 
