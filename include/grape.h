@@ -474,7 +474,8 @@ int grape_model_num_tensors(const grape_model *m);
 const grape_tensor_info *grape_model_tensor(const grape_model *m, int i);
 // Initialise as the official code does (grape_official_code.md §0), deterministically from seed.
 grape_status grape_model_init(grape_model *m, uint64_t seed);
-// Re-derive encoding tables after the parameters changed (optimizer step, checkpoint load).
+// Re-derive encoding tables after the parameters changed (optimizer step, checkpoint load, any write through
+// grape_model_params): forwards, decoders and evaluators use the tables of the last call, they do not re-derive them.
 grape_status grape_model_params_changed(grape_model *m);
 // tokens, targets: (B,T) bytes. Computes the mean cross-entropy (nats) into *loss; targets NULL skips the loss.
 grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,

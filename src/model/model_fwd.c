@@ -5,6 +5,7 @@
 // slice of the model arena: nothing is allocated here.
 #include <string.h>
 
+#include "attn/attn_internal.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/prof.h"
@@ -201,12 +202,13 @@ static grape_status encodings_forward(const grape_model *m, int l, layer_acts *a
 
 // The sequence-wise middle of the attention sublayer over (B,T): the encodings, then the fused attention into
 // a->att, a->lse.
-grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T) {
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T, void *attn_ws,
+                            size_t attn_ws_bytes) {
     const grape_bias_factors *bias;
     grape_status st;
     PROF(PROF_PE, st = encodings_forward(m, l, a, B, T, &bias));
-    if (!st) PROF(PROF_ATTN_FWD, st = grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T,
-                                                           m->H, m->D));
+    if (!st) PROF(PROF_ATTN_FWD, st = attn_forward_ws(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T,
+                                                        m->H, m->D, attn_ws, attn_ws_bytes));
     return st;
 }
 
@@ -241,7 +243,7 @@ static grape_status check_batch(const grape_model *m, const uint8_t *tokens, int
 grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,
                                  float *loss) {
     grape_status st = check_batch(m, tokens, B, T);
-    if (st || (targets && (st = check_batch(m, targets, B, T))) || (st = grape_model_params_changed(m))) return st;
+    if (st || (targets && (st = check_batch(m, targets, B, T))) || (st = model_prepare(m))) return st;
     size_t N = (size_t)B * (size_t)T;
     memcpy(m->tokens, tokens, N);
     m->B = B, m->T = T, m->has_loss = targets != NULL;
@@ -249,7 +251,7 @@ grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const ui
     for (int l = 0; l < m->L; l++) {
         layer_acts *a = &m->acts[l];
         rmsnorm_forward(a->ln1, a->rstd1, a->x, m->params + m->off[l].ln1, (int64_t)N, m->C, MODEL_NORM_EPS);
-        if ((st = model_attn_project(m, l, a, m->s.qkv, 0, N, N)) || (st = model_attn_mix(m, l, a, B, T)) ||
+        if ((st = model_attn_project(m, l, a, m->s.qkv, 0, N, N)) || (st = model_attn_mix(m, l, a, B, T, m->s.attn_ws, m->attn_ws_bytes)) ||
             (st = model_attn_out(m, l, a, N)) || (st = model_mlp_forward(m, l, a, m->acts[l + 1].x, N)))
             return st;
     }
@@ -357,8 +359,9 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, laye
         if ((st = grape_bias_grads_bind(&gb, s->dbias_ws, &a->f))) return st;
         pgb = &gb;
     }
-    PROF(PROF_ATTN_BWD, st = grape_attn_backward(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                                                 pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D));
+    PROF(PROF_ATTN_BWD, st = attn_backward_ws(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                                              pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D, s->attn_ws,
+                                              m->attn_ws_bytes));
     if (!st) PROF(PROF_PE, st = encodings_backward(m, l, B, T, g, pgb));
     return st;
 }

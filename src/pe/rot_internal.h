@@ -21,6 +21,7 @@ typedef struct {
     double *theta; // (nset, npair) angular frequency of each pair
     double *basis; // (nset, R, R) B = Cayley(A) for grape-m-basis / grape-m-nc, else NULL
     double *cay_m; // (nset, R, R) M = (I + A)^-1, kept for the Cayley backward
+    double *scratch; // (n_params + 3 R R) deriving them: the parameters in double, A, the Cayley work; else NULL
 } rot_tables;
 
 // The one block every grape_rot_forward/backward call carves its tables and scratch from (rotation.c): sized by
@@ -86,6 +87,8 @@ void rot_log_freq_backward(const rot_state *r, float *dlog_freq, const double *d
 
 // ---- cayley.c (double): B = (I + A)^-1 (I − A), A skew (n×n); M = (I + A)^-1.
 grape_status cayley_forward(double *B, double *M, const double *A, int n);
+// The same on a caller's work of 2 n^2 doubles.
+grape_status cayley_forward_ws(double *B, double *M, const double *A, int n, double *work);
 // dA += −Mᵀ dB (B + I)ᵀ = −2 Mᵀ dB Mᵀ, the adjoint of δB = −M δA (B + I). work: n² doubles.
 void cayley_backward(double *dA, const double *dB, const double *M, int n, double *work);
 
