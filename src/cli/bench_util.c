@@ -72,7 +72,7 @@ static float fma_loop(long iters, float seed) {
 
 volatile float bench_sink;
 
-static double thread_cpu_now(void) {
+double bench_thread_cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -100,9 +100,9 @@ double bench_fma_peak_gflops(void) {
         {
 #pragma omp single
             nthreads = omp_get_num_threads();
-            double t0 = thread_cpu_now();
+            double t0 = bench_thread_cpu_now();
             float s = fma_loop(iters, (float)omp_get_thread_num());
-            double r = per_thread_flops / (thread_cpu_now() - t0);
+            double r = per_thread_flops / (bench_thread_cpu_now() - t0);
             rate += r;
             top = r;
 #pragma omp atomic
