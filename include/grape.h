@@ -371,6 +371,9 @@ typedef struct {
 
 // out: (B,T,H,D); lse: (B,H,T) per-query log-sum-exp, kept for the backward.
 // q, k, v: (B,T,H,D) with the rotation already applied to q and k; bias: NULL (no additive action) or factors.
+// These two calls allocate their per-thread workspace on every call (the model and the evaluator plan it in their
+// arenas instead). The backward's dq, dk, dv and per-token factor gradients have the same bits on any thread
+// count that divides B*H evenly (each thread then owns whole (b,h) slices; test_repro).
 grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                 const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
                                 int D);
