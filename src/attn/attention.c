@@ -416,15 +416,24 @@ grape_status attn_forward_ws(float *out, float *lse, const float *q, const float
     return GRAPE_OK;
 }
 
+// The one-shot calls' workspace: checks the arguments it is sized from, then allocates it (NULL: *st says why).
+static void *one_shot_ws(const char *fn, const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T,
+                         int H, int D, int backward, size_t *bytes, grape_status *st) {
+    *st = attn_check_dims(fn, B, T, H, D, opts);
+    if (*st || (*st = attn_check_bias(fn, bias, B, T, H))) return NULL;
+    *bytes = attn_workspace_bytes(omp_get_max_threads(), T, H, D, bias_probe_dim(bias), backward);
+    void *ws = *bytes ? grape_alloc(*bytes) : NULL;
+    if (!ws) *st = grape_fail(GRAPE_ERR_NOMEM, "%s: no memory for the workspace (T = %d)", fn, T);
+    return ws;
+}
+
 grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                 const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
                                 int D) {
-    grape_status st = attn_check_dims("grape_attn_forward", B, T, H, D, opts);
-    if (st || (st = attn_check_bias("grape_attn_forward", bias, B, T, H))) return st;
-    size_t bytes = attn_workspace_bytes(omp_get_max_threads(), T, H, D, bias_probe_dim(bias), 0);
-    void *ws = bytes ? grape_alloc(bytes) : NULL;
-    if (!ws) return grape_fail(GRAPE_ERR_NOMEM, "grape_attn_forward: no memory for the workspace (T = %d)", T);
-    st = attn_forward_ws(out, lse, q, k, v, bias, opts, B, T, H, D, ws, bytes);
+    size_t bytes;
+    grape_status st;
+    void *ws = one_shot_ws("grape_attn_forward", bias, opts, B, T, H, D, 0, &bytes, &st);
+    if (ws) st = attn_forward_ws(out, lse, q, k, v, bias, opts, B, T, H, D, ws, bytes);
     grape_free(ws);
     return st;
 }
@@ -659,12 +668,10 @@ grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_gra
                                  const float *out, const float *lse, const float *q, const float *k, const float *v,
                                  const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
                                  int D) {
-    grape_status st = attn_check_dims("grape_attn_backward", B, T, H, D, opts);
-    if (st || (st = attn_check_bias("grape_attn_backward", bias, B, T, H))) return st;
-    size_t bytes = attn_workspace_bytes(omp_get_max_threads(), T, H, D, bias_probe_dim(bias), 1);
-    void *ws = bytes ? grape_alloc(bytes) : NULL;
-    if (!ws) return grape_fail(GRAPE_ERR_NOMEM, "grape_attn_backward: no memory for the workspace (T = %d)", T);
-    st = attn_backward_ws(dq, dk, dv, dbias, dout, out, lse, q, k, v, bias, opts, B, T, H, D, ws, bytes);
+    size_t bytes;
+    grape_status st;
+    void *ws = one_shot_ws("grape_attn_backward", bias, opts, B, T, H, D, 1, &bytes, &st);
+    if (ws) st = attn_backward_ws(dq, dk, dv, dbias, dout, out, lse, q, k, v, bias, opts, B, T, H, D, ws, bytes);
     grape_free(ws);
     return st;
 }
