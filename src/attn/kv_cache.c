@@ -12,12 +12,9 @@
 // The chunks do not depend on the thread count, so neither do the bits.
 #include <string.h>
 
-#include <omp.h>
-
 #include "attn/attn_internal.h"
 #include "attn/simd.h"
 #include "core/error.h"
-#include "core/mathx.h"
 #include "core/mem.h"
 
 // xPos anchors: keys are scaled against the first position of their block of this many tokens.
@@ -67,13 +64,13 @@ static void cache_plan(grape_kv_cache *c, grape_arena *a, size_t fws_bytes) {
     c->cum = arena_take(a, cap * H * sizeof(double));
     c->probe_k = arena_take(a, cap * H * (size_t)(c->P ? c->P : 1) * sizeof(float));
     c->q_pre = arena_take(a, HD * sizeof(float));
-    size_t nck = (size_t)c->nck, P = c->P ? 1 : 0;
+    size_t nck = (size_t)c->nck, ap = c->P ? 1 : 0;
     c->q_blk = arena_take(a, (c->rot == GRAPE_ROT_XPOS ? nck : 1) * HD * sizeof(float));
     c->scores = arena_take(a, nck * H * KV_CHUNK * sizeof(float));
     c->part_m = arena_take(a, nck * H * sizeof(float));
     c->part_l = arena_take(a, nck * H * sizeof(float));
     c->part_o = arena_take(a, nck * HD * sizeof(float));
-    c->edge = arena_take(a, (P ? nck * H * KV_CHUNK : 1) * sizeof(float));
+    c->edge = arena_take(a, (ap ? nck * H * KV_CHUNK : 1) * sizeof(float));
     c->ap_in = arena_take(a, nck * H * sizeof(double));
     c->fws = arena_take(a, fws_bytes);
     c->lg2 = arena_take(a, 2 * (size_t)(c->nph ? c->nph : 1) * sizeof(float));
