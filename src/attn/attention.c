@@ -654,6 +654,7 @@ grape_status attn_backward_ws(float *dq, float *dk, float *dv, grape_bias_grads 
     {
         int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         tws w = ws_bind(ws, per, tid, T, H, D, a.P, 1);
+        memset(w.dslope, 0, (size_t)H * sizeof(double)); // the caller's workspace carries the last call's sums
 #pragma omp single
         team = nt;
         if (slices_per_thread((int64_t)B * H, nt)) backward_own_slices(&a, &w, tid, nt);
