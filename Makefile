@@ -4,7 +4,8 @@
 #   make debug                     AddressSanitizer + UndefinedBehaviorSanitizer build (make test DEBUG=1 runs it)
 #   make bench                     run the benchmarks (bench/run.sh)
 #   make data                      build the default corpus data/kjv.txt (Debian's bible-kjv)
-#   make demo                      install, build grape and run the demo comparison (scripts/demo.sh)
+#   make demo                      install the demo's packages (scripts/deps.sh runtime), build grape, run the
+#                                  demo comparison (scripts/demo.sh)
 #   make fuzz SECONDS=N            each libFuzzer target for N seconds; make check-valgrind: memcheck of train,
 #                                  eval and sample (docs/RELIABILITY.md)
 #   make install [PREFIX=/usr/local] [DESTDIR=]   grape, libgrape.a, libgrape.so (soname libgrape.so.0), grape.h,
@@ -108,6 +109,8 @@ $(BUILD)/libgrape_testing.so: $(LIB_OBJ) $(REF_OBJ)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/util.o $(BUILD)/libgrape_testing.a $(BUILD)/libgrape.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/obj/tests/util.o $(BUILD)/libgrape_testing.a $(BUILD)/libgrape.a $(LDLIBS)
+# test_alloc counts the allocations of libgrape and its own: the allocator calls are routed through its counters
+$(BUILD)/tests/test_alloc: LDFLAGS += $(foreach f,malloc calloc realloc aligned_alloc posix_memalign,-Wl,--wrap=$(f))
 
 # The examples against the build tree (make test also builds them against an installed copy, with pkg-config).
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libgrape.a
@@ -149,7 +152,8 @@ bench: deps
 data: deps
 	@scripts/make_data.sh
 
-demo: deps
+demo:
+	@scripts/deps.sh runtime
 	@$(MAKE) --no-print-directory $(BUILD)/grape
 	@scripts/demo.sh $(BUILD)
 

@@ -364,6 +364,9 @@ typedef struct {
 
 // out: (B,T,H,D); lse: (B,H,T) per-query log-sum-exp, kept for the backward.
 // q, k, v: (B,T,H,D) with the rotation already applied to q and k; bias: NULL (no additive action) or factors.
+// These two calls allocate their per-thread workspace on every call (the model and the evaluator plan it in their
+// arenas instead). The backward's dq, dk, dv and per-token factor gradients have the same bits on any thread
+// count that divides B*H evenly (each thread then owns whole (b,h) slices; test_repro).
 GRAPE_API grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
                                           const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T,
                                           int H, int D);
@@ -467,7 +470,8 @@ GRAPE_API int grape_model_num_tensors(const grape_model *m);
 GRAPE_API const grape_tensor_info *grape_model_tensor(const grape_model *m, int i);
 // Initialise as the official GRAPE code does (init_llama_mha_weights), deterministically from seed.
 GRAPE_API grape_status grape_model_init(grape_model *m, uint64_t seed);
-// Re-derive encoding tables after the parameters changed (optimizer step, checkpoint load).
+// Re-derive encoding tables after the parameters changed (optimizer step, checkpoint load, any write through
+// grape_model_params): forwards, decoders and evaluators use the tables of the last call, they do not re-derive them.
 GRAPE_API grape_status grape_model_params_changed(grape_model *m);
 // tokens, targets: (B,T) bytes. Computes the mean cross-entropy (nats) into *loss; targets NULL skips the loss.
 GRAPE_API grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,

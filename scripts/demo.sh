@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # make demo (scripts/demo.sh BUILD): build the corpus, then one `grape compare` on a demo budget: nine encodings
 # (nope as the speed baseline, rope, xpos, alibi, fox, grape-m, grape-a-qk, grape-ap and the hybrid
-# grape-m+grape-ap), the tiny model trained at T = 128, each evaluated at 1x..16x the training length with full
-# attention and, for rotary encodings, LEX BCA. Prints the table and the plots' paths, then a sample.
+# grape-m+grape-ap), the tiny model trained at T = 128 for 120 steps (validated every 30 for the loss curves),
+# each evaluated at 1x..16x the training length with full attention and, for rotary encodings, LEX BCA. Prints the
+# table and the plots' paths, then a sample. The budget keeps `make demo` within 10 minutes on a 2-core machine
+# including the install of its packages (docs/EVALUATION.md "make demo").
 # Resumable: run it again to finish an interrupted demo (finished runs are kept); rm -rf the run directory to
-# start over. Overrides: PES=rope,alibi STEPS=400 SEEDS=2 OUT=runs/my-compare scripts/demo.sh build
+# start over. Overrides: PES=rope,alibi STEPS=400 EVAL_INTERVAL=40 SEEDS=2 OUT=runs/my-compare scripts/demo.sh build
 set -euo pipefail
 build=${1:-build}
 pes=${PES:-nope,rope,xpos,alibi,fox,grape-m,grape-a-qk,grape-ap,grape-m+grape-ap}
-steps=${STEPS:-160}
+steps=${STEPS:-120}
+eval_interval=${EVAL_INTERVAL:-$(((steps + 3) / 4))}
 seeds=${SEEDS:-1}
 out=${OUT:-runs/demo-compare}
 grape="$build/grape"
@@ -20,7 +23,7 @@ echo "   $pes"
 echo "   then bits per byte at 128..2048 bytes (1x..16x) on the first 2048 bytes of each held-out book"
 echo "   (Ctrl-C stops; run make demo again to continue where it stopped)"
 "$grape" compare --pes "$pes" --preset tiny --seq 128 --batch 16 --steps "$steps" --lr 2e-3 --seeds "$seeds" \
-  --out "$out"
+  --eval-interval "$eval_interval" --out "$out"
 echo
 cat "$out/results.md"
 echo

@@ -2,10 +2,13 @@
 // time through grape_kv_cache_rotate + grape_kv_cache_attend and each output is compared with the same row of
 // grape_attn_forward over the whole sequence (q, k rotated by grape_rot_forward, factors from
 // grape_bias_factors_forward): <= 1e-5 normwise relative. T = 96, and 600 for xPos (crosses two 256-token anchor
-// blocks).
+// blocks) and for the additive kinds (the cache splits the keys into chunks of 256, combined across chunks; GRAPE-AP's
+// suffix runs across them). The split does not depend on the thread count: 1 and 2 threads give the same bits.
 // (The prefill outputs of rope and nope are checked to differ, so equality is not vacuous.)
 // With BCA the decode is LEX's sliding window (the last W keys plus the new one; arXiv 2212.10554): compared with a
 // dense double reference over exactly those keys. Also: reset replays identically, and misuse is reported.
+#include <omp.h>
+
 #include "test_attn_fixture.h"
 
 #define TOL 1e-5
@@ -170,6 +173,33 @@ static void rotation_matters(void) {
     stream_free(&a), stream_free(&b);
 }
 
+// The chunks of the split decode are fixed by the positions, not by the threads: 1 and 2 threads, same bits.
+static void threads_agree(const char *name) {
+    enum { T = 600 };
+    stream s;
+    char nm[128];
+    snprintf(nm, sizeof nm, "decode %s T%d: 1 and 2 threads give the same bits", name, T);
+    if (!stream_make(&s, name, T, 5)) {
+        t_true(nm, 0);
+        return;
+    }
+    size_t n = (size_t)T * s.H * s.D;
+    float *a = malloc(n * 4), *b = malloc(n * 4);
+    grape_kv_cache *c = NULL;
+    int saved = omp_get_max_threads();
+    grape_status st = grape_kv_cache_create(&c, s.pe, T, 0);
+    omp_set_num_threads(1);
+    if (!st) st = decode(a, c, &s);
+    grape_kv_cache_reset(c);
+    omp_set_num_threads(2);
+    if (!st) st = decode(b, c, &s);
+    omp_set_num_threads(saved);
+    t_true(nm, !st && !memcmp(a, b, n * 4));
+    grape_kv_cache_free(c);
+    free(a), free(b);
+    stream_free(&s);
+}
+
 static void misuse(void) {
     stream s;
     stream_make(&s, "xpos+fox", 4, 3);
@@ -197,6 +227,11 @@ int main(void) {
                                   "rope+alibi", "grape-m-ctx+fox", "grape-m+grape-a-qk", "xpos+grape-ap",
                                   "grape-a",   "rope+grape-a"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) run(names[i], strstr(names[i], "xpos") ? 600 : 96, 0, 0);
+    static const char *chunked[] = {"alibi", "fox", "grape-a-qk", "grape-ap", "grape-m+grape-ap"};
+    for (size_t i = 0; i < sizeof chunked / sizeof chunked[0]; i++) {
+        run(chunked[i], 600, 0, 0);
+        threads_agree(chunked[i]);
+    }
     run("xpos+fox", 300, 0, 1);
     rotation_matters();
     run("rope+alibi", 200, 64, 0);

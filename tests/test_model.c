@@ -210,9 +210,9 @@ static void test_directional(const char *enc, t_rng *r) {
     const double h = 1e-3;
     memcpy(p0, p, n * sizeof *p0);
     for (size_t i = 0; i < n; i++) p[i] = (float)(p0[i] + h * g[i] / norm);
-    ok = ok && grape_model_forward(m, tok, tgt, B, T, &lp) == GRAPE_OK;
+    ok = ok && grape_model_params_changed(m) == GRAPE_OK && grape_model_forward(m, tok, tgt, B, T, &lp) == GRAPE_OK;
     for (size_t i = 0; i < n; i++) p[i] = (float)(p0[i] - h * g[i] / norm);
-    ok = ok && grape_model_forward(m, tok, tgt, B, T, &lm) == GRAPE_OK;
+    ok = ok && grape_model_params_changed(m) == GRAPE_OK && grape_model_forward(m, tok, tgt, B, T, &lm) == GRAPE_OK;
     // h = 1e-3: O(h^2) truncation and float rounding both stay below 1e-3 (h = 3e-3 let the truncation reach 5e-3)
     t_check(label, ok ? fabs((lp - lm) / (2 * h) / norm - 1.0) : 1.0, 5e-3);
     free(p0);
@@ -332,8 +332,49 @@ static void test_shift_breaks(const char *enc, t_rng *r) {
     grape_model_free(m);
 }
 
+// The parameter-version contract: a forward uses the tables of the last grape_model_params_changed, so a write to a
+// learned frequency shows only after that call (grape_model_forward no longer re-derives them every call).
+static void test_params_version(void) {
+    enum { T = 16 };
+    grape_model *m = make("grape-m", 1, 32, 2, 1, T);
+    uint8_t tok[T];
+    for (int i = 0; i < T; i++) tok[i] = (uint8_t)(i * 41 + 3);
+    float l0 = 0, l1 = 0, l2 = 0;
+    int ok = m && grape_model_forward(m, tok, tok, 1, T, &l0) == GRAPE_OK;
+    for (int i = 0; ok && i < grape_model_num_tensors(m); i++)
+        if (strstr(grape_model_tensor(m, i)->name, "log_freq"))
+            for (size_t j = 0; j < 4; j++) grape_model_params(m)[grape_model_tensor(m, i)->offset + j] += 2.0f;
+    ok = ok && grape_model_forward(m, tok, tok, 1, T, &l1) == GRAPE_OK && grape_model_params_changed(m) == GRAPE_OK &&
+         grape_model_forward(m, tok, tok, 1, T, &l2) == GRAPE_OK;
+    t_true("a parameter write shows after grape_model_params_changed, not before", ok && l1 == l0 && l2 != l0);
+    grape_model_free(m);
+}
+
+// The model's planned workspaces (attention, bias) carry nothing from one step to the next: a second forward +
+// backward of the same batch gives the same loss and the same bits in every gradient.
+static void test_steps_repeat(const char *enc) {
+    enum { B = 2, T = 80 };
+    grape_model *m = make(enc, 1, 32, 2, B, T);
+    uint8_t tok[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (uint8_t)(i * 29 + 7);
+    size_t n = m ? grape_model_num_params(m) : 0;
+    float *g0 = malloc((n + 1) * sizeof(float)), l0 = 0, l1 = 0;
+    int ok = m && grape_model_forward(m, tok, tok, B, T, &l0) == GRAPE_OK && grape_model_backward(m) == GRAPE_OK;
+    if (ok) memcpy(g0, grape_model_grads(m), n * sizeof(float));
+    grape_model_zero_grad(m);
+    ok = ok && grape_model_forward(m, tok, tok, B, T, &l1) == GRAPE_OK && grape_model_backward(m) == GRAPE_OK;
+    char name[128];
+    snprintf(name, sizeof name, "%s: a repeated step gives the same loss and gradient bits", enc);
+    t_true(name, ok && l0 == l1 && !memcmp(g0, grape_model_grads(m), n * sizeof(float)));
+    free(g0);
+    grape_model_free(m);
+}
+
 int main(void) {
     t_rng r = t_seed(11);
+    test_params_version();
+    const char *repeat[] = {"grape-a-qk", "alibi", "grape-ap", "fox", "rope+grape-a-qk"};
+    for (size_t i = 0; i < sizeof repeat / sizeof repeat[0]; i++) test_steps_repeat(repeat[i]);
     const char *encs[] = {"nope", "rope", "xpos", "grape-m", "grape-m-ctx", "grape-m-basis", "grape-m-nc", "alibi", "fox",
                           "grape-a-q", "grape-a-qk", "grape-ap", "grape-m+grape-ap", "xpos+fox", "rope:kv", "fox:kv",
                           "rope+grape-a-qk", "grape-m-ctx:pair", "grape-m-basis:fold"};

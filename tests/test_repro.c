@@ -2,6 +2,8 @@
 //   1. oneDNN's dnnl_sgemm, at the shapes of the model's forward and weight gradients, repeated: bit-identical.
 //   2. The attention backward (query tiles dealt to threads, slope gradient summed in thread order), repeated with
 //      2 and 3 threads on T = 300 (5 query tiles, so threads share the key accumulators): bit-identical.
+//   2b. When the (b,h) slices split evenly over the threads each thread owns whole slices: dq, dk, dv and the
+//      per-token factor gradients are then the same bits on 1 and 2 threads (the slope's per-thread sums differ).
 //   3. `grape train` run twice with --threads 2 (T = 160: two query tiles): byte-identical model.safetensors, and
 //      metrics.jsonl identical except its wall-clock fields "tokens_per_s" and "elapsed" (removed from every line
 //      before comparing).
@@ -76,6 +78,28 @@ static void test_attention(grape_bias_kind kind, int threads) {
     fx_free(&p);
 }
 
+static void test_attention_slices(grape_bias_kind kind) {
+    fx_problem p;
+    fx_make(&p, kind, 2, 300, 2, 32, 1.0, 41 + kind); // 4 slices: whole slices on 1 and on 2 threads
+    size_t nl = (size_t)p.B * p.H * p.T, cap = 3 * p.n + 2 * p.nf + 2 * p.np + (size_t)p.H;
+    float *out = malloc(p.n * 4), *lse = malloc(nl * 4), *g1 = malloc(cap * 4), *g2 = malloc(cap * 4);
+    grape_attn_opts opts = {0};
+    if (grape_attn_forward(out, lse, p.q, p.k, p.v, fx_bias(&p), &opts, p.B, p.T, p.H, p.D)) exit(2);
+    omp_set_num_threads(1);
+    size_t n1 = grads_of(g1, &p, out, lse);
+    omp_set_num_threads(2);
+    size_t n2 = grads_of(g2, &p, out, lse);
+    // grads_of's order: dq, dk, dv, dslope (H), then the per-token factor grads
+    size_t qkv = 3 * p.n, hs = (size_t)p.H, rest = n1 - qkv - hs;
+    int same = n1 == n2 && !memcmp(g1, g2, qkv * 4) && !memcmp(g1 + qkv + hs, g2 + qkv + hs, rest * 4);
+    char name[160];
+    snprintf(name, sizeof name, "attention backward %s, whole (b,h) slices: 1 and 2 threads, same dq dk dv and "
+             "token-factor bits (%zu values)", fx_kind_name(kind), n1 - hs);
+    t_true(name, same);
+    free(out), free(lse), free(g1), free(g2);
+    fx_free(&p);
+}
+
 static char *slurp(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -146,6 +170,8 @@ int main(int argc, char **argv) {
         test_attention(GRAPE_BIAS_GRAPE_AP, threads);
         test_attention(GRAPE_BIAS_GRAPE_A_QK, threads);
     }
+    test_attention_slices(GRAPE_BIAS_GRAPE_AP);
+    test_attention_slices(GRAPE_BIAS_FOX);
     if (access("data/kjv.txt", R_OK) != 0 && system("scripts/make_data.sh >/dev/null") != 0) {
         printf("FAIL data/kjv.txt missing and scripts/make_data.sh failed\n");
         return 1;

@@ -7,10 +7,12 @@
 //   Sᵀ = K·(scale Q)ᵀ,  Oᵀ += Vᵀ·Pᵀ,  dPᵀ = V·dOᵀ,  dQᵀ += Kᵀ·dSᵀ,  dV += Pᵀ·dO,  dK += dSᵀ·Q.
 // Key tiles are visited from the diagonal backwards: GRAPE-AP needs b(t,j) = slope sum_{l=j+1..t} psi(t,l) as a
 // running suffix per query (GRAPE §5), and the online softmax is indifferent to key order.
-// Backward: query tiles are owned by threads (dq and query-side factor grads written directly); dk, dv and the
-// key-side factor grads go to per-thread (T,·) accumulators of the current (b,h), reduced after each head —
-// O(threads·T·(D+P)) extra memory, no races, no atomics. Tiles are dealt to threads by a fixed rule and every sum
-// runs in thread-index order, so for a given thread count the gradients are the same bits on every run.
+// Backward: dk, dv and the key-side factor grads of a (b,h) go to per-thread (T,·) accumulators — O(threads·T·(D+P))
+// extra memory, no races, no atomics. When the (b,h) slices split evenly over the threads, each thread owns whole
+// slices (every query tile of a slice in one fixed order, then its accumulators flushed into dk, dv: no barrier);
+// otherwise (few slices, e.g. B = 1) the query tiles of each slice are dealt to the threads by a fixed rule and the
+// accumulators reduced in thread-index order after each slice. Either way, for a given thread count the gradients
+// are the same bits on every run.
 #include <string.h>
 
 #include <omp.h>
@@ -65,7 +67,7 @@ static void slice_init(slice *s, const float *q, const float *k, const float *v,
     s->probe_k = f->probe_k ? f->probe_k + row0 * (size_t)f->P : NULL;
 }
 
-// --- per-thread tile workspace (one allocation per call, carved here)
+// --- per-thread tile workspace (carved from the caller's workspace, attn_workspace_bytes)
 
 typedef struct {
     float *QT;  // (D, BQ) scale * q, transposed
@@ -356,18 +358,26 @@ grape_status attn_check_bias(const char *fn, const grape_bias_factors *f, int B,
     return GRAPE_OK;
 }
 
-// Plans the per-thread workspace, allocates it once; *per is one thread's share in bytes.
-static void *alloc_ws(size_t *per, int nth, int T, int H, int D, int P, int backward) {
+// One thread's share of the workspace in bytes.
+static size_t ws_per_thread(int T, int H, int D, int P, int backward) {
     grape_arena plan = {0};
     tws w;
     ws_plan(&plan, &w, T, H, D, P, backward);
-    *per = plan.used;
+    return plan.used;
+}
+
+size_t attn_workspace_bytes(int nth, int T, int H, int D, int P, int backward) {
     size_t total;
-    if (!size_mul(&total, plan.used, (size_t)nth)) {
-        error_fail(GRAPE_ERR_NOMEM, "attention workspace overflows");
-        return NULL;
-    }
-    return mem_alloc(total);
+    if (nth < 1 || T < 1 || (size_t)T > SIZE_MAX / 64 / ATTN_MAX_D) return 0;
+    return size_mul(&total, ws_per_thread(T, H, D, P, backward), (size_t)nth) ? total : 0;
+}
+
+// Threads the workspace holds, capped at OpenMP's team size; 0 (with the error set) when it holds none.
+static int ws_threads(size_t ws_bytes, size_t per, const void *ws, const char *fn) {
+    size_t fit = ws ? ws_bytes / per : 0;
+    int nth = omp_get_max_threads();
+    if (fit < 1) error_fail(GRAPE_ERR_ARG, "%s: workspace of %zu bytes holds no thread's %zu", fn, ws_bytes, per);
+    return fit < (size_t)nth ? (int)fit : nth;
 }
 
 static tws ws_bind(char *base, size_t per, int tid, int T, int H, int D, int P, int backward) {
@@ -382,17 +392,18 @@ static int bias_probe_dim(const grape_bias_factors *f) {
 }
 
 // out, q, k, v: (B,T,H,D); lse: (B,H,T). O = softmax(scale q kᵀ + b + causal/BCA mask) v (grape.h).
-grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
-                                const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
-                                int D) {
+grape_status attn_forward_ws(float *out, float *lse, const float *q, const float *k, const float *v,
+                             const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H, int D,
+                             void *ws_mem, size_t ws_bytes) {
     grape_status st = attn_check_dims("grape_attn_forward", B, T, H, D, opts);
     if (st || (st = attn_check_bias("grape_attn_forward", bias, B, T, H))) return st;
     if (!out || !lse || !q || !k || !v) return error_fail(GRAPE_ERR_ARG, "grape_attn_forward: NULL tensor");
-    int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T);
+    int P = bias_probe_dim(bias), W = attn_bca_window(opts, T);
     float scale = attn_scale(opts, D);
-    size_t per;
-    char *ws = alloc_ws(&per, nth, T, H, D, P, 0);
-    if (!ws) return GRAPE_ERR_NOMEM;
+    size_t per = ws_per_thread(T, H, D, P, 0);
+    char *ws = ws_mem;
+    int nth = ws_threads(ws_bytes, per, ws, "grape_attn_forward");
+    if (!nth) return GRAPE_ERR_ARG;
     int64_t nqt = (T + BQ - 1) / BQ, nbh = (int64_t)B * H;
 #pragma omp parallel num_threads(nth)
     {
@@ -406,8 +417,29 @@ grape_status grape_attn_forward(float *out, float *lse, const float *q, const fl
             forward_qtile(out + ((size_t)b * T * H + (size_t)h) * D, lse + (size_t)bh * T, &w, &s, t0);
         }
     }
-    mem_free(ws);
     return GRAPE_OK;
+}
+
+// The one-shot calls' workspace: checks the arguments it is sized from, then allocates it (NULL: *st says why).
+static void *one_shot_ws(const char *fn, const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T,
+                         int H, int D, int backward, size_t *bytes, grape_status *st) {
+    *st = attn_check_dims(fn, B, T, H, D, opts);
+    if (*st || (*st = attn_check_bias(fn, bias, B, T, H))) return NULL;
+    *bytes = attn_workspace_bytes(omp_get_max_threads(), T, H, D, bias_probe_dim(bias), backward);
+    void *ws = *bytes ? mem_alloc(*bytes) : NULL;
+    if (!ws) *st = error_fail(GRAPE_ERR_NOMEM, "%s: no memory for the workspace (T = %d)", fn, T);
+    return ws;
+}
+
+grape_status grape_attn_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
+                                int D) {
+    size_t bytes;
+    grape_status st;
+    void *ws = one_shot_ws("grape_attn_forward", bias, opts, B, T, H, D, 0, &bytes, &st);
+    if (ws) st = attn_forward_ws(out, lse, q, k, v, bias, opts, B, T, H, D, ws, bytes);
+    mem_free(ws);
+    return st;
 }
 
 // --- backward
@@ -497,25 +529,31 @@ static void backward_qtile(const bwd_io *io, tws *w, const slice *s, int t0) {
     qtile_bias_grads(io, w, s, t0, nq);
 }
 
-// dk, dv and key-side factor grads of key rows [j_begin, j_end) += the sum of every thread's accumulators.
+// dk, dv and key-side factor grads of key rows [j_begin, j_end) += one thread's accumulators w.
+static void flush_key_rows(float *dk, float *dv, const bwd_io *io, const tws *w, const slice *s, int j_begin,
+                           int j_end) {
+    int D = s->D, P = s->P;
+    grape_bias_grads *g = io->g;
+    for (int j = j_begin; j < j_end; j++) {
+        size_t f = io->row0 + (size_t)j * s->fs;
+        for (int d = 0; d < D; d++) {
+            dk[(size_t)j * s->ld + (size_t)d] += s->scale * w->dK[(size_t)j * D + (size_t)d];
+            dv[(size_t)j * s->ld + (size_t)d] += w->dV[(size_t)j * D + (size_t)d];
+        }
+        if (!g) continue;
+        if (g->gate_k && s->gate_k) g->gate_k[f] += w->dgk[j];
+        if (g->cum && s->form == BIAS_FORM_CUM) g->cum[f] += w->dck[j];
+        if (g->probe_k && s->form == BIAS_FORM_PATH)
+            for (int p = 0; p < P; p++) g->probe_k[f * (size_t)P + (size_t)p] += w->dpk[(size_t)j * P + (size_t)p];
+    }
+}
+
+// The same rows += the sum of every thread's accumulators, in thread-index order.
 static void reduce_key_rows(float *dk, float *dv, const bwd_io *io, char *ws, size_t per, int nth, const slice *s,
                             int j_begin, int j_end) {
-    int D = s->D, P = s->P, H = (int)s->fs;
-    grape_bias_grads *g = io->g;
     for (int th = 0; th < nth; th++) {
-        tws w = ws_bind(ws, per, th, s->T, H, D, P, 1);
-        for (int j = j_begin; j < j_end; j++) {
-            size_t f = io->row0 + (size_t)j * s->fs;
-            for (int d = 0; d < D; d++) {
-                dk[(size_t)j * s->ld + (size_t)d] += s->scale * w.dK[(size_t)j * D + (size_t)d];
-                dv[(size_t)j * s->ld + (size_t)d] += w.dV[(size_t)j * D + (size_t)d];
-            }
-            if (!g) continue;
-            if (g->gate_k && s->gate_k) g->gate_k[f] += w.dgk[j];
-            if (g->cum && s->form == BIAS_FORM_CUM) g->cum[f] += w.dck[j];
-            if (g->probe_k && s->form == BIAS_FORM_PATH)
-                for (int p = 0; p < P; p++) g->probe_k[f * (size_t)P + (size_t)p] += w.dpk[(size_t)j * P + (size_t)p];
-        }
+        tws w = ws_bind(ws, per, th, s->T, (int)s->fs, s->D, s->P, 1);
+        flush_key_rows(dk, dv, io, &w, s, j_begin, j_end);
     }
 }
 
@@ -545,47 +583,100 @@ static void reduce_slope(float *dslope, char *ws, size_t per, int team, int T, i
     for (int h = 0; h < H; h++) dslope[h] += (float)sum[h];
 }
 
+// Whole slices per thread when they split evenly (or are many enough that the remainder costs <= 1/8 of a share).
+static int slices_per_thread(int64_t nbh, int nt) { return nbh % nt == 0 || nbh >= 8 * (int64_t)nt; }
+
+typedef struct {
+    float *dq, *dk, *dv;
+    grape_bias_grads *dbias;
+    const float *dout, *out, *lse, *q, *k, *v;
+    const grape_bias_factors *bias;
+    float scale;
+    int W, B, T, H, D, P;
+} bwd_args;
+
+static bwd_io slice_io(const bwd_args *a, slice *s, int bh) {
+    int b = bh / a->H, h = bh % a->H;
+    size_t off = ((size_t)b * a->T * a->H + (size_t)h) * a->D;
+    slice_init(s, a->q, a->k, a->v, a->bias, a->scale, a->W, b, h, a->T, a->H, a->D);
+    return (bwd_io){a->dq + off, a->dout + off, a->out + off, a->lse + (size_t)bh * a->T, a->dbias,
+                    (size_t)b * a->T * a->H + (size_t)h};
+}
+
+// Thread tid of nt owns slices [nbh tid/nt, nbh (tid+1)/nt): every query tile, latest first, then a flush. No other
+// thread touches those rows of dq, dk, dv, so there is no barrier, and a slice's bits do not depend on nt.
+static void backward_own_slices(const bwd_args *a, tws *w, int tid, int nt) {
+    int64_t nbh = (int64_t)a->B * a->H;
+    int nqt = (a->T + BQ - 1) / BQ;
+    for (int64_t bh = nbh * tid / nt; bh < nbh * (tid + 1) / nt; bh++) {
+        slice s;
+        bwd_io io = slice_io(a, &s, (int)bh);
+        size_t off = (size_t)(io.dq - a->dq);
+        zero_key_accumulators(w, a->T, a->D, a->P);
+        for (int tile = nqt - 1; tile >= 0; tile--) backward_qtile(&io, w, &s, tile * BQ);
+        flush_key_rows(a->dk + off, a->dv + off, &io, w, &s, 0, a->T);
+    }
+}
+
+// Few slices: every thread takes part in each slice, its query tiles dealt by deal_tile, the key accumulators
+// reduced over threads after the slice (two barriers per slice).
+static void backward_deal_tiles(const bwd_args *a, tws *w, char *ws, size_t per, int tid, int nt) {
+    int nqt = (a->T + BQ - 1) / BQ;
+    for (int bh = 0; bh < a->B * a->H; bh++) {
+        slice s;
+        bwd_io io = slice_io(a, &s, bh);
+        size_t off = (size_t)(io.dq - a->dq);
+        // each thread clears only its own accumulators; the barrier ending the previous reduction protects them
+        zero_key_accumulators(w, a->T, a->D, a->P);
+        for (int r = 0; r * nt < nqt; r++) {
+            int tile = deal_tile(r, tid, nt, nqt);
+            if (tile >= 0) backward_qtile(&io, w, &s, tile * BQ);
+        }
+#pragma omp barrier
+        reduce_key_rows(a->dk + off, a->dv + off, &io, ws, per, nt, &s, (int)((int64_t)a->T * tid / nt),
+                        (int)((int64_t)a->T * (tid + 1) / nt));
+#pragma omp barrier
+    }
+}
+
 // dq, dk, dv, dout, out, q, k, v: (B,T,H,D); lse: (B,H,T); dbias shaped as bias. Accumulates (+=).
-grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
-                                 const float *out, const float *lse, const float *q, const float *k, const float *v,
-                                 const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
-                                 int D) {
+grape_status attn_backward_ws(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
+                              const float *out, const float *lse, const float *q, const float *k, const float *v,
+                              const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H, int D,
+                              void *ws_mem, size_t ws_bytes) {
     grape_status st = attn_check_dims("grape_attn_backward", B, T, H, D, opts);
     if (st || (st = attn_check_bias("grape_attn_backward", bias, B, T, H))) return st;
     if (!dq || !dk || !dv || !dout || !out || !lse || !q || !k || !v)
         return error_fail(GRAPE_ERR_ARG, "grape_attn_backward: NULL tensor");
-    int nth = omp_get_max_threads(), P = bias_probe_dim(bias), W = attn_bca_window(opts, T), team = 1;
-    float scale = attn_scale(opts, D);
-    size_t per;
-    char *ws = alloc_ws(&per, nth, T, H, D, P, 1);
-    if (!ws) return GRAPE_ERR_NOMEM;
-    int nqt = (T + BQ - 1) / BQ;
+    bwd_args a = {dq, dk, dv, dbias, dout, out, lse, q, k, v, bias, attn_scale(opts, D), attn_bca_window(opts, T),
+                  B, T, H, D, bias_probe_dim(bias)};
+    size_t per = ws_per_thread(T, H, D, a.P, 1);
+    char *ws = ws_mem;
+    int nth = ws_threads(ws_bytes, per, ws, "grape_attn_backward"), team = 1;
+    if (!nth) return GRAPE_ERR_ARG;
 #pragma omp parallel num_threads(nth)
     {
         int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        tws w = ws_bind(ws, per, tid, T, H, D, P, 1);
+        tws w = ws_bind(ws, per, tid, T, H, D, a.P, 1);
+        memset(w.dslope, 0, (size_t)H * sizeof(double)); // the caller's workspace carries the last call's sums
 #pragma omp single
         team = nt;
-        for (int bh = 0; bh < B * H; bh++) {
-            int b = bh / H, h = bh % H;
-            size_t off = ((size_t)b * T * H + (size_t)h) * D;
-            slice s;
-            slice_init(&s, q, k, v, bias, scale, W, b, h, T, H, D);
-            bwd_io io = {dq + off, dout + off, out + off, lse + (size_t)bh * T, dbias, (size_t)b * T * H + (size_t)h};
-            // each thread clears only its own accumulators; the barrier ending the previous reduction protects them
-            zero_key_accumulators(&w, T, D, P);
-            for (int r = 0; r * nt < nqt; r++) {
-                int tile = deal_tile(r, tid, nt, nqt);
-                if (tile >= 0) backward_qtile(&io, &w, &s, tile * BQ);
-            }
-#pragma omp barrier
-            reduce_key_rows(dk + off, dv + off, &io, ws, per, nt, &s, (int)((int64_t)T * tid / nt),
-                            (int)((int64_t)T * (tid + 1) / nt));
-#pragma omp barrier
-        }
+        if (slices_per_thread((int64_t)B * H, nt)) backward_own_slices(&a, &w, tid, nt);
+        else backward_deal_tiles(&a, &w, ws, per, tid, nt);
     }
     if (dbias && dbias->slope && bias && (bias_kind_of(bias->kind)->factors & BF_SLOPE))
-        reduce_slope(dbias->slope, ws, per, team, T, H, D, P);
-    mem_free(ws);
+        reduce_slope(dbias->slope, ws, per, team, T, H, D, a.P);
     return GRAPE_OK;
+}
+
+grape_status grape_attn_backward(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
+                                 const float *out, const float *lse, const float *q, const float *k, const float *v,
+                                 const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H,
+                                 int D) {
+    size_t bytes;
+    grape_status st;
+    void *ws = one_shot_ws("grape_attn_backward", bias, opts, B, T, H, D, 1, &bytes, &st);
+    if (ws) st = attn_backward_ws(dq, dk, dv, dbias, dout, out, lse, q, k, v, bias, opts, B, T, H, D, ws, bytes);
+    mem_free(ws);
+    return st;
 }

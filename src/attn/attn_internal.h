@@ -38,4 +38,22 @@ static inline float attn_scale(const grape_attn_opts *opts, int D) {
 grape_status attn_check_dims(const char *fn, int B, int T, int H, int D, const grape_attn_opts *opts);
 grape_status attn_check_bias(const char *fn, const grape_bias_factors *f, int B, int T, int H);
 
+// ---------------------------------------------------------------------------------------------------------------
+// Workspace convention (as the bias factors'): the caller plans the bytes once, up front, and passes the memory in;
+// the public grape_attn_forward/backward are one-shot wrappers that allocate it per call. The model and the
+// evaluator plan it in their arenas, so a training step or a scored window allocates nothing.
+
+// Bytes for up to nth threads (0 when that overflows); P: GRAPE-AP probe dim (0 for other kinds), backward: plan
+// the backward's key accumulators too (a backward workspace serves the forward as well).
+size_t attn_workspace_bytes(int nth, int T, int H, int D, int P, int backward);
+// grape_attn_forward / grape_attn_backward on a workspace of ws_bytes: they run on at most the threads it was
+// planned for (GRAPE_ERR_ARG when it does not hold one thread).
+grape_status attn_forward_ws(float *out, float *lse, const float *q, const float *k, const float *v,
+                             const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H, int D,
+                             void *ws, size_t ws_bytes);
+grape_status attn_backward_ws(float *dq, float *dk, float *dv, grape_bias_grads *dbias, const float *dout,
+                              const float *out, const float *lse, const float *q, const float *k, const float *v,
+                              const grape_bias_factors *bias, const grape_attn_opts *opts, int B, int T, int H, int D,
+                              void *ws, size_t ws_bytes);
+
 #endif

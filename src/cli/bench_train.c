@@ -14,6 +14,7 @@
 
 #include "cli/bench_util.h"
 #include "cli/cli.h"
+#include "core/prof.h"
 #include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/train.h"
@@ -22,12 +23,16 @@ typedef struct {
     double *seconds; // per step
     int64_t n;
     double tokens_per_step;
+    int64_t profile_from, profile_to; // --profile: steps (from, to] are profiled (0, 0: no profile)
+    int cpu_clock;
 } step_times;
 
 static void record(const train_report *r, void *ctx) {
     step_times *t = ctx;
     if (r->step >= 1 && r->step <= t->n && r->tokens_per_s > 0)
         t->seconds[r->step - 1] = t->tokens_per_step / r->tokens_per_s;
+    if (t->profile_to && r->step == t->profile_from) prof_start(t->cpu_clock);
+    if (t->profile_to && r->step == t->profile_to) prof_stop();
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -54,10 +59,10 @@ static void remove_run(const char *dir) {
     rmdir(dir);
 }
 
-static int parse(int argc, char **argv, train_config *c, long *warm, long *timed, int *json) {
+static int parse(int argc, char **argv, train_config *c, long *warm, long *timed, int *json, int *profile) {
     static const char *const known[] = {"--preset",       "--pe",      "--batch", "--seq", "--steps",
                                         "--warmup-steps", "--threads", "--data",  NULL};
-    static const char *const booleans[] = {"--json", NULL};
+    static const char *const booleans[] = {"--json", "--profile", NULL};
     cli_args a = {argc, argv, known};
     long B = 0, T = 0, threads = 0;
     if (!args_check(&a, booleans) || !args_long(&a, "--batch", 1, 1 << 16, &B) ||
@@ -79,6 +84,8 @@ static int parse(int argc, char **argv, train_config *c, long *warm, long *timed
     if (threads > 0) omp_set_num_threads((int)threads);
     c->threads = omp_get_max_threads();
     *json = args_flag(&a, "--json");
+    *profile = args_flag(&a, "--profile");
+    c->steps += *profile; // the profile ends before the last step, whose validation and checkpoint it must not see
     if (train_config_model(c)) return !cli_error("bench train: %s", grape_last_error());
     return 1;
 }
@@ -86,17 +93,20 @@ static int parse(int argc, char **argv, train_config *c, long *warm, long *timed
 int bench_train(int argc, char **argv) {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: grape bench train [--preset tiny|small] [--pe NAME] [--batch B] [--seq T] [--steps N]\n"
-               "       [--warmup-steps W] [--threads N] [--data PATH] [--json]\n"
+               "       [--warmup-steps W] [--threads N] [--data PATH] [--json] [--profile]\n"
                "Median step time of W warm-up + N timed training steps [1 + 5] on the corpus; tokens/s and\n"
-               "GFLOP/s at 6N + 12 L C T flops per token (N = all parameters), vs the measured FMA peak.\n");
+               "GFLOP/s at 6N + 12 L C T flops per token (N = all parameters), vs the measured FMA peak.\n"
+               "--profile: also the time per op (GEMM, attention, norms, SwiGLU, cross-entropy, AdamW, encodings)\n"
+               "per step over the N timed steps; with --threads 1 in the thread's CPU time (immune to other load).\n");
         return 0;
     }
     train_config c;
     long warm = 1, timed = 5;
-    int json = 0;
-    if (!parse(argc, argv, &c, &warm, &timed, &json)) return 1;
+    int json = 0, profile = 0;
+    if (!parse(argc, argv, &c, &warm, &timed, &json, &profile)) return 1;
     char dir[] = "/tmp/grape-bench-train-XXXXXX";
-    step_times st = {calloc((size_t)c.steps, sizeof(double)), c.steps, (double)c.batch * c.seq * c.grad_accum};
+    step_times st = {calloc((size_t)c.steps, sizeof(double)), c.steps, (double)c.batch * c.seq * c.grad_accum,
+                     warm, profile ? warm + timed : 0, c.threads == 1};
     if (!st.seconds || !mkdtemp(dir)) return free(st.seconds), cli_error("bench train: cannot set up a run");
     train_hooks hooks = {.on_step = record, .ctx = &st};
     grape_status s = train_run(&c, dir, 0, &hooks, NULL);
@@ -119,5 +129,6 @@ int bench_train(int argc, char **argv) {
         printf("train %s %s (B=%d T=%d, %zu params, %d threads): step %.1f ms, %.0f tokens/s, %.1f GFLOP/s "
                "(%.0f%% of the %.0f GFLOP/s FMA peak)\n",
                c.preset, c.pe_name, c.batch, c.seq, N, c.threads, 1e3 * step, tps, gflops, 100 * gflops / peak, peak);
+    if (profile) bench_profile_print((double)timed, "step", json);
     return 0;
 }

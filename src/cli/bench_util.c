@@ -1,10 +1,13 @@
 // bench_util.c — see bench_util.h.
 #include "cli/bench_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include <omp.h>
+
+#include "core/prof.h"
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -69,7 +72,7 @@ static float fma_loop(long iters, float seed) {
 
 volatile float bench_sink;
 
-static double thread_cpu_now(void) {
+double bench_thread_cpu_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -97,9 +100,9 @@ double bench_fma_peak_gflops(void) {
         {
 #pragma omp single
             nthreads = omp_get_num_threads();
-            double t0 = thread_cpu_now();
+            double t0 = bench_thread_cpu_now();
             float s = fma_loop(iters, (float)omp_get_thread_num());
-            double r = per_thread_flops / (thread_cpu_now() - t0);
+            double r = per_thread_flops / (bench_thread_cpu_now() - t0);
             rate += r;
             top = r;
 #pragma omp atomic
@@ -111,4 +114,23 @@ double bench_fma_peak_gflops(void) {
         if (rate > best) best = rate;
     }
     return best * 1e-9;
+}
+
+void bench_profile_print(double units, const char *unit, int json) {
+    double total = 0;
+    for (int op = 0; op < PROF_COUNT; op++) total += prof_seconds((prof_op)op);
+    if (json) {
+        printf("{\"profile_ms_per_%s\": {", unit);
+        for (int op = 0; op < PROF_COUNT; op++)
+            printf("%s\"%s\": %.3f", op ? ", " : "", prof_name((prof_op)op), 1e3 * prof_seconds((prof_op)op) / units);
+        printf("}, \"total_ms\": %.3f}\n", 1e3 * total / units);
+        return;
+    }
+    printf("| op | ms per %s | share | calls per %s |\n|---|---|---|---|\n", unit, unit);
+    for (int op = 0; op < PROF_COUNT; op++) {
+        double s = prof_seconds((prof_op)op);
+        printf("| %s | %.2f | %.1f%% | ", prof_name((prof_op)op), 1e3 * s / units, total > 0 ? 100 * s / total : 0);
+        op == PROF_OTHER ? printf("– |\n") : printf("%.0f |\n", (double)prof_calls((prof_op)op) / units);
+    }
+    printf("| total | %.2f | 100%% | |\n", 1e3 * total / units);
 }

@@ -45,6 +45,8 @@ int bench_pe(int argc, char **argv);
 int bench_basis(int argc, char **argv);
 // `grape bench eval` (bench_eval.c)
 int bench_eval(int argc, char **argv);
+// `grape bench decode` (bench_decode.c)
+int bench_decode(int argc, char **argv);
 // `grape bench train` (bench_train.c)
 int bench_train(int argc, char **argv);
 

@@ -24,8 +24,9 @@ static const cli_command benches[] = {
     {"attn", bench_attn, "fused causal attention GFLOP/s vs sgemm --T --pe [--B --H --D --backward --bca W --json]"},
     {"pe", bench_pe, "ns/token/head of every encoding (or --pe NAME), fwd+bwd, x rope [--D --threads --clock --json]"},
     {"basis", bench_basis, "grape-m-basis unfolded vs folded (grape_basis_fold) vs rope [--D --B --T --H --threads]"},
-    {"eval", bench_eval, "forward-only evaluation tokens/s (grape eval's evaluator) --preset --pe --T [--threads --json]"},
-    {"train", bench_train, "training step tokens/s and GFLOP/s (6N+12LCT) vs peak --preset --pe [--steps --threads --json]"},
+    {"eval", bench_eval, "forward-only evaluation tokens/s (grape eval's evaluator) --preset --pe --T [--threads --json --profile]"},
+    {"decode", bench_decode, "one cached-attention step: a query over N keys --kv N --pe NAME [--threads --H --D --json]"},
+    {"train", bench_train, "training step tokens/s and GFLOP/s (6N+12LCT) vs peak --preset --pe [--steps --threads --json --profile]"},
 };
 #define N_BENCHES (int)(sizeof benches / sizeof benches[0])
 

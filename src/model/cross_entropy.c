@@ -2,12 +2,14 @@
 // dz = (softmax(z) - onehot(y)) / N. Only the row log-sum-exp is stored.
 #include <math.h>
 
+#include "core/prof.h"
 #include "core/simd.h"
 #include "model/layers.h"
 
 // loss: scalar (mean over N rows, accumulated in double in row order after the parallel pass, so the sum does
 // not depend on which thread finished first); lse: (N); logits: (N,V); targets: (N)
 void cross_entropy_forward(double *loss, float *lse, const float *logits, const uint8_t *targets, int64_t N, int V) {
+    prof_op prof_prev = prof_enter(PROF_CE);
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)V))
     for (int64_t n = 0; n < N; n++) {
         const float *z = logits + (size_t)n * (size_t)V;
@@ -20,11 +22,13 @@ void cross_entropy_forward(double *loss, float *lse, const float *logits, const 
     double total = 0;
     for (int64_t n = 0; n < N; n++) total += (double)lse[n] - (double)logits[(size_t)n * (size_t)V + targets[n]];
     *loss = total / (double)N;
+    prof_leave(prof_prev);
 }
 
 // dlogits += dloss (exp(z - lse) - [v == y]) / N. dlogits, logits: (N,V); lse, targets: (N)
 void cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const uint8_t *targets,
                             float dloss, int64_t N, int V) {
+    prof_op prof_prev = prof_enter(PROF_CE);
     float scale = dloss / (float)N;
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)V))
     for (int64_t n = 0; n < N; n++) {
@@ -35,4 +39,5 @@ void cross_entropy_backward(float *dlogits, const float *logits, const float *ls
         for (int v = 0; v < V; v++) dz[v] += scale * f1_exp(z[v] - l);
         dz[targets[n]] -= scale;
     }
+    prof_leave(prof_prev);
 }

@@ -210,9 +210,9 @@ grape_status grape_model_decode_step(grape_model *m, grape_decoder *d, const uin
     for (int64_t b = 0; b < N; b++)
         if (tokens[b] >= m->V) return error_fail(GRAPE_ERR_ARG, "token %d >= vocab_size %d", tokens[b], m->V);
     grape_status st = GRAPE_OK;
-    if (d->t == 0) { // a new stream sees the current parameters and starts at the model's position offset
+    if (d->t == 0) { // a new stream starts at the model's position offset
         for (size_t i = 0; i < (size_t)m->L * (size_t)d->batch; i++) grape_kv_cache_reset_at(d->cache[i], m->pos0);
-        if ((st = grape_model_params_changed(m))) return st;
+        if ((st = model_prepare(m))) return st;
     }
     embedding_forward(d->x, tokens, m->params + m->off_wte, N, m->C);
     for (int l = 0; l < m->L && !st; l++) {

@@ -1,13 +1,16 @@
 // embedding.c — token embedding lookup x_n = wte[token_n] and its scatter-add backward (tied with lm_head).
 #include <string.h>
 
+#include "core/prof.h"
 #include "model/layers.h"
 
 // x: (N,C); tokens: (N); wte: (V,C)
 void embedding_forward(float *x, const uint8_t *tokens, const float *wte, int64_t N, int C) {
+    prof_op prof_prev = prof_enter(PROF_EMBED);
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int64_t n = 0; n < N; n++)
         memcpy(x + (size_t)n * (size_t)C, wte + (size_t)tokens[n] * (size_t)C, (size_t)C * sizeof(float));
+    prof_leave(prof_prev);
 }
 
 // Columns per task; threads own disjoint column ranges, so the scatter-add needs no atomics.
@@ -15,6 +18,7 @@ void embedding_forward(float *x, const uint8_t *tokens, const float *wte, int64_
 
 // dwte[token_n] += dx_n. dwte: (V,C); dx: (N,C)
 void embedding_backward(float *dwte, const float *dx, const uint8_t *tokens, int64_t N, int C) {
+    prof_op prof_prev = prof_enter(PROF_EMBED);
     int chunks = (C + EMB_CHUNK - 1) / EMB_CHUNK;
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int ch = 0; ch < chunks; ch++) {
@@ -25,4 +29,5 @@ void embedding_backward(float *dwte, const float *dx, const uint8_t *tokens, int
             for (int c = c0; c < c1; c++) dst[c] += src[c];
         }
     }
+    prof_leave(prof_prev);
 }

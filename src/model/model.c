@@ -7,6 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <omp.h>
+
+#include "attn/attn_internal.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "model/model_internal.h"
@@ -261,6 +264,7 @@ static void plan_scratch(planner *p, grape_model *m, size_t N) {
     s->dtok = m->tl.E ? take2(p, N, (size_t)m->tl.E, f) : NULL;
     s->dphase = m->tl.phase ? take2(p, N, (size_t)m->tl.phase, sizeof(double)) : NULL;
     s->dbias_ws = m->bias_ws_bytes ? take(p, m->bias_ws_bytes, 1) : NULL;
+    s->attn_ws = take(p, m->attn_ws_bytes, 1);
     s->dgain = m->gain_idx ? take2(p, 2, (size_t)m->D, f) : NULL;
 }
 
@@ -285,6 +289,10 @@ static void plan(planner *p, grape_model *m) {
 // ---------------------------------------------------------------------------------------------------------------
 // Create / free
 
+int model_probe_dim(const grape_model *m) {
+    return m->cfg.pe.bias == GRAPE_BIAS_GRAPE_AP ? m->cfg.pe.ap_probe_dim : 0;
+}
+
 static grape_status create_encodings(grape_model *m) {
     grape_pe_config pc = m->cfg.pe;
     pc.n_heads = m->H;
@@ -302,6 +310,9 @@ static grape_status create_encodings(grape_model *m) {
     m->bias_ws_bytes = pc.bias != GRAPE_BIAS_NONE
                            ? grape_bias_workspace_bytes(m->pe[0], m->cfg.max_batch, m->cfg.max_seq)
                            : 0;
+    int nth = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
+    m->attn_ws_bytes = attn_workspace_bytes(nth, m->cfg.max_seq, m->H, m->D, model_probe_dim(m), 1);
+    if (!m->attn_ws_bytes) return error_fail(GRAPE_ERR_NOMEM, "attention workspace for max_seq %d overflows", m->cfg.max_seq);
     return GRAPE_OK;
 }
 
@@ -368,6 +379,7 @@ grape_status grape_model_create(grape_model **out, const grape_model_config *cfg
     grape_model *m = mem_alloc(sizeof *m);
     if (!m) return GRAPE_ERR_NOMEM;
     m->cfg = *cfg;
+    m->version = 1; // nothing derived yet (prepared = 0)
     m->L = cfg->n_layer, m->C = cfg->n_embd, m->H = cfg->n_head, m->D = cfg->n_embd / cfg->n_head;
     m->V = cfg->vocab_size, m->F = (8 * cfg->n_embd) / 3;
     m->attn_opts = (grape_attn_opts){0.0f, 0};
@@ -521,12 +533,19 @@ static void expand_gains(grape_model *m, int l) {
     }
 }
 
-grape_status grape_model_params_changed(grape_model *m) {
+grape_status model_prepare(grape_model *m) {
+    if (m->prepared == m->version) return GRAPE_OK;
     for (int l = 0; l < m->L; l++) {
         grape_status st = grape_pe_prepare(m->pe[l], m->params + m->off[l].pe);
         if (!st && m->wfold[l]) st = fold_layer(m, l);
         if (st) return st;
         if (m->gain_full) expand_gains(m, l);
     }
+    m->prepared = m->version;
     return GRAPE_OK;
+}
+
+grape_status grape_model_params_changed(grape_model *m) {
+    m->version++;
+    return model_prepare(m);
 }

@@ -6,8 +6,10 @@
 // slice of the model arena: nothing is allocated here.
 #include <string.h>
 
+#include "attn/attn_internal.h"
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/prof.h"
 #include "model/layers.h"
 #include "model/model_internal.h"
 
@@ -171,9 +173,10 @@ grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a
     return st;
 }
 
-// The sequence-wise middle of the attention sublayer over (B,T): KV-shift, ctx phase, q/k path, bias factors and
-// the fused attention into a->att, a->lse.
-grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T) {
+// The encodings' part of the attention sublayer over (B,T): KV-shift, ctx phase, q/k path, bias factors (*bias
+// NULL without an additive action).
+static grape_status encodings_forward(const grape_model *m, int l, layer_acts *a, int B, int T,
+                                     const grape_bias_factors **bias) {
     size_t N = (size_t)B * (size_t)T;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
     grape_status st;
@@ -189,15 +192,25 @@ grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, i
     if ((st = model_qk_forward(a->q, a->qmid, a->rstdq, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
         (st = model_qk_forward(a->k, a->kmid, a->rstdk, a->kraw, model_qk_gain(m, l, GRAPE_KEY), &c, GRAPE_KEY)))
         return st;
-    const grape_bias_factors *bias = NULL;
-    if (a->bias_ws) {
-        const float *gq, *gk;
-        model_gate_inputs(m, a, l, N, &gq, &gk);
-        st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T);
-        if (st) return st;
-        bias = &a->f;
-    }
-    return grape_attn_forward(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T, m->H, m->D);
+    *bias = NULL;
+    if (!a->bias_ws) return GRAPE_OK;
+    const float *gq, *gk;
+    model_gate_inputs(m, a, l, N, &gq, &gk);
+    if ((st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T))) return st;
+    *bias = &a->f;
+    return GRAPE_OK;
+}
+
+// The sequence-wise middle of the attention sublayer over (B,T): the encodings, then the fused attention into
+// a->att, a->lse.
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T, void *attn_ws,
+                            size_t attn_ws_bytes) {
+    const grape_bias_factors *bias;
+    grape_status st;
+    PROF(PROF_PE, st = encodings_forward(m, l, a, B, T, &bias));
+    if (!st) PROF(PROF_ATTN_FWD, st = attn_forward_ws(a->att, a->lse, a->q, a->k, a->v, bias, &m->attn_opts, B, T,
+                                                        m->H, m->D, attn_ws, attn_ws_bytes));
+    return st;
 }
 
 // n rows: a->xmid = a->x + a->att W_o^T (a->xmid may be a->x).
@@ -231,7 +244,7 @@ static grape_status check_batch(const grape_model *m, const uint8_t *tokens, int
 grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const uint8_t *targets, int B, int T,
                                  float *loss) {
     grape_status st = check_batch(m, tokens, B, T);
-    if (st || (targets && (st = check_batch(m, targets, B, T))) || (st = grape_model_params_changed(m))) return st;
+    if (st || (targets && (st = check_batch(m, targets, B, T))) || (st = model_prepare(m))) return st;
     size_t N = (size_t)B * (size_t)T;
     memcpy(m->tokens, tokens, N);
     m->B = B, m->T = T, m->has_loss = targets != NULL;
@@ -239,7 +252,7 @@ grape_status grape_model_forward(grape_model *m, const uint8_t *tokens, const ui
     for (int l = 0; l < m->L; l++) {
         layer_acts *a = &m->acts[l];
         rmsnorm_forward(a->ln1, a->rstd1, a->x, m->params + m->off[l].ln1, (int64_t)N, m->C, MODEL_NORM_EPS);
-        if ((st = model_attn_project(m, l, a, m->s.qkv, 0, N, N)) || (st = model_attn_mix(m, l, a, B, T)) ||
+        if ((st = model_attn_project(m, l, a, m->s.qkv, 0, N, N)) || (st = model_attn_mix(m, l, a, B, T, m->s.attn_ws, m->attn_ws_bytes)) ||
             (st = model_attn_out(m, l, a, N)) || (st = model_mlp_forward(m, l, a, m->acts[l + 1].x, N)))
             return st;
     }
@@ -295,24 +308,13 @@ static grape_status gates_backward(grape_model *m, int l, const grape_bias_grads
     return GRAPE_OK;
 }
 
-// Attention, bias factors and the q/k path: fills s.dqraw, s.dkraw, s.dv, s.dtok for layer l.
-static grape_status attn_core_backward(grape_model *m, int l, int B, int T, layer_view *g) {
+// The encodings' backward from the attention's s.dq, s.dk and bias gradients gb (NULL without a bias): bias
+// factors, q/k path, phase and KV-shift into s.dqraw, s.dkraw, s.dv, s.dtok and the layer's gradients g.
+static grape_status encodings_backward(grape_model *m, int l, int B, int T, layer_view *g, const grape_bias_grads *pgb) {
     layer_acts *a = &m->acts[l];
     model_scratch *s = &m->s;
     size_t N = (size_t)B * (size_t)T, NC = N * (size_t)m->C;
-    float *zs[] = {s->dq, s->dk, s->dv, s->dqraw, s->dkraw};
-    for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) zero_f(zs[i], NC);
-    if (s->dtok) zero_f(s->dtok, N * (size_t)m->tl.E);
-    if (s->dphase) memset(s->dphase, 0, N * (size_t)m->tl.phase * sizeof(double));
-    grape_bias_grads gb, *pgb = NULL;
     grape_status st;
-    if (a->bias_ws) {
-        if ((st = grape_bias_grads_bind(&gb, s->dbias_ws, &a->f))) return st;
-        pgb = &gb;
-    }
-    st = grape_attn_backward(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                             pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D);
-    if (st) return st;
     grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
     grape_pe_token_inputs din_c = model_token_inputs(m, s->dtok, N);
     grape_pe_token_grads din = {(float *)din_c.phase_logit, (float *)din_c.gate_logit, (float *)din_c.probe,
@@ -320,7 +322,7 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, laye
     // Pair-tied gains: gradients of the expanded (D) gains first, tied into the G parameters at the end.
     float *dgq = s->dgain ? s->dgain : g->q_norm, *dgk = s->dgain ? s->dgain + m->D : g->k_norm;
     if (s->dgain) zero_f(s->dgain, 2 * (size_t)m->D);
-    if (pgb && (st = gates_backward(m, l, &gb, &din, &in, g, dgq, dgk))) return st;
+    if (pgb && (st = gates_backward(m, l, pgb, &din, &in, g, dgq, dgk))) return st;
     qk_ctx c = qk_context(m, a, l, B, T);
     if ((st = qk_backward(s->dqraw, s->dqmid, dgq, g->pe, s->dphase, s->dq, a->qraw, a->qmid, a->rstdq,
                           model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
@@ -340,6 +342,28 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, laye
     if (!st)
         st = grape_kv_shift_backward(s->dvo, model_shift_v(m, s->dtok, N), s->dv, a->vo, model_shift_v(m, a->tok, N), B,
                                      T, m->H, m->D);
+    return st;
+}
+
+// Attention, bias factors and the q/k path: fills s.dqraw, s.dkraw, s.dv, s.dtok for layer l.
+static grape_status attn_core_backward(grape_model *m, int l, int B, int T, layer_view *g) {
+    layer_acts *a = &m->acts[l];
+    model_scratch *s = &m->s;
+    size_t N = (size_t)B * (size_t)T, NC = N * (size_t)m->C;
+    float *zs[] = {s->dq, s->dk, s->dv, s->dqraw, s->dkraw};
+    for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) zero_f(zs[i], NC);
+    if (s->dtok) zero_f(s->dtok, N * (size_t)m->tl.E);
+    if (s->dphase) memset(s->dphase, 0, N * (size_t)m->tl.phase * sizeof(double));
+    grape_bias_grads gb, *pgb = NULL;
+    grape_status st;
+    if (a->bias_ws) {
+        if ((st = grape_bias_grads_bind(&gb, s->dbias_ws, &a->f))) return st;
+        pgb = &gb;
+    }
+    PROF(PROF_ATTN_BWD, st = attn_backward_ws(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                                              pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D, s->attn_ws,
+                                              m->attn_ws_bytes));
+    if (!st) PROF(PROF_PE, st = encodings_backward(m, l, B, T, g, pgb));
     return st;
 }
 

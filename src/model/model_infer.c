@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "attn/attn_internal.h"
 #include "core/error.h"
 #include "core/gemm.h"
@@ -22,6 +24,8 @@ struct grape_evaluator {
     int max_T;
     layer_acts a; // whole-window buffers of one layer (every layer reuses them)
     float *ln, *rstd, *qkv, *h12, *act, *logits, *lse; // (chunk, C), (chunk), (chunk, Ctot), (chunk, 2F), ...
+    void *attn_ws;                                     // the attention forward's workspace
+    size_t attn_ws_bytes;
     grape_eval_observer obs;
     void *obs_ctx;
     void *arena;
@@ -70,6 +74,8 @@ static void plan(grape_evaluator *e, grape_arena *ar, int *ov) {
     e->act = take(ar, ov, n, (size_t)m->F, f);
     e->logits = take(ar, ov, n, (size_t)m->V, f);
     e->lse = take(ar, ov, n, 1, f);
+    if (!e->attn_ws_bytes) *ov = 1;
+    e->attn_ws = take(ar, ov, e->attn_ws_bytes, 1, 1);
 }
 
 grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int max_T) {
@@ -79,7 +85,9 @@ grape_status grape_evaluator_create(grape_evaluator **out, grape_model *m, int m
         return error_fail(GRAPE_ERR_ARG, "evaluation length must be in [1, %d], got %d", ATTN_MAX_T, max_T);
     grape_evaluator *e = mem_alloc(sizeof *e);
     if (!e) return GRAPE_ERR_NOMEM;
-    *e = (grape_evaluator){.m = m, .max_T = max_T};
+    int nth = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
+    *e = (grape_evaluator){.m = m, .max_T = max_T,
+                           .attn_ws_bytes = attn_workspace_bytes(nth, max_T, m->H, m->D, model_probe_dim(m), 0)};
     grape_arena ar = {NULL, 0, 0};
     int ov = 0;
     plan(e, &ar, &ov);
@@ -131,7 +139,7 @@ static grape_status layer_forward(grape_evaluator *e, int l, int T) {
         rmsnorm_forward(e->ln, e->rstd, e->a.x + n0 * C, g1, (int64_t)n, m->C, MODEL_NORM_EPS);
         st = model_attn_project(m, l, &view, e->qkv, n0, n, N);
     }
-    if (st || (st = model_attn_mix(m, l, &e->a, 1, T))) return st;
+    if (st || (st = model_attn_mix(m, l, &e->a, 1, T, e->attn_ws, e->attn_ws_bytes))) return st;
     if (e->obs && (st = e->obs(e->obs_ctx, l, e->a.q, e->a.k, e->a.bias_ws ? &e->a.f : NULL, T))) return st;
     view.ln2 = e->ln, view.rstd2 = e->rstd, view.h12 = e->h12, view.act = e->act;
     for (size_t n0 = 0; n0 < N && !st; n0 += GRAPE_EVAL_CHUNK) {

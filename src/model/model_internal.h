@@ -82,6 +82,7 @@ typedef struct {
     float *dtok;               // (N*E)
     double *dphase;            // (N*phase)
     void *dbias_ws;            // bias gradient workspace
+    void *attn_ws;             // attention workspace of forward and backward (attn_workspace_bytes)
     float *dgain;              // (2, D) pair-tied gains: gradient of the expanded q, k gains before tying
 } model_scratch;
 
@@ -97,6 +98,7 @@ struct grape_model {
     grape_tensor_info *tensors;
     char (*names)[MODEL_NAME_LEN];
     size_t bias_ws_bytes;
+    size_t attn_ws_bytes;    // for max_seq and the threads of model creation (at least one per core)
     // arena
     void *arena;
     size_t arena_bytes;
@@ -112,6 +114,9 @@ struct grape_model {
     uint8_t *tokens, *targets;            // (N) copies of the last batch
     model_scratch s;
     grape_attn_opts attn_opts;
+    // Parameter versions: grape_model_params_changed bumps version; the tables (encodings, fold, gains) were
+    // derived at version prepared. A forward re-derives them only when the two differ (a failed derivation).
+    uint64_t version, prepared;
     // last forward
     int B, T, has_loss;
 };
@@ -150,7 +155,12 @@ void model_qk_gain_tie(const grape_model *m, float *dg, const float *dg_full);
 grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a, float *qkv, size_t n0, size_t n,
                                 size_t N);
 // KV-shift, ctx phase, q/k path, bias factors (into a->f) and attention over (B,T) into a->att, a->lse.
-grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T);
+grape_status model_attn_mix(const grape_model *m, int l, layer_acts *a, int B, int T, void *attn_ws,
+                            size_t attn_ws_bytes);
+// GRAPE-AP's probe dim P (the attention workspace plans P-wide tiles), 0 for other encodings.
+int model_probe_dim(const grape_model *m);
+// Derive the parameter tables unless they are current (grape_model_params_changed bumps the version).
+grape_status model_prepare(grape_model *m);
 // n rows: a->xmid = a->x + a->att W_o^T; a->xmid may alias a->x.
 grape_status model_attn_out(const grape_model *m, int l, const layer_acts *a, size_t n);
 // n rows: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)) through a's ln2, rstd2, h12, act; next may alias xmid.

@@ -2,10 +2,12 @@
 // official GRAPE code).
 #include <math.h>
 
+#include "core/prof.h"
 #include "model/layers.h"
 
 // out = g ⊙ x · rstd, rstd = 1/sqrt(mean(x²) + eps). out, x: (N,C); rstd: (N); g: (C)
 void rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, int64_t N, int C, float eps) {
+    prof_op prof_prev = prof_enter(PROF_NORM);
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int64_t n = 0; n < N; n++) {
         const float *xn = x + (size_t)n * (size_t)C;
@@ -18,6 +20,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *x, const float *g, in
 #pragma omp simd
         for (int c = 0; c < C; c++) on[c] = g[c] * xn[c] * r;
     }
+    prof_leave(prof_prev);
 }
 
 // Columns per dg task: one 64-byte line of floats, so threads own disjoint lines of dg and of each row.
@@ -41,6 +44,7 @@ static void rmsnorm_dg(float *dg, const float *dout, const float *x, const float
 // With x̂ = x rstd and u = g ⊙ dout:  dx = rstd (u - x̂ mean(u ⊙ x̂)),  dg = sum_n dout ⊙ x̂.
 void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, const float *g, const float *rstd,
                       int64_t N, int C) {
+    prof_op prof_prev = prof_enter(PROF_NORM);
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)C))
     for (int64_t n = 0; n < N; n++) {
         size_t row = (size_t)n * (size_t)C;
@@ -53,4 +57,5 @@ void rmsnorm_backward(float *dx, float *dg, const float *dout, const float *x, c
         for (int c = 0; c < C; c++) dx[row + c] += r * (g[c] * dn[c] - xn[c] * m);
     }
     rmsnorm_dg(dg, dout, x, rstd, N, C);
+    prof_leave(prof_prev);
 }

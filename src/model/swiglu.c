@@ -3,11 +3,13 @@
 #include <math.h>
 
 #include "core/mathx.h"
+#include "core/prof.h"
 #include "core/simd.h"
 #include "model/layers.h"
 
 // y = a σ(a) b. y: (N,F); h: (N,2F) = [a | b]
 void swiglu_forward(float *y, const float *h, int64_t N, int F) {
+    prof_op prof_prev = prof_enter(PROF_SWIGLU);
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)F))
     for (int64_t n = 0; n < N; n++) {
         const float *a = h + (size_t)n * 2 * (size_t)F, *b = a + F;
@@ -15,10 +17,12 @@ void swiglu_forward(float *y, const float *h, int64_t N, int F) {
 #pragma omp simd
         for (int i = 0; i < F; i++) yn[i] = a[i] / (1.0f + f1_exp(-a[i])) * b[i];
     }
+    prof_leave(prof_prev);
 }
 
 // da = dy b σ(a)(1 + a(1 - σ(a))),  db = dy silu(a). dh, h: (N,2F); dy: (N,F)
 void swiglu_backward(float *dh, const float *dy, const float *h, int64_t N, int F) {
+    prof_op prof_prev = prof_enter(PROF_SWIGLU);
 #pragma omp parallel for schedule(static) if (PAR((size_t)N * (size_t)F))
     for (int64_t n = 0; n < N; n++) {
         size_t row = (size_t)n * 2 * (size_t)F;
@@ -31,4 +35,5 @@ void swiglu_backward(float *dh, const float *dy, const float *h, int64_t N, int 
             db[i] += dyn[i] * a[i] * s;
         }
     }
+    prof_leave(prof_prev);
 }

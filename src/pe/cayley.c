@@ -38,15 +38,20 @@ static grape_status invert_i_plus(double *M, const double *A, int n, double *wor
     return GRAPE_OK;
 }
 
-grape_status cayley_forward(double *B, double *M, const double *A, int n) {
+grape_status cayley_forward_ws(double *B, double *M, const double *A, int n, double *work) {
     size_t N = (size_t)n;
-    double *work = mem_alloc(2 * N * N * sizeof(double));
-    if (!work) return GRAPE_ERR_NOMEM;
     grape_status st = invert_i_plus(M, A, n, work);
-    mem_free(work);
     if (st) return st;
     for (size_t i = 0; i < N * N; i++) B[i] = 2.0 * M[i] - (i % (N + 1) == 0);
     return GRAPE_OK;
+}
+
+grape_status cayley_forward(double *B, double *M, const double *A, int n) {
+    double *work = mem_alloc(2 * (size_t)n * (size_t)n * sizeof(double));
+    if (!work) return GRAPE_ERR_NOMEM;
+    grape_status st = cayley_forward_ws(B, M, A, n, work);
+    mem_free(work);
+    return st;
 }
 
 void cayley_backward(double *dA, const double *dB, const double *M, int n, double *work) {

@@ -170,13 +170,12 @@ static void fill_float_frames(rot_state *r) {
     }
 }
 
+// Every step calls this (grape_model_params_changed): its scratch was planned with the tables (rot_tables_alloc).
 grape_status rot_prepare(rot_state *r, const float *params) {
     if (!r->n_params) return GRAPE_OK;
-    double *p = mem_alloc(r->n_params * sizeof(double));
-    if (!p) return GRAPE_ERR_NOMEM;
+    double *p = r->tab.scratch + 3 * (size_t)r->R * (size_t)r->R;
     for (size_t i = 0; i < r->n_params; i++) p[i] = params[i];
     grape_status st = rot_tables_derive(&r->tab, r, p);
-    mem_free(p);
     if (st) return st;
     if (r->n_skew) fill_float_frames(r);
     r->prepared = 1;
@@ -188,9 +187,13 @@ grape_status rot_prepare(rot_state *r, const float *params) {
 
 grape_status rot_tables_alloc(rot_tables *t, const rot_state *r) {
     *t = (rot_tables){0};
-    if (!(t->theta = mem_alloc((size_t)r->nset * (size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
+    size_t RR = (size_t)r->R * (size_t)r->R, n = (size_t)r->nset * RR * sizeof(double);
+    if (!(t->theta = mem_alloc((size_t)r->nset * (size_t)r->npair * sizeof(double))) ||
+        !(t->scratch = mem_alloc((r->n_params + 3 * RR) * sizeof(double)))) {
+        rot_tables_free(t);
+        return GRAPE_ERR_NOMEM;
+    }
     if (!r->n_skew) return GRAPE_OK;
-    size_t n = (size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(double);
     if (!(t->basis = mem_alloc(n)) || !(t->cay_m = mem_alloc(n))) {
         rot_tables_free(t);
         return GRAPE_ERR_NOMEM;
@@ -202,6 +205,7 @@ void rot_tables_free(rot_tables *t) {
     mem_free(t->theta);
     mem_free(t->basis);
     mem_free(t->cay_m);
+    mem_free(t->scratch);
     *t = (rot_tables){0};
 }
 
@@ -215,16 +219,14 @@ grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *
                 return error_fail(GRAPE_ERR_NUMERIC, "log_freq[%zu] gives a non-finite frequency", s * np + p);
         }
     if (!r->n_skew) return GRAPE_OK;
-    double *A = mem_alloc(R * R * sizeof(double));
-    if (!A) return GRAPE_ERR_NOMEM;
+    double *A = t->scratch, *work = A + R * R; // params may sit after them (rot_prepare)
     grape_status st = GRAPE_OK;
     const double *skew = params + (size_t)r->nset * r->n_freq;
     for (size_t s = 0; s < (size_t)r->nset && !st; s++) {
         if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_to_A(A, skew + s * r->n_skew, r->R);
         else nc_skew_to_A(A, skew + s * r->n_skew, r->R, r->frame, r->cfg.interleaved);
-        st = cayley_forward(t->basis + s * R * R, t->cay_m + s * R * R, A, r->R);
+        st = cayley_forward_ws(t->basis + s * R * R, t->cay_m + s * R * R, A, r->R, work);
     }
-    mem_free(A);
     return st;
 }
 

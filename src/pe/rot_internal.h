@@ -25,6 +25,7 @@ typedef struct {
     double *theta; // (nset, npair) angular frequency of each pair
     double *basis; // (nset, R, R) B = Cayley(A) for grape-m-basis / grape-m-nc, else NULL
     double *cay_m; // (nset, R, R) M = (I + A)^-1, kept for the Cayley backward
+    double *scratch; // (n_params + 3 R R) deriving them: the parameters in double, A, the Cayley work; else NULL
 } rot_tables;
 
 // The one block every grape_rot_forward/backward call carves its tables and scratch from (rotation.c): sized by

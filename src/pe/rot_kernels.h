@@ -46,6 +46,8 @@ void rot_sincos_row(float *cs, float *sn, double m, const double *theta, double 
 
 // ---- cayley.c (double): B = (I + A)^-1 (I − A), A skew (n×n); M = (I + A)^-1.
 grape_status cayley_forward(double *B, double *M, const double *A, int n);
+// The same on a caller's work of 2 n^2 doubles.
+grape_status cayley_forward_ws(double *B, double *M, const double *A, int n, double *work);
 // dA += −Mᵀ dB (B + I)ᵀ = −2 Mᵀ dB Mᵀ, the adjoint of δB = −M δA (B + I). work: n² doubles.
 void cayley_backward(double *dA, const double *dB, const double *M, int n, double *work);
 // dA (nset, n, n), written: for each set s, the A-gradient of the first F columns of B_s = Cayley(A_s) from dF

@@ -3,6 +3,8 @@
 
 #include <math.h>
 
+#include "core/prof.h"
+
 #define NORM_CHUNKS 256
 
 double adamw_lr(const adamw_hparams *h, int64_t step) {
@@ -54,8 +56,10 @@ static void adamw_range(float *restrict p, float *restrict m, float *restrict v,
 
 void adamw_step(float *p, float *m, float *v, const float *g, const adamw_group *groups, int n_groups, double lr,
                 double gscale, int64_t t, const adamw_hparams *h) {
+    prof_op prof_prev = prof_enter(PROF_ADAMW);
     for (int k = 0; k < n_groups; k++) {
         size_t o = groups[k].offset;
         adamw_range(p + o, m + o, v + o, g + o, groups[k].n, lr, groups[k].decay ? h->weight_decay : 0.0, gscale, t, h);
     }
+    prof_leave(prof_prev);
 }
