@@ -556,6 +556,10 @@ grape_status grape_model_score(grape_evaluator *e, const uint8_t *tokens, const 
 typedef grape_status (*grape_eval_observer)(void *ctx, int layer, const float *q, const float *k,
                                     const grape_bias_factors *bias, int T);
 void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *ctx);
+// Optional output of grape_model_score: argmax[t] := the most likely next byte at position t (the first of equal
+// largest logits), for t < T; argmax must hold the evaluator's max_T bytes. NULL stops it. (grape passkey: exact
+// match under teacher forcing.)
+void grape_evaluator_argmax(grape_evaluator *e, uint8_t *argmax);
 
 #ifdef __cplusplus
 }

@@ -85,6 +85,8 @@ grape_status train_config_check(const train_config *c) {
              {"--log-interval", (double)c->log_interval, 1, 1e15},
              {"--save-interval", (double)c->save_interval, 0, 1e15},
              {"--threads", c->threads, 0, 4096}};
+    task_mix mix;
+    if (task_mix_parse(&mix, c->task_mix)) return GRAPE_ERR_ARG;
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
         if (!(r[i].v >= r[i].lo && r[i].v <= r[i].hi))
             return grape_fail(GRAPE_ERR_ARG, "%s must be in [%g, %g], got %g", r[i].flag, r[i].lo, r[i].hi, r[i].v);
@@ -106,6 +108,7 @@ typedef struct {
     data_corpus *data;
     float *adam_m, *adam_v;
     uint8_t *tokens, *targets; // (B,T)
+    task_mix mix;
     adamw_group *groups;
     int n_groups;
     metrics_log log;
@@ -143,7 +146,8 @@ static grape_status make_groups(trainer *t) {
 static grape_status trainer_open(trainer *t, int resume) {
     const train_config *c = &t->cfg;
     size_t sep_len = strlen(c->doc_sep), bt = (size_t)c->batch * (size_t)c->seq;
-    grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
+    grape_status s = task_mix_parse(&t->mix, c->task_mix);
+    if (!s) s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
     if (!s) s = grape_model_create(&t->m, &c->model);
     if (!s) s = make_groups(t);
     size_t n = s ? 0 : grape_model_num_params(t->m), bytes;
@@ -200,6 +204,7 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
     for (int a = 0; a < c->grad_accum; a++) {
         float l;
         data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, c->batch);
+        task_mix_apply(t->tokens, t->targets, &t->mix, &t->st.rng, c->batch, c->seq);
         grape_status s = grape_model_forward(t->m, t->tokens, t->targets, c->batch, c->seq, &l);
         if (!s) s = grape_model_backward(t->m);
         if (s) return s;
