@@ -168,13 +168,9 @@ int cmd_passkey(int argc, char **argv) {
     int lengths[EVAL_MAX_LENGTHS], nl;
     if (!eval_cli_open(&k, &doc_bytes, lengths, &nl, &a, "passkey", default_mults, 5)) return 1;
     task_mix mix;
-    if (task_mix_parse(&mix, k.cfg.task_mix)) mix = (task_mix){0, 1, 1};
+    if (task_mix_parse(&mix, k.cfg.task_mix)) mix = (task_mix){0, 1, 1, 0};
     if (!key) key = mix.key_len;
-    int ok = 1;
-    for (int j = 0; j < nl && ok; j++)
-        if (passkey_filler_len(lengths[j], 2, (int)key) < 1)
-            ok = !cli_error("passkey: length %d is too short for a %ld-digit key (min %ld)", lengths[j], key,
-                            2 * (1 + key));
+    int ok = passkey_check_lengths(k.data, lengths, nl, (int)key) ? !cli_error("passkey: %s", grape_last_error()) : 1;
     if (ok && !args_flag(&a, "--json"))
         printf("grape passkey: %s (%s, trained at %d for %lld steps, task mix '%s'), %s attention, key %ld digit(s)\n",
                args_str(&a, "--ckpt"), k.cfg.pe_name, k.cfg.seq, (long long)k.st.step, k.cfg.task_mix,

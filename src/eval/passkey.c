@@ -66,10 +66,24 @@ grape_status passkey_cell_run(passkey_cell *c, grape_evaluator *e, uint8_t *buf,
     return st;
 }
 
+grape_status passkey_check_lengths(const data_corpus *corpus, const int *lengths, int n_lengths, int key_len) {
+    for (int j = 0; j < n_lengths; j++) {
+        int n = passkey_filler_len(lengths[j], 2, key_len);
+        uint64_t rng = 0;
+        if (n < 1)
+            return grape_fail(GRAPE_ERR_ARG, "length %d is too short for a passkey sample with a %d-digit key (min %d)",
+                              lengths[j], key_len, 2 * (1 + key_len));
+        if (!pick_filler(corpus, (size_t)n, &rng))
+            return grape_fail(GRAPE_ERR_ARG, "length %d: no validation document has the %d filler bytes it needs",
+                              lengths[j], n);
+    }
+    return GRAPE_OK;
+}
+
 grape_status passkey_grid_run(passkey_cell *cells, grape_evaluator *e, uint8_t *buf, const data_corpus *corpus,
                               const int *lengths, int n_lengths, const double *depths, int n_depths, int trials,
                               int key_len, uint64_t seed, void (*cb)(void *), void *ctx) {
-    grape_status s = GRAPE_OK;
+    grape_status s = passkey_check_lengths(corpus, lengths, n_lengths, key_len);
     for (int j = 0; j < n_lengths && !s; j++)
         for (int d = 0; d < n_depths && !s; d++)
             s = passkey_cell_run(&cells[j * n_depths + d], e, buf, corpus, lengths[j], depths[d], trials, key_len,

@@ -29,7 +29,11 @@ void passkey_wilson(double *lo, double *hi, int k, int n, double z);
 grape_status passkey_cell_run(passkey_cell *c, grape_evaluator *e, uint8_t *buf, const data_corpus *corpus, int L,
                               double depth, int trials, int key_len, uint64_t seed, void (*cb)(void *), void *ctx);
 
-// The grid: cells (n_lengths x n_depths, length-major) of passkey_cell_run with one evaluator planned for the
+// Every length long enough for a key of key_len digits and with a validation document holding its filler, else
+// GRAPE_ERR_ARG naming the length.
+grape_status passkey_check_lengths(const data_corpus *corpus, const int *lengths, int n_lengths, int key_len);
+
+// The grid (checked first with passkey_check_lengths): cells (n_lengths x n_depths, length-major) of passkey_cell_run with one evaluator planned for the
 // longest length; buf: 3 x the longest length bytes.
 grape_status passkey_grid_run(passkey_cell *cells, grape_evaluator *e, uint8_t *buf, const data_corpus *corpus,
                               const int *lengths, int n_lengths, const double *depths, int n_depths, int trials,

@@ -25,7 +25,7 @@ static int option(const char **p, const char *name, int lo, int hi, int *out, gr
 }
 
 grape_status task_mix_parse(task_mix *m, const char *spec) {
-    *m = (task_mix){0, 1, 1};
+    *m = (task_mix){0, 1, 1, 0};
     if (!spec || !*spec) return GRAPE_OK;
     if (strncmp(spec, "passkey:", 8))
         return grape_fail(GRAPE_ERR_ARG, "task mix '%s': expected passkey:F[,key=N][,pairs=P]", spec);
@@ -37,16 +37,19 @@ grape_status task_mix_parse(task_mix *m, const char *spec) {
     grape_status s = GRAPE_OK;
     while (!s && *p)
         if (!option(&p, "key", 1, PASSKEY_MAX_KEY, &m->key_len, &s, spec) &&
-            !option(&p, "pairs", 1, PASSKEY_MAX_PAIRS, &m->pairs, &s, spec))
-            return grape_fail(GRAPE_ERR_ARG, "task mix '%s': unexpected '%s' (options: ,key=N ,pairs=P)", spec, p);
+            !option(&p, "pairs", 1, PASSKEY_MAX_PAIRS, &m->pairs, &s, spec) &&
+            !option(&p, "same", 0, 1, &m->same_key, &s, spec))
+            return grape_fail(GRAPE_ERR_ARG, "task mix '%s': unexpected '%s' (options: ,key=N ,pairs=P ,same=0|1)",
+                              spec, p);
     return s;
 }
 
 void task_mix_name(char *buf, size_t n, const task_mix *m) {
-    if (m->frac == 0)
-        snprintf(buf, n, "%s", "");
-    else
-        snprintf(buf, n, "passkey:%g,key=%d,pairs=%d", m->frac, m->key_len, m->pairs);
+    // options at their defaults are left out, like encoding names
+    int k = m->frac == 0 ? snprintf(buf, n, "%s", "") : snprintf(buf, n, "passkey:%.17g", m->frac);
+    if (m->frac != 0 && m->key_len != 1 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, ",key=%d", m->key_len);
+    if (m->frac != 0 && m->pairs != 1 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, ",pairs=%d", m->pairs);
+    if (m->frac != 0 && m->same_key && k >= 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, ",same=1");
 }
 
 int passkey_filler_len(int L, int n_ins, int key_len) { return L + 1 - n_ins * (1 + key_len); }
@@ -95,7 +98,8 @@ void task_mix_apply(uint8_t *tokens, uint8_t *targets, const task_mix *m, uint64
         qsort(at, (size_t)(2 * P - 1), sizeof *at, cmp_int);
         at[2 * P - 1] = n;
         for (int i = 0; i < P; i++) {
-            passkey_random_key(keys[i], m->key_len, rng);
+            if (i == 0 || !m->same_key) passkey_random_key(keys[i], m->key_len, rng);
+            if (i > 0 && m->same_key) memcpy(keys[i], keys[0], (size_t)m->key_len);
             ins[2 * i] = (passkey_insert){at[2 * i], keys[i]};
             ins[2 * i + 1] = (passkey_insert){at[2 * i + 1], keys[i]};
         }

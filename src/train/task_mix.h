@@ -26,12 +26,13 @@
 typedef struct {
     double frac; // fraction of training rows replaced by passkey samples, [0, 1]; 0: no mix
     int key_len; // digits in the key [1]
-    int pairs;   // needle/query pairs per training row [1]
+    int pairs;    // needle/query pairs per training row [1]
+    int same_key; // 1: every pair of a row states the same key (a repeated needle), 0: a fresh key per pair [0]
 } task_mix;
 
-// "" (no mix) or "passkey:F[,key=N][,pairs=P]" -> *m. Bad text is GRAPE_ERR_ARG naming the problem.
+// "" (no mix) or "passkey:F[,key=N][,pairs=P][,same=0|1]" -> *m. Bad text is GRAPE_ERR_ARG naming the problem.
 grape_status task_mix_parse(task_mix *m, const char *spec);
-// The canonical spec of m into buf (n bytes): "" when m->frac == 0.
+// The canonical spec of m into buf (n bytes): "" when m->frac == 0, options at their default left out.
 void task_mix_name(char *buf, size_t n, const task_mix *m);
 
 typedef struct {
