@@ -28,7 +28,7 @@ grape_status task_mix_parse(task_mix *m, const char *spec) {
     *m = (task_mix){0, 1, 1, 0};
     if (!spec || !*spec) return GRAPE_OK;
     if (strncmp(spec, "passkey:", 8))
-        return grape_fail(GRAPE_ERR_ARG, "task mix '%s': expected passkey:F[,key=N][,pairs=P]", spec);
+        return grape_fail(GRAPE_ERR_ARG, "task mix '%s': expected passkey:F[,key=N][,pairs=P][,same=0|1]", spec);
     char *end;
     m->frac = strtod(spec + 8, &end);
     if (end == spec + 8 || !(m->frac >= 0 && m->frac <= 1))
@@ -45,11 +45,16 @@ grape_status task_mix_parse(task_mix *m, const char *spec) {
 }
 
 void task_mix_name(char *buf, size_t n, const task_mix *m) {
-    // options at their defaults are left out, like encoding names
-    int k = m->frac == 0 ? snprintf(buf, n, "%s", "") : snprintf(buf, n, "passkey:%.17g", m->frac);
-    if (m->frac != 0 && m->key_len != 1 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, ",key=%d", m->key_len);
-    if (m->frac != 0 && m->pairs != 1 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, ",pairs=%d", m->pairs);
-    if (m->frac != 0 && m->same_key && k >= 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, ",same=1");
+    // options at their defaults are left out, like encoding names; the trainer parses this string, so %g's
+    // rounding of F is the fraction it uses
+    char opt[64] = "";
+    if (m->key_len != 1) snprintf(opt, sizeof opt, ",key=%d", m->key_len);
+    if (m->pairs != 1) snprintf(opt + strlen(opt), sizeof opt - strlen(opt), ",pairs=%d", m->pairs);
+    if (m->same_key) snprintf(opt + strlen(opt), sizeof opt - strlen(opt), ",same=1");
+    if (m->frac == 0)
+        snprintf(buf, n, "%s", "");
+    else
+        snprintf(buf, n, "passkey:%g%s", m->frac, opt);
 }
 
 int passkey_filler_len(int L, int n_ins, int key_len) { return L + 1 - n_ins * (1 + key_len); }
