@@ -41,47 +41,48 @@ static void test_wilson(void) {
 // ---------------------------------------------------------------------------------------------------------------
 // Effective context from a loss curve
 
-// The definition of effctx.h, band by band with direct sums (no prefix sums).
+// The definition of effctx.h, octave by octave with direct sums (no prefix sums).
 static int naive_effctx(const double *loss, int L, double margin) {
     int best = 1;
-    for (int c = 2; c <= L; c++) {
+    for (int c = 2; c <= L; c *= 2) {
         double a = 0, b = 0;
-        int h = c / 2;
-        for (int x = h / 2 + 1; x <= h; x++) a += loss[x - 1];
+        for (int x = c / 4 + 1; x <= c / 2; x++) a += loss[x - 1];
         for (int x = c / 2 + 1; x <= c; x++) b += loss[x - 1];
-        if (a / (h - h / 2) - b / (c - c / 2) < margin) break;
+        if (a / (c / 2 - c / 4) - b / (c - c / 2) < margin) break;
         best = c;
     }
     return best;
 }
 
 static void test_effctx(void) {
-    enum { L = 4096 };
+    enum { L = 4096 + 100 }; // not a power of two: the last octave is 4096
     static double loss[L], scratch[L + 1];
     const double m = EFFCTX_MARGIN_BITS;
     for (int c = 1; c <= L; c++) loss[c - 1] = 3.0;
     t_check("effctx: a flat curve gains nothing: 1", abs(effctx_from_loss(loss, L, m, scratch) - 1), 0);
 
     for (int c = 1; c <= L; c++) loss[c - 1] = 5.0 - 0.1 * log2((double)c); // 0.1 bits per doubling, forever
-    t_check("effctx: 0.1 bits per doubling everywhere: the whole length", abs(effctx_from_loss(loss, L, m, scratch) - L),
-            0);
-    // +-0.04 bits (4x the margin) of alternating noise on single positions: the bands average it out
-    for (int c = 1; c <= L; c++) loss[c - 1] += c % 2 ? 0.04 : -0.04;
+    t_check("effctx: 0.1 bits per doubling everywhere: the last octave, 4096",
+            abs(effctx_from_loss(loss, L, m, scratch) - 4096), 0);
+    // uniform noise of up to +-0.04 bits (4x the margin) on single positions: the bands average it out
+    t_rng r = t_seed(11);
+    for (int c = 1; c <= L; c++) loss[c - 1] += 0.08 * (t_uniform(&r) - 0.5);
     int noisy = effctx_from_loss(loss, L, m, scratch);
-    t_check("effctx: +-0.04 bits of per-position noise does not decide it (still the whole length)", abs(noisy - L), 0);
+    t_check("effctx: +-0.04 bits of per-position noise does not decide it (still 4096)", abs(noisy - 4096), 0);
     t_check("effctx: noisy curve, prefix sums = naive band loop", abs(noisy - naive_effctx(loss, L, m)), 0);
 
     // 0.1 bits per doubling up to 256, flat after: the first band whose half beyond 256 makes the gain < 0.01
     for (int c = 1; c <= L; c++) loss[c - 1] = 5.0 - 0.1 * log2((double)(c < 256 ? c : 256));
     int stop = effctx_from_loss(loss, L, m, scratch);
-    t_true("effctx: gain stops at 256: effective context in [256, 1024)", stop >= 256 && stop < 1024);
+    t_check("effctx: gain stops at 256: the octave (256, 512] still gains on (128, 256], (512, 1024] not: 512",
+            abs(stop - 512), 0);
     t_check("effctx: stopped curve, prefix sums = naive band loop", abs(stop - naive_effctx(loss, L, m)), 0);
 
     // a loss that rises past 256 (extrapolation failure) then falls again from 2048: the first shortfall ends it
     for (int c = 1; c <= L; c++)
         loss[c - 1] = c <= 256 ? 5.0 - 0.1 * log2((double)c) : c <= 2048 ? 4.2 + 0.001 * (c - 256) : 6.0 - 0.5 * log2(c / 2048.0);
     int dip = effctx_from_loss(loss, L, m, scratch);
-    t_true("effctx: a rise past 256 ends it there, a later dip does not extend it", dip >= 256 && dip < 512);
+    t_check("effctx: a rise past 256 ends it at 256, a later dip does not extend it", abs(dip - 256), 0);
     t_check("effctx: rise-and-dip curve, prefix sums = naive band loop", abs(dip - naive_effctx(loss, L, m)), 0);
 
     double sums[8] = {0};

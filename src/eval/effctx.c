@@ -3,7 +3,7 @@
 
 #include <math.h>
 
-// Mean of loss over band(c) = (floor(c/2), c], from prefix sums (prefix[i] = sum of the first i positions).
+// Mean of loss over band(c) = (c/2, c] (c a power of two), from prefix sums (prefix[i] = sum of the first i).
 static double band_mean(const double *prefix, int c) {
     int lo = c / 2;
     return (prefix[c] - prefix[lo]) / (double)(c - lo);
@@ -13,7 +13,7 @@ int effctx_from_loss(const double *loss, int L, double margin, double *prefix) {
     prefix[0] = 0;
     for (int c = 1; c <= L; c++) prefix[c] = prefix[c - 1] + loss[c - 1];
     int best = 1;
-    for (int c = 2; c <= L; c++) {
+    for (int c = 2; c <= L && c > 0; c *= 2) {
         if (band_mean(prefix, c / 2) - band_mean(prefix, c) < margin) break;
         best = c;
     }

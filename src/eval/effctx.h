@@ -3,12 +3,13 @@
 //
 // loss[c-1] is the mean loss (bits) of the byte predicted after c bytes of context, c = 1..L (position c-1 of
 // `grape eval --per-position`). Single positions are noisy, so the curve is compared in octave bands:
-//   band(c) = { c' : floor(c/2) < c' <= c },   mean(c) = mean of loss over band(c),
-//   gain(c) = mean(floor(c/2)) - mean(c)        (what doubling the context from ~c/2 to ~c still buys),
-// and the effective context is the largest c in [2, L] such that gain(c') >= margin for every c' in [2, c]: the
-// longest context up to which each doubling still lowers the loss by at least margin bits. 1 when gain(2) already
-// falls short. The first shortfall ends it, so a late dip (say, a loss that explodes and then settles) cannot
-// extend it.
+//   band(c) = { c' : c/2 < c' <= c },   mean(c) = mean of loss over band(c),
+//   gain(c) = mean(c/2) - mean(c)        (what doubling the context from c/2 to c still buys),
+// evaluated at the octaves c = 2, 4, 8, ... <= L only (each test compares two whole bands, and there are only
+// log2 L tests, so noise in single positions rarely ends the run early). The effective context is the largest
+// octave c such that gain(c') >= margin for every octave c' <= c: the longest context up to which each doubling
+// still lowers the loss by at least margin bits; 1 when gain(2) already falls short. The first shortfall ends it,
+// so a late dip (say, a loss that explodes and then settles) cannot extend it.
 #ifndef GRAPE_EVAL_EFFCTX_H
 #define GRAPE_EVAL_EFFCTX_H
 
