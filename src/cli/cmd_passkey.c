@@ -168,9 +168,11 @@ int cmd_passkey(int argc, char **argv) {
     int lengths[EVAL_MAX_LENGTHS], nl;
     if (!eval_cli_open(&k, &doc_bytes, lengths, &nl, &a, "passkey", default_mults, 5)) return 1;
     task_mix mix;
-    if (task_mix_parse(&mix, k.cfg.task_mix)) mix = (task_mix){0, 1, 1, 0};
+    int ok = task_mix_parse(&mix, k.cfg.task_mix) ? !cli_error("passkey: checkpoint %s: %s", args_str(&a, "--ckpt"),
+                                                                grape_last_error())
+                                                  : 1;
     if (!key) key = mix.key_len;
-    int ok = passkey_check_lengths(k.data, lengths, nl, (int)key) ? !cli_error("passkey: %s", grape_last_error()) : 1;
+    if (ok && passkey_check_lengths(k.data, lengths, nl, (int)key)) ok = !cli_error("passkey: %s", grape_last_error());
     if (ok && !args_flag(&a, "--json"))
         printf("grape passkey: %s (%s, trained at %d for %lld steps, task mix '%s'), %s attention, key %ld digit(s)\n",
                args_str(&a, "--ckpt"), k.cfg.pe_name, k.cfg.seq, (long long)k.st.step, k.cfg.task_mix,
