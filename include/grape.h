@@ -551,6 +551,10 @@ GRAPE_API grape_status grape_model_score(grape_evaluator *e, const uint8_t *toke
 typedef grape_status (*grape_eval_observer)(void *ctx, int layer, const float *q, const float *k,
                                     const grape_bias_factors *bias, int T);
 GRAPE_API void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *ctx);
+// Optional output of grape_model_score: argmax[t] := the most likely next byte at position t (the first of equal
+// largest logits), for t < T; argmax must hold the evaluator's max_T bytes. NULL stops it. (grape passkey: exact
+// match under teacher forcing.)
+GRAPE_API void grape_evaluator_argmax(grape_evaluator *e, uint8_t *argmax);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Bindings: the layouts of the public structs a binding fills or reads, so it is built from the library rather

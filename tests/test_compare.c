@@ -2,7 +2,8 @@
 // it writes every file the report promises (results.md with a bold best cell and the BCA row, results.csv with one
 // row per encoding x seed x length x mode, results.json, two PNGs, commands.txt); a second run with more seeds
 // adds rows without retraining finished runs; a partial checkpoint (an interrupted run) is resumed to the full
-// budget; a different budget into the same directory is refused with a message.
+// budget; a different budget into the same directory is refused with a message; with --task-mix the passkey
+// columns, the effective-context columns and the heat-map appear.
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,28 @@ int main(int argc, char **argv) {
     t_true("the resumed run reaches the budget's last step", file_has(p, "\"step\": 6,"));
     snprintf(p, sizeof p, "%s/results.md", dir);
     t_true("results.md: nope added, with the tokens/s ratio column", file_has(p, "| nope |") && file_has(p, "1.00×"));
+
+    // With the passkey mix: the effective-context columns, the passkey columns and a heat-map per encoding.
+    char pk[300];
+    snprintf(pk, sizeof pk, "%s", tmp_path("cmp-pk"));
+    snprintf(args, sizeof args,
+             "compare --pes rope --out %s --task-mix passkey:1,pairs=4,same=1 --passkey-trials 2 " BUDGET, pk);
+    t_true("compare --task-mix passkey:... exits 0", run(args, out, sizeof out) == 0);
+    snprintf(p, sizeof p, "%s/results.md", pk);
+    t_true("results.md: eff ctx text, passkey 1x and eff ctx passkey columns",
+           file_has(p, "| eff ctx text |") && file_has(p, "| passkey 1x | eff ctx passkey |"));
+    snprintf(p, sizeof p, "%s/results.csv", pk);
+    t_true("results.csv: effective-context and passkey fields",
+           file_has(p, ",eff_ctx_text,passkey_acc,eff_ctx_passkey\n"));
+    snprintf(p, sizeof p, "%s/passkey_rope.png", pk);
+    t_true("passkey_rope.png is a PNG (the heat-map)", is_png(p));
+    snprintf(p, sizeof p, "%s/commands.txt", pk);
+    t_true("commands.txt: the task mix on the train line and the passkey command",
+           file_has(p, "--task-mix 'passkey:1,pairs=4,same=1'") && file_has(p, "grape passkey --ckpt"));
+    snprintf(p, sizeof p, "%s/runs/rope-s1/model.safetensors", pk);
+    snprintf(args, sizeof args, "passkey --ckpt %s/runs/rope-s1 --lengths 64 --depths 0.5 --trials 1", pk);
+    t_true("the runs carry the mix in their checkpoint (grape passkey reads it)",
+           run(args, out, sizeof out) == 0 && strstr(out, "task mix 'passkey:1,pairs=4,same=1'"));
 
     snprintf(args, sizeof args, "compare --pes rope --out %s --preset micro --steps 7 --quiet", dir);
     int rc = run(args, out, sizeof out);

@@ -34,6 +34,7 @@ int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_resolution(int argc, char **argv);
+int cmd_passkey(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 // `grape bench gemm` (bench_gemm.c)
 int bench_gemm(int argc, char **argv);

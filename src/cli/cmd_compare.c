@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,8 @@
 #include "cli/cmd_eval_util.h"
 #include "cli/dist.h"
 #include "eval/compare.h"
+#include "eval/effctx.h"
+#include "eval/passkey.h"
 #include "eval/eval.h"
 #include "core/atomic_file.h"
 #include "eval/resolution.h"
@@ -35,8 +36,9 @@
 
 static const char *const known[] = {"--pes",  "--preset",    "--steps",    "--seeds",         "--data",
                                     "--out",  "--batch",     "--seq",      "--lr",            "--doc-bytes",
-                                    "--max-mult", "--eval-interval", "--threads", "--ranks-per-job", NULL};
-static const char *const booleans[] = {"--quiet", NULL};
+                                    "--max-mult", "--eval-interval", "--threads", "--ranks-per-job", "--task-mix",
+                                    "--passkey-trials", NULL};
+static const char *const booleans[] = {"--quiet", "--passkey", NULL};
 
 static void usage(void) {
     printf("usage: grape compare --pes LIST --out DIR [options]\n\n"
@@ -58,6 +60,9 @@ static void usage(void) {
            "  --threads N           OpenMP threads [all cores; under mpirun: cores / ranks on the machine]\n"
            "  --ranks-per-job G     under mpirun -np N: N/G groups of G ranks, each training its share of the\n"
            "                        runs data-parallel (G divides N and --batch) [1]\n"
+           "  --task-mix SPEC       train every run with grape train --task-mix SPEC (passkey:F[,key=N][,pairs=P])\n"
+           "  --passkey             measure passkey retrieval even without a task mix (on with --task-mix)\n"
+           "  --passkey-trials N    passkey samples per length x depth [20]\n"
            "  --quiet               no progress line\n");
 }
 
@@ -130,10 +135,14 @@ static void path_in(char *buf, size_t n, const char *dir, const char *name) {
     if (snprintf(buf, n, "%s/%s", dir, name) >= (int)n) buf[0] = '\0';
 }
 
+// The passkey lines only when used, so directories made before them keep their budget text.
 static void budget_text(char *buf, size_t n, const cmp_budget *b) {
-    snprintf(buf, n, "preset %s\nsteps %lld\nbatch %d\nseq %d\nlr %.17g\ndoc_bytes %lld\neval_interval %lld\ndata %s\n",
-             b->preset, (long long)b->steps, b->batch, b->seq, b->lr, (long long)b->doc_bytes,
-             (long long)b->eval_interval, b->data);
+    int k = snprintf(buf, n, "preset %s\nsteps %lld\nbatch %d\nseq %d\nlr %.17g\ndoc_bytes %lld\neval_interval %lld\n"
+                             "data %s\n",
+                     b->preset, (long long)b->steps, b->batch, b->seq, b->lr, (long long)b->doc_bytes,
+                     (long long)b->eval_interval, b->data);
+    if (b->task_mix[0] && k > 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "task_mix %s\n", b->task_mix);
+    if (b->passkey_trials && k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, "passkey_trials %d\n", b->passkey_trials);
 }
 
 // The first compare into DIR fixes the budget; later ones must use the same.
@@ -190,6 +199,7 @@ static int train_cfg(train_config *c, const compare *cp, const char *pe, int see
     snprintf(c->preset, sizeof c->preset, "%s", cp->b.preset);
     snprintf(c->pe_name, sizeof c->pe_name, "%s", pe);
     snprintf(c->data, sizeof c->data, "%s", cp->b.data);
+    snprintf(c->task_mix, sizeof c->task_mix, "%s", cp->b.task_mix);
     c->steps = cp->b.steps, c->batch = cp->b.batch, c->seq = cp->b.seq, c->opt.lr = cp->b.lr, c->seed = (uint64_t)seed;
     c->eval_interval = cp->b.eval_interval, c->eval_batches = EVAL_BATCHES, c->save_interval = cp->b.eval_interval;
     c->log_interval = cp->b.steps >= 50 ? cp->b.steps / 50 : 1;
@@ -215,6 +225,8 @@ static int64_t steps_done(const char *dir) {
 
 static double eval_units(const compare *cp, const char *pe) {
     double u = 0;
+    for (int i = 0; i < cp->n_len; i++) // passkey trials, counted at the first length's cost (on_passkey_trial)
+        u += (double)cp->b.passkey_trials * PASSKEY_DEFAULT_DEPTHS * cp->lengths[0] / 3;
     for (int i = 0; i < cp->n_len; i++)
         u += (double)eval_count_windows(cp->data, cp->lengths[i], cp->b.doc_bytes) * cp->lengths[i] / 3 *
              (1 + (is_rotary(pe) && i > 0));
@@ -237,10 +249,13 @@ static int train_job(compare *cp, const char *pe, int seed, const char *dir) {
     return 1;
 }
 
-// Lengths x modes of one checkpoint into r; R at 1x and 2x from the full-attention passes.
+// Lengths x modes of one checkpoint into r; R at 1x and 2x from the full-attention passes; the effective context
+// of each length's per-position curve.
 static int eval_all(compare *cp, grape_model *m, cmp_run *r, int rot) {
     grape_evaluator *e = NULL;
-    int ok = !grape_evaluator_create(&e, m, cp->lengths[cp->n_len - 1]);
+    int max_L = cp->lengths[cp->n_len - 1];
+    double *pos = malloc((3 * (size_t)max_L + 1) * sizeof *pos); // sums, then effctx_from_sums' scratch
+    int ok = pos && !grape_evaluator_create(&e, m, max_L);
     for (int bca = 0; ok && bca <= rot; bca++) {
         grape_attn_opts o = {0.0f, bca ? cp->b.seq : 0};
         ok = !grape_model_set_attn_opts(m, &o);
@@ -256,16 +271,50 @@ static int eval_all(compare *cp, grape_model *m, cmp_run *r, int rot) {
             ok = !want_r || !resolution_create(&acc, m, L);
             grape_evaluator_observe(e, want_r ? resolution_observe : NULL, &acc);
             cp->base = cp->done, cp->cur_L = L;
-            ok = ok && !eval_length(&res, e, cp->data, L, cp->b.doc_bytes, NULL, on_eval_window, cp);
+            ok = ok && !eval_length(&res, e, cp->data, L, cp->b.doc_bytes, pos, on_eval_window, cp);
             if (ok) {
                 cp->done = cp->base + (double)res.bytes / 3;
-                *ev = (cmp_eval){L, bca, res.bpb, res.tokens_per_s, res.windows, res.bytes};
+                *ev = (cmp_eval){L, bca, res.bpb, res.tokens_per_s, res.windows, res.bytes,
+                                 effctx_from_sums(pos, res.windows, L, EFFCTX_MARGIN_BITS, pos + max_L)};
                 if (want_r) *(i ? &r->r2 : &r->r1) = resolution_mean(&acc);
             }
             resolution_free(&acc);
         }
     }
     grape_evaluator_free(e);
+    free(pos);
+    return ok;
+}
+
+static void on_passkey_trial(void *ctx) {
+    compare *cp = ctx;
+    cp->done += (double)cp->cur_L / 3;
+    show(cp, " passkey", 0);
+}
+
+// Passkey retrieval over the compare's lengths x the default depths into r (full attention).
+static int passkey_all(compare *cp, grape_model *m, cmp_run *r) {
+    int max_L = cp->lengths[cp->n_len - 1], nd = PASSKEY_DEFAULT_DEPTHS;
+    double depths[PASSKEY_DEFAULT_DEPTHS], acc[EVAL_MAX_LENGTHS];
+    for (int d = 0; d < nd; d++) depths[d] = (double)d / (nd - 1);
+    task_mix mix;
+    if (task_mix_parse(&mix, cp->b.task_mix)) return 0;
+    grape_evaluator *e = NULL;
+    passkey_cell cells[EVAL_MAX_LENGTHS * PASSKEY_DEFAULT_DEPTHS];
+    uint8_t *buf = malloc(3 * (size_t)max_L);
+    grape_attn_opts o = {0.0f, 0};
+    int ok = buf && !grape_model_set_attn_opts(m, &o) && !grape_evaluator_create(&e, m, max_L);
+    cp->cur_L = cp->lengths[0];
+    ok = ok && !passkey_grid_run(cells, e, buf, cp->data, cp->lengths, cp->n_len, depths, nd, cp->b.passkey_trials,
+                                 mix.key_len, 1, on_passkey_trial, cp);
+    if (ok) {
+        for (int i = 0; i < cp->n_len * nd && r->n_pk < CMP_MAX_PK_CELLS; i++)
+            r->pk[r->n_pk++] = (cmp_pk_cell){cells[i].length, cells[i].depth, cells[i].hits, cells[i].trials};
+        passkey_length_accuracy(acc, cells, cp->n_len * nd, cp->lengths, cp->n_len);
+        r->pk_eff = passkey_effective_context(cp->lengths, acc, cp->n_len, cp->b.seq, PASSKEY_EFFECTIVE_RATIO);
+    }
+    grape_evaluator_free(e);
+    free(buf);
     return ok;
 }
 
@@ -277,7 +326,8 @@ static int eval_job(compare *cp, const char *pe, int seed, const char *dir) {
     grape_model *m = NULL;
     cmp_run r = {.seed = seed, .r1 = NAN, .r2 = NAN};
     snprintf(r.pe, sizeof r.pe, "%s", pe);
-    int ok = !ckpt_load_model(&m, NULL, NULL, dir, 1, 1) && eval_all(cp, m, &r, is_rotary(pe));
+    int ok = !ckpt_load_model(&m, NULL, NULL, dir, 1, 1) && eval_all(cp, m, &r, is_rotary(pe)) &&
+             (!cp->b.passkey_trials || passkey_all(cp, m, &r));
     path_in(path, sizeof path, dir, "metrics.jsonl");
     ok = ok && !cmp_read_metrics(&r, path);
     path_in(path, sizeof path, dir, "eval.txt");
@@ -348,34 +398,21 @@ static void commands_text(textbuf *b, const compare *cp, const cmp_run *runs, in
         for (int j = 0; j < cp->n_len; j++)
             snprintf(lens + strlen(lens), sizeof lens - strlen(lens), "%s%d", j ? "," : "", cp->lengths[j]);
         tb_printf(b, "%sgrape train --preset %s --pe %s --steps %lld --batch %d --seq %d --lr %g --seed %d --data %s "
-                     "--eval-interval %lld --eval-batches %d --log-interval %lld --save-interval %lld --threads %d --out %s\n",
+                     "--eval-interval %lld --eval-batches %d --log-interval %lld --save-interval %lld --threads %d --out %s",
                   mpirun, cp->b.preset, runs[i].pe, (long long)cp->b.steps, cp->b.batch, cp->b.seq, cp->b.lr,
                   runs[i].seed, cp->b.data, (long long)cp->b.eval_interval, EVAL_BATCHES,
                   (long long)(cp->b.steps >= 50 ? cp->b.steps / 50 : 1), (long long)cp->b.eval_interval,
                   omp_get_max_threads(), dir);
+        tb_printf(b, "%s%s%s\n", cp->b.task_mix[0] ? " --task-mix '" : "", cp->b.task_mix, cp->b.task_mix[0] ? "'" : "");
         tb_printf(b, "grape eval --ckpt %s --lengths %s --doc-bytes %lld\n", dir, lens, (long long)cp->b.doc_bytes);
         if (is_rotary(runs[i].pe))
             tb_printf(b, "grape eval --ckpt %s --lengths %s --doc-bytes %lld --bca\n", dir, lens,
                       (long long)cp->b.doc_bytes);
         tb_printf(b, "grape resolution --ckpt %s --lengths %d,%d --doc-bytes %lld\n", dir, cp->lengths[0],
                   cp->n_len > 1 ? cp->lengths[1] : cp->lengths[0], (long long)cp->b.doc_bytes);
+        if (runs[i].n_pk) tb_printf(b, "grape passkey --ckpt %s --lengths %s --trials %d\n", dir, lens, cp->b.passkey_trials);
     }
     tb_printf(b, "# Plots: gnuplot bpb_vs_length.gp; gnuplot loss_curves.gp (run inside this directory)\n");
-}
-
-// gnuplot SCRIPT with DIR as the working directory.
-static int gnuplot(const char *dir, const char *script) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (chdir(dir) == 0) execlp("gnuplot", "gnuplot", script, (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0) return !cli_error("compare: cannot run gnuplot");
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-        return !cli_error("compare: gnuplot is not installed (scripts/deps.sh installs gnuplot-nox); the tables "
-                          "are written, the PNGs are not");
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : !cli_error("compare: gnuplot %s failed", script);
 }
 
 static int report(compare *cp) {
@@ -401,7 +438,15 @@ static int report(compare *cp) {
     if (ok && cmp_write_reports(cp->out, &cp->b, (const char(*)[CMP_NAME])cp->all, cp->n_all, runs, n, cp->lengths,
                                 cp->n_len))
         ok = !cli_error("compare: %s", grape_last_error());
-    return ok && gnuplot(cp->out, "bpb_vs_length.gp") && gnuplot(cp->out, "loss_curves.gp");
+    ok = ok && cli_gnuplot(cp->out, "bpb_vs_length.gp", "compare") && cli_gnuplot(cp->out, "loss_curves.gp", "compare");
+    for (int i = 0; ok && i < n; i++) { // each encoding's heat-map once (its first run with passkey cells)
+        int first = runs[i].n_pk > 0;
+        for (int j = 0; first && j < i; j++) first = !(runs[j].n_pk && !strcmp(runs[j].pe, runs[i].pe));
+        char gp[CMP_NAME + 16];
+        cmp_heatmap_name(gp, sizeof gp, runs[i].pe, "gp");
+        if (first) ok = cli_gnuplot(cp->out, gp, "compare");
+    }
+    return ok;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -451,6 +496,13 @@ static int parse(compare *cp, const cli_args *a) {
         !args_long(a, "--ranks-per-job", 1, 1 << 20, &per_job) ||
         !args_double(a, "--lr", 1e-12, 10, &lr))
         return 0;
+    long pk_trials = 20;
+    const char *mix = args_str(a, "--task-mix");
+    task_mix tm;
+    if (!args_long(a, "--passkey-trials", 1, 1000000, &pk_trials)) return 0;
+    if (mix && task_mix_parse(&tm, mix)) return !cli_error("compare: --task-mix: %s", grape_last_error());
+    if (mix) task_mix_name(cp->b.task_mix, sizeof cp->b.task_mix, &tm);
+    cp->b.passkey_trials = mix || args_flag(a, "--passkey") ? (int)pk_trials : 0;
     if (max_mult & (max_mult - 1)) return !cli_error("compare: --max-mult must be a power of two, got %ld", max_mult);
     if (cp->world.size % per_job)
         return !cli_error("compare: --ranks-per-job %ld does not divide the %d ranks", per_job, cp->world.size);

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_eval_util.h"
+#include "eval/effctx.h"
 #include "eval/eval.h"
 #include "core/atomic_file.h"
 #include "core/textbuf.h"
@@ -45,21 +46,35 @@ static int write_per_position(const char *path, const eval_result *r, int n, con
     return s ? !cli_error("eval: --per-position %s: %s", path, grape_last_error()) : 1;
 }
 
-static void print_results(const eval_result *r, int n, const char *mode, int json) {
+// effective_context of each length's per-position curve (effctx.h); pos: (n, max_L) summed nats.
+static int effective_contexts(int *eff, const eval_result *r, int n, const double *pos, int max_L) {
+    double *scratch = malloc((2 * (size_t)max_L + 1) * sizeof *scratch);
+    if (!scratch) return !cli_error("eval: out of memory");
+    for (int i = 0; i < n; i++)
+        eff[i] = effctx_from_sums(pos + (size_t)i * max_L, r[i].windows, r[i].length, EFFCTX_MARGIN_BITS, scratch);
+    free(scratch);
+    return 1;
+}
+
+static void print_results(const eval_result *r, const int *eff, int n, const char *mode, int json) {
     if (json) {
         printf("[\n");
         for (int i = 0; i < n; i++)
             printf("{\"length\": %d, \"bpb\": %.6f, \"windows\": %lld, \"bytes\": %lld, \"tokens_per_s\": %.1f, "
-                   "\"mode\": \"%s\"}%s\n",
+                   "\"mode\": \"%s\", \"effective_context\": %d}%s\n",
                    r[i].length, r[i].bpb, (long long)r[i].windows, (long long)r[i].bytes, r[i].tokens_per_s, mode,
-                   i + 1 < n ? "," : "");
+                   eff[i], i + 1 < n ? "," : "");
         printf("]\n");
         return;
     }
-    printf("%8s  %-4s  %8s  %8s  %10s  %10s\n", "length", "mode", "bpb", "windows", "bytes", "tokens/s");
+    printf("%8s  %-4s  %8s  %8s  %10s  %10s  %8s\n", "length", "mode", "bpb", "windows", "bytes", "tokens/s",
+           "eff_ctx");
     for (int i = 0; i < n; i++)
-        printf("%8d  %-4s  %8.4f  %8lld  %10lld  %10.0f\n", r[i].length, mode, r[i].bpb, (long long)r[i].windows,
-               (long long)r[i].bytes, r[i].tokens_per_s);
+        printf("%8d  %-4s  %8.4f  %8lld  %10lld  %10.0f  %8d\n", r[i].length, mode, r[i].bpb,
+               (long long)r[i].windows, (long long)r[i].bytes, r[i].tokens_per_s, eff[i]);
+    printf("eff_ctx: longest context up to which every doubling still lowers the mean loss by >= %.2f bits "
+           "(octave bands of the per-position curve; docs/EVALUATION.md)\n",
+           EFFCTX_MARGIN_BITS);
 }
 
 static int run(eval_ckpt *k, const int *lengths, int n, int bca, long doc_bytes, const char *pos_path, int json) {
@@ -75,16 +90,17 @@ static int run(eval_ckpt *k, const int *lengths, int n, int bca, long doc_bytes,
     if (!eval_set_bca(k, "eval", bca)) return 0;
     if (grape_evaluator_create(&e, k->m, max_L)) return !cli_error("eval: %s", grape_last_error());
     eval_result r[EVAL_MAX_LENGTHS];
-    double *pos = pos_path ? calloc((size_t)n * (size_t)max_L, sizeof(double)) : NULL;
-    int ok = !pos_path || pos;
+    double *pos = calloc((size_t)n * (size_t)max_L, sizeof(double)); // the curves behind effective_context
+    int eff[EVAL_MAX_LENGTHS], ok = pos ? 1 : !cli_error("eval: out of memory");
     for (int i = 0; i < n && ok; i++) {
         eval_bar bar = {mode, lengths[i], eval_now()};
-        grape_status s = eval_length(&r[i], e, k->data, lengths[i], doc_bytes, pos ? pos + (size_t)i * max_L : NULL,
+        grape_status s = eval_length(&r[i], e, k->data, lengths[i], doc_bytes, pos + (size_t)i * max_L,
                                      eval_bar_update, &bar);
         eval_bar_clear();
         if (s) ok = !cli_error("eval: length %d: %s", lengths[i], grape_last_error());
     }
-    if (ok) print_results(r, n, mode, json);
+    if (ok) ok = effective_contexts(eff, r, n, pos, max_L);
+    if (ok) print_results(r, eff, n, mode, json);
     if (ok && pos_path) ok = write_per_position(pos_path, r, n, mode);
     free(pos);
     grape_evaluator_free(e);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -104,4 +105,19 @@ void eval_bar_update(void *ctx, int64_t done, int64_t total) {
 
 void eval_bar_clear(void) {
     if (isatty(STDERR_FILENO)) fputs("\r\033[K", stderr);
+}
+
+int cli_gnuplot(const char *dir, const char *script, const char *cmd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!dir || chdir(dir) == 0) execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) return !cli_error("%s: cannot run gnuplot", cmd);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return !cli_error("%s: gnuplot is not installed (scripts/deps.sh installs gnuplot-nox); the tables "
+                          "are written, the PNGs are not",
+                          cmd);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : !cli_error("%s: gnuplot %s failed", cmd, script);
 }

@@ -47,4 +47,8 @@ void eval_bar_update(void *ctx, int64_t done, int64_t total); // an eval_progres
 void eval_bar_clear(void);
 double eval_now(void);
 
+// gnuplot SCRIPT with DIR as the working directory (NULL: the current one). Prints "grape: CMD: ..." and returns 0
+// when gnuplot is missing or fails.
+int cli_gnuplot(const char *dir, const char *script, const char *cmd);
+
 #endif

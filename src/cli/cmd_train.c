@@ -29,6 +29,10 @@ static void usage(void) {
            "  --out DIR            run directory [runs/PRESET-PE]\n"
            "  --data PATH          corpus file or directory [data/kjv.txt; make data builds it]\n"
            "  --doc-sep SEP        document separator in a single file (C escapes: \\n \\t \\f \\xHH)\n"
+           "  --task-mix passkey:F[,key=N][,pairs=P][,same=1]   replace a fraction F of the training sequences\n"
+           "                       by passkey samples built from the sampled window: keys of N digits [1], P\n"
+           "                       needle/query pairs per row [1], same=1: one key per row (docs/EVALUATION.md;\n"
+           "                       learns on tiny: passkey:0.5,pairs=4,same=1 --lr 2e-3)\n"
            "  --batch B            sequences per micro-batch [16 tiny, 8 small]\n"
            "  --seq T              sequence length [256 tiny, 512 small]\n"
            "  --grad-accum K       micro-batches per step [1]\n"
@@ -148,7 +152,7 @@ static int unescape(char *dst, size_t cap, const char *src) {
 // One row per flag: where its value goes in train_config. Fixed flags shape the trajectory: a resumed run keeps
 // the checkpoint's values and accepts such a flag only when it repeats the checkpoint's value. Resumable flags
 // may change on --resume.
-typedef enum { FL_INT, FL_I64, FL_SEED, FL_DBL, FL_STR, FL_SEP, FL_BOOL, FL_PE } flag_kind;
+typedef enum { FL_INT, FL_I64, FL_SEED, FL_DBL, FL_STR, FL_SEP, FL_BOOL, FL_PE, FL_MIX } flag_kind;
 
 typedef struct {
     const char *flag;
@@ -173,6 +177,7 @@ static const train_flag fixed_flags[] = {
     TF("--accum-mean", FL_BOOL, accum_mean, 0, 1),
     TF("--seed", FL_SEED, seed, 0, 4611686018427387904.0),
     TF("--doc-sep", FL_SEP, doc_sep, 0, 0),
+    TF("--task-mix", FL_MIX, task_mix, 0, 0),
     TF("--lr", FL_DBL, opt.lr, 1e-12, 10),
     TF("--min-lr-ratio", FL_DBL, opt.min_lr_ratio, 0, 1),
     TF("--warmup", FL_I64, opt.warmup, 0, BIG),
@@ -236,6 +241,12 @@ static int set_flag(const cli_args *a, const train_flag *f, train_config *c) {
         if (s && !unescape(p, f->size, s))
             return !cli_error("%s wants a non-empty separator without NUL bytes, got '%s'", f->flag, s);
         return 1;
+    case FL_MIX: { // stored canonical, so a resumed run compares like with like
+        task_mix m;
+        if (s && task_mix_parse(&m, s)) return !cli_error("--task-mix: %s", grape_last_error());
+        if (s) task_mix_name(p, f->size, &m);
+        return 1;
+    }
     case FL_STR:
     case FL_PE:
         if (s && strlen(s) >= f->size) return !cli_error("%s is too long", f->flag);
@@ -262,13 +273,14 @@ static void format_flag(char *buf, size_t n, const train_flag *f, const train_co
     case FL_BOOL: snprintf(buf, n, "%s", *(const int *)p ? "on" : "off"); break;
     case FL_SEP:
     case FL_STR:
+    case FL_MIX:
     case FL_PE: snprintf(buf, n, "'%s'", p); break;
     }
 }
 
 static int same_flag(const train_flag *f, const train_config *x, const train_config *y) {
     const char *p = (const char *)x + f->off, *q = (const char *)y + f->off;
-    if (f->kind == FL_STR || f->kind == FL_SEP || f->kind == FL_PE) return !strcmp(p, q);
+    if (f->kind == FL_STR || f->kind == FL_SEP || f->kind == FL_PE || f->kind == FL_MIX) return !strcmp(p, q);
     if (f->kind == FL_DBL) return *(const double *)p == *(const double *)q;
     return !memcmp(p, q, f->size);
 }

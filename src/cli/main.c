@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"eval", cmd_eval, "bits per byte at 1x-16x the training length, full or LEX BCA (grape eval --help)"},
     {"compare", cmd_compare, "train + evaluate encodings with one budget: tables and plots (grape compare --help)"},
     {"resolution", cmd_resolution, "LEX attention resolution R(s) per layer at 1x and 2x (grape resolution --help)"},
+    {"passkey", cmd_passkey, "passkey retrieval accuracy by length x depth, effective context (grape passkey --help)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/atomic_file.h"
 #include "core/textbuf.h"
+#include "eval/passkey.h"
 
 #define RUN_MAGIC "grape-compare-run 1"
 
@@ -24,9 +25,12 @@ grape_status cmp_run_save(const cmp_run *r, const char *path) {
               r->train_tokens_per_s, r->r1, r->r2);
     for (int i = 0; i < r->n_eval; i++) {
         const cmp_eval *e = &r->ev[i];
-        tb_printf(&b, "eval %d %d %.17g %lld %lld %.17g\n", e->length, e->bca, e->bpb, (long long)e->windows,
-                  (long long)e->bytes, e->tokens_per_s);
+        tb_printf(&b, "eval %d %d %.17g %lld %lld %.17g %d\n", e->length, e->bca, e->bpb, (long long)e->windows,
+                  (long long)e->bytes, e->tokens_per_s, e->eff_ctx);
     }
+    if (r->n_pk) tb_printf(&b, "passkey_eff %d\n", r->pk_eff);
+    for (int i = 0; i < r->n_pk; i++)
+        tb_printf(&b, "passkey %d %.17g %d %d\n", r->pk[i].length, r->pk[i].depth, r->pk[i].hits, r->pk[i].trials);
     grape_status s = tb_status(&b);
     if (!s) s = atomic_write_file(path, b.p, b.len);
     tb_free(&b);
@@ -35,10 +39,18 @@ grape_status cmp_run_save(const cmp_run *r, const char *path) {
 
 static grape_status parse_line(cmp_run *r, const char *line) {
     long long w, by;
-    cmp_eval e;
-    if (!strncmp(line, "eval ", 5)) {
-        if (r->n_eval == CMP_MAX_EVALS ||
-            sscanf(line + 5, "%d %d %lf %lld %lld %lf", &e.length, &e.bca, &e.bpb, &w, &by, &e.tokens_per_s) != 6)
+    cmp_eval e = {0};
+    cmp_pk_cell c;
+    if (!strncmp(line, "passkey ", 8)) {
+        if (r->n_pk == CMP_MAX_PK_CELLS ||
+            sscanf(line + 8, "%d %lf %d %d", &c.length, &c.depth, &c.hits, &c.trials) != 4 || c.trials < 1)
+            return GRAPE_ERR_FORMAT;
+        r->pk[r->n_pk++] = c;
+        return GRAPE_OK;
+    }
+    if (!strncmp(line, "eval ", 5)) { // records before effective contexts have 6 fields
+        if (r->n_eval == CMP_MAX_EVALS || sscanf(line + 5, "%d %d %lf %lld %lld %lf %d", &e.length, &e.bca, &e.bpb,
+                                                 &w, &by, &e.tokens_per_s, &e.eff_ctx) < 6)
             return GRAPE_ERR_FORMAT;
         e.windows = w, e.bytes = by;
         r->ev[r->n_eval++] = e;
@@ -46,7 +58,8 @@ static grape_status parse_line(cmp_run *r, const char *line) {
     }
     int ok = sscanf(line, "pe %63s", r->pe) == 1 || sscanf(line, "seed %d", &r->seed) == 1 ||
              sscanf(line, "train_tokens_per_s %lf", &r->train_tokens_per_s) == 1 ||
-             sscanf(line, "r1 %lf", &r->r1) == 1 || sscanf(line, "r2 %lf", &r->r2) == 1;
+             sscanf(line, "r1 %lf", &r->r1) == 1 || sscanf(line, "r2 %lf", &r->r2) == 1 ||
+             sscanf(line, "passkey_eff %d", &r->pk_eff) == 1;
     return ok ? GRAPE_OK : GRAPE_ERR_FORMAT;
 }
 
@@ -121,6 +134,43 @@ static stat run_stat(const cmp_run *runs, int n_runs, const char *pe, int field)
     return stat_of(x, n);
 }
 
+// Effective context from natural text of encoding pe: the curve of the longest evaluated length in mode bca.
+static stat effctx_stat(const cmp_run *runs, int n_runs, const char *pe, int bca) {
+    double x[256];
+    int n = 0;
+    for (int i = 0; i < n_runs && n < 256; i++) {
+        const cmp_eval *best = NULL;
+        for (int j = 0; !strcmp(runs[i].pe, pe) && j < runs[i].n_eval; j++)
+            if (runs[i].ev[j].bca == bca && runs[i].ev[j].eff_ctx > 0 && (!best || runs[i].ev[j].length > best->length))
+                best = &runs[i].ev[j];
+        if (best) x[n++] = best->eff_ctx;
+    }
+    return stat_of(x, n);
+}
+
+// Passkey accuracy of one run at a length (all its depths), NaN when not measured.
+static double pk_accuracy(const cmp_run *r, int length) {
+    int h = 0, n = 0;
+    for (int i = 0; i < r->n_pk; i++)
+        if (r->pk[i].length == length) h += r->pk[i].hits, n += r->pk[i].trials;
+    return n ? (double)h / n : NAN;
+}
+
+// field 0: passkey accuracy at length, 1: passkey effective context; over the seeds of pe that measured it.
+static stat pk_stat(const cmp_run *runs, int n_runs, const char *pe, int field, int length) {
+    double x[256];
+    int n = 0;
+    for (int i = 0; i < n_runs && n < 256; i++)
+        if (!strcmp(runs[i].pe, pe) && runs[i].n_pk) x[n++] = field ? runs[i].pk_eff : pk_accuracy(&runs[i], length);
+    return stat_of(x, n);
+}
+
+static int any_passkey(const cmp_run *runs, int n_runs) {
+    for (int i = 0; i < n_runs; i++)
+        if (runs[i].n_pk) return 1;
+    return 0;
+}
+
 static int has_bca(const cmp_run *runs, int n_runs, const char *pe) {
     for (int i = 0; i < n_runs; i++)
         for (int j = 0; !strcmp(runs[i].pe, pe) && j < runs[i].n_eval; j++)
@@ -143,8 +193,21 @@ static void md_cell(textbuf *b, stat s, int bold) {
         tb_printf(b, " %s%.4f%s |", m, s.mean, m);
 }
 
+// "mean ± std" (or "mean" for one seed) of a count-like statistic, "—" when absent.
+static void md_count(textbuf *b, stat s, const char *fmt_digits) {
+    if (!s.n) {
+        tb_printf(b, " — |");
+        return;
+    }
+    tb_printf(b, " ");
+    tb_printf(b, fmt_digits, s.mean);
+    if (s.n > 1) tb_printf(b, " ± "), tb_printf(b, fmt_digits, s.std);
+    tb_printf(b, " |");
+}
+
 static void md_table(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs,
                      const int *lengths, int n_len, int T) {
+    int pk = any_passkey(runs, n_runs);
     double best[CMP_MAX_EVALS];
     for (int c = 0; c < n_len; c++) {
         best[c] = INFINITY;
@@ -157,8 +220,9 @@ static void md_table(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const c
     stat nope = run_stat(runs, n_runs, "nope", 0);
     tb_printf(b, "| encoding |");
     for (int c = 0; c < n_len; c++) tb_printf(b, " %d (%gx) |", lengths[c], (double)lengths[c] / T);
-    tb_printf(b, " train tok/s vs nope | R 1x | R 2x |\n|---|");
-    for (int c = 0; c < n_len + 3; c++) tb_printf(b, "---:|");
+    tb_printf(b, " train tok/s vs nope | R 1x | R 2x | eff ctx text |%s\n|---|",
+              pk ? " passkey 1x | eff ctx passkey |" : "");
+    for (int c = 0; c < n_len + 4 + 2 * pk; c++) tb_printf(b, "---:|");
     tb_printf(b, "\n");
     for (int p = 0; p < n_pes; p++)
         for (int bca = 0; bca < 1 + has_bca(runs, n_runs, pes[p]); bca++) {
@@ -173,11 +237,15 @@ static void md_table(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const c
                 tb_printf(b, " — |");
             else
                 tb_printf(b, " %.2f× |", tps.mean / nope.mean);
-            if (bca) {
-                tb_printf(b, " — | — |\n");
-            } else {
-                tb_printf(b, " %.3f | %.3f |\n", r1.mean, r2.mean);
-            }
+            if (bca)
+                tb_printf(b, " — | — |");
+            else
+                tb_printf(b, " %.3f | %.3f |", r1.mean, r2.mean);
+            md_count(b, effctx_stat(runs, n_runs, pes[p], bca), "%.0f");
+            if (pk && bca) tb_printf(b, " — | — |");
+            if (pk && !bca) md_count(b, pk_stat(runs, n_runs, pes[p], 0, T), "%.2f");
+            if (pk && !bca) md_count(b, pk_stat(runs, n_runs, pes[p], 1, T), "%.0f");
+            tb_printf(b, "\n");
         }
 }
 
@@ -190,8 +258,15 @@ static void write_md(textbuf *b, const cmp_budget *bu, const char (*pes)[CMP_NAM
                  "lower is better; **bold**: best in its column). `+BCA`: LEX blockwise causal attention with window "
                  "%d (equal to full attention at 1x). Training tokens/s relative to `nope` (same machine, noisy "
                  "when it is shared); R: LEX attention resolution at 1x and 2x the training length, full "
-                 "attention (docs/EVALUATION.md).\n\n",
+                 "attention. Eff ctx text: the longest context up to which each doubling still lowers the loss by >= 0.01 bits, "
+                 "from the per-position curve of the longest length (docs/EVALUATION.md).",
               bu->seq);
+    if (any_passkey(runs, n_runs))
+        tb_printf(b, " Passkey (task mix '%s', %d trials per length x depth, full attention): exact-match accuracy at "
+                     "1x over all depths, and eff ctx passkey = the longest length keeping >= 0.9 x that accuracy; "
+                     "heat-maps passkey_*.png.",
+                  bu->task_mix, bu->passkey_trials);
+    tb_printf(b, "\n\n");
     md_table(b, pes, n_pes, runs, n_runs, lengths, n_len, bu->seq);
     tb_printf(b, "\nRuns:");
     for (int i = 0; i < n_runs; i++) tb_printf(b, " %s/s%d", runs[i].pe, runs[i].seed);
@@ -202,13 +277,19 @@ static void write_md(textbuf *b, const cmp_budget *bu, const char (*pes)[CMP_NAM
 // results.csv, results.json
 
 static void write_csv(textbuf *b, const cmp_run *runs, int n_runs, int T) {
-    tb_printf(b, "pe,seed,length,mult,mode,bpb,windows,bytes,eval_tokens_per_s,train_tokens_per_s,r_1x,r_2x\n");
+    tb_printf(b, "pe,seed,length,mult,mode,bpb,windows,bytes,eval_tokens_per_s,train_tokens_per_s,r_1x,r_2x,"
+                 "eff_ctx_text,passkey_acc,eff_ctx_passkey\n");
     for (int i = 0; i < n_runs; i++)
         for (int j = 0; j < runs[i].n_eval; j++) {
             const cmp_eval *e = &runs[i].ev[j];
-            tb_printf(b, "%s,%d,%d,%g,%s,%.6f,%lld,%lld,%.1f,%.1f,%.6f,%.6f\n", runs[i].pe, runs[i].seed, e->length,
+            double acc = e->bca ? NAN : pk_accuracy(&runs[i], e->length);
+            tb_printf(b, "%s,%d,%d,%g,%s,%.6f,%lld,%lld,%.1f,%.1f,%.6f,%.6f,%d,", runs[i].pe, runs[i].seed, e->length,
                       (double)e->length / T, mode_name(e->bca), e->bpb, (long long)e->windows, (long long)e->bytes,
-                      e->tokens_per_s, runs[i].train_tokens_per_s, runs[i].r1, runs[i].r2);
+                      e->tokens_per_s, runs[i].train_tokens_per_s, runs[i].r1, runs[i].r2, e->eff_ctx);
+            if (isfinite(acc))
+                tb_printf(b, "%.4f,%d\n", acc, runs[i].pk_eff);
+            else
+                tb_printf(b, ",\n");
         }
 }
 
@@ -226,7 +307,9 @@ static void write_json(textbuf *b, const cmp_budget *bu, const cmp_run *runs, in
     tb_printf(b, ", \"steps\": %lld, \"batch\": %d, \"seq\": %d, \"lr\": %g, \"doc_bytes\": %lld, \"data\": ",
               (long long)bu->steps, bu->batch, bu->seq, bu->lr, (long long)bu->doc_bytes);
     tb_json_string(b, bu->data);
-    tb_printf(b, "},\n \"runs\": [");
+    tb_printf(b, ", \"task_mix\": ");
+    tb_json_string(b, bu->task_mix);
+    tb_printf(b, ", \"passkey_trials\": %d},\n \"runs\": [", bu->passkey_trials);
     for (int i = 0; i < n_runs; i++) {
         const cmp_run *r = &runs[i];
         tb_printf(b, "%s\n  {\"pe\": ", i ? "," : "");
@@ -242,10 +325,19 @@ static void write_json(textbuf *b, const cmp_budget *bu, const cmp_run *runs, in
             const cmp_eval *e = &r->ev[j];
             tb_printf(b, "%s{\"length\": %d, \"mode\": \"%s\", \"bpb\": ", j ? ", " : "", e->length, mode_name(e->bca));
             jnum(b, e->bpb);
-            tb_printf(b, ", \"windows\": %lld, \"bytes\": %lld, \"tokens_per_s\": %.1f}", (long long)e->windows,
-                      (long long)e->bytes, e->tokens_per_s);
+            tb_printf(b, ", \"windows\": %lld, \"bytes\": %lld, \"tokens_per_s\": %.1f, \"effective_context\": %d}",
+                      (long long)e->windows, (long long)e->bytes, e->tokens_per_s, e->eff_ctx);
         }
-        tb_printf(b, "],\n   \"val_curve\": [");
+        if (r->n_pk) {
+            tb_printf(b, "],\n   \"passkey\": {\"effective_context\": %d, \"cells\": [", r->pk_eff);
+            for (int j = 0; j < r->n_pk; j++)
+                tb_printf(b, "%s{\"length\": %d, \"depth\": %g, \"hits\": %d, \"trials\": %d}", j ? ", " : "",
+                          r->pk[j].length, r->pk[j].depth, r->pk[j].hits, r->pk[j].trials);
+            tb_printf(b, "]}");
+        } else {
+            tb_printf(b, "]");
+        }
+        tb_printf(b, ",\n   \"val_curve\": [");
         for (int j = 0; j < r->n_curve; j++)
             tb_printf(b, "%s[%.0f, %.6f]", j ? ", " : "", r->curve_step[j], r->curve_bpb[j]);
         tb_printf(b, "]}");
@@ -329,6 +421,51 @@ static grape_status put(const char *dir, const char *name, textbuf *b) {
     return s;
 }
 
+// Passkey heat-map scripts: one per encoding with passkey cells, accuracy pooled over its seeds per cell (a grid
+// of at most 16 lengths x 16 depths).
+static grape_status write_heatmaps(const char *dir, textbuf *b, const char (*pes)[CMP_NAME], int n_pes,
+                                   const cmp_run *runs, int n_runs) {
+    enum { G = 16 };
+    grape_status s = GRAPE_OK;
+    for (int p = 0; p < n_pes && !s; p++) {
+        int lens[G], nl = 0, nd = 0, hits[G][G] = {{0}}, trials[G][G] = {{0}};
+        double deps[G], acc[G * G];
+        for (int i = 0; i < n_runs; i++)
+            for (int c = 0; !strcmp(runs[i].pe, pes[p]) && c < runs[i].n_pk; c++) {
+                const cmp_pk_cell *x = &runs[i].pk[c];
+                int j = 0, k = 0;
+                while (j < nl && lens[j] != x->length) j++;
+                while (k < nd && deps[k] != x->depth) k++;
+                if (j == G || k == G) continue;
+                if (j == nl) lens[nl++] = x->length;
+                if (k == nd) deps[nd++] = x->depth;
+                hits[j][k] += x->hits, trials[j][k] += x->trials;
+            }
+        if (!nl) continue;
+        for (int j = 0; j < nl; j++)
+            for (int k = 0; k < nd; k++) acc[j * nd + k] = trials[j][k] ? (double)hits[j][k] / trials[j][k] : NAN;
+        char name[CMP_NAME + 16], png[CMP_NAME + 16], title[CMP_NAME + 64];
+        cmp_heatmap_name(name, sizeof name, pes[p], "gp");
+        cmp_heatmap_name(png, sizeof png, pes[p], "png");
+        snprintf(title, sizeof title, "passkey accuracy: %s (full attention, seeds pooled)", pes[p]);
+        passkey_heatmap_gp(b, png, title, lens, nl, deps, nd, acc);
+        s = put(dir, name, b);
+    }
+    return s;
+}
+
+void cmp_heatmap_name(char *buf, size_t n, const char *pe, const char *ext) {
+    char safe[CMP_NAME];
+    size_t i = 0;
+    for (; pe[i] && i + 1 < sizeof safe; i++) {
+        char c = pe[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+        safe[i] = ok ? c : '_';
+    }
+    safe[i] = '\0';
+    snprintf(buf, n, "passkey_%s.%s", safe, ext);
+}
+
 grape_status cmp_write_reports(const char *dir, const cmp_budget *bu, const char (*pes)[CMP_NAME], int n_pes,
                                const cmp_run *runs, int n_runs, const int *lengths, int n_lengths) {
     textbuf b = {0};
@@ -338,6 +475,7 @@ grape_status cmp_write_reports(const char *dir, const cmp_budget *bu, const char
     if (!s) write_json(&b, bu, runs, n_runs), s = put(dir, "results.json", &b);
     if (!s) write_gp_length(&b, pes, n_pes, runs, n_runs, lengths, n_lengths), s = put(dir, "bpb_vs_length.gp", &b);
     if (!s) write_gp_curves(&b, pes, n_pes, runs, n_runs), s = put(dir, "loss_curves.gp", &b);
+    if (!s) s = write_heatmaps(dir, &b, pes, n_pes, runs, n_runs);
     tb_free(&b);
     return s;
 }

@@ -7,6 +7,7 @@
 #ifndef GRAPE_EVAL_COMPARE_H
 #define GRAPE_EVAL_COMPARE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "grape.h"
@@ -20,7 +21,16 @@ typedef struct {
     int bca; // 0 full causal, 1 LEX BCA (window = training length)
     double bpb, tokens_per_s;
     int64_t windows, bytes;
+    int eff_ctx; // effective context of this length's per-position curve (eval/effctx.h); 0: not measured
 } cmp_eval;
+
+#define CMP_MAX_PK_CELLS 256
+
+typedef struct {
+    int length;
+    double depth;
+    int hits, trials;
+} cmp_pk_cell;
 
 typedef struct {
     char pe[CMP_NAME];
@@ -31,6 +41,9 @@ typedef struct {
     cmp_eval ev[CMP_MAX_EVALS];
     int n_curve; // validation BPB vs step from metrics.jsonl
     double curve_step[CMP_MAX_CURVE], curve_bpb[CMP_MAX_CURVE];
+    int n_pk;    // passkey cells (full attention), 0 when passkey was not measured
+    int pk_eff;  // passkey effective context (eval/passkey.h)
+    cmp_pk_cell pk[CMP_MAX_PK_CELLS];
 } cmp_run;
 
 // DIR/runs/NAME/eval.txt: write (atomically) and read back (GRAPE_ERR_IO when absent, FORMAT when malformed).
@@ -42,13 +55,19 @@ grape_status cmp_read_metrics(cmp_run *r, const char *metrics_path);
 // The budget every run of a directory shares (a second compare into it must match).
 typedef struct {
     char preset[16], data[1024];
+    char task_mix[64]; // train/task_mix.h spec every run trains with ("" none)
     int batch, seq;
     int64_t steps, doc_bytes, eval_interval;
     double lr;
+    int passkey_trials; // > 0: grape passkey on every run with this many trials per cell
 } cmp_budget;
 
-// Write results.md, results.csv, results.json, bpb_vs_length.gp and loss_curves.gp into dir from runs in the order
+// Write results.md, results.csv, results.json, bpb_vs_length.gp, loss_curves.gp and, for runs with passkey cells,
+// passkey_NAME.gp (NAME: the encoding with every byte outside [A-Za-z0-9.-] as '_'; accuracy mean over seeds) into dir from runs in the order
 // of pes (every run of an encoding, any seed). lengths: the evaluated lengths (columns).
+// "passkey_NAME.EXT" of encoding pe into buf (n bytes).
+void cmp_heatmap_name(char *buf, size_t n, const char *pe, const char *ext);
+
 grape_status cmp_write_reports(const char *dir, const cmp_budget *b, const char (*pes)[CMP_NAME], int n_pes,
                                const cmp_run *runs, int n_runs, const int *lengths, int n_lengths);
 

@@ -28,6 +28,7 @@ struct grape_evaluator {
     size_t attn_ws_bytes;
     grape_eval_observer obs;
     void *obs_ctx;
+    uint8_t *argmax; // (max_T) most likely next byte per position, when asked for (grape_evaluator_argmax)
     void *arena;
     size_t bytes;
 };
@@ -123,6 +124,8 @@ void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer fn, void *c
     e->obs_ctx = ctx;
 }
 
+void grape_evaluator_argmax(grape_evaluator *e, uint8_t *argmax) { e->argmax = argmax; }
+
 // ---------------------------------------------------------------------------------------------------------------
 
 static size_t chunk_len(size_t n0, size_t T) { return T - n0 < GRAPE_EVAL_CHUNK ? T - n0 : GRAPE_EVAL_CHUNK; }
@@ -165,6 +168,12 @@ static grape_status chunk_loss(grape_evaluator *e, const uint8_t *targets, size_
         double li = (double)e->lse[i] - (double)e->logits[i * (size_t)V + targets[n0 + i]];
         *nats += li;
         if (loss) loss[n0 + i] = (float)li;
+    }
+    for (size_t i = 0; e->argmax && i < n; i++) { // first index of the largest logit
+        const float *z = e->logits + i * (size_t)V;
+        int best = 0;
+        for (int v = 1; v < V; v++) best = z[v] > z[best] ? v : best;
+        e->argmax[n0 + i] = (uint8_t)best;
     }
     return GRAPE_OK;
 }

@@ -29,12 +29,14 @@ typedef struct {
     const char *key;
     field_type type;
     size_t offset, size;
+    int optional; // absent in older checkpoints: the zeroed default ("" for a string) stands
 } ckpt_field;
 
 _Static_assert(sizeof(grape_rope_scaling) == sizeof(int), "enum fields are stored as int");
 
-#define FIELD(key, type, member)                                                                                       \
-    { key, type, offsetof(ckpt_meta, member), sizeof(((ckpt_meta *)0)->member) }
+#define FIELD_OPT(key, type, member, optional)                                                                          \
+    { key, type, offsetof(ckpt_meta, member), sizeof(((ckpt_meta *)0)->member), optional }
+#define FIELD(key, type, member) FIELD_OPT(key, type, member, 0)
 
 static const ckpt_field fields[] = {
     FIELD("model.preset", F_STR, cfg.preset),
@@ -69,6 +71,7 @@ static const ckpt_field fields[] = {
     FIELD("pe.qk_gain", F_INT, cfg.model.pe.qk_gain),
     FIELD("data.path", F_STR, cfg.data),
     FIELD("data.doc_sep", F_STR, cfg.doc_sep),
+    FIELD_OPT("train.task_mix", F_STR, cfg.task_mix, 1),
     FIELD("data.bytes", F_U64, st.data_bytes),
     FIELD("data.docs", F_U64, st.data_docs),
     FIELD("train.batch", F_INT, cfg.batch),
@@ -186,6 +189,7 @@ static grape_status read_meta(const st_file *f, const char *path, train_config *
     ckpt_meta m = {0};
     for (int i = 0; i < N_FIELDS; i++) {
         const char *v = st_meta(f, fields[i].key);
+        if (!v && fields[i].optional) continue;
         if (!v) return error_fail(GRAPE_ERR_FORMAT, "checkpoint '%s' lacks key '%s'", path, fields[i].key);
         grape_status s = parse_field(&m, &fields[i], v);
         if (s) return s;

@@ -11,6 +11,7 @@
 
 #include "grape.h"
 #include "train/adamw.h"
+#include "train/task_mix.h"
 
 #define TRAIN_PATH_MAX 1024
 
@@ -20,6 +21,7 @@ typedef struct {
     grape_model_config model; // max_batch = batch, max_seq = seq
     char data[TRAIN_PATH_MAX];
     char doc_sep[64]; // document separator for a single-file corpus ("" = none); no NUL bytes
+    char task_mix[TASK_MIX_MAX]; // synthetic rows mixed into training, canonical (train/task_mix.h; "" = none)
     int batch, seq, grad_accum;
     int accum_mean; // 0: sum micro-batch mean losses (official GRAPE code); 1: average them
     int64_t steps;  // total optimizer steps of the run

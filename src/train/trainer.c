@@ -85,6 +85,8 @@ grape_status train_config_check(const train_config *c) {
              {"--log-interval", (double)c->log_interval, 1, 1e15},
              {"--save-interval", (double)c->save_interval, 0, 1e15},
              {"--threads", c->threads, 0, 4096}};
+    task_mix mix;
+    if (task_mix_parse(&mix, c->task_mix)) return GRAPE_ERR_ARG;
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
         if (!(r[i].v >= r[i].lo && r[i].v <= r[i].hi))
             return error_fail(GRAPE_ERR_ARG, "%s must be in [%g, %g], got %g", r[i].flag, r[i].lo, r[i].hi, r[i].v);
@@ -106,6 +108,7 @@ typedef struct {
     data_corpus *data;
     float *adam_m, *adam_v;
     uint8_t *tokens, *targets; // (B,T)
+    task_mix mix;
     adamw_group *groups;
     int n_groups;
     metrics_log log;
@@ -150,7 +153,8 @@ static grape_status trainer_open(trainer *t, int resume) {
     size_t sep_len = strlen(c->doc_sep), bt = (size_t)t->b_local * (size_t)c->seq;
     grape_model_config mc = c->model; // activations planned for this rank's rows only
     mc.max_batch = t->b_local;
-    grape_status s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
+    grape_status s = task_mix_parse(&t->mix, c->task_mix);
+    if (!s) s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
     if (!s && (s = grape_model_create(&t->m, &mc)) && resume) { // the configuration is the checkpoint's
         char path[TRAIN_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/%s", t->dir, CKPT_FILE);
@@ -209,6 +213,7 @@ static grape_status sample_share(trainer *t) {
     for (int i = 0; i < lo; i++) data_rng_next(&t->st.rng);
     grape_status s = data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, t->b_local);
     for (int i = lo + t->b_local; i < B; i++) data_rng_next(&t->st.rng);
+    task_mix_apply(t->tokens, t->targets, &t->mix, &t->st.rng, B, t->cfg.seq, lo, t->b_local);
     return s;
 }
 

@@ -1,0 +1,26 @@
+// effctx.c — effective context from a per-position loss curve (effctx.h).
+#include "eval/effctx.h"
+
+#include <math.h>
+
+// Mean of loss over band(c) = (c/2, c] (c a power of two), from prefix sums (prefix[i] = sum of the first i).
+static double band_mean(const double *prefix, int c) {
+    int lo = c / 2;
+    return (prefix[c] - prefix[lo]) / (double)(c - lo);
+}
+
+int effctx_from_loss(const double *loss, int L, double margin, double *prefix) {
+    prefix[0] = 0;
+    for (int c = 1; c <= L; c++) prefix[c] = prefix[c - 1] + loss[c - 1];
+    int best = 1;
+    for (int c = 2; c <= L && c > 0; c *= 2) {
+        if (band_mean(prefix, c / 2) - band_mean(prefix, c) < margin) break;
+        best = c;
+    }
+    return best;
+}
+
+int effctx_from_sums(const double *pos_nats, int64_t windows, int L, double margin, double *scratch) {
+    for (int p = 0; p < L; p++) scratch[p] = pos_nats[p] / (double)windows / M_LN2;
+    return effctx_from_loss(scratch, L, margin, scratch + L);
+}
