@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_mpi.sh BUILD — data-parallel training under mpirun (docs/DISTRIBUTED.md), micro preset, 1 thread per rank:
 #   * 2 ranks x batch 4 give the loss sequence of 1 rank x batch 8 over 20 steps within 1e-5 relative (and over 10
-#     steps of --grad-accum 2);
+#     steps of --grad-accum 2, and of --task-mix passkey:0.5);
 #   * a 2-rank run stopped at step 10 and resumed on 2 ranks writes the checkpoint bytes and losses of the
 #     uninterrupted 2-rank run; resumed on 1 rank it follows that run within 1e-5;
 #   * a perturbation injected into rank 1 (GRAPE_FAULT_DIVERGE) is caught by the next checkpoint's checksum: the
@@ -99,6 +99,10 @@ check "2 ranks x batch 4 follow 1 rank x batch 8: 20 losses within 1e-5 relative
 mpi 2 "$grape" train "${common[@]}" --steps 10 --grad-accum 2 --out "$tmp/two-acc" &&
   close "$tmp/one-acc" "$tmp/two-acc" 10
 check "with --grad-accum 2 too: 10 losses within 1e-5 relative" $?
+mix=(--task-mix passkey:0.5,pairs=2,same=1)
+"$grape" train "${common[@]}" "${mix[@]}" --steps 10 --out "$tmp/one-mix"
+mpi 2 "$grape" train "${common[@]}" "${mix[@]}" --steps 10 --out "$tmp/two-mix" && close "$tmp/one-mix" "$tmp/two-mix" 10
+check "with --task-mix passkey:0.5 too (each rank builds its rows of the one-process batch): 10 losses within 1e-5" $?
 
 # 2. resume on 2 ranks == uninterrupted; on 1 rank within 1e-5
 mpi 2 "$grape" train "${common[@]}" --steps 10 --warmup 2 --decay-steps 20 --out "$tmp/half"
