@@ -23,7 +23,7 @@ echo "   $pes"
 echo "   then bits per byte at 128..2048 bytes (1x..16x) on the first 2048 bytes of each held-out book"
 echo "   (Ctrl-C stops; run make demo again to continue where it stopped)"
 "$grape" compare --pes "$pes" --preset tiny --seq 128 --batch 16 --steps "$steps" --lr 2e-3 --seeds "$seeds" \
-  --eval-interval "$eval_interval" --out "$out"
+  --eval-interval "$eval_interval" --effctx-windows 32 --out "$out"
 echo
 cat "$out/results.md"
 echo

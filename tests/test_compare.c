@@ -124,6 +124,17 @@ int main(int argc, char **argv) {
     snprintf(p, sizeof p, "%s/results.csv", pk);
     t_true("results.csv: effective-context and passkey fields",
            file_has(p, ",eff_ctx_text,passkey_acc,eff_ctx_passkey\n"));
+    snprintf(p, sizeof p, "%s/runs/rope-s1/eval.txt", pk);
+    t_true("eval.txt: the effective-context pass at the longest length (128) over every validation window",
+           file_has(p, "\neffctx_text ") && file_has(p, " 128 3297\n"));
+    snprintf(args, sizeof args, "eval --ckpt %s/runs/rope-s1 --lengths 128 --doc-bytes 0 --json", pk);
+    char want[64] = "?";
+    if (run(args, out, sizeof out) == 0 && strstr(out, "\"effective_context\": "))
+        snprintf(want, sizeof want, "effctx_text %d 128 3297\n", atoi(strstr(out, "\"effective_context\": ") + 21));
+    t_true("eval.txt: the same effective context as grape eval --doc-bytes 0 of the checkpoint", file_has(p, want));
+    snprintf(p, sizeof p, "%s/results.json", pk);
+    t_true("results.json: effective_context_text with its length and windows",
+           file_has(p, "\"effective_context_text\": {\"value\": ") && file_has(p, "\"length\": 128, \"windows\": 3297}"));
     snprintf(p, sizeof p, "%s/passkey_rope.png", pk);
     t_true("passkey_rope.png is a PNG (the heat-map)", is_png(p));
     snprintf(p, sizeof p, "%s/commands.txt", pk);

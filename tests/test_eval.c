@@ -187,8 +187,8 @@ static void test_checkpoint(t_rng *r) {
     eval_result a, b, v;
     double pa[2 * TT], pb[2 * TT];
     int ok = !ckpt_load_model(&m, &cfg, &st, dir, 1, 1) && !data_open(&c, data, NULL, 0, 1) &&
-             !grape_evaluator_create(&e, m, 2 * TT) && !eval_length(&v, e, c, TT, 0, NULL, NULL, NULL) &&
-             !eval_length(&a, e, c, 2 * TT, 0, pa, NULL, NULL) && !eval_length(&b, e, c, 2 * TT, 0, pb, NULL, NULL);
+             !grape_evaluator_create(&e, m, 2 * TT) && !eval_length(&v, e, c, TT, 0, 0, NULL, NULL, NULL) &&
+             !eval_length(&a, e, c, 2 * TT, 0, 0, pa, NULL, NULL) && !eval_length(&b, e, c, 2 * TT, 0, 0, pb, NULL, NULL);
     if (!ok) printf("# %s\n", grape_last_error());
     printf("# trained: validation %.4f bpb (trainer), %.4f (eval, %lld windows of %d), %.4f at %d\n", st.last_val,
            ok ? v.bpb : NAN, (long long)(ok ? v.windows : 0), TT, ok ? a.bpb : NAN, 2 * TT);
@@ -198,11 +198,18 @@ static void test_checkpoint(t_rng *r) {
     t_true("evaluating twice is bit-identical (BPB and per-position sums)",
            ok && a.bpb == b.bpb && !memcmp(pa, pb, sizeof pa));
     t_true("windows and bytes counted", ok && a.bytes == a.windows * 2 * TT && a.windows == eval_count_windows(c, 2 * TT, 0));
+    // max_windows: that many evenly spaced windows; as many as there are (or more) is every window, bit for bit
+    eval_result all, two;
+    int64_t n_all = eval_count_windows(c, TT, 0);
+    int sub = ok && n_all > 2 && !eval_length(&two, e, c, TT, 0, 2, NULL, NULL, NULL) &&
+              !eval_length(&all, e, c, TT, 0, n_all, NULL, NULL, NULL);
+    t_true("max_windows = 2 scores 2 windows (2T bytes)", sub && two.windows == 2 && two.bytes == 2 * TT);
+    t_true("max_windows = all windows: the same BPB as 0 (every window)", sub && all.bpb == v.bpb && all.windows == n_all);
     // doc_bytes: LEX's first-N-bytes rule makes lengths dividing N score the same bytes
     t_true("doc_bytes = 4*T: lengths T and 2T score the same bytes",
            ok && eval_count_windows(c, TT, 4 * TT) * TT == eval_count_windows(c, 2 * TT, 4 * TT) * 2 * TT);
     // errors
-    grape_status s = ok ? eval_length(&a, e, c, 100000, 0, NULL, NULL, NULL) : GRAPE_OK;
+    grape_status s = ok ? eval_length(&a, e, c, 100000, 0, 0, NULL, NULL, NULL) : GRAPE_OK;
     t_true("a length no validation document holds: GRAPE_ERR_ARG naming it",
            s == GRAPE_ERR_ARG && strstr(grape_last_error(), "length 100000"));
     uint8_t x[3 * TT] = {0};

@@ -90,7 +90,7 @@ static grape_status eval_corpus(const data_corpus *c, int T) {
     if (grape_pe_parse(&mc.pe, "rope") || grape_model_create(&m, &mc) || grape_model_init(m, 1) ||
         grape_evaluator_create(&e, m, T))
         exit(2);
-    grape_status s = eval_length(&r, e, c, T, 0, NULL, NULL, NULL);
+    grape_status s = eval_length(&r, e, c, T, 0, 0, NULL, NULL, NULL);
     grape_evaluator_free(e);
     grape_model_free(m);
     return s;

@@ -37,7 +37,7 @@
 static const char *const known[] = {"--pes",  "--preset",    "--steps",    "--seeds",         "--data",
                                     "--out",  "--batch",     "--seq",      "--lr",            "--doc-bytes",
                                     "--max-mult", "--eval-interval", "--threads", "--ranks-per-job", "--task-mix",
-                                    "--passkey-trials", NULL};
+                                    "--passkey-trials", "--effctx-windows", NULL};
 static const char *const booleans[] = {"--quiet", "--passkey", NULL};
 
 static void usage(void) {
@@ -63,6 +63,8 @@ static void usage(void) {
            "  --task-mix SPEC       train every run with grape train --task-mix SPEC (passkey:F[,key=N][,pairs=P])\n"
            "  --passkey             measure passkey retrieval even without a task mix (on with --task-mix)\n"
            "  --passkey-trials N    passkey samples per length x depth [20]\n"
+           "  --effctx-windows N    windows of the effective-context pass at the longest length, evenly spaced\n"
+           "                        over the validation set [0 = every window]\n"
            "  --quiet               no progress line\n");
 }
 
@@ -135,14 +137,17 @@ static void path_in(char *buf, size_t n, const char *dir, const char *name) {
     if (snprintf(buf, n, "%s/%s", dir, name) >= (int)n) buf[0] = '\0';
 }
 
-// The passkey lines only when used, so directories made before them keep their budget text.
+// The passkey and effctx lines only when used, so directories made before them keep their budget text.
 static void budget_text(char *buf, size_t n, const cmp_budget *b) {
     int k = snprintf(buf, n, "preset %s\nsteps %lld\nbatch %d\nseq %d\nlr %.17g\ndoc_bytes %lld\neval_interval %lld\n"
                              "data %s\n",
                      b->preset, (long long)b->steps, b->batch, b->seq, b->lr, (long long)b->doc_bytes,
                      (long long)b->eval_interval, b->data);
     if (b->task_mix[0] && k > 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "task_mix %s\n", b->task_mix);
-    if (b->passkey_trials && k > 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, "passkey_trials %d\n", b->passkey_trials);
+    if (b->passkey_trials && k > 0 && (size_t)k < n)
+        k += snprintf(buf + k, n - (size_t)k, "passkey_trials %d\n", b->passkey_trials);
+    if (b->effctx_windows && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, "effctx_windows %lld\n", (long long)b->effctx_windows);
 }
 
 // The first compare into DIR fixes the budget; later ones must use the same.
@@ -223,6 +228,12 @@ static int64_t steps_done(const char *dir) {
     return access(path, F_OK) == 0 && !ckpt_read_meta(dir, &c, &st) ? st.step : 0;
 }
 
+// Windows of the effective-context pass: every validation window at the longest length, or the budget's number.
+static int64_t effctx_windows(const compare *cp) {
+    int64_t all = eval_count_windows(cp->data, cp->lengths[cp->n_len - 1], 0), k = cp->b.effctx_windows;
+    return k > 0 && k < all ? k : all;
+}
+
 static double eval_units(const compare *cp, const char *pe) {
     double u = 0;
     for (int i = 0; i < cp->n_len; i++) // passkey trials, counted at the first length's cost (on_passkey_trial)
@@ -230,7 +241,7 @@ static double eval_units(const compare *cp, const char *pe) {
     for (int i = 0; i < cp->n_len; i++)
         u += (double)eval_count_windows(cp->data, cp->lengths[i], cp->b.doc_bytes) * cp->lengths[i] / 3 *
              (1 + (is_rotary(pe) && i > 0));
-    return u;
+    return u + (double)effctx_windows(cp) * cp->lengths[cp->n_len - 1] / 3;
 }
 
 static int train_job(compare *cp, const char *pe, int seed, const char *dir) {
@@ -249,13 +260,9 @@ static int train_job(compare *cp, const char *pe, int seed, const char *dir) {
     return 1;
 }
 
-// Lengths x modes of one checkpoint into r; R at 1x and 2x from the full-attention passes; the effective context
-// of each length's per-position curve.
-static int eval_all(compare *cp, grape_model *m, cmp_run *r, int rot) {
-    grape_evaluator *e = NULL;
-    int max_L = cp->lengths[cp->n_len - 1];
-    double *pos = malloc((3 * (size_t)max_L + 1) * sizeof *pos); // sums, then effctx_from_sums' scratch
-    int ok = pos && !grape_evaluator_create(&e, m, max_L);
+// Lengths x modes of one checkpoint into r; R at 1x and 2x from the full-attention passes.
+static int eval_all(compare *cp, grape_model *m, grape_evaluator *e, cmp_run *r, int rot) {
+    int ok = 1;
     for (int bca = 0; ok && bca <= rot; bca++) {
         grape_attn_opts o = {0.0f, bca ? cp->b.seq : 0};
         ok = !grape_model_set_attn_opts(m, &o);
@@ -271,17 +278,35 @@ static int eval_all(compare *cp, grape_model *m, cmp_run *r, int rot) {
             ok = !want_r || !resolution_create(&acc, m, L);
             grape_evaluator_observe(e, want_r ? resolution_observe : NULL, &acc);
             cp->base = cp->done, cp->cur_L = L;
-            ok = ok && !eval_length(&res, e, cp->data, L, cp->b.doc_bytes, pos, on_eval_window, cp);
+            ok = ok && !eval_length(&res, e, cp->data, L, cp->b.doc_bytes, 0, NULL, on_eval_window, cp);
             if (ok) {
                 cp->done = cp->base + (double)res.bytes / 3;
-                *ev = (cmp_eval){L, bca, res.bpb, res.tokens_per_s, res.windows, res.bytes,
-                                 effctx_from_sums(pos, res.windows, L, EFFCTX_MARGIN_BITS, pos + max_L)};
+                *ev = (cmp_eval){L, bca, res.bpb, res.tokens_per_s, res.windows, res.bytes};
                 if (want_r) *(i ? &r->r2 : &r->r1) = resolution_mean(&acc);
             }
             resolution_free(&acc);
         }
     }
-    grape_evaluator_free(e);
+    grape_evaluator_observe(e, NULL, NULL);
+    return ok;
+}
+
+// Effective context from natural text into r: its own full-attention pass at the longest length over every
+// validation window (or the budget's number, evenly spaced), whatever --doc-bytes keeps for the BPB columns: a
+// handful of windows leaves the per-position curve too noisy for a 0.01-bit margin (docs/EVALUATION.md).
+static int effctx_pass(compare *cp, grape_model *m, grape_evaluator *e, cmp_run *r) {
+    int L = cp->lengths[cp->n_len - 1];
+    double *pos = malloc((3 * (size_t)L + 1) * sizeof *pos); // sums, then effctx_from_sums' scratch
+    grape_attn_opts o = {0.0f, 0};
+    eval_result res;
+    cp->base = cp->done, cp->cur_L = L;
+    int ok = pos && !grape_model_set_attn_opts(m, &o) &&
+             !eval_length(&res, e, cp->data, L, 0, cp->b.effctx_windows, pos, on_eval_window, cp);
+    if (ok) {
+        cp->done = cp->base + (double)res.bytes / 3;
+        r->eff_text = effctx_from_sums(pos, res.windows, L, EFFCTX_MARGIN_BITS, pos + L);
+        r->eff_length = L, r->eff_windows = res.windows;
+    }
     free(pos);
     return ok;
 }
@@ -293,17 +318,16 @@ static void on_passkey_trial(void *ctx) {
 }
 
 // Passkey retrieval over the compare's lengths x the default depths into r (full attention).
-static int passkey_all(compare *cp, grape_model *m, cmp_run *r) {
+static int passkey_all(compare *cp, grape_model *m, grape_evaluator *e, cmp_run *r) {
     int max_L = cp->lengths[cp->n_len - 1], nd = PASSKEY_DEFAULT_DEPTHS;
     double depths[PASSKEY_DEFAULT_DEPTHS], acc[EVAL_MAX_LENGTHS];
     for (int d = 0; d < nd; d++) depths[d] = (double)d / (nd - 1);
     task_mix mix;
     if (task_mix_parse(&mix, cp->b.task_mix)) return 0;
-    grape_evaluator *e = NULL;
     passkey_cell cells[EVAL_MAX_LENGTHS * PASSKEY_DEFAULT_DEPTHS];
     uint8_t *buf = malloc(3 * (size_t)max_L);
     grape_attn_opts o = {0.0f, 0};
-    int ok = buf && !grape_model_set_attn_opts(m, &o) && !grape_evaluator_create(&e, m, max_L);
+    int ok = buf && !grape_model_set_attn_opts(m, &o);
     cp->cur_L = cp->lengths[0];
     ok = ok && !passkey_grid_run(cells, e, buf, cp->data, cp->lengths, cp->n_len, depths, nd, cp->b.passkey_trials,
                                  mix.key_len, 1, on_passkey_trial, cp);
@@ -313,7 +337,6 @@ static int passkey_all(compare *cp, grape_model *m, cmp_run *r) {
         passkey_length_accuracy(acc, cells, cp->n_len * nd, cp->lengths, cp->n_len);
         r->pk_eff = passkey_effective_context(cp->lengths, acc, cp->n_len, cp->b.seq, PASSKEY_EFFECTIVE_RATIO);
     }
-    grape_evaluator_free(e);
     free(buf);
     return ok;
 }
@@ -326,8 +349,11 @@ static int eval_job(compare *cp, const char *pe, int seed, const char *dir) {
     grape_model *m = NULL;
     cmp_run r = {.seed = seed, .r1 = NAN, .r2 = NAN};
     snprintf(r.pe, sizeof r.pe, "%s", pe);
-    int ok = !ckpt_load_model(&m, NULL, NULL, dir, 1, 1) && eval_all(cp, m, &r, is_rotary(pe)) &&
-             (!cp->b.passkey_trials || passkey_all(cp, m, &r));
+    grape_evaluator *e = NULL;
+    int ok = !ckpt_load_model(&m, NULL, NULL, dir, 1, 1) && !grape_evaluator_create(&e, m, cp->lengths[cp->n_len - 1]) &&
+             eval_all(cp, m, e, &r, is_rotary(pe)) && effctx_pass(cp, m, e, &r) &&
+             (!cp->b.passkey_trials || passkey_all(cp, m, e, &r));
+    grape_evaluator_free(e);
     path_in(path, sizeof path, dir, "metrics.jsonl");
     ok = ok && !cmp_read_metrics(&r, path);
     path_in(path, sizeof path, dir, "eval.txt");
@@ -408,6 +434,8 @@ static void commands_text(textbuf *b, const compare *cp, const cmp_run *runs, in
         if (is_rotary(runs[i].pe))
             tb_printf(b, "grape eval --ckpt %s --lengths %s --doc-bytes %lld --bca\n", dir, lens,
                       (long long)cp->b.doc_bytes);
+        tb_printf(b, "grape eval --ckpt %s --lengths %d --doc-bytes 0 --max-windows %lld --per-position %s/per_position.csv\n",
+                  dir, cp->lengths[cp->n_len - 1], (long long)cp->b.effctx_windows, dir);
         tb_printf(b, "grape resolution --ckpt %s --lengths %d,%d --doc-bytes %lld\n", dir, cp->lengths[0],
                   cp->n_len > 1 ? cp->lengths[1] : cp->lengths[0], (long long)cp->b.doc_bytes);
         if (runs[i].n_pk) tb_printf(b, "grape passkey --ckpt %s --lengths %s --trials %d\n", dir, lens, cp->b.passkey_trials);
@@ -496,10 +524,13 @@ static int parse(compare *cp, const cli_args *a) {
         !args_long(a, "--ranks-per-job", 1, 1 << 20, &per_job) ||
         !args_double(a, "--lr", 1e-12, 10, &lr))
         return 0;
-    long pk_trials = 20;
+    long pk_trials = 20, eff_windows = 0;
     const char *mix = args_str(a, "--task-mix");
     task_mix tm;
-    if (!args_long(a, "--passkey-trials", 1, 1000000, &pk_trials)) return 0;
+    if (!args_long(a, "--passkey-trials", 1, 1000000, &pk_trials) ||
+        !args_long(a, "--effctx-windows", 0, 1L << 40, &eff_windows))
+        return 0;
+    cp->b.effctx_windows = eff_windows;
     if (mix && task_mix_parse(&tm, mix)) return !cli_error("compare: --task-mix: %s", grape_last_error());
     if (mix) task_mix_name(cp->b.task_mix, sizeof cp->b.task_mix, &tm);
     cp->b.passkey_trials = mix || args_flag(a, "--passkey") ? (int)pk_trials : 0;

@@ -12,7 +12,7 @@
 #include "core/textbuf.h"
 
 static const char *const known[] = {"--ckpt", "--data", "--lengths", "--per-position", "--doc-bytes", "--threads",
-                                    NULL};
+                                    "--max-windows", NULL};
 static const char *const booleans[] = {"--bca", "--json", NULL};
 static const int default_mults[] = {1, 2, 4, 8, 16};
 
@@ -27,6 +27,7 @@ static void usage(void) {
            "  --json                one JSON object per length: length, bpb, windows, bytes, tokens_per_s, mode\n"
            "  --per-position FILE   mean loss by position inside the window, CSV\n"
            "  --doc-bytes N         score only the first N bytes of each validation document, 0 = all [0]\n"
+           "  --max-windows N       score N windows per length, evenly spaced over all of them, 0 = all [0]\n"
            "  --threads N           OpenMP threads [all cores]\n");
 }
 
@@ -77,7 +78,8 @@ static void print_results(const eval_result *r, const int *eff, int n, const cha
            EFFCTX_MARGIN_BITS);
 }
 
-static int run(eval_ckpt *k, const int *lengths, int n, int bca, long doc_bytes, const char *pos_path, int json) {
+static int run(eval_ckpt *k, const int *lengths, int n, int bca, long doc_bytes, long max_windows, const char *pos_path,
+               int json) {
     const char *mode = bca ? "bca" : "full";
     int max_L = 0;
     for (int i = 0; i < n; i++) max_L = lengths[i] > max_L ? lengths[i] : max_L;
@@ -94,7 +96,7 @@ static int run(eval_ckpt *k, const int *lengths, int n, int bca, long doc_bytes,
     int eff[EVAL_MAX_LENGTHS], ok = pos ? 1 : !cli_error("eval: out of memory");
     for (int i = 0; i < n && ok; i++) {
         eval_bar bar = {mode, lengths[i], eval_now()};
-        grape_status s = eval_length(&r[i], e, k->data, lengths[i], doc_bytes, pos + (size_t)i * max_L,
+        grape_status s = eval_length(&r[i], e, k->data, lengths[i], doc_bytes, max_windows, pos + (size_t)i * max_L,
                                      eval_bar_update, &bar);
         eval_bar_clear();
         if (s) ok = !cli_error("eval: length %d: %s", lengths[i], grape_last_error());
@@ -116,12 +118,14 @@ int cmd_eval(int argc, char **argv) {
     int lengths[EVAL_MAX_LENGTHS], n;
     if (!eval_cli_open(&k, &doc_bytes, lengths, &n, &a, "eval", default_mults, 5)) return 1;
     int json = args_flag(&a, "--json");
+    long max_windows = 0;
+    if (!args_long(&a, "--max-windows", 0, 1L << 40, &max_windows)) return eval_ckpt_close(&k), 1;
     if (!json)
         printf("grape eval: %s (%s, trained at %d for %lld steps), %s attention, validation of %s\n",
                args_str(&a, "--ckpt"), k.cfg.pe_name, k.cfg.seq, (long long)k.st.step,
                args_flag(&a, "--bca") ? "LEX blockwise causal" : "full causal",
                args_str(&a, "--data") ? args_str(&a, "--data") : k.cfg.data);
-    int ok = run(&k, lengths, n, args_flag(&a, "--bca"), doc_bytes, args_str(&a, "--per-position"), json);
+    int ok = run(&k, lengths, n, args_flag(&a, "--bca"), doc_bytes, max_windows, args_str(&a, "--per-position"), json);
     eval_ckpt_close(&k);
     return ok ? 0 : 1;
 }

@@ -34,7 +34,7 @@ static int measure(eval_ckpt *k, resolution_acc *acc, eval_result *res, int L, i
     if (!ok) return grape_evaluator_free(e), 0;
     grape_evaluator_observe(e, resolution_observe, acc);
     eval_bar bar = {"resolution", L, eval_now()};
-    grape_status s = eval_length(res, e, k->data, L, doc_bytes, NULL, eval_bar_update, &bar);
+    grape_status s = eval_length(res, e, k->data, L, doc_bytes, 0, NULL, eval_bar_update, &bar);
     eval_bar_clear();
     grape_evaluator_free(e);
     if (s) {

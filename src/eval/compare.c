@@ -25,9 +25,11 @@ grape_status cmp_run_save(const cmp_run *r, const char *path) {
               r->train_tokens_per_s, r->r1, r->r2);
     for (int i = 0; i < r->n_eval; i++) {
         const cmp_eval *e = &r->ev[i];
-        tb_printf(&b, "eval %d %d %.17g %lld %lld %.17g %d\n", e->length, e->bca, e->bpb, (long long)e->windows,
-                  (long long)e->bytes, e->tokens_per_s, e->eff_ctx);
+        tb_printf(&b, "eval %d %d %.17g %lld %lld %.17g\n", e->length, e->bca, e->bpb, (long long)e->windows,
+                  (long long)e->bytes, e->tokens_per_s);
     }
+    if (r->eff_length)
+        tb_printf(&b, "effctx_text %d %d %lld\n", r->eff_text, r->eff_length, (long long)r->eff_windows);
     if (r->n_pk) tb_printf(&b, "passkey_eff %d\n", r->pk_eff);
     for (int i = 0; i < r->n_pk; i++)
         tb_printf(&b, "passkey %d %.17g %d %d\n", r->pk[i].length, r->pk[i].depth, r->pk[i].hits, r->pk[i].trials);
@@ -48,9 +50,9 @@ static grape_status parse_line(cmp_run *r, const char *line) {
         r->pk[r->n_pk++] = c;
         return GRAPE_OK;
     }
-    if (!strncmp(line, "eval ", 5)) { // records before effective contexts have 6 fields
-        if (r->n_eval == CMP_MAX_EVALS || sscanf(line + 5, "%d %d %lf %lld %lld %lf %d", &e.length, &e.bca, &e.bpb,
-                                                 &w, &by, &e.tokens_per_s, &e.eff_ctx) < 6)
+    if (!strncmp(line, "eval ", 5)) { // a 7th field (per-length effective context of older records) is ignored
+        if (r->n_eval == CMP_MAX_EVALS || sscanf(line + 5, "%d %d %lf %lld %lld %lf", &e.length, &e.bca, &e.bpb,
+                                                 &w, &by, &e.tokens_per_s) < 6)
             return GRAPE_ERR_FORMAT;
         e.windows = w, e.bytes = by;
         r->ev[r->n_eval++] = e;
@@ -59,7 +61,8 @@ static grape_status parse_line(cmp_run *r, const char *line) {
     int ok = sscanf(line, "pe %63s", r->pe) == 1 || sscanf(line, "seed %d", &r->seed) == 1 ||
              sscanf(line, "train_tokens_per_s %lf", &r->train_tokens_per_s) == 1 ||
              sscanf(line, "r1 %lf", &r->r1) == 1 || sscanf(line, "r2 %lf", &r->r2) == 1 ||
-             sscanf(line, "passkey_eff %d", &r->pk_eff) == 1;
+             sscanf(line, "passkey_eff %d", &r->pk_eff) == 1 ||
+             (sscanf(line, "effctx_text %d %d %lld", &r->eff_text, &r->eff_length, &w) == 3 && (r->eff_windows = w));
     return ok ? GRAPE_OK : GRAPE_ERR_FORMAT;
 }
 
@@ -76,25 +79,39 @@ grape_status cmp_run_load(cmp_run *r, const char *path) {
     return s ? error_fail(GRAPE_ERR_FORMAT, "'%s' is not a grape compare run record", path) : GRAPE_OK;
 }
 
+#define CMP_MAX_RATES 4096
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *x, int n) {
+    if (!n) return NAN;
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+// The median interval: a run paused or sharing the machine for a few intervals keeps its typical speed.
 grape_status cmp_read_metrics(cmp_run *r, const char *metrics_path) {
     FILE *f = fopen(metrics_path, "r");
     if (!f) return error_fail(GRAPE_ERR_IO, "cannot read '%s': %s", metrics_path, strerror(errno));
     char line[1024];
-    double inv = 0;
+    double rates[CMP_MAX_RATES];
     int n = 0;
     r->n_curve = 0;
     while (fgets(line, sizeof line, f)) {
         const char *st = strstr(line, "\"step\": "), *tps = strstr(line, "\"tokens_per_s\": "),
                    *v = strstr(line, "\"val_bpb\": ");
         double rate = tps ? strtod(tps + 16, NULL) : 0;
-        if (rate > 0) inv += 1 / rate, n++;
+        if (rate > 0 && n < CMP_MAX_RATES) rates[n++] = rate;
         if (st && v && r->n_curve < CMP_MAX_CURVE) {
             r->curve_step[r->n_curve] = strtod(st + 8, NULL);
             r->curve_bpb[r->n_curve++] = strtod(v + 11, NULL);
         }
     }
     fclose(f);
-    r->train_tokens_per_s = n ? n / inv : NAN; // intervals of equal tokens: the harmonic mean is tokens / time
+    r->train_tokens_per_s = median(rates, n);
     return GRAPE_OK;
 }
 
@@ -134,17 +151,12 @@ static stat run_stat(const cmp_run *runs, int n_runs, const char *pe, int field)
     return stat_of(x, n);
 }
 
-// Effective context from natural text of encoding pe: the curve of the longest evaluated length in mode bca.
+// Effective context from natural text of encoding pe over its seeds (measured with full attention only).
 static stat effctx_stat(const cmp_run *runs, int n_runs, const char *pe, int bca) {
     double x[256];
     int n = 0;
-    for (int i = 0; i < n_runs && n < 256; i++) {
-        const cmp_eval *best = NULL;
-        for (int j = 0; !strcmp(runs[i].pe, pe) && j < runs[i].n_eval; j++)
-            if (runs[i].ev[j].bca == bca && runs[i].ev[j].eff_ctx > 0 && (!best || runs[i].ev[j].length > best->length))
-                best = &runs[i].ev[j];
-        if (best) x[n++] = best->eff_ctx;
-    }
+    for (int i = 0; i < n_runs && n < 256 && !bca; i++)
+        if (!strcmp(runs[i].pe, pe) && runs[i].eff_length) x[n++] = runs[i].eff_text;
     return stat_of(x, n);
 }
 
@@ -259,8 +271,9 @@ static void write_md(textbuf *b, const cmp_budget *bu, const char (*pes)[CMP_NAM
                  "%d (equal to full attention at 1x). Training tokens/s relative to `nope` (same machine, noisy "
                  "when it is shared); R: LEX attention resolution at 1x and 2x the training length, full "
                  "attention. Eff ctx text: the longest context up to which each doubling still lowers the loss by >= 0.01 bits, "
-                 "from the per-position curve of the longest length (docs/EVALUATION.md).",
-              bu->seq);
+                 "from the per-position curve of a full-attention pass at the longest length over %s "
+                 "(docs/EVALUATION.md).",
+              bu->seq, bu->effctx_windows ? "evenly spaced validation windows" : "every validation window");
     if (any_passkey(runs, n_runs))
         tb_printf(b, " Passkey (task mix '%s', %d trials per length x depth, full attention): exact-match accuracy at "
                      "1x over all depths, and eff ctx passkey = the longest length keeping >= 0.9 x that accuracy; "
@@ -283,9 +296,11 @@ static void write_csv(textbuf *b, const cmp_run *runs, int n_runs, int T) {
         for (int j = 0; j < runs[i].n_eval; j++) {
             const cmp_eval *e = &runs[i].ev[j];
             double acc = e->bca ? NAN : pk_accuracy(&runs[i], e->length);
-            tb_printf(b, "%s,%d,%d,%g,%s,%.6f,%lld,%lld,%.1f,%.1f,%.6f,%.6f,%d,", runs[i].pe, runs[i].seed, e->length,
+            tb_printf(b, "%s,%d,%d,%g,%s,%.6f,%lld,%lld,%.1f,%.1f,%.6f,%.6f,", runs[i].pe, runs[i].seed, e->length,
                       (double)e->length / T, mode_name(e->bca), e->bpb, (long long)e->windows, (long long)e->bytes,
-                      e->tokens_per_s, runs[i].train_tokens_per_s, runs[i].r1, runs[i].r2, e->eff_ctx);
+                      e->tokens_per_s, runs[i].train_tokens_per_s, runs[i].r1, runs[i].r2);
+            if (!e->bca && runs[i].eff_length) tb_printf(b, "%d", runs[i].eff_text);
+            tb_printf(b, ",");
             if (isfinite(acc))
                 tb_printf(b, "%.4f,%d\n", acc, runs[i].pk_eff);
             else
@@ -309,7 +324,8 @@ static void write_json(textbuf *b, const cmp_budget *bu, const cmp_run *runs, in
     tb_json_string(b, bu->data);
     tb_printf(b, ", \"task_mix\": ");
     tb_json_string(b, bu->task_mix);
-    tb_printf(b, ", \"passkey_trials\": %d},\n \"runs\": [", bu->passkey_trials);
+    tb_printf(b, ", \"passkey_trials\": %d, \"effctx_windows\": %lld},\n \"runs\": [", bu->passkey_trials,
+              (long long)bu->effctx_windows);
     for (int i = 0; i < n_runs; i++) {
         const cmp_run *r = &runs[i];
         tb_printf(b, "%s\n  {\"pe\": ", i ? "," : "");
@@ -320,13 +336,16 @@ static void write_json(textbuf *b, const cmp_budget *bu, const cmp_run *runs, in
         jnum(b, r->r1);
         tb_printf(b, ", \"r_2x\": ");
         jnum(b, r->r2);
+        if (r->eff_length)
+            tb_printf(b, ",\n   \"effective_context_text\": {\"value\": %d, \"length\": %d, \"windows\": %lld}",
+                      r->eff_text, r->eff_length, (long long)r->eff_windows);
         tb_printf(b, ",\n   \"evals\": [");
         for (int j = 0; j < r->n_eval; j++) {
             const cmp_eval *e = &r->ev[j];
             tb_printf(b, "%s{\"length\": %d, \"mode\": \"%s\", \"bpb\": ", j ? ", " : "", e->length, mode_name(e->bca));
             jnum(b, e->bpb);
-            tb_printf(b, ", \"windows\": %lld, \"bytes\": %lld, \"tokens_per_s\": %.1f, \"effective_context\": %d}",
-                      (long long)e->windows, (long long)e->bytes, e->tokens_per_s, e->eff_ctx);
+            tb_printf(b, ", \"windows\": %lld, \"bytes\": %lld, \"tokens_per_s\": %.1f}", (long long)e->windows,
+                      (long long)e->bytes, e->tokens_per_s);
         }
         if (r->n_pk) {
             tb_printf(b, "],\n   \"passkey\": {\"effective_context\": %d, \"cells\": [", r->pk_eff);

@@ -21,7 +21,6 @@ typedef struct {
     int bca; // 0 full causal, 1 LEX BCA (window = training length)
     double bpb, tokens_per_s;
     int64_t windows, bytes;
-    int eff_ctx; // effective context of this length's per-position curve (eval/effctx.h); 0: not measured
 } cmp_eval;
 
 #define CMP_MAX_PK_CELLS 256
@@ -35,10 +34,14 @@ typedef struct {
 typedef struct {
     char pe[CMP_NAME];
     int seed;
-    double train_tokens_per_s; // harmonic mean of the run's metrics.jsonl intervals (validation excluded)
+    double train_tokens_per_s; // median of the run's metrics.jsonl log intervals (validation excluded)
     double r1, r2;             // LEX attention resolution at 1x and 2x the training length, full attention
     int n_eval;
     cmp_eval ev[CMP_MAX_EVALS];
+    // Effective context from natural text (eval/effctx.h): the per-position curve of its own full-attention pass
+    // at eff_length over eff_windows validation windows (every one, or the budget's effctx_windows evenly spaced).
+    int eff_text, eff_length; // eff_length 0: not measured
+    int64_t eff_windows;
     int n_curve; // validation BPB vs step from metrics.jsonl
     double curve_step[CMP_MAX_CURVE], curve_bpb[CMP_MAX_CURVE];
     int n_pk;    // passkey cells (full attention), 0 when passkey was not measured
@@ -60,6 +63,7 @@ typedef struct {
     int64_t steps, doc_bytes, eval_interval;
     double lr;
     int passkey_trials; // > 0: grape passkey on every run with this many trials per cell
+    int64_t effctx_windows; // windows of the effective-context pass at the longest length, 0 = every one
 } cmp_budget;
 
 // Write results.md, results.csv, results.json, bpb_vs_length.gp, loss_curves.gp and, for runs with passkey cells,

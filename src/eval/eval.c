@@ -39,10 +39,17 @@ uint64_t eval_longest_val_doc(const data_corpus *c) {
     return best;
 }
 
+// Window i of `all` is among the `take` evenly spaced ones: floor((i+1) take / all) > floor(i take / all) holds for
+// exactly `take` values of i in [0, all).
+static int window_taken(int64_t i, int64_t all, int64_t take) {
+    return take >= all || (i + 1) * take / all > i * take / all;
+}
+
 grape_status eval_length(eval_result *r, grape_evaluator *e, const data_corpus *c, int L, int64_t doc_bytes,
-                         double *pos_nats, eval_progress cb, void *ctx) {
+                         int64_t max_windows, double *pos_nats, eval_progress cb, void *ctx) {
     *r = (eval_result){.length = L, .pos_nats = pos_nats};
-    int64_t total = L > 0 ? eval_count_windows(c, L, doc_bytes) : 0;
+    int64_t all = L > 0 ? eval_count_windows(c, L, doc_bytes) : 0, seen = 0;
+    int64_t total = max_windows > 0 && max_windows < all ? max_windows : all;
     if (total == 0)
         return error_fail(GRAPE_ERR_ARG,
                           "no validation document has the %d bytes a window of length %d needs (longest: %llu bytes)",
@@ -55,6 +62,7 @@ grape_status eval_length(eval_result *r, grape_evaluator *e, const data_corpus *
     for (size_t i = 0; i < data_num_docs(c) && !st; i++) {
         const data_doc *d = data_doc_at(c, i);
         for (int64_t w = 0; w < doc_windows(d, L, doc_bytes) && !st; w++) {
+            if (!window_taken(seen++, all, total)) continue;
             const uint8_t *x = d->bytes + (size_t)w * (size_t)L;
             double nats;
             if ((st = grape_model_score(e, x, x + 1, L, loss, &nats)) || (st = data_check(c))) break;

@@ -30,9 +30,11 @@ uint64_t eval_longest_val_doc(const data_corpus *c);
 // Called after every window with windows done and the total.
 typedef void (*eval_progress)(void *ctx, int64_t done, int64_t total);
 
-// Score length L (the evaluator planned for at least L tokens). pos_nats: (L) doubles to accumulate the
+// Score length L (the evaluator planned for at least L tokens). max_windows > 0 scores only that many of the
+// windows, evenly spaced over all of them in document order (window i of n is taken when
+// floor((i+1) max / n) > floor(i max / n)); 0 scores every window. pos_nats: (L) doubles to accumulate the
 // per-position loss into (zeroed here), or NULL. No window at L is GRAPE_ERR_ARG naming the length.
 grape_status eval_length(eval_result *r, grape_evaluator *e, const data_corpus *c, int L, int64_t doc_bytes,
-                         double *pos_nats, eval_progress cb, void *ctx);
+                         int64_t max_windows, double *pos_nats, eval_progress cb, void *ctx);
 
 #endif
