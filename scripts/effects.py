@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Effect sizes against the seed spread, from a `grape compare` directory's results.csv (docs/RESULTS.md).
+
+usage: scripts/effects.py DIR [A:B ...]
+
+Prints markdown: one table per metric with mean ± std over seeds for every encoding, then for each pair A:B the
+paired differences A - B seed by seed (seed s of every encoding saw the same batches), their mean, and the verdict
+of the rule docs/RESULTS.md states:
+  effect  when every seed's difference has the same sign and |mean difference| > 2 x the larger seed std of A, B;
+  within spread otherwise.
+Metrics: bpb at each length and mode, eff_ctx_text, passkey accuracy at 1x, eff_ctx_passkey, r_1x, r_2x, and the
+training tokens/s relative to nope. Standard library only.
+"""
+import csv
+import math
+import sys
+from collections import OrderedDict, defaultdict
+
+
+def load(path):
+    rows = list(csv.DictReader(open(path, newline="")))
+    if not rows:
+        sys.exit(f"effects: {path} has no rows")
+    return rows
+
+
+def num(x):
+    return float(x) if x not in ("", None) else math.nan
+
+
+def run_metrics(rows):
+    """{pe: {seed: {metric: value}}} with one value per run and metric."""
+    runs = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        m = runs[r["pe"]][int(r["seed"])]
+        mult = float(r["mult"])
+        m[f"bpb {mult:g}x {r['mode']}"] = num(r["bpb"])
+        m["train tok/s"] = num(r["train_tokens_per_s"])
+        m["R 1x"], m["R 2x"] = num(r["r_1x"]), num(r["r_2x"])
+        if r["mode"] == "full":
+            m["eff ctx text"] = num(r["eff_ctx_text"])
+            if r["passkey_acc"] != "":
+                m[f"passkey acc {mult:g}x"] = num(r["passkey_acc"])
+                m["eff ctx passkey"] = num(r["eff_ctx_passkey"])
+    nope = runs.get("nope")
+    for pe, seeds in runs.items():
+        for s, m in seeds.items():
+            base = nope.get(s, {}).get("train tok/s") if nope else None
+            m["tok/s vs nope"] = m["train tok/s"] / base if base else math.nan
+    return runs
+
+
+def stat(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    if not xs:
+        return math.nan, math.nan, 0
+    mean = sum(xs) / len(xs)
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return mean, std, len(xs)
+
+
+def fmt(mean, std, n, digits):
+    if n == 0:
+        return "—"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if n > 1 else f"{mean:.{digits}f}"
+
+
+def digits_of(metric):
+    return 4 if metric.startswith("bpb") else 3 if metric.startswith(("R ", "tok/s", "passkey")) else 0
+
+
+def pair(runs, a, b, metric):
+    if a not in runs or b not in runs:
+        return None
+    seeds = sorted(set(runs[a]) & set(runs[b]))
+    d = [runs[a][s].get(metric, math.nan) - runs[b][s].get(metric, math.nan) for s in seeds]
+    d = [x for x in d if not math.isnan(x)]
+    if not d:
+        return None
+    sa = stat([runs[a][s].get(metric, math.nan) for s in seeds])[1]
+    sb = stat([runs[b][s].get(metric, math.nan) for s in seeds])[1]
+    mean = sum(d) / len(d)
+    spread = max(sa, sb)
+    same_sign = all(x > 0 for x in d) or all(x < 0 for x in d)
+    if len(d) < 2:
+        verdict = "no verdict (one seed)"
+    else:
+        verdict = "effect" if same_sign and abs(mean) > 2 * spread else "within spread"
+    return mean, d, spread, verdict
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    runs = run_metrics(load(f"{sys.argv[1]}/results.csv"))
+    metrics = list(OrderedDict.fromkeys(k for pe in runs.values() for m in pe.values() for k in m))
+    order = ["bpb", "eff ctx", "passkey", "R ", "tok/s vs"]
+    metrics = sorted((m for m in metrics if m != "train tok/s"),
+                     key=lambda m: next(i for i, p in enumerate(order + [""]) if m.startswith(p)))
+    seeds = sorted({s for pe in runs.values() for s in pe})
+    print(f"{sys.argv[1]}: {len(runs)} encodings, seeds {seeds}\n")
+    groups = [[m for m in metrics if m.startswith("bpb") and m.endswith("full")],
+              [m for m in metrics if m.startswith("bpb") and m.endswith("bca")],
+              [m for m in metrics if not m.startswith("bpb")]]
+    for group in groups:
+        print("| encoding | seeds | " + " | ".join(group) + " |")
+        print("|---|---:|" + "---:|" * len(group))
+        for pe, by_seed in runs.items():
+            vals = [stat([m.get(k, math.nan) for m in by_seed.values()]) for k in group]
+            if all(v[2] == 0 for v in vals):
+                continue
+            print(f"| {pe} | {len(by_seed)} | " + " | ".join(fmt(*v, digits_of(k)) for v, k in zip(vals, group)) + " |")
+        print()
+    for spec in sys.argv[2:]:
+        a, b = spec.split(":", 1)
+        print(f"\n{a} − {b} (paired by seed; effect: same sign on every seed and |mean| > 2 × the larger seed std)\n")
+        print("| metric | mean difference | per seed | larger seed std | verdict |")
+        print("|---|---:|---|---:|---|")
+        for k in metrics:
+            p = pair(runs, a, b, k)
+            if p:
+                dg = digits_of(k)
+                print(f"| {k} | {p[0]:+.{dg}f} | " + ", ".join(f"{x:+.{dg}f}" for x in p[1]) +
+                      f" | {p[2]:.{dg}f} | {p[3]} |")
+
+
+if __name__ == "__main__":
+    main()
