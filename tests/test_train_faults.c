@@ -65,18 +65,6 @@ static void test_nonfinite(void) {
            s == GRAPE_OK && t_saved_step(dir) == 5 && t_loads(dir));
 }
 
-static unsigned char *slurp(const char *path, long *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)*n);
-    if (!b || fread(b, 1, (size_t)*n, f) != (size_t)*n) exit(2);
-    fclose(f);
-    return b;
-}
-
 static void test_failing_write(void) {
     grape_train_config c = tiny_config(2);
     char dir[300], path[400];
@@ -84,7 +72,7 @@ static void test_failing_write(void) {
     snprintf(path, sizeof path, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
     if (t_train(&c, dir, 0, NULL, NULL, NULL)) exit(2);
     long n0, n1;
-    unsigned char *before = slurp(path, &n0);
+    unsigned char *before = t_read_file(path, &n0);
     grape_train_state st;
     if (ckpt_read_meta(dir, &c, &st)) exit(2);
     c.steps = 4;
@@ -95,7 +83,7 @@ static void test_failing_write(void) {
     t_true("full disk: the failed save says what failed",
            s == GRAPE_ERR_IO && strstr(grape_last_error(), "saving the checkpoint") &&
                strstr(grape_last_error(), "No space left"));
-    unsigned char *after = slurp(path, &n1);
+    unsigned char *after = t_read_file(path, &n1);
     t_true("full disk: the previous checkpoint is byte-identical, no temp file is left",
            after && n0 == n1 && !memcmp(before, after, (size_t)n0) && t_count_temp_files(dir) == 0);
     s = t_train(&c, dir, 1, NULL, NULL, NULL);

@@ -56,23 +56,13 @@ static grape_status count_gather(uint64_t v, uint64_t *all, void *ctx) {
     return GRAPE_OK;
 }
 
-static unsigned char *slurp(const char *dir, long *n) {
-    char path[400];
-    snprintf(path, sizeof path, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)*n);
-    if (!b || fread(b, 1, (size_t)*n, f) != (size_t)*n) exit(2);
-    fclose(f);
-    return b;
-}
-
-static int same_file(const char *a, const char *b) {
+// The checkpoints of run directories a and b are the same bytes.
+static int same_checkpoint(const char *a, const char *b) {
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/%s", a, GRAPE_CHECKPOINT_FILE);
+    snprintf(pb, sizeof pb, "%s/%s", b, GRAPE_CHECKPOINT_FILE);
     long na = -1, nb = -2;
-    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
+    unsigned char *x = t_read_file(pa, &na), *y = t_read_file(pb, &nb);
     int same = x && y && na == nb && !memcmp(x, y, (size_t)na);
     free(x);
     free(y);
@@ -132,7 +122,7 @@ static void test_resume_equals_uninterrupted(void) {
     printf("# losses: step 1 %.9g, step %d %.9g\n", full[0], N, full[N - 1]);
     t_true("resume: every step's loss equals the uninterrupted run's (a group of one changes no bit)", same);
     t_true("resume: the final checkpoint is byte-identical to the uninterrupted run's",
-           same_file(tmp_path("full"), tmp_path("split")));
+           same_checkpoint(tmp_path("full"), tmp_path("split")));
 }
 
 static int stop_at_2(const grape_train_report *r, void *ctx) {
@@ -156,7 +146,7 @@ static void test_stop_and_run(void) {
     if (!s) s = grape_trainer_run(t, NULL, NULL);
     grape_trainer_free(t);
     t_true("run: resumed after the stop, the checkpoint equals the uninterrupted run's",
-           !s && same_file(tmp_path("full"), tmp_path("stop")));
+           !s && same_checkpoint(tmp_path("full"), tmp_path("stop")));
 }
 
 static void expect(const char *name, grape_status got, grape_status want, const char *says) {
