@@ -1,8 +1,8 @@
 // cmd_compare.c — `grape compare`: train every encoding with one budget and seeds, evaluate each checkpoint at
 // 1x..16x the training length (full attention, and LEX BCA for rotary encodings), and write the report files of
 // src/eval/compare.h plus two gnuplot PNGs and commands.txt into DIR (docs/EVALUATION.md).
-// Runs train in this process through the public trainer (grape_trainer_*) one job at a time: one progress line, no child
-// output to parse, and the same code path as `grape train` (commands.txt lists the equivalent commands).
+// Runs train in this process through the public trainer (grape_trainer_*) one job at a time: one progress line, no
+// child output to parse, and the same code path as `grape train` (commands.txt lists the equivalent commands).
 // Under `mpirun -np N`, the ranks form N / --ranks-per-job groups; group g takes the pending runs g, g + groups,
 // ... (training data-parallel inside the group, evaluating on its first rank) and world rank 0 writes the report.
 // Resumable: a run whose DIR/runs/NAME/eval.txt exists is done; a checkpoint short of its steps resumes bit-exactly
@@ -27,7 +27,6 @@
 #include "eval/eval.h"
 #include "core/atomic_file.h"
 #include "eval/resolution.h"
-#include "train/checkpoint.h"
 #include "core/textbuf.h"
 #include "cli/progress.h"
 

@@ -1,4 +1,5 @@
-// cmd_train.c — `grape train`: flags -> grape_train_config, Ctrl-C handling, the progress bar, the summary.
+// cmd_train.c — `grape train`: flags -> grape_train_config, Ctrl-C handling, the progress bar, the summary; the
+// training itself through the public trainer (grape.h, "Training"), as a program embedding libgrape would.
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -12,9 +13,8 @@
 
 #include "cli/cli.h"
 #include "cli/dist.h"
-#include "train/checkpoint.h"
 #include "cli/progress.h"
-#include "train/train.h"
+#include "grape.h"
 
 static void usage(void) {
     printf("usage: grape train [options]\n\n"
