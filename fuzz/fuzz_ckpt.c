@@ -11,12 +11,12 @@
 #include "train/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
-    if (!fuzz_file(CKPT_FILE, data, n)) return 0;
+    if (!fuzz_file(GRAPE_CHECKPOINT_FILE, data, n)) return 0;
     grape_model *m = NULL;
     if (!grape_model_load(&m, fuzz_dir, 1, 1)) grape_model_free(m);
     ckpt_check_resumable(fuzz_dir);
     char path[160];
-    snprintf(path, sizeof path, "%s/%s", fuzz_dir, CKPT_FILE);
+    snprintf(path, sizeof path, "%s/%s", fuzz_dir, GRAPE_CHECKPOINT_FILE);
     st_file *f = NULL;
     if (st_open(&f, path)) return 0;
     for (int i = 0; i < st_num_tensors(f); i++) { // every byte range was checked against the file: bounded

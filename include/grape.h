@@ -557,6 +557,148 @@ GRAPE_API void grape_evaluator_observe(grape_evaluator *e, grape_eval_observer f
 GRAPE_API void grape_evaluator_argmax(grape_evaluator *e, uint8_t *argmax);
 
 // ----------------------------------------------------------------------------------------------------------------
+// Training: the trainer behind `grape train` (docs/TRAINING.md, "Embedding the trainer"). A run lives in a
+// directory: DIR/model.safetensors (weights, AdamW moments, this configuration and the trainer's state, written
+// atomically) and DIR/metrics.jsonl (one line per logged step). A step samples batch x seq windows (grad_accum
+// micro-batches), runs forward and backward, sums the gradient over the group (if any), clips it, applies AdamW
+// with warmup + cosine decay, then validates, logs and checkpoints on the configured intervals. Same
+// configuration, seed and OpenMP thread count => the same bytes; a resumed run continues bit-exactly.
+
+#define GRAPE_CHECKPOINT_FILE "model.safetensors"
+#define GRAPE_METRICS_FILE "metrics.jsonl"
+#define GRAPE_TRAIN_PATH_MAX 1024
+#define GRAPE_TASK_MIX_MAX 64
+
+typedef struct {
+    double lr;           // peak learning rate [1e-3]
+    double min_lr_ratio; // cosine floor as a fraction of the peak [0.1]
+    int64_t warmup;      // linear warmup steps; < 0: min(100, steps/10)
+    int64_t decay_steps; // the cosine reaches the floor at this step and stays there; < 0: steps
+    double beta1, beta2, eps; // [0.9, 0.95, 1e-8]
+    double weight_decay;      // decoupled (p *= 1 - lr*wd), not on RMSNorm gains [0.1]
+    double clip;              // global gradient-norm limit, <= 0: none [1.0]
+} grape_adamw_config;
+
+// Every field that shapes the trajectory is stored in the checkpoint. Defaults in [] (grape_train_config_default),
+// each the `grape train` flag of the same name.
+typedef struct {
+    char preset[16];                    // "micro", "tiny", "small": the model shape when model is unset [tiny]
+    char pe_name[GRAPE_PE_NAME_MAX];    // encoding name with options (grape_pe_parse) [rope]
+    grape_model_config model;           // vocab_size 0: built by grape_train_config_resolve from preset, pe_name
+                                        // and n_layer/n_embd/n_head (> 0 overrides the preset's); else as given
+    char data[GRAPE_TRAIN_PATH_MAX];    // corpus file or directory [data/kjv.txt]
+    char doc_sep[64];                   // document separator of a single-file corpus, "" = none
+    char task_mix[GRAPE_TASK_MIX_MAX];  // "passkey:F[,key=N][,pairs=P][,same=0|1]" rows mixed in, "" = none
+    int batch, seq;                     // sequences per micro-batch and their length; 0: the preset's
+    int grad_accum;                     // micro-batches per step [1]
+    int accum_mean;                     // 0: sum the micro-batch mean losses (official GRAPE code); 1: average
+    int64_t steps;                      // optimizer steps of the run [1000]
+    grape_adamw_config opt;
+    uint64_t seed;                      // model init and data order [42]
+    int64_t eval_interval;              // steps between validations, 0: only at the last step [250]
+    int64_t eval_batches;               // validation batches of `batch` fixed windows [8]
+    int64_t log_interval;               // steps between metrics.jsonl lines [10]
+    int64_t save_interval;              // steps between checkpoints, 0: only at the last step [1000]
+    int threads;                        // OpenMP threads: > 0 is set (omp_set_num_threads) at create/resume, 0 keeps
+                                        // the current count; the count is recorded (another count may change the
+                                        // last bits)
+    int skip_nonfinite;                 // a NaN/Inf loss or gradient: 0 fails the step (GRAPE_ERR_NUMERIC), 1
+                                        // skips it (batch consumed, no update, no metrics line). Not stored.
+} grape_train_config;
+
+// Where a run stands; stored in the checkpoint (elapsed excepted: it continues from metrics.jsonl).
+typedef struct {
+    int64_t step;                   // optimizer steps completed
+    uint64_t rng;                   // data sampler state
+    int64_t tokens;                 // training tokens consumed
+    double elapsed;                 // wall-clock seconds of training, all runs
+    double last_val;                // last validation BPB of the loop, NaN before the first
+    uint64_t data_bytes, data_docs; // identity of the corpus, checked on resume
+} grape_train_state;
+
+// One completed step (grape_trainer_step).
+typedef struct {
+    int64_t step, steps;
+    double loss;          // mean micro-batch loss (nats)
+    double lr, grad_norm; // grad_norm before clipping
+    double tokens_per_s;  // over the steps since the previous logged step
+    double elapsed, eta;  // seconds
+    double val_bpb;       // this step's validation, NaN if none ran
+    double last_val_bpb;  // latest validation so far, NaN if none
+    int logged;           // this step wrote a metrics.jsonl line
+    int skipped;          // non-finite loss or gradient, skipped (skip_nonfinite)
+} grape_train_report;
+
+// Data parallelism (docs/DISTRIBUTED.md): the processes training one model, each on rows
+// [rank*B/size, (rank+1)*B/size) of every micro-batch (size divides batch). The trainer calls these collectives,
+// never a transport itself (grape's CLI plugs MPI in from src/cli/dist_mpi.c; libgrape never links MPI). Each must
+// return the same bits on every rank. Per step: sum_f32 once on the whole gradient vector (one contiguous
+// float32 vector, grape_model_grads), sum_f64 once on {loss, stop request}; per checkpoint: gather_u64 once (the
+// ranks' checksums of parameters and AdamW moments, compared before saving). With size 1 they are still called
+// once per step, so a caller may observe or alter the gradient.
+typedef struct {
+    int rank, size;
+    void *ctx;
+    grape_status (*sum_f32)(float *v, size_t n, void *ctx);           // v: (n) -> element-wise sum over ranks
+    grape_status (*sum_f64)(double *v, size_t n, void *ctx);          // v: (n) -> element-wise sum over ranks
+    grape_status (*gather_u64)(uint64_t v, uint64_t *all, void *ctx); // all: (size), rank r's v in all[r]
+} grape_train_group;
+
+// Defaults above (model unset, batch and seq 0: the preset's).
+GRAPE_API void grape_train_config_default(grape_train_config *cfg);
+// Fill what the configuration leaves to defaults: the model (vocab_size 0) from preset and the size overrides,
+// batch and seq from the preset when 0, model.max_batch/max_seq = batch/seq, the schedule (warmup, decay_steps
+// < 0); pe_name and task_mix become canonical (pe_name parsed onto model.pe). A bad preset, encoding or task mix
+// is GRAPE_ERR_ARG naming it. grape_trainer_create calls it; calling it first shows the resolved values.
+GRAPE_API grape_status grape_train_config_resolve(grape_train_config *cfg);
+// The configuration and state stored in DIR's checkpoint (either may be NULL), checked as grape_trainer_resume
+// checks them before allocating anything: GRAPE_ERR_IO when it is missing, GRAPE_ERR_FORMAT naming the file and
+// the problem when it is malformed, weights-only (grape_model_save) or describes an impossible model.
+GRAPE_API grape_status grape_train_checkpoint(grape_train_config *cfg, grape_train_state *st, const char *dir);
+
+typedef struct grape_trainer grape_trainer; // opaque: model, AdamW state, corpus, sampler, metrics log
+
+// A fresh run into dir (created with its parents): the model initialised from cfg->seed, metrics.jsonl truncated.
+// Nothing is written to the checkpoint before the first save. group NULL: one process; else every rank creates
+// its trainer with the same cfg, and only rank 0 writes files and validates. Impossible values are GRAPE_ERR_ARG
+// naming the `grape train` flag; a missing corpus GRAPE_ERR_IO. *out is NULL on failure.
+GRAPE_API grape_status grape_trainer_create(grape_trainer **out, const grape_train_config *cfg, const char *dir,
+                                            const grape_train_group *group);
+// Continue dir's checkpoint bit-exactly. cfg NULL: its stored configuration; else the run takes cfg's steps, data
+// (the same corpus bytes: checked), eval_interval, eval_batches, log_interval, save_interval, threads and
+// skip_nonfinite, and everything else from the checkpoint. metrics.jsonl is cut after the checkpoint's step.
+// A weights-only or corrupt checkpoint is GRAPE_ERR_FORMAT, a missing one GRAPE_ERR_IO, each naming the file.
+GRAPE_API grape_status grape_trainer_resume(grape_trainer **out, const char *dir, const grape_train_config *cfg,
+                                            const grape_train_group *group);
+GRAPE_API void grape_trainer_free(grape_trainer *t);
+// One optimizer step, then its validation, metrics line and checkpoint when their intervals say (the last step
+// always validates and saves), reported in *r. With a group every rank calls it. A step past the configured steps
+// is GRAPE_ERR_ARG. When a stop was requested (one process: grape_trainer_request_stop since the last step; a
+// group: on any rank, seen at the previous step's sum, so every rank stops after the same step) it saves a
+// checkpoint instead and returns GRAPE_ERR_INTERRUPTED. A non-finite loss or gradient norm is GRAPE_ERR_NUMERIC
+// (no update applied, the checkpoint on disk stays the last good one) unless skip_nonfinite.
+GRAPE_API grape_status grape_trainer_step(grape_trainer *t, grape_train_report *r);
+// Ask the trainer to save and stop at its next grape_trainer_step. Call it between steps (not from a signal
+// handler: set a flag there and call this from the training thread).
+GRAPE_API void grape_trainer_request_stop(grape_trainer *t);
+// Called after every step of grape_trainer_run; a nonzero return requests a stop.
+typedef int (*grape_train_callback)(const grape_train_report *r, void *ctx);
+// Step until the configured steps (a run already there saves its checkpoint once), calling fn (may be NULL) after
+// each step (with a group: on every rank). Returns the first failure of grape_trainer_step.
+GRAPE_API grape_status grape_trainer_run(grape_trainer *t, grape_train_callback fn, void *ctx);
+// Validation bits per byte over the configured eval_batches x batch fixed windows of the validation split, as
+// the loop validates (a measurement: the state and the checkpoint do not change; no collective).
+GRAPE_API grape_status grape_trainer_evaluate(grape_trainer *t, double *val_bpb);
+// Write the checkpoint now (atomically). With a group every rank calls it: the ranks' checksums are compared
+// first (GRAPE_ERR_NUMERIC naming the ranks when they differ, nothing written), rank 0 writes.
+GRAPE_API grape_status grape_trainer_save(grape_trainer *t);
+// The model being trained (its parameters change at every step: call grape_model_params_changed after writing
+// them), the run's resolved configuration and its state.
+GRAPE_API grape_model *grape_trainer_model(grape_trainer *t);
+GRAPE_API const grape_train_config *grape_trainer_config(const grape_trainer *t);
+GRAPE_API const grape_train_state *grape_trainer_state(const grape_trainer *t);
+
+// ----------------------------------------------------------------------------------------------------------------
 // Bindings: the layouts of the public structs a binding fills or reads, so it is built from the library rather
 // than from a copy of this header (tests/torch/common.py builds its ctypes structures this way).
 

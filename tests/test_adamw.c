@@ -9,7 +9,7 @@
 #include "train/adamw.h"
 #include "util.h"
 
-static const adamw_hparams H = {.lr = 1e-3,
+static const grape_adamw_config H = {.lr = 1e-3,
                                 .min_lr_ratio = 0.1,
                                 .warmup = 10,
                                 .decay_steps = 100,
@@ -31,7 +31,7 @@ static void test_schedule(void) {
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         worst = fmax(worst, fabs(adamw_lr(&H, want[i].step) - want[i].lr) / want[i].lr);
     t_check("schedule: warmup and cosine at hand-computed steps", worst, 1e-14);
-    adamw_hparams flat = H;
+    grape_adamw_config flat = H;
     flat.decay_steps = flat.warmup;
     t_check("schedule: decay_steps == warmup goes straight to the floor", fabs(adamw_lr(&flat, 10) - 1e-4), 1e-18);
 }

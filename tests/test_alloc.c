@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "grape.h"
 #include "tmpdir.h"
-#include "train/train.h"
 #include "util.h"
 
 static long n_alloc;
@@ -37,16 +37,17 @@ typedef struct {
     long at_step1, at_step2;
 } step_counts;
 
-static void on_step(const train_report *r, void *ctx) {
+static int on_step(const grape_train_report *r, void *ctx) {
     step_counts *c = ctx;
     if (r->step == 1) c->at_step1 = n_alloc;
     if (r->step == 2) c->at_step2 = n_alloc;
+    return 0;
 }
 
 // Step 2 of 3 (not the last: the last one validates, logs and saves) allocates nothing.
 static void test_train_step(const char *pe) {
-    train_config c;
-    train_config_default(&c);
+    grape_train_config c;
+    grape_train_config_default(&c);
     snprintf(c.preset, sizeof c.preset, "custom");
     c.model = (grape_model_config){.n_layer = 2, .n_embd = 64, .n_head = 2, .vocab_size = 256, .max_batch = 4,
                                    .max_seq = 160};
@@ -57,9 +58,11 @@ static void test_train_step(const char *pe) {
     c.opt.warmup = 1, c.opt.decay_steps = 3;
     c.eval_interval = 0, c.save_interval = 0, c.log_interval = 1000, c.threads = 2;
     step_counts counts = {-1, -1};
-    train_hooks hooks = {.on_step = on_step, .ctx = &counts};
     char name[160];
-    grape_status st = train_run(&c, tmp_path(pe), 0, &hooks, NULL);
+    grape_trainer *t = NULL;
+    grape_status st = grape_trainer_create(&t, &c, tmp_path(pe), NULL);
+    if (!st) st = grape_trainer_run(t, on_step, &counts);
+    grape_trainer_free(t);
     snprintf(name, sizeof name, "%s: training step 2 allocates nothing (%ld allocations)", pe,
              counts.at_step2 - counts.at_step1);
     if (st) printf("# %s\n", grape_last_error());

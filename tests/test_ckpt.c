@@ -1,17 +1,18 @@
 // test_ckpt.c — the public checkpoint API: grape_model_save -> grape_model_load gives bitwise-identical parameters,
 // the same configuration and the same loss; the activation plan can be overridden; missing, truncated, corrupt and
 // foreign files fail with GRAPE_ERR_IO / GRAPE_ERR_FORMAT and a message (leaks: the DEBUG=1 build's LeakSanitizer);
-// a weights-only checkpoint cannot resume (train_run, hence `grape train --resume`, refuses it).
+// a weights-only checkpoint cannot resume (grape_trainer_resume, hence `grape train --resume`, refuses it).
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "tmpdir.h"
 #include "train/checkpoint.h"
 #include "train/safetensors.h"
-#include "train/train.h"
+#include "train_util.h"
 #include "util.h"
 
 enum { B = 2, T = 12 };
@@ -78,10 +79,10 @@ static void test_round_trip(const char *pe) {
     t_true(name, !s && grape_model_get_config(l)->max_batch == 1 && grape_model_get_config(l)->max_seq == 3 * T);
     grape_model_free(l);
 
-    train_config c;
-    train_state st;
+    grape_train_config c;
+    grape_train_state st;
     s = ckpt_read_meta(dir, &c, &st);
-    if (!s) s = train_run(&c, dir, 1, NULL, NULL);
+    if (!s) s = t_train(&c, dir, 1, NULL, NULL, NULL);
     printf("# %s\n", grape_last_error());
     snprintf(name, sizeof name, "%s: a weights-only checkpoint cannot resume", pe);
     t_true(name, s == GRAPE_ERR_FORMAT && strstr(grape_last_error(), "weights only"));
@@ -99,10 +100,10 @@ static void expect(const char *name, const char *dir, int max_batch, grape_statu
 static const char *damaged(const char *name, const char *dir, long cut, long flip) {
     char src[300], dst[300];
     const char *out = tmp_path(name);
-    snprintf(src, sizeof src, "%s/%s", dir, CKPT_FILE);
-    snprintf(dst, sizeof dst, "%s/%s", out, CKPT_FILE);
+    snprintf(src, sizeof src, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
+    snprintf(dst, sizeof dst, "%s/%s", out, GRAPE_CHECKPOINT_FILE);
     FILE *f = fopen(src, "rb");
-    if (!f || ckpt_mkdirs(out)) exit(2);
+    if (!f || atomic_mkdirs(out)) exit(2);
     fseek(f, 0, SEEK_END);
     long n = ftell(f) - cut;
     unsigned char *b = malloc((size_t)n);
@@ -121,11 +122,11 @@ static const char *damaged(const char *name, const char *dir, long cut, long fli
 static const char *rewritten(const char *name, const char *dir, const char *const *kv, int n_kv) {
     char src[320], dst[320];
     const char *out = tmp_path(name);
-    snprintf(src, sizeof src, "%s/%s", dir, CKPT_FILE);
-    snprintf(dst, sizeof dst, "%s/%s", out, CKPT_FILE);
+    snprintf(src, sizeof src, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
+    snprintf(dst, sizeof dst, "%s/%s", out, GRAPE_CHECKPOINT_FILE);
     FILE *f = fopen(src, "rb");
     uint64_t hlen;
-    if (!f || ckpt_mkdirs(out) || fread(&hlen, 8, 1, f) != 1) exit(2);
+    if (!f || atomic_mkdirs(out) || fread(&hlen, 8, 1, f) != 1) exit(2);
     fseek(f, 0, SEEK_END);
     size_t data = (size_t)ftell(f) - 8 - hlen;
     char *h = malloc(hlen), *d = malloc(data);
@@ -154,7 +155,7 @@ static const char *rewritten(const char *name, const char *dir, const char *cons
 static void test_metadata(const char *run) {
     char dir[300], path[320]; // tmp_path's buffers rotate
     snprintf(dir, sizeof dir, "%s", run);
-    snprintf(path, sizeof path, "%s/%s", dir, CKPT_FILE);
+    snprintf(path, sizeof path, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
     st_file *f = NULL;
     grape_status s = st_open(&f, path);
     const char *fmt = s ? NULL : st_meta(f, "format"), *g = s ? NULL : st_meta(f, "grape.format"),
@@ -193,14 +194,14 @@ static void test_errors(void) {
     expect("error: impossible activation plan", dir, -1, GRAPE_ERR_ARG);
     float x = 1;
     st_entry e = {.name = "wte", .ndim = 1, .shape = {1}, .data = &x};
-    snprintf(path, sizeof path, "%s/%s", tmp_path("foreign"), CKPT_FILE);
-    if (ckpt_mkdirs(tmp_path("foreign")) || st_save(path, &e, 1, NULL, 0)) exit(2);
+    snprintf(path, sizeof path, "%s/%s", tmp_path("foreign"), GRAPE_CHECKPOINT_FILE);
+    if (atomic_mkdirs(tmp_path("foreign")) || st_save(path, &e, 1, NULL, 0)) exit(2);
     expect("error: safetensors that is not a grape checkpoint", tmp_path("foreign"), 0, GRAPE_ERR_FORMAT);
     // A v1 checkpoint (one KV-shift gate, ap_paper, the old interleaved sign, folded grape-m-basis) is refused by
     // name, never misread.
     const char *v1[] = {"format", "grape-checkpoint", "format_version", "1"};
-    snprintf(path, sizeof path, "%s/%s", tmp_path("v1"), CKPT_FILE);
-    if (ckpt_mkdirs(tmp_path("v1")) || st_save(path, &e, 1, v1, 2)) exit(2);
+    snprintf(path, sizeof path, "%s/%s", tmp_path("v1"), GRAPE_CHECKPOINT_FILE);
+    if (atomic_mkdirs(tmp_path("v1")) || st_save(path, &e, 1, v1, 2)) exit(2);
     grape_model *m = NULL;
     grape_status s = grape_model_load(&m, tmp_path("v1"), 0, 0);
     printf("# %s\n", grape_last_error());

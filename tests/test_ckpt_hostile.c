@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/atomic_file.h"
 #include "tmpdir.h"
 #include "train/checkpoint.h"
 #include "train_util.h"
@@ -121,8 +122,8 @@ static void edit_tree(json_t *root, const hostile_case *c, unsigned char **data,
 // dir/model.safetensors := the good checkpoint with c applied.
 static void make_case(const char *dir, const hostile_case *c) {
     char path[400];
-    snprintf(path, sizeof path, "%s/%s", dir, CKPT_FILE);
-    if (ckpt_mkdirs(dir)) exit(2);
+    snprintf(path, sizeof path, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
+    if (atomic_mkdirs(dir)) exit(2);
     uint64_t hl;
     memcpy(&hl, good, 8);
     if (c->kind == CUT) return spit(path, good, c->n, NULL, 0);
@@ -223,7 +224,7 @@ static void expect_refused(const char *argv0, const hostile_case *c, const char 
 static void run_case(const hostile_case *c, const char *argv0) {
     char dir[300], path[400], name[200], args[1000];
     snprintf(dir, sizeof dir, "%s", tmp_path("case"));
-    snprintf(path, sizeof path, "%s/%s", dir, CKPT_FILE);
+    snprintf(path, sizeof path, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
     make_case(dir, c);
     grape_model *m = (grape_model *)1;
     grape_status s = grape_model_load(&m, dir, 0, 0);
@@ -243,10 +244,10 @@ static void run_case(const hostile_case *c, const char *argv0) {
 static void make_good(void) {
     snprintf(corpus, sizeof corpus, "%s", tmp_path("corpus.txt"));
     t_write_words(corpus, 65536, 3);
-    train_config c = t_train_config(corpus, 2, 1, 16, 1);
+    grape_train_config c = t_train_config(corpus, 2, 1, 16, 1);
     char path[400];
-    snprintf(path, sizeof path, "%s/%s", tmp_path("good"), CKPT_FILE);
-    if (train_run(&c, tmp_path("good"), 0, NULL, NULL)) exit(2);
+    snprintf(path, sizeof path, "%s/%s", tmp_path("good"), GRAPE_CHECKPOINT_FILE);
+    if (t_train(&c, tmp_path("good"), 0, NULL, NULL, NULL)) exit(2);
     FILE *f = fopen(path, "rb");
     if (!f) exit(2);
     fseek(f, 0, SEEK_END);

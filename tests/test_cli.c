@@ -51,8 +51,8 @@ static void test_train_and_resume(void) {
     const char *dir = tmp_path("run");
     snprintf(args, sizeof args, TRAIN "%s --out %s --steps 2", corpus, dir);
     expect("train with encoding options and size flags", run(args), 0, NULL);
-    train_config c;
-    train_state st;
+    grape_train_config c;
+    grape_train_state st;
     grape_status s = ckpt_read_meta(dir, &c, &st);
     t_true("the checkpoint keeps the options and the sizes",
            !s && !strcmp(c.pe_name, "rope:rotary_dim=8,rope_base=500000") && c.model.pe.rope_base == 500000 &&

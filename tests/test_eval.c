@@ -13,7 +13,7 @@
 #include "grape.h"
 #include "tmpdir.h"
 #include "train/checkpoint.h"
-#include "train/train.h"
+#include "train_util.h"
 #include "util.h"
 
 enum { L = 2, C = 64, H = 2, TW = 1100 }; // TW > 2 * GRAPE_EVAL_CHUNK, with a ragged last chunk
@@ -158,8 +158,8 @@ static int write_corpus(const char *dir, t_rng *r) {
 }
 
 static int train_ckpt(const char *dir, const char *data) {
-    train_config c;
-    train_config_default(&c);
+    grape_train_config c;
+    grape_train_config_default(&c);
     snprintf(c.preset, sizeof c.preset, "custom");
     c.model = (grape_model_config){.n_layer = L, .n_embd = C, .n_head = H, .vocab_size = 256, .max_batch = BT,
                                    .max_seq = TT};
@@ -169,7 +169,7 @@ static int train_ckpt(const char *dir, const char *data) {
     snprintf(c.data, sizeof c.data, "%s", data);
     c.batch = BT, c.seq = TT, c.steps = 40, c.opt.lr = 3e-3, c.opt.warmup = 4, c.opt.decay_steps = 40;
     c.eval_interval = 0, c.eval_batches = 1000, c.log_interval = 10, c.save_interval = 0, c.threads = 2;
-    return train_run(&c, dir, 0, NULL, NULL) == GRAPE_OK;
+    return t_train(&c, dir, 0, NULL, NULL, NULL) == GRAPE_OK;
 }
 
 static void test_checkpoint(t_rng *r) {
@@ -182,8 +182,8 @@ static void test_checkpoint(t_rng *r) {
     grape_model *m = NULL;
     grape_evaluator *e = NULL;
     data_corpus *c = NULL;
-    train_config cfg;
-    train_state st;
+    grape_train_config cfg;
+    grape_train_state st;
     eval_result a, b, v;
     double pa[2 * TT], pb[2 * TT];
     int ok = !ckpt_load_model(&m, &cfg, &st, dir, 1, 1) && !data_open(&c, data, NULL, 0, 1) &&

@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     t_write_words(corpus, 65536, 11);
     snprintf(dir, sizeof dir, "%s", tmp_path("run"));
     snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", dir);
-    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, CKPT_FILE);
+    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
     t_rng r = t_seed(2026);
     int64_t last = -1, first = -1;
     int all_whole = 1, monotone = 1, kept = 1, in_flight = 0;

@@ -162,7 +162,7 @@ static void test_build(void) {
 
 static void test_mix_spec(void) {
     task_mix m;
-    char name[TASK_MIX_MAX];
+    char name[GRAPE_TASK_MIX_MAX];
     int ok = !task_mix_parse(&m, "passkey:0.25") && m.frac == 0.25 && m.key_len == 1 && m.pairs == 1;
     task_mix_name(name, sizeof name, &m);
     t_true("task mix: passkey:0.25 -> defaults, canonical 'passkey:0.25'", ok && !strcmp(name, "passkey:0.25"));

@@ -4,7 +4,6 @@
 // clear errors for impossible configurations and broken checkpoints.
 #include <math.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +13,14 @@
 #include "tmpdir.h"
 #include "train/checkpoint.h"
 #include "train/sample.h"
-#include "train/train.h"
+#include "train_util.h"
 #include "util.h"
 
 enum { B = 8, T = 64 };
 
-static train_config small_config(const char *pe, int64_t steps) {
-    train_config c;
-    train_config_default(&c);
+static grape_train_config small_config(const char *pe, int64_t steps) {
+    grape_train_config c;
+    grape_train_config_default(&c);
     snprintf(c.preset, sizeof c.preset, "custom");
     c.model =
         (grape_model_config){.n_layer = 2, .n_embd = 64, .n_head = 2, .vocab_size = 256, .max_batch = B, .max_seq = T};
@@ -57,7 +56,7 @@ static int read_losses(const char *dir, char losses[][32], int max) {
 }
 
 // Parameters and AdamW moments of two checkpoints are bitwise equal.
-static int same_checkpoint(const char *a, const char *b, const train_config *c) {
+static int same_checkpoint(const char *a, const char *b, const grape_train_config *c) {
     grape_model *ma = NULL, *mb = NULL;
     if (grape_model_create(&ma, &c->model) || grape_model_create(&mb, &c->model)) return 0;
     size_t n = grape_model_num_params(ma);
@@ -87,24 +86,25 @@ static void set_last_elapsed(const char *path, const char *value) {
     if (f) fputs(out, f), fclose(f);
 }
 
-static void stop_at_3(const train_report *r, void *ctx) {
-    if (r->step == 3) *(volatile sig_atomic_t *)ctx = 1;
+static int stop_at_3(const grape_train_report *r, void *ctx) {
+    (void)ctx;
+    return r->step == 3;
 }
 
 static void test_resume(const char *pe) {
     enum { N = 8 };
     char la[N][32], lb[N][32], lc[N][32], name[128];
-    train_config c = small_config(pe, N);
+    grape_train_config c = small_config(pe, N);
     c.grad_accum = 2;
-    train_state st;
-    grape_status s = train_run(&c, tmp_path("full"), 0, NULL, &st);
+    grape_train_state st;
+    grape_status s = t_train(&c, tmp_path("full"), 0, NULL, NULL, &st);
     if (s) printf("# %s\n", grape_last_error());
     snprintf(name, sizeof name, "resume %s: full run of %d steps", pe, N);
     if (!t_true(name, s == GRAPE_OK && st.step == N)) return;
 
-    train_config half = c; // the same schedule (decay_steps = N), stopped half way
+    grape_train_config half = c; // the same schedule (decay_steps = N), stopped half way
     half.steps = N / 2;
-    s = train_run(&half, tmp_path("half"), 0, NULL, &st);
+    s = t_train(&half, tmp_path("half"), 0, NULL, NULL, &st);
     // The last kept line claims 1000 s elapsed (the resumed run must continue from it), and a line logged after
     // the checkpoint (as by a crash between a log and the next save) must be dropped.
     char stale[300];
@@ -112,18 +112,16 @@ static void test_resume(const char *pe) {
     set_last_elapsed(stale, "1000.0");
     FILE *f = fopen(stale, "a");
     if (f) fputs("{\"step\": 6, \"loss\": 9.99}\n", f), fclose(f);
-    if (!s) s = train_run(&c, tmp_path("half"), 1, NULL, &st);
+    if (!s) s = t_train(&c, tmp_path("half"), 1, NULL, NULL, &st);
     snprintf(name, sizeof name, "resume %s: N/2, then resume to N", pe);
     t_true(name, s == GRAPE_OK && st.step == N);
     snprintf(name, sizeof name, "resume %s: \"elapsed\" continues from the last kept metrics line", pe);
     t_true(name, st.elapsed >= 1000.0 && st.elapsed < 1100.0);
 
-    volatile sig_atomic_t stop = 0;
-    train_hooks hooks = {.on_step = stop_at_3, .ctx = (void *)&stop, .stop = &stop};
-    s = train_run(&c, tmp_path("stop"), 0, &hooks, &st);
+    s = t_train(&c, tmp_path("stop"), 0, stop_at_3, NULL, &st);
     snprintf(name, sizeof name, "resume %s: a stop request saves at step 3 and reports INTERRUPTED", pe);
     t_true(name, s == GRAPE_ERR_INTERRUPTED && st.step == 3);
-    s = train_run(&c, tmp_path("stop"), 1, NULL, &st);
+    s = t_train(&c, tmp_path("stop"), 1, NULL, NULL, &st);
 
     int na = read_losses(tmp_path("full"), la, N), nb = read_losses(tmp_path("half"), lb, N),
         nc = read_losses(tmp_path("stop"), lc, N), same = na == N && nb == N && nc == N;
@@ -142,12 +140,12 @@ static void test_resume(const char *pe) {
 #define BPB_BATCH 16
 
 static void test_bpb(void) {
-    train_config c = small_config("rope", BPB_STEPS);
+    grape_train_config c = small_config("rope", BPB_STEPS);
     c.batch = c.model.max_batch = BPB_BATCH;
     c.opt.lr = 1e-2;
     c.eval_batches = 16;
-    train_state st;
-    grape_status s = train_run(&c, tmp_path("bpb"), 0, NULL, &st);
+    grape_train_state st;
+    grape_status s = t_train(&c, tmp_path("bpb"), 0, NULL, NULL, &st);
     if (s) printf("# %s\n", grape_last_error());
     printf("# %d steps x %d tokens: validation %.4f bits/byte\n", BPB_STEPS, BPB_BATCH * T, st.last_val);
     t_check("short run: validation BPB below 3.0", s == GRAPE_OK ? st.last_val : INFINITY, 3.0);
@@ -219,8 +217,8 @@ static void test_cli_interrupt(const char *argv0) {
     kill(pid, SIGINT);
     int status = 0;
     waitpid(pid, &status, 0);
-    train_config c;
-    train_state st = {0};
+    grape_train_config c;
+    grape_train_state st = {0};
     grape_status s = ckpt_read_meta(dir, &c, &st);
     printf("# %s: exit %d, checkpoint at step %lld, %d metrics lines\n", grape,
            WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), (long long)st.step, t_count_lines(metrics));
@@ -239,32 +237,32 @@ static void expect(const char *name, grape_status got, grape_status want) {
 }
 
 static void test_errors(void) {
-    train_config c = small_config("rope", 4);
-    c.batch = 0;
-    expect("error: batch 0", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
+    grape_train_config c = small_config("rope", 4);
+    c.batch = -1; // (0 takes the model's plan, as 0 takes the preset's)
+    expect("error: batch -1", t_train(&c, tmp_path("err"), 0, NULL, NULL, NULL), GRAPE_ERR_ARG);
     c = small_config("rope", -1);
-    expect("error: steps < 0", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
+    expect("error: steps < 0", t_train(&c, tmp_path("err"), 0, NULL, NULL, NULL), GRAPE_ERR_ARG);
     c = small_config("rope", 4);
     c.seq = c.model.max_seq = 1 << 20;
-    expect("error: seq longer than every document", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
-    train_config_default(&c);
+    expect("error: seq longer than every document", t_train(&c, tmp_path("err"), 0, NULL, NULL, NULL), GRAPE_ERR_ARG);
+    grape_train_config_default(&c);
     snprintf(c.preset, sizeof c.preset, "huge");
-    expect("error: unknown preset", train_config_model(&c), GRAPE_ERR_ARG);
-    train_config_default(&c);
+    expect("error: unknown preset", grape_train_config_resolve(&c), GRAPE_ERR_ARG);
+    grape_train_config_default(&c);
     snprintf(c.pe_name, sizeof c.pe_name, "rope+nonsense");
-    expect("error: unknown encoding", train_config_model(&c), GRAPE_ERR_ARG);
+    expect("error: unknown encoding", grape_train_config_resolve(&c), GRAPE_ERR_ARG);
     c = small_config("rope", 4);
     snprintf(c.data, sizeof c.data, "%s", tmp_path("no-such-corpus.txt"));
-    expect("error: missing corpus", train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_IO);
+    expect("error: missing corpus", t_train(&c, tmp_path("err"), 0, NULL, NULL, NULL), GRAPE_ERR_IO);
     c = small_config("rope", 4);
     snprintf(c.doc_sep, sizeof c.doc_sep, "\xff\xfe");
     expect("error: a separator that is not UTF-8 (cannot be stored) fails before training",
-           train_run(&c, tmp_path("err"), 0, NULL, NULL), GRAPE_ERR_ARG);
+           t_train(&c, tmp_path("err"), 0, NULL, NULL, NULL), GRAPE_ERR_ARG);
     c = small_config("rope", 4);
-    expect("error: resume without a checkpoint", train_run(&c, tmp_path("empty"), 1, NULL, NULL), GRAPE_ERR_IO);
+    expect("error: resume without a checkpoint", t_train(&c, tmp_path("empty"), 1, NULL, NULL, NULL), GRAPE_ERR_IO);
 
     char path[300];
-    snprintf(path, sizeof path, "%s/%s", tmp_path("stop"), CKPT_FILE);
+    snprintf(path, sizeof path, "%s/%s", tmp_path("stop"), GRAPE_CHECKPOINT_FILE);
     FILE *f = fopen(path, "r+b");
     if (f) {
         fseek(f, 0, SEEK_END);
@@ -272,7 +270,7 @@ static void test_errors(void) {
         fclose(f);
     }
     c = small_config("grape-ap", 8);
-    expect("error: resume from a truncated checkpoint", train_run(&c, tmp_path("stop"), 1, NULL, NULL),
+    expect("error: resume from a truncated checkpoint", t_train(&c, tmp_path("stop"), 1, NULL, NULL, NULL),
            GRAPE_ERR_FORMAT);
 }
 

@@ -27,7 +27,7 @@ static void write_corpus(void) {
     t_write_words(corpus, 65536, 9);
 }
 
-static train_config tiny_config(int64_t steps) { return t_train_config(corpus, 1, 2, 32, steps); }
+static grape_train_config tiny_config(int64_t steps) { return t_train_config(corpus, 1, 2, 32, steps); }
 
 typedef struct {
     int64_t at, calls; // poison the gradients on call number `at` (1-based)
@@ -41,11 +41,14 @@ static grape_status poison_grads(float *g, size_t n, void *ctx) {
 }
 
 static void test_nonfinite(void) {
-    train_config c = tiny_config(5);
+    grape_train_config c = tiny_config(5);
     poison p = {3, 0, NAN};
-    train_hooks h = {.reduce_grads = poison_grads, .ctx = &p};
+    grape_train_group g = t_group_one(poison_grads, &p); // the gradient "sum" of a group of one poisons it
+    grape_trainer *t = NULL;
     const char *dir = tmp_path("nan");
-    grape_status s = train_run(&c, dir, 0, &h, NULL);
+    grape_status s = grape_trainer_create(&t, &c, dir, &g);
+    if (!s) s = grape_trainer_run(t, NULL, NULL);
+    grape_trainer_free(t);
     printf("# %s\n", grape_last_error());
     t_true("nonfinite: NaN gradient at step 3 stops the run naming the step",
            s == GRAPE_ERR_NUMERIC && strstr(grape_last_error(), "at step 3") && strstr(grape_last_error(), dir));
@@ -54,53 +57,44 @@ static void test_nonfinite(void) {
     p = (poison){3, 0, INFINITY};
     c.skip_nonfinite = 1;
     dir = tmp_path("inf-skip");
-    s = train_run(&c, dir, 0, &h, NULL);
+    s = grape_trainer_create(&t, &c, dir, &g);
+    if (!s) s = grape_trainer_run(t, NULL, NULL);
+    grape_trainer_free(t);
     if (s) printf("# %s\n", grape_last_error());
     t_true("nonfinite: with skip_nonfinite an Inf gradient at step 3 is skipped, the run ends at step 5",
            s == GRAPE_OK && t_saved_step(dir) == 5 && t_loads(dir));
 }
 
-static unsigned char *slurp(const char *path, long *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)*n);
-    if (!b || fread(b, 1, (size_t)*n, f) != (size_t)*n) exit(2);
-    fclose(f);
-    return b;
-}
-
 static void test_failing_write(void) {
-    train_config c = tiny_config(2);
+    grape_train_config c = tiny_config(2);
     char dir[300], path[400];
     snprintf(dir, sizeof dir, "%s", tmp_path("full"));
-    snprintf(path, sizeof path, "%s/%s", dir, CKPT_FILE);
-    if (train_run(&c, dir, 0, NULL, NULL)) exit(2);
+    snprintf(path, sizeof path, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
+    if (t_train(&c, dir, 0, NULL, NULL, NULL)) exit(2);
     long n0, n1;
-    unsigned char *before = slurp(path, &n0);
-    train_state st;
+    unsigned char *before = t_read_file(path, &n0);
+    grape_train_state st;
     if (ckpt_read_meta(dir, &c, &st)) exit(2);
     c.steps = 4;
     setenv("GRAPE_FAULT_WRITE_BYTES", "4096", 1);
-    grape_status s = train_run(&c, dir, 1, NULL, NULL);
+    grape_status s = t_train(&c, dir, 1, NULL, NULL, NULL);
     unsetenv("GRAPE_FAULT_WRITE_BYTES");
     printf("# %s\n", grape_last_error());
     t_true("full disk: the failed save says what failed",
            s == GRAPE_ERR_IO && strstr(grape_last_error(), "saving the checkpoint") &&
                strstr(grape_last_error(), "No space left"));
-    unsigned char *after = slurp(path, &n1);
+    unsigned char *after = t_read_file(path, &n1);
     t_true("full disk: the previous checkpoint is byte-identical, no temp file is left",
            after && n0 == n1 && !memcmp(before, after, (size_t)n0) && t_count_temp_files(dir) == 0);
-    s = train_run(&c, dir, 1, NULL, NULL);
+    s = t_train(&c, dir, 1, NULL, NULL, NULL);
     t_true("full disk: once space is back the run resumes to its end", s == GRAPE_OK && t_saved_step(dir) == 4);
     free(before);
     free(after);
 }
 
-static void truncate_at_step2(const train_report *r, void *ctx) {
+static int truncate_at_step2(const grape_train_report *r, void *ctx) {
     if (r->step == 2 && truncate(ctx, 0)) exit(2);
+    return 0;
 }
 
 static void test_shrinking_corpus(void) {
@@ -108,11 +102,10 @@ static void test_shrinking_corpus(void) {
     snprintf(copy, sizeof copy, "%s", tmp_path("shrinks.txt"));
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", corpus, copy);
     if (system(cmd)) exit(2);
-    train_config c = tiny_config(5);
+    grape_train_config c = tiny_config(5);
     snprintf(c.data, sizeof c.data, "%s", copy);
-    train_hooks h = {.on_step = truncate_at_step2, .ctx = copy};
     setenv("GRAPE_DATA_COPY_MAX", "0", 1);
-    grape_status s = train_run(&c, tmp_path("shrinks"), 0, &h, NULL);
+    grape_status s = t_train(&c, tmp_path("shrinks"), 0, truncate_at_step2, copy, NULL);
     unsetenv("GRAPE_DATA_COPY_MAX");
     printf("# %s\n", grape_last_error());
     t_true("shrinking corpus: a mapped corpus truncated after step 2 stops the run naming it (no SIGBUS)",

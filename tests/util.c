@@ -118,6 +118,18 @@ int t_count_temp_files(const char *dir) {
     return n;
 }
 
+unsigned char *t_read_file(const char *path, long *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n > 0 ? (size_t)*n : 1);
+    if (!b || fread(b, 1, (size_t)*n, f) != (size_t)*n) exit(2);
+    fclose(f);
+    return b;
+}
+
 int t_count_lines(const char *path) {
     FILE *f = fopen(path, "r");
     int n = 0;

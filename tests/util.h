@@ -37,6 +37,8 @@ void t_write_words(const char *path, long bytes, uint64_t seed);
 // Files in dir whose name holds ".tmp." (the atomic writer's temp files).
 int t_count_temp_files(const char *dir);
 
+// The whole file at path in a malloc'd buffer (*n bytes), NULL when it cannot be opened; exits 2 on a failed read.
+unsigned char *t_read_file(const char *path, long *n);
 // Newline characters in the file at path (0 when it cannot be read).
 int t_count_lines(const char *path);
 

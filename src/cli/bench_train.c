@@ -1,4 +1,4 @@
-// bench_train.c — `grape bench train`: tokens/s and GFLOP/s of the real training step (train_run on the corpus:
+// bench_train.c — `grape bench train`: tokens/s and GFLOP/s of the real training step (grape_trainer_run on the corpus:
 // sample, forward, backward, clip, AdamW), the median over timed steps after warm-up steps.
 //
 // Flop count (llm.c / PaLM convention, stated so numbers are comparable): per token 6N + 12·L·C·T, where N counts
@@ -15,9 +15,7 @@
 #include "cli/bench_util.h"
 #include "cli/cli.h"
 #include "core/prof.h"
-#include "train/checkpoint.h"
-#include "train/metrics.h"
-#include "train/train.h"
+#include "grape.h"
 
 typedef struct {
     double *seconds; // per step
@@ -27,12 +25,13 @@ typedef struct {
     int cpu_clock;
 } step_times;
 
-static void record(const train_report *r, void *ctx) {
+static int record(const grape_train_report *r, void *ctx) {
     step_times *t = ctx;
     if (r->step >= 1 && r->step <= t->n && r->tokens_per_s > 0)
         t->seconds[r->step - 1] = t->tokens_per_step / r->tokens_per_s;
     if (t->profile_to && r->step == t->profile_from) prof_start(t->cpu_clock);
     if (t->profile_to && r->step == t->profile_to) prof_stop();
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -41,7 +40,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 // Parameters of the configured model (a 1x1 plan: only the count is needed).
-static size_t count_params(const train_config *c) {
+static size_t count_params(const grape_train_config *c) {
     grape_model_config mc = c->model;
     mc.max_batch = mc.max_seq = 1;
     grape_model *m = NULL;
@@ -51,15 +50,15 @@ static size_t count_params(const train_config *c) {
 }
 
 static void remove_run(const char *dir) {
-    char p[TRAIN_PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/%s", dir, CKPT_FILE);
+    char p[GRAPE_TRAIN_PATH_MAX + 32];
+    snprintf(p, sizeof p, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
     unlink(p);
-    snprintf(p, sizeof p, "%s/%s", dir, METRICS_FILE);
+    snprintf(p, sizeof p, "%s/%s", dir, GRAPE_METRICS_FILE);
     unlink(p);
     rmdir(dir);
 }
 
-static int parse(int argc, char **argv, train_config *c, long *warm, long *timed, int *json, int *profile) {
+static int parse(int argc, char **argv, grape_train_config *c, long *warm, long *timed, int *json, int *profile) {
     static const char *const known[] = {"--preset",       "--pe",      "--batch", "--seq", "--steps",
                                         "--warmup-steps", "--threads", "--data",  NULL};
     static const char *const booleans[] = {"--json", "--profile", NULL};
@@ -69,7 +68,7 @@ static int parse(int argc, char **argv, train_config *c, long *warm, long *timed
         !args_long(&a, "--seq", 1, 1 << 20, &T) || !args_long(&a, "--steps", 1, 1000, timed) ||
         !args_long(&a, "--warmup-steps", 0, 100, warm) || !args_long(&a, "--threads", 0, 4096, &threads))
         return 0;
-    train_config_default(c);
+    grape_train_config_default(c);
     const char *s;
     if ((s = args_str(&a, "--preset"))) snprintf(c->preset, sizeof c->preset, "%s", s);
     if ((s = args_str(&a, "--pe"))) snprintf(c->pe_name, sizeof c->pe_name, "%s", s);
@@ -86,7 +85,7 @@ static int parse(int argc, char **argv, train_config *c, long *warm, long *timed
     *json = args_flag(&a, "--json");
     *profile = args_flag(&a, "--profile");
     c->steps += *profile; // the profile ends before the last step, whose validation and checkpoint it must not see
-    if (train_config_model(c)) return !cli_error("bench train: %s", grape_last_error());
+    if (grape_train_config_resolve(c)) return !cli_error("bench train: %s", grape_last_error());
     return 1;
 }
 
@@ -100,7 +99,7 @@ int bench_train(int argc, char **argv) {
                "per step over the N timed steps; with --threads 1 in the thread's CPU time (immune to other load).\n");
         return 0;
     }
-    train_config c;
+    grape_train_config c;
     long warm = 1, timed = 5;
     int json = 0, profile = 0;
     if (!parse(argc, argv, &c, &warm, &timed, &json, &profile)) return 1;
@@ -108,8 +107,10 @@ int bench_train(int argc, char **argv) {
     step_times st = {calloc((size_t)c.steps, sizeof(double)), c.steps, (double)c.batch * c.seq * c.grad_accum,
                      warm, profile ? warm + timed : 0, c.threads == 1};
     if (!st.seconds || !mkdtemp(dir)) return free(st.seconds), cli_error("bench train: cannot set up a run");
-    train_hooks hooks = {.on_step = record, .ctx = &st};
-    grape_status s = train_run(&c, dir, 0, &hooks, NULL);
+    grape_trainer *t = NULL;
+    grape_status s = grape_trainer_create(&t, &c, dir, NULL);
+    if (!s) s = grape_trainer_run(t, record, &st);
+    grape_trainer_free(t);
     remove_run(dir);
     if (s)
         return free(st.seconds), cli_error("bench train: %s%s", grape_last_error(),

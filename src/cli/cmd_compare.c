@@ -1,8 +1,8 @@
 // cmd_compare.c — `grape compare`: train every encoding with one budget and seeds, evaluate each checkpoint at
 // 1x..16x the training length (full attention, and LEX BCA for rotary encodings), and write the report files of
 // src/eval/compare.h plus two gnuplot PNGs and commands.txt into DIR (docs/EVALUATION.md).
-// Runs train in this process through the trainer (train_run) one job at a time: one progress line, no child
-// output to parse, and the same code path as `grape train` (commands.txt lists the equivalent commands).
+// Runs train in this process through the public trainer (grape_trainer_*) one job at a time: one progress line, no
+// child output to parse, and the same code path as `grape train` (commands.txt lists the equivalent commands).
 // Under `mpirun -np N`, the ranks form N / --ranks-per-job groups; group g takes the pending runs g, g + groups,
 // ... (training data-parallel inside the group, evaluating on its first rank) and world rank 0 writes the report.
 // Resumable: a run whose DIR/runs/NAME/eval.txt exists is done; a checkpoint short of its steps resumes bit-exactly
@@ -23,12 +23,12 @@
 #include "eval/compare.h"
 #include "eval/effctx.h"
 #include "eval/passkey.h"
+#include "train/task_mix.h" // the passkey layout the evaluation builds (key length)
 #include "eval/eval.h"
 #include "core/atomic_file.h"
 #include "eval/resolution.h"
-#include "train/checkpoint.h"
 #include "core/textbuf.h"
-#include "train/progress.h"
+#include "cli/progress.h"
 
 #define CMP_MAX_PES 64
 #define CMP_MAX_SEEDS 64
@@ -79,7 +79,7 @@ typedef struct {
     int job, n_jobs, cur_L; // cur_L: the length being evaluated
     double t0, done, total, base;
     char what[160];
-    train_group world, group; // this process in the launch, and in its rank group
+    grape_train_group world, group; // this process in the launch, and in its rank group
     int n_groups, color;      // color: this process's group, which runs the pending runs color, color + n_groups, ...
 } compare;
 
@@ -100,12 +100,13 @@ static void show(compare *cp, const char *detail, int newline) {
     fflush(stderr);
 }
 
-static void on_train_step(const train_report *r, void *ctx) {
+static int on_train_step(const grape_train_report *r, void *ctx) {
     compare *cp = ctx;
     char d[64];
     cp->done = cp->base + (double)r->step * cp->b.batch * cp->b.seq;
     snprintf(d, sizeof d, " step %lld/%lld", (long long)r->step, (long long)r->steps);
     show(cp, d, 0);
+    return 0;
 }
 
 static void on_eval_window(void *ctx, int64_t done, int64_t total) {
@@ -199,8 +200,8 @@ static void run_dir(char *buf, size_t n, const compare *cp, const char *pe, int 
     if (snprintf(buf, n, "%s/runs/%s-s%d", cp->out, pe, seed) >= (int)n) buf[0] = '\0';
 }
 
-static int train_cfg(train_config *c, const compare *cp, const char *pe, int seed) {
-    train_config_default(c);
+static int train_cfg(grape_train_config *c, const compare *cp, const char *pe, int seed) {
+    grape_train_config_default(c);
     snprintf(c->preset, sizeof c->preset, "%s", cp->b.preset);
     snprintf(c->pe_name, sizeof c->pe_name, "%s", pe);
     snprintf(c->data, sizeof c->data, "%s", cp->b.data);
@@ -209,7 +210,7 @@ static int train_cfg(train_config *c, const compare *cp, const char *pe, int see
     c->eval_interval = cp->b.eval_interval, c->eval_batches = EVAL_BATCHES, c->save_interval = cp->b.eval_interval;
     c->log_interval = cp->b.steps >= 50 ? cp->b.steps / 50 : 1;
     c->threads = omp_get_max_threads();
-    if (train_config_model(c)) return !cli_error("compare: %s: %s", pe, grape_last_error());
+    if (grape_train_config_resolve(c)) return !cli_error("compare: %s", grape_last_error());
     return 1;
 }
 
@@ -221,11 +222,10 @@ static int is_rotary(const char *pe) {
 
 // Training steps already in DIR's checkpoint (0 when there is none).
 static int64_t steps_done(const char *dir) {
-    train_config c;
-    train_state st;
+    grape_train_state st;
     char path[2048];
-    path_in(path, sizeof path, dir, CKPT_FILE);
-    return access(path, F_OK) == 0 && !ckpt_read_meta(dir, &c, &st) ? st.step : 0;
+    path_in(path, sizeof path, dir, GRAPE_CHECKPOINT_FILE);
+    return access(path, F_OK) == 0 && !grape_train_checkpoint(NULL, &st, dir) ? st.step : 0;
 }
 
 // Windows of the effective-context pass: every validation window at the longest length, or the budget's number.
@@ -245,16 +245,19 @@ static double eval_units(const compare *cp, const char *pe) {
 }
 
 static int train_job(compare *cp, const char *pe, int seed, const char *dir) {
-    train_config c;
+    grape_train_config c;
     if (!train_cfg(&c, cp, pe, seed)) return 0;
     int64_t have = steps_done(dir);
     snprintf(cp->what, sizeof cp->what, "train %s seed %d", pe, seed);
     cp->job++;
     cp->base = cp->done - (double)have * cp->b.batch * cp->b.seq;
     show(cp, have ? " (resuming)" : "", 1);
-    train_hooks hooks = {.on_step = on_train_step, .ctx = cp, .group = &cp->group};
-    train_state st;
-    grape_status s = have >= c.steps ? GRAPE_OK : train_run(&c, dir, have > 0, &hooks, &st);
+    grape_trainer *t = NULL;
+    const grape_train_group *group = dist_trainer_group(&cp->group);
+    grape_status s = GRAPE_OK;
+    if (have < c.steps) s = have ? grape_trainer_resume(&t, dir, &c, group) : grape_trainer_create(&t, &c, dir, group);
+    if (!s && t) s = grape_trainer_run(t, on_train_step, cp);
+    grape_trainer_free(t);
     if (s) return !cli_error("compare: training %s seed %d: %s (run again to resume)", pe, seed, grape_last_error());
     cp->done = cp->base + (double)c.steps * cp->b.batch * cp->b.seq;
     return 1;
@@ -350,7 +353,7 @@ static int eval_job(compare *cp, const char *pe, int seed, const char *dir) {
     cmp_run r = {.seed = seed, .r1 = NAN, .r2 = NAN};
     snprintf(r.pe, sizeof r.pe, "%s", pe);
     grape_evaluator *e = NULL;
-    int ok = !ckpt_load_model(&m, NULL, NULL, dir, 1, 1) && !grape_evaluator_create(&e, m, cp->lengths[cp->n_len - 1]) &&
+    int ok = !grape_model_load(&m, dir, 1, 1) && !grape_evaluator_create(&e, m, cp->lengths[cp->n_len - 1]) &&
              eval_all(cp, m, e, &r, is_rotary(pe)) && effctx_pass(cp, m, e, &r) &&
              (!cp->b.passkey_trials || passkey_all(cp, m, e, &r));
     grape_evaluator_free(e);
@@ -526,13 +529,12 @@ static int parse(compare *cp, const cli_args *a) {
         return 0;
     long pk_trials = 20, eff_windows = 0;
     const char *mix = args_str(a, "--task-mix");
-    task_mix tm;
     if (!args_long(a, "--passkey-trials", 1, 1000000, &pk_trials) ||
         !args_long(a, "--effctx-windows", 0, 1L << 40, &eff_windows))
         return 0;
     cp->b.effctx_windows = eff_windows;
-    if (mix && task_mix_parse(&tm, mix)) return !cli_error("compare: --task-mix: %s", grape_last_error());
-    if (mix) task_mix_name(cp->b.task_mix, sizeof cp->b.task_mix, &tm);
+    if (mix && snprintf(cp->b.task_mix, sizeof cp->b.task_mix, "%s", mix) >= (int)sizeof cp->b.task_mix)
+        return !cli_error("compare: --task-mix is too long");
     cp->b.passkey_trials = mix || args_flag(a, "--passkey") ? (int)pk_trials : 0;
     if (max_mult & (max_mult - 1)) return !cli_error("compare: --max-mult must be a power of two, got %ld", max_mult);
     if (cp->world.size % per_job)
@@ -547,9 +549,10 @@ static int parse(compare *cp, const cli_args *a) {
     snprintf(b->data, sizeof b->data, "%s", data ? data : "data/kjv.txt");
     b->steps = steps, b->batch = (int)batch, b->seq = (int)seq, b->lr = lr;
     b->eval_interval = interval > 0 ? interval : (steps >= 10 ? steps / 10 : 1);
-    train_config c; // resolves the preset's batch and seq
+    grape_train_config c; // resolves the preset's batch and seq, and the canonical task mix
     if (!train_cfg(&c, cp, cp->pes[0], 1)) return 0;
     b->batch = c.batch, b->seq = c.seq;
+    memcpy(b->task_mix, c.task_mix, sizeof b->task_mix);
     if (b->batch % per_job)
         return !cli_error("compare: --batch %d cannot be split across --ranks-per-job %ld", b->batch, per_job);
     if (b->seq % 2) return !cli_error("compare: --seq must be even (BCA blocks are seq/2), got %d", b->seq);
@@ -565,7 +568,7 @@ static int parse(compare *cp, const cli_args *a) {
 static int mkdirs(const char *dir) {
     char buf[2048];
     snprintf(buf, sizeof buf, "%s/runs", dir);
-    if (ckpt_mkdirs(buf)) return !cli_error("compare: cannot create %s: %s", buf, grape_last_error());
+    if (atomic_mkdirs(buf)) return !cli_error("compare: cannot create %s: %s", buf, grape_last_error());
     return 1;
 }
 

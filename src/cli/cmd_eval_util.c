@@ -12,7 +12,7 @@
 
 #include "cli/cli.h"
 #include "train/checkpoint.h"
-#include "train/progress.h"
+#include "cli/progress.h"
 
 double eval_now(void) {
     struct timespec ts;

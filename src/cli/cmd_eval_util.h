@@ -8,15 +8,14 @@
 #include "cli/cli.h"
 #include "grape.h"
 #include "train/data.h"
-#include "train/train.h"
 
 #define EVAL_MAX_LENGTHS 32
 #define EVAL_MAX_LENGTH (1 << 20)
 
 typedef struct {
     grape_model *m; // planned for 1 x 1: the evaluator owns the window's buffers
-    train_config cfg;
-    train_state st;
+    grape_train_config cfg;
+    grape_train_state st;
     data_corpus *data;
 } eval_ckpt;
 

@@ -34,8 +34,8 @@ static void put_byte(uint8_t b, void *ctx) {
 
 // The checkpoint's model, planned for one sequence.
 static int load_model(grape_model **m, const char *dir) {
-    train_config c;
-    train_state st;
+    grape_train_config c;
+    grape_train_state st;
     if (ckpt_load_model(m, &c, &st, dir, 1, 0)) return !cli_error("sample: %s", grape_last_error());
     char name[GRAPE_PE_NAME_MAX];
     grape_pe_name(name, sizeof name, &c.model.pe); // canonical: the kinds and every non-default option

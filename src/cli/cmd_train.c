@@ -1,4 +1,5 @@
-// cmd_train.c — `grape train`: flags -> train_config, Ctrl-C handling, the progress bar, the summary.
+// cmd_train.c — `grape train`: flags -> grape_train_config, Ctrl-C handling, the progress bar, the summary; the
+// training itself through the public trainer (grape.h, "Training"), as a program embedding libgrape would.
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -12,9 +13,8 @@
 
 #include "cli/cli.h"
 #include "cli/dist.h"
-#include "train/checkpoint.h"
-#include "train/progress.h"
-#include "train/train.h"
+#include "cli/progress.h"
+#include "grape.h"
 
 static void usage(void) {
     printf("usage: grape train [options]\n\n"
@@ -109,9 +109,10 @@ static int term_width(void) {
 // keeps the bar from changing width between redraws.
 #define PROGRESS_TEXT_COLS 100
 
-static void on_step(const train_report *r, void *ctx) {
+// After every step (on every rank): the progress line, and a stop request once a signal came.
+static int on_step(const grape_train_report *r, void *ctx) {
     const progress_ctx *p = ctx;
-    if (p->quiet || (!p->tty && !r->logged)) return;
+    if (p->quiet || (!p->tty && !r->logged)) return stop_flag != 0;
     char line[512];
     int cols = p->tty ? term_width() : 0, bar = cols - PROGRESS_TEXT_COLS;
     progress_format(line, sizeof line, r, bar > 40 ? 40 : bar < 10 ? 0 : bar);
@@ -122,6 +123,7 @@ static void on_step(const train_report *r, void *ctx) {
         printf("\r%s\033[K%s", line, isnan(r->val_bpb) && r->step < r->steps ? "" : "\n");
     }
     fflush(stdout);
+    return stop_flag != 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -149,10 +151,10 @@ static int unescape(char *dst, size_t cap, const char *src) {
     return n > 0;
 }
 
-// One row per flag: where its value goes in train_config. Fixed flags shape the trajectory: a resumed run keeps
+// One row per flag: where its value goes in grape_train_config. Fixed flags shape the trajectory: a resumed run keeps
 // the checkpoint's values and accepts such a flag only when it repeats the checkpoint's value. Resumable flags
 // may change on --resume.
-typedef enum { FL_INT, FL_I64, FL_SEED, FL_DBL, FL_STR, FL_SEP, FL_BOOL, FL_PE, FL_MIX } flag_kind;
+typedef enum { FL_INT, FL_I64, FL_SEED, FL_DBL, FL_STR, FL_SEP, FL_BOOL, FL_PE } flag_kind;
 
 typedef struct {
     const char *flag;
@@ -162,7 +164,7 @@ typedef struct {
 } train_flag;
 
 #define TF(flag, kind, member, lo, hi)                                                                              \
-    { flag, kind, offsetof(train_config, member), sizeof(((train_config *)0)->member), lo, hi }
+    { flag, kind, offsetof(grape_train_config, member), sizeof(((grape_train_config *)0)->member), lo, hi }
 #define BIG 1125899906842624.0 // 2^50 steps or intervals
 
 static const train_flag fixed_flags[] = {
@@ -177,7 +179,7 @@ static const train_flag fixed_flags[] = {
     TF("--accum-mean", FL_BOOL, accum_mean, 0, 1),
     TF("--seed", FL_SEED, seed, 0, 4611686018427387904.0),
     TF("--doc-sep", FL_SEP, doc_sep, 0, 0),
-    TF("--task-mix", FL_MIX, task_mix, 0, 0),
+    TF("--task-mix", FL_STR, task_mix, 0, 0),
     TF("--lr", FL_DBL, opt.lr, 1e-12, 10),
     TF("--min-lr-ratio", FL_DBL, opt.min_lr_ratio, 0, 1),
     TF("--warmup", FL_I64, opt.warmup, 0, BIG),
@@ -218,7 +220,7 @@ static int given(const cli_args *a, const train_flag *f) {
 }
 
 // The value of flag f (if given) into its field of c; prints and returns 0 on a bad value.
-static int set_flag(const cli_args *a, const train_flag *f, train_config *c) {
+static int set_flag(const cli_args *a, const train_flag *f, grape_train_config *c) {
     char *p = (char *)c + f->off;
     const char *s = args_str(a, f->flag);
     long v = 0;
@@ -241,14 +243,8 @@ static int set_flag(const cli_args *a, const train_flag *f, train_config *c) {
         if (s && !unescape(p, f->size, s))
             return !cli_error("%s wants a non-empty separator without NUL bytes, got '%s'", f->flag, s);
         return 1;
-    case FL_MIX: { // stored canonical, so a resumed run compares like with like
-        task_mix m;
-        if (s && task_mix_parse(&m, s)) return !cli_error("--task-mix: %s", grape_last_error());
-        if (s) task_mix_name(p, f->size, &m);
-        return 1;
-    }
-    case FL_STR:
-    case FL_PE:
+    case FL_STR: // --pe and --task-mix are made canonical by grape_train_config_resolve, so a resumed run
+    case FL_PE:  // compares like with like
         if (s && strlen(s) >= f->size) return !cli_error("%s is too long", f->flag);
         if (s) strcpy(p, s);
         return 1;
@@ -256,14 +252,14 @@ static int set_flag(const cli_args *a, const train_flag *f, train_config *c) {
     return 1;
 }
 
-static int set_flags(const cli_args *a, const train_flag *flags, int n, train_config *c) {
+static int set_flags(const cli_args *a, const train_flag *flags, int n, grape_train_config *c) {
     for (int i = 0; i < n; i++)
         if (!set_flag(a, &flags[i], c)) return 0;
     return 1;
 }
 
 // The value of f in c as the user would type it.
-static void format_flag(char *buf, size_t n, const train_flag *f, const train_config *c) {
+static void format_flag(char *buf, size_t n, const train_flag *f, const grape_train_config *c) {
     const char *p = (const char *)c + f->off;
     switch (f->kind) {
     case FL_INT: snprintf(buf, n, "%d", *(const int *)p); break;
@@ -273,34 +269,26 @@ static void format_flag(char *buf, size_t n, const train_flag *f, const train_co
     case FL_BOOL: snprintf(buf, n, "%s", *(const int *)p ? "on" : "off"); break;
     case FL_SEP:
     case FL_STR:
-    case FL_MIX:
     case FL_PE: snprintf(buf, n, "'%s'", p); break;
     }
 }
 
-static int same_flag(const train_flag *f, const train_config *x, const train_config *y) {
+static int same_flag(const train_flag *f, const grape_train_config *x, const grape_train_config *y) {
     const char *p = (const char *)x + f->off, *q = (const char *)y + f->off;
-    if (f->kind == FL_STR || f->kind == FL_SEP || f->kind == FL_PE || f->kind == FL_MIX) return !strcmp(p, q);
+    if (f->kind == FL_STR || f->kind == FL_SEP || f->kind == FL_PE) return !strcmp(p, q);
     if (f->kind == FL_DBL) return *(const double *)p == *(const double *)q;
     return !memcmp(p, q, f->size);
 }
 
-// pe_name -> the canonical name of the encoding it describes (options in table order, defaults dropped).
-static int canonical_pe(train_config *c) {
-    grape_pe_config pe = c->model.pe;
-    if (grape_pe_parse(&pe, c->pe_name)) return !cli_error("--pe: %s", grape_last_error());
-    grape_pe_name(c->pe_name, sizeof c->pe_name, &pe);
-    return 1;
-}
-
 // The configuration of a resumed run: the checkpoint's, with the resumable flags applied. A fixed flag is accepted
 // when it repeats the checkpoint's value (the same command re-run with --resume appended), refused otherwise.
-static int resume_config(const cli_args *a, const char *dir, train_config *c) {
-    train_state st;
-    if (ckpt_read_meta(dir, c, &st)) return !cli_error("cannot resume from %s: %s", dir, grape_last_error());
-    train_config want = *c;
+static int resume_config(const cli_args *a, const char *dir, grape_train_config *c) {
+    if (grape_train_checkpoint(c, NULL, dir)) return !cli_error("cannot resume from %s: %s", dir, grape_last_error());
+    grape_train_config want = *c;
     grape_pe_name(c->pe_name, sizeof c->pe_name, &c->model.pe);
-    if (!set_flags(a, fixed_flags, N_FIXED, &want) || (args_str(a, "--pe") && !canonical_pe(&want))) return 0;
+    if (!set_flags(a, fixed_flags, N_FIXED, &want)) return 0;
+    if ((args_str(a, "--pe") || args_str(a, "--task-mix")) && grape_train_config_resolve(&want)) // canonical names
+        return !cli_error("%s", grape_last_error());
     for (int i = 0; i < N_FIXED; i++) {
         const train_flag *f = &fixed_flags[i];
         if (!given(a, f) || same_flag(f, &want, c)) continue;
@@ -318,10 +306,10 @@ static int resume_config(const cli_args *a, const char *dir, train_config *c) {
     return set_flags(a, resumable_flags, N_RESUMABLE, c);
 }
 
-static int fresh_config(const cli_args *a, train_config *c) {
-    train_config_default(c);
+static int fresh_config(const cli_args *a, grape_train_config *c) {
+    grape_train_config_default(c);
     if (!set_flags(a, fixed_flags, N_FIXED, c) || !set_flags(a, resumable_flags, N_RESUMABLE, c)) return 0;
-    if (train_config_model(c)) return !cli_error("%s", grape_last_error());
+    if (grape_train_config_resolve(c)) return !cli_error("%s", grape_last_error());
     const grape_model_config *m = &c->model;
     if (m->n_embd % m->n_head)
         return !cli_error("--n-embd %d is not divisible by --n-head %d", m->n_embd, m->n_head);
@@ -334,7 +322,7 @@ static int fresh_config(const cli_args *a, train_config *c) {
     return s ? !cli_error("--pe %s: %s", c->pe_name, grape_last_error()) : 1;
 }
 
-static const char *ranks_text(const train_group *world) {
+static const char *ranks_text(const grape_train_group *world) {
     static char buf[64];
     buf[0] = '\0';
     if (world->size > 1) snprintf(buf, sizeof buf, " x %d ranks", world->size);
@@ -342,7 +330,7 @@ static const char *ranks_text(const train_group *world) {
 }
 
 // Size and time of the gradient all-reduces on rank 0, for scaling estimates (docs/DISTRIBUTED.md).
-static void print_comm(const train_group *world, double train_s) {
+static void print_comm(const grape_train_group *world, double train_s) {
     dist_stats d = dist_grad_stats();
     double n = (double)d.calls;
     if (d.calls)
@@ -357,7 +345,7 @@ static int report_status(grape_status s) {
     return s == GRAPE_ERR_INTERRUPTED ? 128 + (stop_flag ? (int)stop_flag : SIGTERM) : 1;
 }
 
-static int report_error(grape_status s, const train_config *c, const char *dir) {
+static int report_error(grape_status s, const grape_train_config *c, const char *dir) {
     if (s == GRAPE_ERR_INTERRUPTED) {
         fprintf(stderr, "grape: %s; continue with: grape train --out %s --resume\n", grape_last_error(), dir);
         return report_status(s);
@@ -369,13 +357,13 @@ static int report_error(grape_status s, const train_config *c, const char *dir) 
     return cli_error("train: %s", grape_last_error());
 }
 
-static int train_command(int argc, char **argv, const train_group *world) {
+static int train_command(int argc, char **argv, const grape_train_group *world) {
     list_known();
     cli_args a = {argc, argv, known};
     if (args_flag(&a, "--help") || args_flag(&a, "-h")) return usage(), 0;
     if (!args_check(&a, booleans)) return 1;
-    char dir[TRAIN_PATH_MAX];
-    train_config c;
+    char dir[GRAPE_TRAIN_PATH_MAX];
+    grape_train_config c;
     const char *out = args_str(&a, "--out");
     int resume = args_flag(&a, "--resume");
     if (resume && !out) return cli_error("--resume needs --out DIR (the run to continue)");
@@ -383,8 +371,8 @@ static int train_command(int argc, char **argv, const train_group *world) {
     snprintf(dir, sizeof dir, "%s", out ? out : "");
     if (!out && snprintf(dir, sizeof dir, "runs/%s-%s", c.preset, c.pe_name) >= (int)sizeof dir)
         return cli_error("the encoding name is too long for a directory name: pass --out DIR");
-    char ckpt[TRAIN_PATH_MAX + 32];
-    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, CKPT_FILE);
+    char ckpt[GRAPE_TRAIN_PATH_MAX + 32];
+    snprintf(ckpt, sizeof ckpt, "%s/%s", dir, GRAPE_CHECKPOINT_FILE);
     if (!resume && access(ckpt, F_OK) == 0)
         return cli_error("%s already holds a checkpoint: add --resume to continue it, or choose another --out", dir);
     if (c.threads == 0 && world->size > 1) c.threads = omp_get_max_threads() / dist_local_size();
@@ -394,13 +382,16 @@ static int train_command(int argc, char **argv, const train_group *world) {
 
     c.skip_nonfinite = args_flag(&a, "--skip-nonfinite"); // a choice of this invocation, not of the checkpoint
     progress_ctx pc = {isatty(STDOUT_FILENO), args_flag(&a, "--quiet") || world->rank};
-    train_hooks hooks = {.on_step = on_step, .ctx = &pc, .stop = &stop_flag, .group = world};
     if (!pc.quiet)
         printf("grape train: %s, %s, L=%d C=%d H=%d, batch %d x seq %d x accum %d, %lld steps, %d threads%s -> %s\n",
                c.preset, c.pe_name, c.model.n_layer, c.model.n_embd, c.model.n_head, c.batch, c.seq, c.grad_accum,
                (long long)c.steps, c.threads, ranks_text(world), dir);
-    train_state st;
-    grape_status s = train_run(&c, dir, resume, &hooks, &st);
+    grape_trainer *t = NULL;
+    const grape_train_group *group = dist_trainer_group(world);
+    grape_status s = resume ? grape_trainer_resume(&t, dir, &c, group) : grape_trainer_create(&t, &c, dir, group);
+    if (!s) s = grape_trainer_run(t, on_step, &pc);
+    grape_train_state st = t ? *grape_trainer_state(t) : (grape_train_state){0};
+    grape_trainer_free(t);
     // Every rank meets these at the same point, rank 0 reports them and all leave in order: a bad configuration
     // (checked before the first collective), a stop, a diverged loss or diverged ranks (decided on summed or
     // gathered values). Any other failure may be one rank's.
@@ -409,7 +400,7 @@ static int train_command(int argc, char **argv, const train_group *world) {
     if (s) return agreed ? report_error(s, &c, dir) : -report_error(s, &c, dir);
     if (!pc.quiet)
         printf("done: %lld steps, %lld tokens, validation %.4f bits/byte; checkpoint %s/%s, metrics %s/metrics.jsonl\n",
-               (long long)st.step, (long long)st.tokens, st.last_val, dir, CKPT_FILE, dir);
+               (long long)st.step, (long long)st.tokens, st.last_val, dir, GRAPE_CHECKPOINT_FILE, dir);
     if (!pc.quiet && world->size > 1) print_comm(world, st.elapsed);
     return 0;
 }
@@ -419,7 +410,7 @@ static int train_command(int argc, char **argv, const train_group *world) {
 // collective forever), so it ends every rank; a failure before it is every rank's (same flags, same files).
 
 int cmd_train(int argc, char **argv) {
-    train_group world;
+    grape_train_group world;
     if (!install_signals()) return cli_error("cannot set up the Ctrl-C handler");
     if (!dist_init(&world)) return 1;
     int rc = train_command(argc, argv, &world);

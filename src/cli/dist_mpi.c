@@ -1,4 +1,4 @@
-// dist_mpi.c — train_group on MPI (OpenMPI from Debian: libopenmpi-dev, openmpi-bin). The gradient sum is one
+// dist_mpi.c — grape_train_group on MPI (OpenMPI from Debian: libopenmpi-dev, openmpi-bin). The gradient sum is one
 // MPI_Allreduce over the whole contiguous gradient vector after the backward: overlapping per-layer buckets with
 // the backward would save at most the all-reduce's share of a step, measured at under 1% here
 // (docs/DISTRIBUTED.md, "Communication").
@@ -65,16 +65,16 @@ static grape_status gather_u64(uint64_t v, uint64_t *all, void *impl) {
     return mpi_status(MPI_Allgather(&v, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, *(MPI_Comm *)impl), "MPI_Allgather");
 }
 
-static void group_of(train_group *g, MPI_Comm *comm) {
-    *g = (train_group){.impl = comm, .sum_f32 = sum_f32, .sum_f64 = sum_f64, .gather_u64 = gather_u64};
+static void group_of(grape_train_group *g, MPI_Comm *comm) {
+    *g = (grape_train_group){.ctx = comm, .sum_f32 = sum_f32, .sum_f64 = sum_f64, .gather_u64 = gather_u64};
     MPI_Comm_rank(*comm, &g->rank);
     MPI_Comm_size(*comm, &g->size);
 }
 
 static int launched(void) { return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK"); }
 
-int dist_init(train_group *world) {
-    *world = (train_group){.rank = 0, .size = 1};
+int dist_init(grape_train_group *world) {
+    *world = (grape_train_group){.rank = 0, .size = 1};
     if (!launched()) return 1;
     int provided;
     // Only the main thread calls MPI; OpenMP threads compute between the calls.
@@ -90,7 +90,7 @@ int dist_init(train_group *world) {
     return 1;
 }
 
-int dist_split(train_group *sub, const train_group *world, int color) {
+int dist_split(grape_train_group *sub, const grape_train_group *world, int color) {
     if (!inited) return *sub = *world, 1;
     if (MPI_Comm_split(comms[0], color, world->rank, &comms[1]) != MPI_SUCCESS)
         return !cli_error("MPI_Comm_split failed");
@@ -99,10 +99,10 @@ int dist_split(train_group *sub, const train_group *world, int color) {
     return 1;
 }
 
-int dist_all_ok(const train_group *g, int ok) {
+int dist_all_ok(const grape_train_group *g, int ok) {
     if (!inited) return ok;
     int all = 0;
-    return MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, *(MPI_Comm *)g->impl) == MPI_SUCCESS && all;
+    return MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, *(MPI_Comm *)g->ctx) == MPI_SUCCESS && all;
 }
 
 int dist_local_size(void) {

@@ -5,8 +5,8 @@
 #include "cli/cli.h"
 #include "cli/dist.h"
 
-int dist_init(train_group *world) {
-    *world = (train_group){.rank = 0, .size = 1};
+int dist_init(grape_train_group *world) {
+    *world = (grape_train_group){.rank = 0, .size = 1};
     const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
     for (int i = 0; i < 2; i++) {
         const char *v = getenv(vars[i]);
@@ -18,13 +18,13 @@ int dist_init(train_group *world) {
     return 1;
 }
 
-int dist_split(train_group *sub, const train_group *world, int color) {
+int dist_split(grape_train_group *sub, const grape_train_group *world, int color) {
     (void)color;
     *sub = *world;
     return 1;
 }
 
-int dist_all_ok(const train_group *g, int ok) {
+int dist_all_ok(const grape_train_group *g, int ok) {
     (void)g;
     return ok;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -68,4 +69,18 @@ grape_status atomic_write_file(const char *path, const void *data, size_t n) {
     atomic_file f;
     grape_status s = atomic_open(&f, path);
     return s ? s : atomic_finish(&f, atomic_write(&f, data, n));
+}
+
+grape_status atomic_mkdirs(const char *dir) {
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    for (char *c = p + 1;; c++) {
+        int end = *c == '\0';
+        if (*c != '/' && !end) continue;
+        *c = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return error_fail(GRAPE_ERR_IO, "cannot create '%s': %s", p, strerror(errno));
+        if (end) return GRAPE_OK;
+        *c = '/';
+    }
 }

@@ -24,6 +24,8 @@ grape_status atomic_write(atomic_file *f, const void *p, size_t n);
 // s == GRAPE_OK: fsync, close, rename over the target, fsync the directory. Otherwise (an earlier write failed):
 // close and remove the temp file. Returns s, or the first failure of this step.
 grape_status atomic_finish(atomic_file *f, grape_status s);
+// mkdir -p dir (every missing parent too).
+grape_status atomic_mkdirs(const char *dir);
 // The whole file at once.
 grape_status atomic_write_file(const char *path, const void *data, size_t n);
 

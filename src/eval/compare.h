@@ -58,7 +58,7 @@ grape_status cmp_read_metrics(cmp_run *r, const char *metrics_path);
 // The budget every run of a directory shares (a second compare into it must match).
 typedef struct {
     char preset[16], data[1024];
-    char task_mix[64]; // train/task_mix.h spec every run trains with ("" none)
+    char task_mix[GRAPE_TASK_MIX_MAX]; // train/task_mix.h spec every run trains with ("" none)
     int batch, seq;
     int64_t steps, doc_bytes, eval_interval;
     double lr;

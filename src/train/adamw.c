@@ -7,7 +7,7 @@
 
 #define NORM_CHUNKS 256
 
-double adamw_lr(const adamw_hparams *h, int64_t step) {
+double adamw_lr(const grape_adamw_config *h, int64_t step) {
     if (step < h->warmup) return h->lr * (double)(step + 1) / (double)h->warmup;
     double floor_lr = h->lr * h->min_lr_ratio, span = (double)(h->decay_steps - h->warmup);
     double progress = span > 0 ? fmin(1.0, (double)(step - h->warmup) / span) : 1.0;
@@ -39,7 +39,7 @@ double grad_clip_scale(double norm, double clip) {
 //   p *= 1 - lr*wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
 //   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
 static void adamw_range(float *restrict p, float *restrict m, float *restrict v, const float *restrict g, size_t n,
-                        double lr, double wd, double gscale, int64_t t, const adamw_hparams *h) {
+                        double lr, double wd, double gscale, int64_t t, const grape_adamw_config *h) {
     const float decay = (float)(1.0 - lr * wd), b1 = (float)h->beta1, b2 = (float)h->beta2;
     const float step = (float)(lr / (1.0 - pow(h->beta1, (double)t)));
     const float inv_bc2 = (float)(1.0 / sqrt(1.0 - pow(h->beta2, (double)t))), eps = (float)h->eps, gs = (float)gscale;
@@ -55,7 +55,7 @@ static void adamw_range(float *restrict p, float *restrict m, float *restrict v,
 }
 
 void adamw_step(float *p, float *m, float *v, const float *g, const adamw_group *groups, int n_groups, double lr,
-                double gscale, int64_t t, const adamw_hparams *h) {
+                double gscale, int64_t t, const grape_adamw_config *h) {
     prof_op prof_prev = prof_enter(PROF_ADAMW);
     for (int k = 0; k < n_groups; k++) {
         size_t o = groups[k].offset;

@@ -7,15 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    double lr;           // peak learning rate
-    double min_lr_ratio; // cosine floor as a fraction of the peak (0.1)
-    int64_t warmup;      // linear warmup steps
-    int64_t decay_steps; // the cosine reaches the floor at this step and stays there
-    double beta1, beta2, eps;
-    double weight_decay; // decoupled: p *= 1 - lr*wd, for groups with decay set
-    double clip;         // global L2 norm limit; <= 0 disables clipping
-} adamw_hparams;
+#include "grape.h"
+
+// The hyper-parameters: grape_adamw_config (grape.h).
 
 // A contiguous range of the parameter vector and whether it is decayed (RMSNorm gains are not).
 typedef struct {
@@ -26,7 +20,7 @@ typedef struct {
 // Learning rate of optimizer step `step` (0-based):
 //   step < warmup:  lr * (step+1) / warmup
 //   otherwise:      floor + (lr - floor) * (1 + cos(pi * min(1, (step-warmup) / (decay_steps-warmup)))) / 2
-double adamw_lr(const adamw_hparams *h, int64_t step);
+double adamw_lr(const grape_adamw_config *h, int64_t step);
 
 // sqrt(sum g^2) in double; the summation order depends only on n (fixed chunks), never on the thread count,
 // so a resumed run reproduces it bit for bit.
@@ -38,6 +32,6 @@ double grad_clip_scale(double norm, double clip);
 // One AdamW step (t = 1-based step count for the bias corrections) on every group; the gradient is used as
 // gscale * g. p, m, v, g: the full vectors, indexed by group offsets.
 void adamw_step(float *p, float *m, float *v, const float *g, const adamw_group *groups, int n_groups, double lr,
-                double gscale, int64_t t, const adamw_hparams *h);
+                double gscale, int64_t t, const grape_adamw_config *h);
 
 #endif

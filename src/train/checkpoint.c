@@ -1,5 +1,5 @@
 // checkpoint.c — see checkpoint.h. One table lists every metadata key with its type and place in
-// (train_config, train_state), so saving and loading cannot drift apart.
+// (grape_train_config, grape_train_state), so saving and loading cannot drift apart.
 #include "train/checkpoint.h"
 
 #include <errno.h>
@@ -14,13 +14,14 @@
 
 #include <jansson.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "train/errctx.h"
 #include "train/safetensors.h"
 
 typedef struct {
-    train_config cfg;
-    train_state st;
+    grape_train_config cfg;
+    grape_train_state st;
 } ckpt_meta;
 
 typedef enum { F_INT, F_I64, F_U64, F_DBL, F_DBL_NAN, F_STR } field_type; // F_DBL: finite; F_DBL_NAN: or NaN
@@ -103,7 +104,7 @@ static const ckpt_field fields[] = {
 #define N_META (N_FIELDS + 3) // + format, grape.format, grape.format_version
 
 static grape_status ckpt_path(char *buf, size_t n, const char *dir) {
-    if (snprintf(buf, n, "%s/%s", dir, CKPT_FILE) >= (int)n) return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
+    if (snprintf(buf, n, "%s/%s", dir, GRAPE_CHECKPOINT_FILE) >= (int)n) return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     return GRAPE_OK;
 }
 
@@ -157,7 +158,7 @@ static grape_status parse_field(ckpt_meta *m, const ckpt_field *f, const char *s
     return GRAPE_OK;
 }
 
-grape_status ckpt_check_storable(const train_config *cfg) {
+grape_status ckpt_check_storable(const grape_train_config *cfg) {
     ckpt_meta m = {.cfg = *cfg};
     for (int i = 0; i < N_FIELDS; i++) {
         if (fields[i].type != F_STR) continue;
@@ -180,7 +181,7 @@ static const char *format_version(const st_file *f) {
     return NULL;
 }
 
-static grape_status read_meta(const st_file *f, const char *path, train_config *cfg, train_state *st) {
+static grape_status read_meta(const st_file *f, const char *path, grape_train_config *cfg, grape_train_state *st) {
     const char *ver = format_version(f);
     if (!ver) return error_fail(GRAPE_ERR_FORMAT, "'%s' is a safetensors file but not a grape checkpoint", path);
     if (strcmp(ver, CKPT_VERSION))
@@ -201,8 +202,8 @@ static grape_status read_meta(const st_file *f, const char *path, train_config *
     return GRAPE_OK;
 }
 
-grape_status ckpt_read_meta(const char *dir, train_config *cfg, train_state *st) {
-    char path[TRAIN_PATH_MAX + 64];
+grape_status ckpt_read_meta(const char *dir, grape_train_config *cfg, grape_train_state *st) {
+    char path[GRAPE_TRAIN_PATH_MAX + 64];
     grape_status s = ckpt_path(path, sizeof path, dir);
     st_file *f = NULL;
     if (!s) s = st_open(&f, path);
@@ -234,24 +235,10 @@ static grape_status moment_names(char *m_name, char *v_name, size_t n, const cha
 
 #define NAME_MAX_LEN 256
 
-grape_status ckpt_mkdirs(const char *dir) {
-    char p[TRAIN_PATH_MAX];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
-    for (char *c = p + 1;; c++) {
-        int end = *c == '\0';
-        if (*c != '/' && !end) continue;
-        *c = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            return error_fail(GRAPE_ERR_IO, "cannot create '%s': %s", p, strerror(errno));
-        if (end) return GRAPE_OK;
-        *c = '/';
-    }
-}
-
 grape_status ckpt_save(const char *dir, grape_model *m, const float *adam_m, const float *adam_v,
-                       const train_config *cfg, const train_state *st) {
-    char path[TRAIN_PATH_MAX + 64];
-    grape_status s = ckpt_mkdirs(dir);
+                       const grape_train_config *cfg, const grape_train_state *st) {
+    char path[GRAPE_TRAIN_PATH_MAX + 64];
+    grape_status s = atomic_mkdirs(dir);
     if (!s) s = ckpt_path(path, sizeof path, dir);
     if (s) return s;
     int nt = grape_model_num_tensors(m), sets = adam_m ? 3 : 1; // weights [+ both moments]
@@ -322,7 +309,7 @@ static grape_status read_tensors(const st_file *f, grape_model *m, float *adam_m
 }
 
 grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, float *adam_v) {
-    char path[TRAIN_PATH_MAX + 64];
+    char path[GRAPE_TRAIN_PATH_MAX + 64];
     grape_status s = ckpt_path(path, sizeof path, dir);
     st_file *f = NULL;
     if (!s) s = st_open(&f, path);
@@ -334,11 +321,11 @@ grape_status ckpt_load_tensors(const char *dir, grape_model *m, float *adam_m, f
 static grape_status check_plan(const st_file *f, const grape_model_config *c);
 
 grape_status ckpt_check_resumable(const char *dir) {
-    char path[TRAIN_PATH_MAX + 64];
+    char path[GRAPE_TRAIN_PATH_MAX + 64];
     grape_status s = ckpt_path(path, sizeof path, dir);
     st_file *f = NULL;
-    train_config c;
-    train_state st;
+    grape_train_config c;
+    grape_train_state st;
     if (!s) s = st_open(&f, path);
     if (!s && (s = read_meta(f, path, &c, &st)) == GRAPE_OK && (s = check_plan(f, &c.model)))
         fail_in(s, path);
@@ -391,7 +378,7 @@ static grape_status check_plan(const st_file *f, const grape_model_config *c) {
 }
 
 // The model of an open checkpoint, planned for max_batch x max_seq (0: the checkpoint's plan).
-static grape_status load_model(grape_model **out, train_config *c, train_state *st, const st_file *f,
+static grape_status load_model(grape_model **out, grape_train_config *c, grape_train_state *st, const st_file *f,
                                const char *path, int max_batch, int max_seq) {
     grape_status s = read_meta(f, path, c, st);
     if (s) return s;
@@ -409,13 +396,13 @@ static grape_status load_model(grape_model **out, train_config *c, train_state *
     return s;
 }
 
-grape_status ckpt_load_model(grape_model **out, train_config *cfg, train_state *st, const char *dir, int max_batch,
+grape_status ckpt_load_model(grape_model **out, grape_train_config *cfg, grape_train_state *st, const char *dir, int max_batch,
                              int max_seq) {
     if (!out || !dir) return error_fail(GRAPE_ERR_ARG, "grape_model_load: NULL argument");
     *out = NULL;
-    char path[TRAIN_PATH_MAX + 64];
-    train_config c;
-    train_state state;
+    char path[GRAPE_TRAIN_PATH_MAX + 64];
+    grape_train_config c;
+    grape_train_state state;
     st_file *f = NULL;
     grape_status s = ckpt_path(path, sizeof path, dir);
     if (!s) s = st_open(&f, path);
@@ -436,8 +423,8 @@ grape_status grape_model_save(grape_model *m, const char *dir) {
     if (!m || !dir) return error_fail(GRAPE_ERR_ARG, "grape_model_save: NULL argument");
     const grape_model_config *mc = grape_model_get_config(m);
     // No run behind these weights: the training keys are zeros (data.path empty), which ckpt_read_meta accepts.
-    train_config c = {.preset = "custom", .model = *mc, .batch = mc->max_batch, .seq = mc->max_seq};
+    grape_train_config c = {.preset = "custom", .model = *mc, .batch = mc->max_batch, .seq = mc->max_seq};
     grape_pe_name(c.pe_name, sizeof c.pe_name, &mc->pe);
-    train_state st = {.last_val = NAN};
+    grape_train_state st = {.last_val = NAN};
     return ckpt_save(dir, m, NULL, NULL, &c, &st);
 }

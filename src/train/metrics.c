@@ -39,8 +39,8 @@ static grape_status keep_prefix(const char *path, int64_t step, long *keep, doub
 grape_status metrics_open(metrics_log *ml, const char *dir, int64_t resume_step, double *elapsed) {
     *ml = (metrics_log){0};
     *elapsed = 0;
-    char path[TRAIN_PATH_MAX + 32];
-    if (snprintf(path, sizeof path, "%s/%s", dir, METRICS_FILE) >= (int)sizeof path)
+    char path[GRAPE_TRAIN_PATH_MAX + 32];
+    if (snprintf(path, sizeof path, "%s/%s", dir, GRAPE_METRICS_FILE) >= (int)sizeof path)
         return error_fail(GRAPE_ERR_ARG, "path too long: %s", dir);
     long keep = 0;
     grape_status s = resume_step >= 0 ? keep_prefix(path, resume_step, &keep, elapsed) : GRAPE_OK;
@@ -62,7 +62,7 @@ static json_t *rounded(const char *fmt, double x) {
     return json_real(strtod(buf, NULL));
 }
 
-grape_status metrics_write(metrics_log *ml, const train_report *r) {
+grape_status metrics_write(metrics_log *ml, const grape_train_report *r) {
     // loss with 9 significant digits: a float mean reads back exactly, so runs can be compared bit for bit.
     json_t *o = json_pack("{sI so so so so so}", "step", (json_int_t)r->step, "loss", rounded("%.9g", r->loss), "lr",
                           rounded("%.6g", r->lr), "grad_norm", rounded("%.6g", r->grad_norm), "tokens_per_s",
@@ -78,7 +78,7 @@ grape_status metrics_write(metrics_log *ml, const train_report *r) {
                           (long long)r->step);
     int ok = fputs(text, ml->f) >= 0 && fputc('\n', ml->f) != EOF && fflush(ml->f) == 0;
     free(text);
-    return ok ? GRAPE_OK : error_fail(GRAPE_ERR_IO, "cannot append to %s: %s", METRICS_FILE, strerror(errno));
+    return ok ? GRAPE_OK : error_fail(GRAPE_ERR_IO, "cannot append to %s: %s", GRAPE_METRICS_FILE, strerror(errno));
 }
 
 void metrics_close(metrics_log *ml) {

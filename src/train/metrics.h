@@ -12,9 +12,7 @@
 #include <stdio.h>
 
 #include "grape.h"
-#include "train/train.h"
 
-#define METRICS_FILE "metrics.jsonl"
 
 typedef struct {
     FILE *f;
@@ -23,7 +21,7 @@ typedef struct {
 // Open dir/metrics.jsonl: truncated for a fresh run (resume_step < 0), else cut after the last line with
 // "step" <= resume_step and appended to; *elapsed: that line's "elapsed" (0 for a fresh run or none).
 grape_status metrics_open(metrics_log *ml, const char *dir, int64_t resume_step, double *elapsed);
-grape_status metrics_write(metrics_log *ml, const train_report *r);
+grape_status metrics_write(metrics_log *ml, const grape_train_report *r);
 void metrics_close(metrics_log *ml);
 
 #endif

@@ -18,7 +18,6 @@
 
 #include "grape.h"
 
-#define TASK_MIX_MAX 64     // bytes of the canonical spec string (train_config.task_mix)
 #define PASSKEY_MARK '#'
 #define PASSKEY_MAX_KEY 16
 #define PASSKEY_MAX_PAIRS 64

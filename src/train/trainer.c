@@ -1,10 +1,14 @@
-// trainer.c — the step loop (see train.h): sample, forward/backward per micro-batch, the group's gradient sum,
-// reduce hook, clip, AdamW, then validation, metrics, progress and checkpoints on their intervals.
+// trainer.c — grape_trainer (grape.h, "Training"): configuration, create/resume, and the step: sample,
+// forward/backward per micro-batch, the group's gradient sum, clip, AdamW, then validation, metrics and
+// checkpoints on their intervals.
 #include <math.h>
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/mem.h"
 #include "train/checkpoint.h"
@@ -16,8 +20,8 @@
 // ---------------------------------------------------------------------------------------------------------
 // Configuration
 
-void train_config_default(train_config *c) {
-    *c = (train_config){
+void grape_train_config_default(grape_train_config *c) {
+    *c = (grape_train_config){
         .preset = "tiny",
         .pe_name = "rope",
         .data = "data/kjv.txt",
@@ -40,30 +44,58 @@ void train_config_default(train_config *c) {
     };
 }
 
-grape_status train_config_model(train_config *c) {
+// cfg->model from the preset, the sizes already set in it (> 0) overriding the preset's; batch and seq (when 0)
+// from the preset.
+static grape_status model_from_preset(grape_train_config *c) {
     grape_model_config mc;
     grape_status s = grape_model_preset(&mc, c->preset);
     if (s) return s;
-    // Sizes already set in cfg->model (> 0) override the preset's.
     if (c->model.n_layer > 0) mc.n_layer = c->model.n_layer;
     if (c->model.n_embd > 0) mc.n_embd = c->model.n_embd;
     if (c->model.n_head > 0) mc.n_head = c->model.n_head;
-    mc.pe.n_heads = mc.n_head;
-    mc.pe.head_dim = mc.n_embd / mc.n_head;
-    if ((s = grape_pe_parse(&mc.pe, c->pe_name))) return s;
     if (c->batch == 0) c->batch = mc.max_batch;
     if (c->seq == 0) c->seq = mc.max_seq;
-    mc.max_batch = c->batch;
-    mc.max_seq = c->seq;
     c->model = mc;
-    grape_pe_name(c->pe_name, sizeof c->pe_name, &mc.pe);
+    return GRAPE_OK;
+}
+
+grape_status grape_train_config_resolve(grape_train_config *c) {
+    if (!c) return error_fail(GRAPE_ERR_ARG, "grape_train_config_resolve: NULL configuration");
+    task_mix mix;
+    grape_status s = task_mix_parse(&mix, c->task_mix);
+    if (s) return fail_in(s, "--task-mix");
+    task_mix_name(c->task_mix, sizeof c->task_mix, &mix);
+    if (c->model.vocab_size == 0 && (s = model_from_preset(c))) return s;
+    grape_model_config *mc = &c->model;
+    if (mc->n_head < 1 || mc->n_embd < 1)
+        return error_fail(GRAPE_ERR_ARG, "model n_embd %d, n_head %d: both must be >= 1", mc->n_embd, mc->n_head);
+    if (c->batch == 0) c->batch = mc->max_batch;
+    if (c->seq == 0) c->seq = mc->max_seq;
+    mc->pe.n_heads = mc->n_head;
+    mc->pe.head_dim = mc->n_embd / mc->n_head;
+    if ((s = grape_pe_parse(&mc->pe, c->pe_name))) return s;
+    mc->max_batch = c->batch;
+    mc->max_seq = c->seq;
+    grape_pe_name(c->pe_name, sizeof c->pe_name, &mc->pe);
     // Automatic schedule: warmup over min(100, steps/10) steps, cosine to the floor at the last step.
     if (c->opt.warmup < 0) c->opt.warmup = c->steps / 10 < 100 ? c->steps / 10 : 100;
     if (c->opt.decay_steps < 0) c->opt.decay_steps = c->steps;
     return GRAPE_OK;
 }
 
-grape_status train_config_check(const train_config *c) {
+grape_status grape_train_checkpoint(grape_train_config *cfg, grape_train_state *st, const char *dir) {
+    grape_train_config c;
+    grape_train_state state;
+    if (!dir) return error_fail(GRAPE_ERR_ARG, "grape_train_checkpoint: NULL directory");
+    grape_status s = ckpt_check_resumable(dir);
+    if (!s) s = ckpt_read_meta(dir, &c, &state);
+    if (s) return s;
+    if (cfg) *cfg = c;
+    if (st) *st = state;
+    return GRAPE_OK;
+}
+
+grape_status train_config_check(const grape_train_config *c) {
     const struct {
         const char *flag;
         double v, lo, hi;
@@ -100,10 +132,14 @@ grape_status train_config_check(const train_config *c) {
 // Trainer state
 
 typedef struct {
-    train_config cfg;
-    train_state st;
-    const train_hooks *hooks;
-    const char *dir;
+    int64_t steps, tokens;
+    double seconds;
+} interval;
+
+struct grape_trainer {
+    grape_train_config cfg;
+    grape_train_state st;
+    char dir[GRAPE_TRAIN_PATH_MAX];
     grape_model *m;
     data_corpus *data;
     float *adam_m, *adam_v;
@@ -112,11 +148,15 @@ typedef struct {
     adamw_group *groups;
     int n_groups;
     metrics_log log;
-    const train_group *g; // NULL: one process
-    int rank, size, b_local; // b_local = batch / size rows of each micro-batch on this rank
-    int stop_all;            // a stop was requested on some rank (summed with the step's loss)
-    uint64_t *sums;          // (size) every rank's checksum at a checkpoint
-} trainer;
+    grape_train_group group;      // the caller's collectives (copied)
+    const grape_train_group *g;   // &group, or NULL: one process
+    int rank, size, b_local;      // b_local = batch / size rows of each micro-batch on this rank
+    int stop_req;                 // grape_trainer_request_stop on this process
+    int stop_all;                 // group: a stop was requested on some rank (summed with the last step's loss)
+    uint64_t *sums;               // (size) every rank's checksum at a checkpoint
+    interval iv;                  // steps since the last metrics line
+    double t_prev;                // wall clock at the end of the last step (or the start)
+};
 
 static double now(void) {
     struct timespec ts;
@@ -124,7 +164,8 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void trainer_free(trainer *t) {
+void grape_trainer_free(grape_trainer *t) {
+    if (!t) return;
     metrics_close(&t->log);
     grape_model_free(t->m);
     data_close(t->data);
@@ -134,10 +175,11 @@ static void trainer_free(trainer *t) {
     mem_free(t->targets);
     free(t->groups);
     free(t->sums);
+    free(t);
 }
 
 // One AdamW group per model tensor, decayed as grape_tensor_info says (not the RMSNorm gains).
-static grape_status make_groups(trainer *t) {
+static grape_status make_groups(grape_trainer *t) {
     t->n_groups = grape_model_num_tensors(t->m);
     t->groups = calloc((size_t)t->n_groups, sizeof *t->groups);
     if (!t->groups) return error_fail(GRAPE_ERR_NOMEM, "out of memory");
@@ -148,16 +190,18 @@ static grape_status make_groups(trainer *t) {
     return GRAPE_OK;
 }
 
-static grape_status trainer_open(trainer *t, int resume) {
-    const train_config *c = &t->cfg;
+// Corpus, model, optimizer state and batch buffers; a resumed run (t->st read from the checkpoint) checks the
+// corpus is the checkpoint's and loads the tensors.
+static grape_status trainer_open(grape_trainer *t, int resume) {
+    const grape_train_config *c = &t->cfg;
     size_t sep_len = strlen(c->doc_sep), bt = (size_t)t->b_local * (size_t)c->seq;
     grape_model_config mc = c->model; // activations planned for this rank's rows only
     mc.max_batch = t->b_local;
     grape_status s = task_mix_parse(&t->mix, c->task_mix);
     if (!s) s = data_open(&t->data, c->data, sep_len ? c->doc_sep : NULL, sep_len, c->seq);
     if (!s && (s = grape_model_create(&t->m, &mc)) && resume) { // the configuration is the checkpoint's
-        char path[TRAIN_PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/%s", t->dir, CKPT_FILE);
+        char path[GRAPE_TRAIN_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", t->dir, GRAPE_CHECKPOINT_FILE);
         s = fail_in(GRAPE_ERR_FORMAT, path);
     }
     if (!s) s = make_groups(t);
@@ -168,8 +212,6 @@ static grape_status trainer_open(trainer *t, int resume) {
                !(t->tokens = mem_alloc(bt)) || !(t->targets = mem_alloc(bt))))
         s = GRAPE_ERR_NOMEM;
     if (s || !resume) return s;
-    train_config saved;
-    if ((s = ckpt_read_meta(t->dir, &saved, &t->st))) return s;
     if (t->st.data_bytes != data_total_bytes(t->data) || t->st.data_docs != data_num_docs(t->data))
         return error_fail(GRAPE_ERR_ARG,
                           "'%s' is not the corpus of this checkpoint (%llu bytes in %llu documents "
@@ -179,16 +221,95 @@ static grape_status trainer_open(trainer *t, int resume) {
     return ckpt_load_tensors(t->dir, t->m, t->adam_m, t->adam_v);
 }
 
-static grape_status fresh_state(trainer *t) {
-    t->st = (train_state){.rng = data_rng_seed(t->cfg.seed),
-                          .last_val = NAN,
-                          .data_bytes = data_total_bytes(t->data),
-                          .data_docs = data_num_docs(t->data)};
+static grape_status fresh_state(grape_trainer *t) {
+    t->st = (grape_train_state){.rng = data_rng_seed(t->cfg.seed),
+                                .last_val = NAN,
+                                .data_bytes = data_total_bytes(t->data),
+                                .data_docs = data_num_docs(t->data)};
     return grape_model_init(t->m, t->cfg.seed);
 }
 
+static grape_status check_group(const grape_train_group *g) {
+    if (!g) return GRAPE_OK;
+    if (g->size < 1 || g->rank < 0 || g->rank >= g->size)
+        return error_fail(GRAPE_ERR_ARG, "training group: rank %d of %d ranks is impossible", g->rank, g->size);
+    if (!g->sum_f32 || !g->sum_f64 || !g->gather_u64)
+        return error_fail(GRAPE_ERR_ARG, "training group: sum_f32, sum_f64 and gather_u64 must all be set");
+    return GRAPE_OK;
+}
+
+// A trainer for cfg (resolved, threads applied) in dir; resume: t->st comes from the checkpoint.
+static grape_status trainer_new(grape_trainer **out, const grape_train_config *cfg, const grape_train_state *st,
+                                const char *dir, const grape_train_group *group) {
+    grape_trainer *t = calloc(1, sizeof *t);
+    if (!t) return error_fail(GRAPE_ERR_NOMEM, "out of memory");
+    t->cfg = *cfg;
+    if (st) t->st = *st;
+    if (group) t->group = *group, t->g = &t->group;
+    t->rank = group ? group->rank : 0, t->size = group ? group->size : 1;
+    grape_status s = train_config_check(cfg);
+    if (!s && snprintf(t->dir, sizeof t->dir, "%s", dir) >= (int)sizeof t->dir)
+        s = error_fail(GRAPE_ERR_ARG, "run directory path too long: %s", dir);
+    if (!s && cfg->batch % t->size)
+        s = error_fail(GRAPE_ERR_ARG, "--batch %d cannot be split across %d ranks: the rank count must divide it",
+                       cfg->batch, t->size);
+    t->b_local = cfg->batch / t->size;
+    if (!s && t->rank == 0) s = atomic_mkdirs(dir);
+    if (!s) s = trainer_open(t, st != NULL);
+    if (!s && !st) s = fresh_state(t);
+    if (!s && t->rank == 0) s = metrics_open(&t->log, dir, st ? t->st.step : -1, &t->st.elapsed);
+    t->t_prev = now();
+    if (s) grape_trainer_free(t), t = NULL;
+    *out = t;
+    return s;
+}
+
+// Threads > 0 become the OpenMP count; the count in use is recorded.
+static void apply_threads(grape_train_config *c) {
+    if (c->threads > 0) omp_set_num_threads(c->threads);
+    c->threads = omp_get_max_threads();
+}
+
+grape_status grape_trainer_create(grape_trainer **out, const grape_train_config *cfg, const char *dir,
+                                  const grape_train_group *group) {
+    if (out) *out = NULL;
+    if (!out || !cfg || !dir) return error_fail(GRAPE_ERR_ARG, "grape_trainer_create: NULL argument");
+    grape_train_config c = *cfg;
+    grape_status s = check_group(group);
+    if (!s) s = grape_train_config_resolve(&c);
+    if (s) return s;
+    apply_threads(&c);
+    return trainer_new(out, &c, NULL, dir, group);
+}
+
+grape_status grape_trainer_resume(grape_trainer **out, const char *dir, const grape_train_config *cfg,
+                                  const grape_train_group *group) {
+    if (out) *out = NULL;
+    if (!out || !dir) return error_fail(GRAPE_ERR_ARG, "grape_trainer_resume: NULL argument");
+    grape_train_config c;
+    grape_train_state st;
+    grape_status s = check_group(group);
+    if (!s) s = grape_train_checkpoint(&c, &st, dir);
+    if (s) return s;
+    if (cfg) { // the fields a resumed run may change (`grape train --resume`'s resumable flags)
+        c.steps = cfg->steps, c.eval_interval = cfg->eval_interval, c.eval_batches = cfg->eval_batches;
+        c.log_interval = cfg->log_interval, c.save_interval = cfg->save_interval, c.threads = cfg->threads;
+        c.skip_nonfinite = cfg->skip_nonfinite;
+        memcpy(c.data, cfg->data, sizeof c.data);
+    }
+    apply_threads(&c);
+    return trainer_new(out, &c, &st, dir, group);
+}
+
+grape_model *grape_trainer_model(grape_trainer *t) { return t ? t->m : NULL; }
+const grape_train_config *grape_trainer_config(const grape_trainer *t) { return t ? &t->cfg : NULL; }
+const grape_train_state *grape_trainer_state(const grape_trainer *t) { return t ? &t->st : NULL; }
+void grape_trainer_request_stop(grape_trainer *t) {
+    if (t) t->stop_req = 1;
+}
+
 // ---------------------------------------------------------------------------------------------------------
-// Step, validation, loop
+// Step, validation, checkpoint
 
 grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, uint8_t *tokens, uint8_t *targets, int B,
                             int T, int64_t n_batches) {
@@ -206,9 +327,16 @@ grape_status train_eval_bpb(double *bpb, grape_model *m, const data_corpus *c, u
     return GRAPE_OK;
 }
 
+// The same windows as one process, b_local at a time.
+grape_status grape_trainer_evaluate(grape_trainer *t, double *val_bpb) {
+    if (!t || !val_bpb) return error_fail(GRAPE_ERR_ARG, "grape_trainer_evaluate: NULL argument");
+    return train_eval_bpb(val_bpb, t->m, t->data, t->tokens, t->targets, t->b_local, t->cfg.seq,
+                          t->cfg.eval_batches * t->size);
+}
+
 // This rank's rows [rank*b, (rank+1)*b) of the next micro-batch of B windows: every rank advances the sampler
 // over all B (one draw per window, data.h), so the data order is the one of a single process.
-static grape_status sample_share(trainer *t) {
+static grape_status sample_share(grape_trainer *t) {
     int B = t->cfg.batch, lo = t->rank * t->b_local;
     for (int i = 0; i < lo; i++) data_rng_next(&t->st.rng);
     grape_status s = data_sample_batch(t->tokens, t->targets, t->data, &t->st.rng, t->b_local);
@@ -218,19 +346,19 @@ static grape_status sample_share(trainer *t) {
 }
 
 // Sum the gradients and the loss over the group; also tells every rank whether any rank was asked to stop.
-static grape_status group_reduce(trainer *t, float *g, size_t n, double *loss) {
-    double v[2] = {*loss, t->hooks->stop && *t->hooks->stop};
-    grape_status s = t->g->sum_f32(g, n, t->g->impl);
-    if (!s) s = t->g->sum_f64(v, 2, t->g->impl);
+static grape_status group_reduce(grape_trainer *t, float *g, size_t n, double *loss) {
+    double v[2] = {*loss, t->stop_req};
+    grape_status s = t->g->sum_f32(g, n, t->g->ctx);
+    if (!s) s = t->g->sum_f64(v, 2, t->g->ctx);
     *loss = v[0] / t->size;
     t->stop_all = v[1] > 0;
     return s;
 }
 
-// Micro-batches -> [group sum, reduce hook] -> clip -> AdamW. *loss: mean micro-batch loss; *norm: gradient norm
-// before clipping. The mean over ranks is folded into the scale AdamW applies (exact for a power-of-two size).
-static grape_status train_step(trainer *t, double *loss, double *norm, double *lr) {
-    const train_config *c = &t->cfg;
+// Micro-batches -> [group sum] -> clip -> AdamW. *loss: mean micro-batch loss; *norm: gradient norm before
+// clipping. The mean over ranks is folded into the scale AdamW applies (exact for a power-of-two size).
+static grape_status train_step(grape_trainer *t, double *loss, double *norm, double *lr) {
+    const grape_train_config *c = &t->cfg;
     float *g = grape_model_grads(t->m), *p = grape_model_params(t->m);
     size_t n = grape_model_num_params(t->m);
     grape_model_zero_grad(t->m);
@@ -245,10 +373,6 @@ static grape_status train_step(trainer *t, double *loss, double *norm, double *l
     }
     if (t->g) {
         grape_status s = group_reduce(t, g, n, loss);
-        if (s) return s;
-    }
-    if (t->hooks && t->hooks->reduce_grads) {
-        grape_status s = t->hooks->reduce_grads(g, n, t->hooks->ctx);
         if (s) return s;
     }
     double base = (c->accum_mean ? 1.0 / c->grad_accum : 1.0) / t->size;
@@ -280,11 +404,11 @@ static uint64_t hash_words(uint64_t h, const void *p, size_t bytes) {
 }
 
 // Every rank must hold the same parameters and AdamW moments: a checksum of each, gathered and compared.
-static grape_status check_agreement(trainer *t) {
+static grape_status check_agreement(grape_trainer *t) {
     size_t bytes = grape_model_num_params(t->m) * sizeof(float);
     uint64_t h = hash_words(0xcbf29ce484222325ull, grape_model_params(t->m), bytes), *all = t->sums;
     h = hash_words(hash_words(h, t->adam_m, bytes), t->adam_v, bytes);
-    grape_status s = t->g->gather_u64(h, all, t->g->impl);
+    grape_status s = t->g->gather_u64(h, all, t->g->ctx);
     for (int r = 1; !s && r < t->size; r++)
         if (all[r] != all[0])
             s = error_fail(GRAPE_ERR_NUMERIC,
@@ -295,26 +419,22 @@ static grape_status check_agreement(trainer *t) {
     return s;
 }
 
-static grape_status save(trainer *t) {
+grape_status grape_trainer_save(grape_trainer *t) {
+    if (!t) return error_fail(GRAPE_ERR_ARG, "grape_trainer_save: NULL trainer");
     grape_status s = t->g ? check_agreement(t) : GRAPE_OK;
     if (s || t->rank) return s;
     s = ckpt_save(t->dir, t->m, t->adam_m, t->adam_v, &t->cfg, &t->st);
     return s ? fail_in(s, "saving the checkpoint") : GRAPE_OK;
 }
 
-typedef struct {
-    int64_t steps, tokens;
-    double seconds;
-} interval;
-
-// Validation, metrics line, progress callback and checkpoint after a completed step.
-static grape_status after_step(trainer *t, train_report *r, interval *iv) {
-    const train_config *c = &t->cfg;
+// Validation, metrics line and checkpoint after a completed step.
+static grape_status after_step(grape_trainer *t, grape_train_report *r) {
+    const grape_train_config *c = &t->cfg;
     int64_t step = t->st.step;
+    interval *iv = &t->iv;
     r->val_bpb = NAN;
-    if (t->rank == 0 && due(step, c->eval_interval, c->steps)) { // the same windows as one process, b_local at a time
-        grape_status s = train_eval_bpb(&r->val_bpb, t->m, t->data, t->tokens, t->targets, t->b_local, c->seq,
-                                        c->eval_batches * t->size);
+    if (t->rank == 0 && due(step, c->eval_interval, c->steps)) {
+        grape_status s = grape_trainer_evaluate(t, &r->val_bpb);
         if (s) return s;
         t->st.last_val = r->val_bpb;
     }
@@ -330,59 +450,46 @@ static grape_status after_step(trainer *t, train_report *r, interval *iv) {
         if (s) return s;
         *iv = (interval){0};
     }
-    if (t->rank == 0 && t->hooks && t->hooks->on_step) t->hooks->on_step(r, t->hooks->ctx);
-    return due(step, c->save_interval, c->steps) ? save(t) : GRAPE_OK;
+    return due(step, c->save_interval, c->steps) ? grape_trainer_save(t) : GRAPE_OK;
 }
 
-static int stop_requested(const trainer *t) {
-    return t->g ? t->stop_all : t->hooks && t->hooks->stop && *t->hooks->stop;
+static int stop_requested(const grape_trainer *t) { return t->g ? t->stop_all : t->stop_req; }
+
+grape_status grape_trainer_step(grape_trainer *t, grape_train_report *r) {
+    if (!t || !r) return error_fail(GRAPE_ERR_ARG, "grape_trainer_step: NULL argument");
+    const grape_train_config *c = &t->cfg;
+    if (t->st.step >= c->steps)
+        return error_fail(GRAPE_ERR_ARG, "the run in %s is complete (%lld of %lld steps): resume it with more steps",
+                          t->dir, (long long)t->st.step, (long long)c->steps);
+    if (stop_requested(t)) {
+        grape_status s = grape_trainer_save(t);
+        return s ? s
+                 : error_fail(GRAPE_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s",
+                              (long long)t->st.step, t->dir);
+    }
+    *r = (grape_train_report){0};
+    double t0 = now();
+    grape_status s = train_step(t, &r->loss, &r->grad_norm, &r->lr);
+    if (s == GRAPE_ERR_NUMERIC && c->skip_nonfinite) r->skipped = 1, s = GRAPE_OK; // no update was applied
+    if (s) return s;
+    int64_t tokens = (int64_t)c->batch * c->seq * c->grad_accum;
+    t->st.step++;
+    t->st.tokens += tokens;
+    t->iv = (interval){t->iv.steps + 1, t->iv.tokens + tokens, t->iv.seconds + now() - t0};
+    double t1 = now();
+    t->st.elapsed += t1 - t->t_prev;
+    t->t_prev = t1;
+    return after_step(t, r);
 }
 
-static grape_status run_loop(trainer *t) {
-    const train_config *c = &t->cfg;
-    interval iv = {0};
-    double t_prev = now();
-    if (t->st.step >= c->steps) return save(t);
-    while (t->st.step < c->steps) {
-        if (stop_requested(t)) {
-            grape_status s = save(t);
-            return s ? s
-                     : error_fail(GRAPE_ERR_INTERRUPTED, "stopped at step %lld; checkpoint saved in %s",
-                                  (long long)t->st.step, t->dir);
-        }
-        train_report r = {0};
-        double t0 = now();
-        grape_status s = train_step(t, &r.loss, &r.grad_norm, &r.lr);
-        if (s == GRAPE_ERR_NUMERIC && c->skip_nonfinite) r.skipped = 1, s = GRAPE_OK; // no update was applied
+grape_status grape_trainer_run(grape_trainer *t, grape_train_callback fn, void *ctx) {
+    if (!t) return error_fail(GRAPE_ERR_ARG, "grape_trainer_run: NULL trainer");
+    if (t->st.step >= t->cfg.steps) return grape_trainer_save(t);
+    while (t->st.step < t->cfg.steps) {
+        grape_train_report r;
+        grape_status s = grape_trainer_step(t, &r);
         if (s) return s;
-        int64_t tokens = (int64_t)c->batch * c->seq * c->grad_accum;
-        t->st.step++;
-        t->st.tokens += tokens;
-        iv = (interval){iv.steps + 1, iv.tokens + tokens, iv.seconds + now() - t0};
-        double t1 = now();
-        t->st.elapsed += t1 - t_prev;
-        t_prev = t1;
-        if ((s = after_step(t, &r, &iv))) return s;
+        if (fn && fn(&r, ctx)) grape_trainer_request_stop(t);
     }
     return GRAPE_OK;
-}
-
-grape_status train_run(const train_config *cfg, const char *out_dir, int resume, const train_hooks *hooks,
-                       train_state *final_state) {
-    const train_group *g = hooks && hooks->group && hooks->group->size > 1 ? hooks->group : NULL;
-    trainer t = {.cfg = *cfg, .hooks = hooks, .dir = out_dir, .g = g, .rank = g ? g->rank : 0, .size = g ? g->size : 1};
-    grape_status s = resume ? ckpt_check_resumable(out_dir) : GRAPE_OK;
-    if (!s) s = train_config_check(cfg);
-    if (!s && cfg->batch % t.size)
-        s = error_fail(GRAPE_ERR_ARG, "--batch %d cannot be split across %d ranks: the rank count must divide it",
-                       cfg->batch, t.size);
-    t.b_local = cfg->batch / t.size;
-    if (!s && t.rank == 0) s = ckpt_mkdirs(out_dir);
-    if (!s) s = trainer_open(&t, resume);
-    if (!s && !resume) s = fresh_state(&t);
-    if (!s && t.rank == 0) s = metrics_open(&t.log, out_dir, resume ? t.st.step : -1, &t.st.elapsed);
-    if (!s) s = run_loop(&t);
-    if (final_state) *final_state = t.st;
-    trainer_free(&t);
-    return s;
 }

@@ -33,7 +33,7 @@ check "make install: grape, libgrape.a, libgrape.so -> libgrape.so.0 (its soname
 export PKG_CONFIG_PATH=$lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
 flags=$(pkg-config --cflags --libs grape)
 echo "# pkg-config --cflags --libs grape: $flags"
-for ex in attention score; do
+for ex in attention score train; do
   # shellcheck disable=SC2086
   $cc -std=c11 -Wall -Wextra -Werror examples/$ex.c $flags ${LINK_FLAGS:-} -o "$tmp/$ex"
   check "examples/$ex.c builds with pkg-config against the installed copy" $?
@@ -55,6 +55,11 @@ echo "# $out"
 grep -q '^rope:rope_base=500000 (L=1 C=32 H=2): [0-9.]* bits/byte' <<<"$out"
 check "score prints the canonical name and the bits per byte" $?
 check "score: decoder bits/byte = forward bits/byte over the first window (rel 1e-4)" $rc
+out=$(OMP_NUM_THREADS=1 "$tmp/train" "$tmp/text.txt" "$tmp/embedded" rope+alibi 2>&1); rc=$?
+echo "# $(tail -1 <<<"$out")"
+grep -q '^rope+alibi: 40 steps, 5120 tokens, validation [0-9.]* bits/byte' <<<"$out" &&
+  "$root$prefix/bin/grape" train --out "$tmp/embedded" --resume --steps 41 --quiet
+check "train: the embedded trainer runs 15 steps, saves, resumes to 40; grape train --resume continues it" $?
 
 # 4. make uninstall leaves no file behind.
 make --no-print-directory -s uninstall DESTDIR="$root" PREFIX="$prefix" BUILD="$build" >/dev/null

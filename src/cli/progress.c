@@ -1,5 +1,5 @@
 // progress.c — see progress.h.
-#include "train/progress.h"
+#include "cli/progress.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -24,7 +24,7 @@ __attribute__((format(printf, 4, 5))) static void put(char *buf, size_t n, size_
     if (k > 0) *at += (size_t)k;
 }
 
-void progress_format(char *buf, size_t n, const train_report *r, int bar_width) {
+void progress_format(char *buf, size_t n, const grape_train_report *r, int bar_width) {
     size_t at = 0;
     double frac = r->steps > 0 ? (double)r->step / (double)r->steps : 1.0;
     int digits = snprintf(NULL, 0, "%lld", (long long)r->steps);
