@@ -1,7 +1,8 @@
 // rotation.c — the multiplicative action's token loops: grape_rot_forward/backward for every rotation kind
 // (GRAPE §3.1–3.2, arXiv 2512.07805), the per-call validation and the workspace they carve their table and scratch
 // from. Per (token, head) it calls the kind's head kernel (the shared pair kernels, grape_m_nc.c's frame, or
-// grape_m_basis.c's GEMM rows); angles come from rot_table.c, parameters and tables from rot_config.c.
+// grape_m_basis.c's GEMM rows); angles come from rot_table.c, parameters and tables from rot_config.c. The folded
+// basis's backward (grape_basis_fold_backward) runs here too, on the same workspace.
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
