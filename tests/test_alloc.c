@@ -99,7 +99,10 @@ int main(void) {
         return 1;
     }
     test_counter_sees_libgrape();
-    const char *pes[] = {"rope", "xpos", "alibi", "fox", "grape-a-qk", "grape-m+grape-ap", "grape-m-nc", "rope:kv_shift=1"};
+    const char *pes[] = {"rope",       "xpos",          "alibi",         "fox",
+                         "grape-a-qk", "grape-m+grape-ap", "grape-m-nc", "grape-m-basis", // unfolded: GEMM rows
+                         "grape-m-basis:folded=1", // the fold's backward on the rotation's reserved block
+                         "rope:kv_shift=1"};
     for (size_t i = 0; i < sizeof pes / sizeof pes[0]; i++) {
         test_train_step(pes[i]);
         test_score(pes[i]);

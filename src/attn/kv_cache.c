@@ -10,7 +10,10 @@
 // multiples of KV_CHUNK; each chunk yields a partial softmax (row max m_c, sum l_c, unnormalised output o_c) per
 // head, chunks run on the threads, and the partials are combined in chunk order (newest first):
 //   M = max_c m_c,  out = sum_c e^{m_c - M} o_c / sum_c e^{m_c - M} l_c.
-// The chunks do not depend on the thread count, so neither do the bits.
+// The chunks do not depend on the thread count, so neither do the bits. The biases that run over the keys are
+// split the same way: GRAPE-AP's suffix sum b(t,j) = α Σ_{l=j+1..t} ψ_l is a chunk-local suffix plus the sum
+// entering from the newer chunks, a constant per chunk that shifts its row max (m_c += α·in_c) after the chunks ran;
+// xPos's query against an older block is the newest one times a per-dim ratio fixed at create.
 #include <string.h>
 
 #include "attn/attn_internal.h"
@@ -18,10 +21,12 @@
 #include "core/error.h"
 #include "core/mem.h"
 #include "pe/bias_kinds.h"
+#include "pe/rotation.h"
 
 // xPos anchors: keys are scaled against the first position of their block of this many tokens.
 #define KV_XPOS_BLOCK 256
-// Keys per chunk of the split decode: one xPos block, so a chunk has one query; a multiple of every vector width.
+// Keys per chunk of the split decode: one xPos block, so a chunk has one query (its anchor is KV_CHUNK·ck before
+// the newest chunk's); a multiple of every vector width.
 #define KV_CHUNK KV_XPOS_BLOCK
 // Below this many key·dim products per step the chunks run on one thread (a team costs more than it saves).
 #define KV_PAR_WORK (1 << 16)
@@ -41,15 +46,16 @@ struct grape_kv_cache {
     float *k, *v;     // (cap, H, D)
     float *gate_k;    // (cap, H) grape-a
     double *cum;      // (cap, H) FoX c_j
-    float *probe_k;   // (cap, H, P) GRAPE-AP rotated key probes r_j
-    float *q_pre;     // (H, D) xPos: the query before rotation, re-scaled per key block
+    float *probe_kt;  // (H, P, cap + KV_CHUNK) GRAPE-AP rotated key probes r_j, transposed so that a chunk's keys
+                      // are a vector run; slots below KV_CHUNK are mirrored past cap, so a run never wraps
     int nck;          // chunks a step can span: cap / KV_CHUNK + 2
+    float *xpos_ratio; // (nck, D) xPos: ζ^(ck·KV_CHUNK/sb) per dim, the query's ratio against chunk ck's anchor
     float *q_blk;     // (nck, H, D) xPos: the query against each chunk's anchor
-    float *scores;    // (nck, H, KV_CHUNK) each chunk's scores, then probabilities, newest key first
+    float *scores;    // (nck, H, KV_CHUNK) each chunk's scores, then probabilities, oldest key first
     float *part_m, *part_l; // (nck, H) each chunk's row max and sum
     float *part_o;    // (nck, H, D) each chunk's unnormalised output
     float *edge;      // (nck, H, KV_CHUNK) GRAPE-AP edges log sigmoid(<p_t, r_l>/P) of each chunk's keys
-    double *ap_in;    // (nck, H) GRAPE-AP: the chunk's edge sum, then the suffix entering the chunk
+    double *ap_sum;   // (nck, H) GRAPE-AP: the sum of the chunk's edges
     void *fws;        // factor workspace of one token
     float *lg2;       // (2 nph) grape-m-ctx: [logit_t, 0], whose exclusive cumsum's second row is omega_t
     double *ph2;      // (2 nph)
@@ -64,16 +70,16 @@ static void cache_plan(grape_kv_cache *c, grape_arena *a, size_t fws_bytes) {
     c->v = arena_take(a, cap * HD * sizeof(float));
     c->gate_k = arena_take(a, cap * H * sizeof(float));
     c->cum = arena_take(a, cap * H * sizeof(double));
-    c->probe_k = arena_take(a, cap * H * (size_t)(c->P ? c->P : 1) * sizeof(float));
-    c->q_pre = arena_take(a, HD * sizeof(float));
-    size_t nck = (size_t)c->nck, ap = c->P ? 1 : 0;
-    c->q_blk = arena_take(a, (c->rot == GRAPE_ROT_XPOS ? nck : 1) * HD * sizeof(float));
+    c->probe_kt = arena_take(a, H * (size_t)(c->P ? c->P : 1) * (cap + KV_CHUNK) * sizeof(float));
+    size_t nck = (size_t)c->nck, ap = c->P ? 1 : 0, xp = c->rot == GRAPE_ROT_XPOS ? nck : 1;
+    c->xpos_ratio = arena_take(a, xp * (size_t)c->D * sizeof(float));
+    c->q_blk = arena_take(a, xp * HD * sizeof(float));
     c->scores = arena_take(a, nck * H * KV_CHUNK * sizeof(float));
     c->part_m = arena_take(a, nck * H * sizeof(float));
     c->part_l = arena_take(a, nck * H * sizeof(float));
     c->part_o = arena_take(a, nck * HD * sizeof(float));
     c->edge = arena_take(a, (ap ? nck * H * KV_CHUNK : 1) * sizeof(float));
-    c->ap_in = arena_take(a, nck * H * sizeof(double));
+    c->ap_sum = arena_take(a, nck * H * sizeof(double));
     c->fws = arena_take(a, fws_bytes);
     c->lg2 = arena_take(a, 2 * (size_t)(c->nph ? c->nph : 1) * sizeof(float));
     c->ph2 = arena_take(a, 2 * (size_t)(c->nph ? c->nph : 1) * sizeof(double));
@@ -109,6 +115,10 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
     c->mem = mem;
     grape_arena a = {mem, plan.used, 0};
     cache_plan(c, &a, fws);
+    // Probe slots no token has filled yet are read as padding of a chunk's last vector: give them a value.
+    memset(c->probe_kt, 0, (size_t)c->H * (size_t)(c->P ? c->P : 1) * ((size_t)c->cap + KV_CHUNK) * sizeof(float));
+    for (int ck = 0; ck < c->nck && c->rot == GRAPE_ROT_XPOS; ck++)
+        rot_xpos_query_ratio(c->xpos_ratio + (size_t)ck * c->D, pe, (double)ck * KV_CHUNK);
     grape_kv_cache_reset(c);
     *out = c;
     return GRAPE_OK;
@@ -140,7 +150,6 @@ static grape_positions token_positions(const grape_kv_cache *c, int64_t p, int64
 
 grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
     if (!c || !q || !k) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_rotate: NULL argument");
-    if (c->rot == GRAPE_ROT_XPOS) memcpy(c->q_pre, q, (size_t)c->H * c->D * sizeof(float));
     grape_positions pos = token_positions(c, c->pos, xpos_anchor(c->pos));
     grape_status st = grape_rot_forward(q, q, c->pe, &pos, GRAPE_QUERY, 1, 1);
     if (!st) st = grape_rot_forward(k, k, c->pe, &pos, GRAPE_KEY, 1, 1);
@@ -166,7 +175,11 @@ static void append(grape_kv_cache *c, const float *k, const float *v, const grap
     if (f->gate_k) memcpy(c->gate_k + slot * H, f->gate_k, H * sizeof(float));
     if (f->cum)
         for (size_t h = 0; h < H; h++) c->cum[slot * H + h] = (c->fox_c[h] += f->cum[h]); // c_t = c_{t-1} + log f_t
-    if (f->probe_k) memcpy(c->probe_k + slot * H * c->P, f->probe_k, H * (size_t)c->P * sizeof(float));
+    size_t ld = (size_t)c->cap + KV_CHUNK, HP = H * (size_t)c->P;
+    for (size_t i = 0; f->probe_k && i < HP; i++) {
+        c->probe_kt[i * ld + slot] = f->probe_k[i];
+        if (slot < KV_CHUNK) c->probe_kt[i * ld + (size_t)c->cap + slot] = f->probe_k[i];
+    }
 }
 
 // grape-m-ctx: S += omega_t, with omega from grape_phase_forward itself (exclusive cumsum of [logit_t, 0]).
@@ -179,13 +192,11 @@ static grape_status advance_phase(grape_kv_cache *c, const float *phase_logit) {
 
 static size_t slot_of(const grape_kv_cache *c, int64_t j) { return (size_t)(j % c->cap); }
 static size_t slot_below(const grape_kv_cache *c, size_t slot) { return slot ? slot - 1 : (size_t)c->cap - 1; }
+static size_t slot_above(const grape_kv_cache *c, size_t slot) { return slot + 1 < (size_t)c->cap ? slot + 1 : 0; }
 
-// Bias b_h(t, j) of the new query t against the key at position j in ring slot `slot`: the kind's closed form
-// (pe/bias_kinds.h) on the new token's query factors and the cached key factors. ap_acc: the path form's running
-// suffix sum_{l=j+1..t} psi(t,l), advanced by the caller (keys descend).
-static float bias_at(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t t, int64_t j, size_t slot,
-                     double ap_acc) {
-    if (c->kind->form == BIAS_FORM_PATH) return (float)(f->slope[h] * ap_acc);
+// Bias b_h(t, j) of the pointwise forms for the new query t against the key at position j in ring slot `slot`: the
+// kind's closed form (pe/bias_kinds.h) on the new token's query factors and the cached key factors.
+static float bias_at(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t t, int64_t j, size_t slot) {
     size_t fs = slot * (size_t)c->H + (size_t)h;
     bias_pair p = {.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
                    .gate_q = f->gate_q ? f->gate_q[h] : 0.0, .gate_k = f->gate_k ? c->gate_k[fs] : 0.0,
@@ -193,12 +204,13 @@ static float bias_at(const grape_kv_cache *c, const grape_bias_factors *f, int h
     return (float)bias_pair_value(c->kind, &p);
 }
 
-// The GRAPE-AP edge's logit <p_t, r_l>/P; the edge is its log sigmoid (chunk_edges, in vectors as in the tiles).
-static float ap_logit(const grape_kv_cache *c, const grape_bias_factors *f, int h, size_t slot) {
-    const float *r = c->probe_k + (slot * c->H + (size_t)h) * c->P, *p = f->probe_q + (size_t)h * c->P;
-    float s = 0;
-    for (int i = 0; i < c->P; i++) s += p[i] * r[i];
-    return s / (float)c->P;
+// Keys a loop asks the memory for ahead of the one it works on (a head's rows are H·D floats apart): measured at
+// N = 4096 on 2 threads, it took nope from 89 to 79 us and grape-a-qk from 116 to 98 (docs/BENCHMARKS.md).
+#define KV_AHEAD 4
+
+// Prefetch the n floats at p (one head's row of k or v) into the caches.
+static inline void prefetch_row(const float *p, int n) {
+    for (int d = 0; d < n; d += 16) __builtin_prefetch(p + d, 0, 3);
 }
 
 // a·b over D; D a multiple of VW runs in vectors with two accumulators.
@@ -218,7 +230,7 @@ static float dot(const float *a, const float *b, int D) {
     return vf_hsum(vf_add(s0, s1));
 }
 
-// o (D) = sum_i p[i] v_i over the chunk's n keys from ring slot `slot` down; columns in blocks of up to 4 vectors
+// o (D) = sum_i p[i] v_i over the chunk's n keys from ring slot `slot` up; columns in blocks of up to 4 vectors
 // held in registers across the keys (D a multiple of VW; else one scalar pass).
 static void weighted_values(float *o, const grape_kv_cache *c, const float *p, int n, size_t slot, int h) {
     int D = c->D;
@@ -226,15 +238,18 @@ static void weighted_values(float *o, const grape_kv_cache *c, const float *p, i
     const float *v0 = c->v + (size_t)h * D;
     if (D % VW) {
         for (int d = 0; d < D; d++) o[d] = 0;
-        for (int i = 0; i < n; i++, slot = slot_below(c, slot))
+        for (int i = 0; i < n; i++, slot = slot_above(c, slot))
             for (int d = 0; d < D; d++) o[d] += p[i] * v0[slot * HD + (size_t)d];
         return;
     }
     for (int d0 = 0; d0 < D; d0 += 4 * VW) {
         int nv = (D - d0) / VW < 4 ? (D - d0) / VW : 4;
         vf a0 = vf_set1(0.0f), a1 = a0, a2 = a0, a3 = a0;
-        size_t sl = slot;
-        for (int i = 0; i < n; i++, sl = slot_below(c, sl)) {
+        size_t sl = slot, ahead = slot;
+        for (int i = 0; i < KV_AHEAD && i + 1 < n; i++) ahead = slot_above(c, ahead);
+        for (int i = 0; i < n; i++, sl = slot_above(c, sl)) {
+            prefetch_row(v0 + ahead * HD + (size_t)d0, nv * VW);
+            ahead = i + KV_AHEAD + 1 < n ? slot_above(c, ahead) : ahead;
             const float *vj = v0 + sl * HD + (size_t)d0;
             vf pi = vf_set1(p[i]);
             a0 = vf_fma(pi, vf_load(vj), a0);
@@ -249,12 +264,12 @@ static void weighted_values(float *o, const grape_kv_cache *c, const float *p, i
     }
 }
 
-// --- one chunk: keys [j_lo, j_hi] (newest first), chunk index ck
+// --- one chunk: keys [j_lo, j_hi], chunk index ck (0: the newest)
 
 typedef struct {
     int64_t t, lo;      // the query's position and the lowest visible key
     int64_t top;        // first position of the newest chunk
-    const float *q;     // (H, D) the query of the newest chunk (xPos: older chunks use q_blk)
+    const float *q;     // (H, D) the query
     const grape_bias_factors *f;
 } step_ctx;
 
@@ -264,43 +279,56 @@ static void chunk_range(const step_ctx *x, int ck, int64_t *j_lo, int64_t *j_hi)
     *j_lo = base > x->lo ? base : x->lo;
 }
 
+// Head h's query against chunk ck's keys: q itself, or for xPos in an older chunk q times the ratio of the scale
+// against that chunk's anchor, KV_CHUNK·ck positions before the newest one's (rot_xpos_query_ratio).
+static const float *chunk_query(grape_kv_cache *c, const step_ctx *x, int ck, int h) {
+    int D = c->D;
+    const float *q = x->q + (size_t)h * D;
+    if (c->rot != GRAPE_ROT_XPOS || !ck) return q;
+    const float *g = c->xpos_ratio + (size_t)ck * D;
+    float *qb = c->q_blk + ((size_t)ck * c->H + (size_t)h) * D;
+    for (int d = 0; d < D; d++) qb[d] = q[d] * g[d];
+    return qb;
+}
 
-// GRAPE-AP edges log sigmoid(<p_t, r_l>/P) of the chunk's keys for every head (newest first), and their sum in
-// double (the suffix sums over up to T edges).
-static void chunk_edges(grape_kv_cache *c, const step_ctx *x, int ck) {
-    int64_t j_lo, j_hi;
-    chunk_range(x, ck, &j_lo, &j_hi);
-    int n = (int)(j_hi - j_lo + 1);
-    for (int h = 0; h < c->H; h++) {
-        float *e = c->edge + ((size_t)ck * c->H + (size_t)h) * KV_CHUNK;
-        size_t slot = slot_of(c, j_hi);
-        for (int i = 0; i < n; i++, slot = slot_below(c, slot)) e[i] = ap_logit(c, x->f, h, slot);
-        for (int i = n; i < KV_CHUNK; i++) e[i] = 0.0f;
-        for (int i = 0; i < n; i += VW) vf_store(e + i, vf_log_sigmoid(vf_load(e + i)));
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += e[i];
-        c->ap_in[(size_t)ck * c->H + (size_t)h] = sum;
+// GRAPE-AP edges e[i] = log sigmoid(<p_t, r_l>/P) of head h for the chunk's n keys from ring slot `slot` up
+// (oldest first), VW keys at a time over the transposed probes; e is filled to a whole vector (the padding lanes
+// read slots past the chunk and are never used).
+static void chunk_edges(float *e, const grape_kv_cache *c, const float *probe_q, size_t slot, int n, int h) {
+    size_t ld = (size_t)c->cap + KV_CHUNK;
+    const float *r = c->probe_kt + (size_t)h * c->P * ld + slot;
+    vf inv = vf_set1(1.0f / (float)c->P);
+    for (int i = 0; i < n; i += VW) {
+        vf s = vf_set1(0.0f);
+        for (int p = 0; p < c->P; p++) s = vf_fma(vf_set1(probe_q[p]), vf_load(r + (size_t)p * ld + (size_t)i), s);
+        vf_store(e + i, vf_log_sigmoid(vf_mul(s, inv)));
     }
 }
 
 // Partial softmax of head h over the chunk: s_j = scale q·k_j + b(t, j), m = max s, p = e^{s - m},
-// l = sum p, o = sum p v_j. Scores past the chunk's keys are -inf, so whole vectors run the exp.
+// l = sum p, o = sum p v_j. Scores past the chunk's keys are -inf, so whole vectors run the exp. GRAPE-AP's bias
+// here is the chunk-local suffix α Σ_{l=j+1..j_hi} ψ_l (keys visited newest first); attend_split adds the rest.
 static void chunk_head(grape_kv_cache *c, const step_ctx *x, int ck, int h) {
     int64_t j_lo, j_hi;
     chunk_range(x, ck, &j_lo, &j_hi);
-    int D = c->D, n = (int)(j_hi - j_lo + 1);
+    int D = c->D, n = (int)(j_hi - j_lo + 1), path = c->kind->form == BIAS_FORM_PATH;
+    int pointwise = c->kind->form != BIAS_FORM_NONE && !path;
     size_t HD = (size_t)c->H * D, ch = (size_t)ck * c->H + (size_t)h;
-    const float *q = (c->rot == GRAPE_ROT_XPOS && ck ? c->q_blk + (size_t)ck * HD : x->q) + (size_t)h * D;
-    float *s = c->scores + ch * KV_CHUNK, mx = -INFINITY;
-    const float *e = c->edge + ch * KV_CHUNK;
-    double acc = c->kind->form == BIAS_FORM_PATH ? c->ap_in[ch] : 0;
+    const float *q = chunk_query(c, x, ck, h);
+    float *s = c->scores + ch * KV_CHUNK, *e = c->edge + ch * KV_CHUNK, mx = -INFINITY;
+    if (path) chunk_edges(e, c, x->f->probe_q + (size_t)h * c->P, slot_of(c, j_lo), n, h);
+    double acc = 0, alpha = path ? x->f->slope[h] : 0;
     size_t slot = slot_of(c, j_hi);
-    for (int i = 0; i < n; i++, slot = slot_below(c, slot)) {
+    size_t ahead = slot_of(c, j_hi - KV_AHEAD > j_lo ? j_hi - KV_AHEAD : j_lo);
+    for (int i = n - 1; i >= 0; i--, slot = slot_below(c, slot)) {
+        prefetch_row(c->k + ahead * HD + (size_t)h * D, D);
+        ahead = i > KV_AHEAD ? slot_below(c, ahead) : ahead;
         s[i] = c->scale * dot(q, c->k + slot * HD + (size_t)h * D, D);
-        if (c->kind->form != BIAS_FORM_NONE) s[i] += bias_at(c, x->f, h, x->t, j_hi - i, slot, acc);
-        if (c->kind->form == BIAS_FORM_PATH) acc += e[i];
+        if (pointwise) s[i] += bias_at(c, x->f, h, x->t, j_lo + i, slot);
+        if (path) s[i] += (float)(alpha * acc), acc += e[i];
         mx = s[i] > mx ? s[i] : mx;
     }
+    if (path) c->ap_sum[ch] = acc;
     for (int i = n; i < KV_CHUNK; i++) s[i] = -INFINITY;
     vf sum = vf_set1(0.0f), m = vf_set1(mx);
     for (int i = 0; i < n; i += VW) {
@@ -308,9 +336,22 @@ static void chunk_head(grape_kv_cache *c, const step_ctx *x, int ck, int h) {
         vf_store(s + i, p);
         sum = vf_add(sum, p);
     }
-    weighted_values(c->part_o + ch * D, c, s, n, slot_of(c, j_hi), h);
+    weighted_values(c->part_o + ch * D, c, s, n, slot_of(c, j_lo), h);
     c->part_m[ch] = mx;
     c->part_l[ch] = vf_hsum(sum);
+}
+
+// GRAPE-AP: chunk ck's bias is its local suffix plus α·in_c, in_c = the edge sums of the newer chunks (in chunk
+// order), a constant over the chunk: it moves the chunk's row max, m_c += α·in_c.
+static void path_shift(grape_kv_cache *c, const grape_bias_factors *f, int nck) {
+    for (int h = 0; h < c->H; h++) {
+        double in = 0;
+        for (int ck = 0; ck < nck; ck++) {
+            size_t ch = (size_t)ck * c->H + (size_t)h;
+            c->part_m[ch] += (float)(f->slope[h] * in);
+            in += c->ap_sum[ch];
+        }
+    }
 }
 
 // out_h = sum_c e^{m_c - M} o_c / sum_c e^{m_c - M} l_c over the chunks in order.
@@ -330,44 +371,16 @@ static void combine(grape_kv_cache *c, float *out, int nck) {
     }
 }
 
-// xPos: the query of every older chunk, q_pre rotated at t with that chunk's anchor (magnitude ratio
-// zeta^((c_t-c_b)/sb)); the newest chunk's query is q itself.
-static grape_status chunk_queries(grape_kv_cache *c, const step_ctx *x, int nck) {
-    size_t HD = (size_t)c->H * c->D;
-    for (int ck = 1; ck < nck && c->rot == GRAPE_ROT_XPOS; ck++) {
-        int64_t j_lo, j_hi;
-        chunk_range(x, ck, &j_lo, &j_hi);
-        grape_positions pos = token_positions(c, x->t, xpos_anchor(j_hi));
-        grape_status st = grape_rot_forward(c->q_blk + (size_t)ck * HD, c->q_pre, c->pe, &pos, GRAPE_QUERY, 1, 1);
-        if (st) return st;
-    }
-    return GRAPE_OK;
-}
-
 // The attention of query q at position t over keys [lo, t] into out (H, D).
-static grape_status attend_split(grape_kv_cache *c, float *out, const float *q, const grape_bias_factors *f,
-                                 int64_t lo, int64_t t) {
+static void attend_split(grape_kv_cache *c, float *out, const float *q, const grape_bias_factors *f, int64_t lo,
+                         int64_t t) {
     step_ctx x = {t, lo, t / KV_CHUNK * KV_CHUNK, q, f};
     int nck = (int)((x.top - lo / KV_CHUNK * KV_CHUNK) / KV_CHUNK) + 1, H = c->H;
-    grape_status st = chunk_queries(c, &x, nck);
-    if (st) return st;
     int par = (t - lo + 1) * H * c->D > KV_PAR_WORK && nck > 1;
-    if (c->kind->form == BIAS_FORM_PATH) {
-#pragma omp parallel for schedule(static) if (par)
-        for (int ck = 0; ck < nck; ck++) chunk_edges(c, &x, ck);
-        for (int h = 0; h < H; h++) { // the suffix entering each chunk: the edge sums of the newer chunks
-            double run = 0;
-            for (int ck = 0; ck < nck; ck++) {
-                double *in = &c->ap_in[(size_t)ck * H + (size_t)h], sum = *in;
-                *in = run;
-                run += sum;
-            }
-        }
-    }
 #pragma omp parallel for schedule(static) if (par)
     for (int i = 0; i < nck * H; i++) chunk_head(c, &x, i / H, i % H);
+    if (c->kind->form == BIAS_FORM_PATH) path_shift(c, f, nck);
     combine(c, out, nck);
-    return GRAPE_OK;
 }
 
 grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k, const float *v,
@@ -380,7 +393,7 @@ grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q
     const float *gq = in && in->gate_q ? in->gate_q : q, *gk = in && in->gate_k ? in->gate_k : k;
     if ((st = grape_bias_factors_forward(&f, c->fws, c->pe, gq, gk, in, t, 1, 1))) return st;
     append(c, k, v, &f);
-    if ((st = attend_split(c, out, q, &f, lo, t))) return st;
+    attend_split(c, out, q, &f, lo, t);
     if (c->nph && (st = advance_phase(c, in->phase_logit))) return st;
     c->pos++;
     return GRAPE_OK;

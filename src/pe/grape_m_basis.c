@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
-#include "core/mem.h"
 #include "pe/pe_internal.h"
 #include "pe/rot_internal.h"
 
@@ -52,7 +51,7 @@ grape_status basis_rows(float *out, size_t ld_out, const float *in, size_t ld_in
 grape_status basis_forward(float *y, float *V, const float *x, const rot_table *tb, const rot_state *r, int B, int T) {
     size_t ntok = (size_t)B * (size_t)T, H = (size_t)r->H, D = (size_t)r->D, R = (size_t)r->R;
     grape_status st = basis_rows(V, R, x, D, r, ntok, 0, 0.0f);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (ntok >= ROT_PAR_MIN_TOKENS)
     for (int64_t bt = 0; bt < (int64_t)ntok; bt++)
         for (size_t h = 0; h < H; h++) {
             size_t toff = (size_t)(bt % T) * tb->st + (tb->head_varies ? h * tb->sh : 0), row = (size_t)bt * H + h;
@@ -77,7 +76,7 @@ void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const
 // ---------------------------------------------------------------------------------------------------------
 // Folding Bᵀ into a per-head projection W (H·D × C): W' = blockdiag(B_hᵀ) W on each head's rotary rows.
 
-static grape_status check_fold(const grape_pe *pe, const void *a, const void *b, int C) {
+grape_status basis_fold_check(const grape_pe *pe, const void *a, const void *b, int C) {
     if (!pe || !a || !b) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: NULL argument");
     if (pe->rot->kind != GRAPE_ROT_GRAPE_M_BASIS)
         return error_fail(GRAPE_ERR_ARG, "grape_basis_fold: encoding is not grape-m-basis");
@@ -89,7 +88,7 @@ static grape_status check_fold(const grape_pe *pe, const void *a, const void *b,
 
 // w_folded, w: (H·D, C). Rotary rows of head h: W'_h = B_hᵀ W_h (one GEMM per head); rows R..D copied.
 grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *pe, int C) {
-    grape_status st = check_fold(pe, w_folded, w, C);
+    grape_status st = basis_fold_check(pe, w_folded, w, C);
     if (st) return st;
     const rot_state *r = pe->rot;
     size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C;
@@ -104,18 +103,21 @@ grape_status grape_basis_fold(float *w_folded, const float *w, const grape_pe *p
     return st;
 }
 
+size_t basis_fold_work_bytes(const rot_state *r) {
+    size_t RR = (size_t)r->R * (size_t)r->R, ns = (size_t)r->nset;
+    return ns * RR * sizeof(float) + (ns * RR + ROT_CHAIN_WORK(ns, r->R)) * sizeof(double);
+}
+
 // dw += blockdiag(B_h) dw_folded; dparams(basis_skew) += Cayley chain of dB_h = W_h dW'_hᵀ, computed as its
 // transpose dFᵀ = dW'_h W_hᵀ (the row layout cayley_frames_backward reads), summed over heads that share B.
-grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
-                                       const grape_pe *pe, int C) {
-    grape_status st = check_fold(pe, dw, dw_folded, C);
-    if (st) return st;
-    if (!w || !dparams) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
-    const rot_state *r = pe->rot;
+// work: basis_fold_work_bytes(r), double-aligned: dF | dA | Cayley scratch (doubles), then dF in float.
+grape_status basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w, const rot_state *r,
+                                 int C, void *work) {
     size_t R = (size_t)r->R, D = (size_t)r->D, Cs = (size_t)C, RR = R * R, ns = (size_t)r->nset;
-    float *dFf = mem_alloc(ns * RR * sizeof(float));
-    double *dF = mem_alloc((ns * RR + ROT_CHAIN_WORK(ns, R)) * sizeof(double)); // dF | dA | Cayley scratch
-    for (size_t h = 0; h < (size_t)r->H && dFf && dF && !st; h++) {
+    double *dF = work;
+    float *dFf = (float *)(dF + ns * RR + ROT_CHAIN_WORK(ns, r->R));
+    grape_status st = GRAPE_OK;
+    for (size_t h = 0; h < (size_t)r->H && !st; h++) {
         size_t set = ns > 1 ? h : 0;
         const float *wh = w + h * D * Cs, *gh = dw_folded + h * D * Cs;
         float *dwh = dw + h * D * Cs;
@@ -126,7 +128,6 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
                          (int64_t)Cs, 0, 1, 1.0f, (ns > 1 || h > 0) ? 1.0f : 0.0f);
         for (size_t i = R; i < D; i++) axpy(dwh + i * Cs, 1.0f, gh + i * Cs, C);
     }
-    if (!dFf || !dF) st = GRAPE_ERR_NOMEM;
     for (size_t i = 0; !st && i < ns * RR; i++) dF[i] = dFf[i];
     if (!st) {
         double *dA = dF + ns * RR;
@@ -134,7 +135,5 @@ grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *d
         float *dskew = dparams + ns * r->n_freq;
         for (size_t s = 0; s < ns; s++) basis_skew_backward(dskew + s * r->n_skew, dA + s * RR, r->R);
     }
-    mem_free(dFf);
-    mem_free(dF);
     return st;
 }

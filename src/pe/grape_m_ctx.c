@@ -22,7 +22,7 @@ grape_status grape_phase_forward(double *phase, const float *phase_logit, const 
     grape_status st = check_phase(pe, phase, phase_logit, B, T);
     if (st) return st;
     size_t hp = (size_t)pe->rot->phase_heads;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)B * T >= ROT_PAR_MIN_TOKENS)
     for (int64_t bh = 0; bh < (int64_t)B * (int64_t)hp; bh++) {
         size_t b = (size_t)bh / hp, h = (size_t)bh % hp;
         double sum = 0;

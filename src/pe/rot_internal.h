@@ -20,6 +20,10 @@
 #include "pe/rot_kernels.h"
 #include "pe/rotation.h"
 
+// Calls over fewer tokens than this run on the calling thread: starting a team costs more than the few rows it
+// would split (a decode step rotates one token, twice).
+#define ROT_PAR_MIN_TOKENS 64
+
 // Tables derived from the parameters, in double (the fast kernels use float copies).
 typedef struct {
     double *theta; // (nset, npair) angular frequency of each pair
@@ -104,6 +108,13 @@ grape_status basis_forward(float *y, float *V, const float *x, const rot_table *
 // In place on the head's rows: v = Bᵀx → u = R(nθ) v, g = Bᵀdy → gv = R(nθ)ᵀ g; dφ; dx gets only the tail dims.
 void basis_head_backward(float *dx, float *dphi, float *vrow, float *grow, const float *dy, const float *cs,
                          const float *sn, const rot_state *r, float *scratch);
+// grape_basis_fold's checks (NULL, kind, C, aliasing, prepared), with a message.
+grape_status basis_fold_check(const grape_pe *pe, const void *a, const void *b, int C);
+// The fold's backward (grape_basis_fold_backward) on a workspace of basis_fold_work_bytes(r), which the dispatcher
+// takes from the encoding's reserved block.
+size_t basis_fold_work_bytes(const rot_state *r);
+grape_status basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w, const rot_state *r,
+                                 int C, void *work);
 
 // ---- grape_m_nc.c: one head through the frame E (scratch: ROT_SCRATCH(R) floats)
 // Besides dx and dφ the backward writes the head's frame-gradient coefficients [u − v | gv − g] (2·fpad floats) to

@@ -7,6 +7,7 @@
 
 #include "core/mathx.h"
 #include "core/mem.h"
+#include "pe/pe_internal.h"
 #include "pe/rot_internal.h"
 
 // ---------------------------------------------------------------------------------------------------------
@@ -23,6 +24,16 @@ double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, 
     return r->mscale * exp(xpos_exponent(&r->cfg, n, pos->xpos_anchor, side) * r->ln_zeta[p]);
 }
 
+void rot_xpos_query_ratio(float *out, const grape_pe *pe, double delta) {
+    const rot_state *r = pe->rot;
+    for (int d = 0; d < r->D; d++) out[d] = 1.0f;
+    for (int p = 0; r->kind == GRAPE_ROT_XPOS && p < r->npair; p++) {
+        int i0, i1;
+        rot_pair_index(p, r->npair, r->cfg.interleaved, &i0, &i1);
+        out[i0] = out[i1] = (float)exp(xpos_exponent(&r->cfg, delta, 0.0, GRAPE_QUERY) * r->ln_zeta[p]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The table of one call
 
@@ -31,7 +42,7 @@ static void table_fill_phase(rot_table *tb, const rot_state *r, const grape_posi
     size_t np = (size_t)r->npair;
     double theta_max = 0;
     for (size_t p = 0; p < np; p++) theta_max = fmax(theta_max, r->tab.theta[p]);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)nb * T >= ROT_PAR_MIN_TOKENS)
     for (int64_t bt = 0; bt < (int64_t)nb * T; bt++) {
         int b = (int)(bt / T), t = (int)(bt % T);
         for (int h = 0; h < nh; h++) {
@@ -58,7 +69,7 @@ static void table_fill_positions(rot_table *tb, const rot_state *r, const grape_
                                  int T, int nh) {
     size_t np = (size_t)r->npair;
     int64_t nblk = ((int64_t)T + TABLE_RESYNC - 1) / TABLE_RESYNC;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (T >= ROT_PAR_MIN_TOKENS)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int t0 = (int)(blk * TABLE_RESYNC), t1 = t0 + TABLE_RESYNC < T ? t0 + TABLE_RESYNC : T;
         double n0 = (double)(pos->pos0 + t0);

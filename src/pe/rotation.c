@@ -1,7 +1,8 @@
 // rotation.c — the multiplicative action's token loops: grape_rot_forward/backward for every rotation kind
 // (GRAPE §3.1–3.2, arXiv 2512.07805), the per-call validation and the workspace they carve their table and scratch
 // from. Per (token, head) it calls the kind's head kernel (the shared pair kernels, grape_m_nc.c's frame, or
-// grape_m_basis.c's GEMM rows); angles come from rot_table.c, parameters and tables from rot_config.c.
+// grape_m_basis.c's GEMM rows); angles come from rot_table.c, parameters and tables from rot_config.c. The folded
+// basis's backward (grape_basis_fold_backward) runs here too, on the same workspace.
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
@@ -108,7 +109,8 @@ static size_t reserve_bytes(const rot_state *r, int B, int T, int nt, int *ov) {
     grape_arena af = {0}, ab = {0};
     fwd_plan(&fw, &af, ov, r, B, T, nt);
     bwd_plan(&bw, &ab, ov, r, r->n_skew > 0, B, T, nt);
-    return af.used > ab.used ? af.used : ab.used;
+    size_t bytes = af.used > ab.used ? af.used : ab.used, fold = basis_fold_work_bytes(r);
+    return r->kind == GRAPE_ROT_GRAPE_M_BASIS && fold > bytes ? fold : bytes;
 }
 
 // A block of `bytes` for a call of B × T tokens: the encoding's when free (grown to reserve B × T when too small,
@@ -171,7 +173,7 @@ static void head_forward(float *y, const float *x, const float *cs, const float 
 static void forward_tokens(float *y, const float *x, const fwd_work *w, const rot_state *r, int B, int T) {
     int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX;
     const rot_table *tb = &w->tb;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)B * T >= ROT_PAR_MIN_TOKENS)
     for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
         float *ws = w->scratch + (size_t)omp_get_thread_num() * ROT_SCRATCH(r->R);
         size_t row = (ctx ? (size_t)bt : (size_t)(bt % T)) * tb->st;
@@ -362,6 +364,23 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
     bwd_reduce(&w, nt);
     if (!st && basis_unfolded(r)) st = basis_rows(dx, D, w.fg, R, r, ntok, 1, 1.0f); // dx_R += B gv
     if (!st) st = chain_params(dparams, r, &w, dy, x, ntok);
+    work_release(pe->rot, mem, own);
+    return st;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// grape-m-basis folded into the projections: the fold's backward runs on the same reserved block, so a training
+// step with basis_folded allocates nothing either (tests/test_alloc.c).
+
+grape_status grape_basis_fold_backward(float *dw, float *dparams, const float *dw_folded, const float *w,
+                                       const grape_pe *pe, int C) {
+    grape_status st = basis_fold_check(pe, dw, dw_folded, C);
+    if (st) return st;
+    if (!w || !dparams) return error_fail(GRAPE_ERR_ARG, "grape_basis_fold_backward: NULL argument");
+    int own;
+    void *mem = work_acquire(pe->rot, basis_fold_work_bytes(pe->rot), 1, 1, omp_get_max_threads(), &own);
+    if (!mem) return GRAPE_ERR_NOMEM;
+    st = basis_fold_backward(dw, dparams, dw_folded, w, pe->rot, C, mem);
     work_release(pe->rot, mem, own);
     return st;
 }

@@ -18,5 +18,9 @@ grape_status rot_init_params(const rot_state *r, float *params, uint64_t seed);
 grape_status rot_prepare(rot_state *r, const float *params);
 // Size the workspace for forward and backward calls of up to max_B × max_T tokens (grape_pe_reserve).
 grape_status rot_reserve(rot_state *r, int max_B, int max_T);
+// xPos: out (D) = the factor ζ_i^(delta/sb) of each rotary dim's pair (1 on the tail dims, and everywhere for the
+// other kinds), by which a query's scale grows when its anchor moves delta positions earlier: the query rotated
+// against anchor c − delta is the one rotated against c times out (the KV cache's older key blocks).
+void rot_xpos_query_ratio(float *out, const grape_pe *pe, double delta);
 
 #endif
