@@ -31,6 +31,7 @@ struct grape_kv_cache {
     grape_rot_kind rot;
     const bias_kind *kind; // the additive kind's row of the kind table
     int H, D, P, nph; // nph: grape-m-ctx phases per token (1 or H), else 0
+    int in_phase;     // index of grape-m-ctx's "phase" token input, -1 without
     int cap, window;  // ring size; BCA window W (0: none)
     float scale;
     int64_t start;    // position of the first token since create/reset (grape_kv_cache_reset_at)
@@ -86,11 +87,11 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
         return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: capacity %d must be >= 1 and bca_window %d 0 or even",
                           capacity, bca_window);
     const grape_pe_config *cfg = grape_pe_get_config(pe);
-    grape_pe_token_channels ch;
-    grape_pe_token_input_channels(pe, &ch);
     const bias_kind *kd = bias_kind_of(cfg->bias);
+    int in_phase = grape_pe_token_input_find(pe, "phase");
     grape_kv_cache tmp = {.pe = pe, .rot = cfg->rot, .kind = kd, .H = cfg->n_heads, .D = cfg->head_dim,
-                          .P = kd->factors & BF_PROBE ? cfg->ap_probe_dim : 0, .nph = ch.phase,
+                          .P = bias_kind_has(kd, BF_PROBE_Q) ? cfg->ap_probe_dim : 0, .in_phase = in_phase,
+                          .nph = in_phase >= 0 ? grape_pe_token_input_info(pe, in_phase)->width : 0,
                           .cap = bca_window ? bca_window + 1 : capacity, .window = bca_window,
                           .nck = (bca_window ? bca_window + 1 : capacity) / KV_CHUNK + 2,
                           .scale = 1.0f / sqrtf((float)cfg->head_dim)};
@@ -148,9 +149,9 @@ grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
     return st;
 }
 
-static grape_status check_inputs(const grape_kv_cache *c, const grape_pe_token_inputs *in) {
-    if ((c->kind->input != BIAS_IN_NONE && !bias_input_of(c->kind, in)) || (c->nph && !(in && in->phase_logit)))
-        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
+static grape_status check_inputs(const grape_kv_cache *c, const float *const *in) {
+    if (c->in_phase >= 0 && !(in && in[c->in_phase]))
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: token input 'phase' of this encoding is NULL");
     if (c->rot == GRAPE_ROT_XPOS && c->rotated != c->pos)
         return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
     if (!c->window && c->pos - c->start >= c->cap)
@@ -163,10 +164,12 @@ static void append(grape_kv_cache *c, const float *k, const float *v, const grap
     size_t slot = (size_t)(c->pos % c->cap), HD = (size_t)c->H * c->D, H = (size_t)c->H;
     memcpy(c->k + slot * HD, k, HD * sizeof(float));
     memcpy(c->v + slot * HD, v, HD * sizeof(float));
-    if (f->gate_k) memcpy(c->gate_k + slot * H, f->gate_k, H * sizeof(float));
-    if (f->cum)
-        for (size_t h = 0; h < H; h++) c->cum[slot * H + h] = (c->fox_c[h] += f->cum[h]); // c_t = c_{t-1} + log f_t
-    if (f->probe_k) memcpy(c->probe_k + slot * H * c->P, f->probe_k, H * (size_t)c->P * sizeof(float));
+    const float *gate_k = bf_f32(f, BF_GATE_K), *probe_k = bf_f32(f, BF_PROBE_K);
+    const double *cum = bf_f64(f, BF_CUM);
+    if (gate_k) memcpy(c->gate_k + slot * H, gate_k, H * sizeof(float));
+    if (cum)
+        for (size_t h = 0; h < H; h++) c->cum[slot * H + h] = (c->fox_c[h] += cum[h]); // c_t = c_{t-1} + log f_t
+    if (probe_k) memcpy(c->probe_k + slot * H * c->P, probe_k, H * (size_t)c->P * sizeof(float));
 }
 
 // grape-m-ctx: S += omega_t, with omega from grape_phase_forward itself (exclusive cumsum of [logit_t, 0]).
@@ -185,17 +188,19 @@ static size_t slot_below(const grape_kv_cache *c, size_t slot) { return slot ? s
 // suffix sum_{l=j+1..t} psi(t,l), advanced by the caller (keys descend).
 static float bias_at(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t t, int64_t j, size_t slot,
                      double ap_acc) {
-    if (c->kind->form == BIAS_FORM_PATH) return (float)(f->slope[h] * ap_acc);
+    const float *slope = bf_f32(f, BF_SLOPE), *gate_q = bf_f32(f, BF_GATE_Q);
+    if (c->kind->form == BIAS_FORM_PATH) return (float)(slope[h] * ap_acc);
     size_t fs = slot * (size_t)c->H + (size_t)h;
-    bias_pair p = {.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
-                   .gate_q = f->gate_q ? f->gate_q[h] : 0.0, .gate_k = f->gate_k ? c->gate_k[fs] : 0.0,
-                   .cum_q = f->cum ? c->fox_c[h] : 0.0, .cum_k = f->cum ? c->cum[fs] : 0.0};
+    int cum = f->ch[BF_CUM] != NULL;
+    bias_pair p = {.slope = slope ? slope[h] : 0.0, .dist = (double)(t - j), .gate_q = gate_q ? gate_q[h] : 0.0,
+                   .gate_k = f->ch[BF_GATE_K] ? c->gate_k[fs] : 0.0, .cum_q = cum ? c->fox_c[h] : 0.0,
+                   .cum_k = cum ? c->cum[fs] : 0.0};
     return (float)bias_pair_value(c->kind, &p);
 }
 
 // The GRAPE-AP edge's logit <p_t, r_l>/P; the edge is its log sigmoid (chunk_edges, in vectors as in the tiles).
 static float ap_logit(const grape_kv_cache *c, const grape_bias_factors *f, int h, size_t slot) {
-    const float *r = c->probe_k + (slot * c->H + (size_t)h) * c->P, *p = f->probe_q + (size_t)h * c->P;
+    const float *r = c->probe_k + (slot * c->H + (size_t)h) * c->P, *p = bf_f32(f, BF_PROBE_Q) + (size_t)h * c->P;
     float s = 0;
     for (int i = 0; i < c->P; i++) s += p[i] * r[i];
     return s / (float)c->P;
@@ -371,17 +376,16 @@ static grape_status attend_split(grape_kv_cache *c, float *out, const float *q, 
 }
 
 grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k, const float *v,
-                                   const grape_pe_token_inputs *in) {
+                                   const float *gq, const float *gk, const float *const *in) {
     if (!c || !out || !q || !k || !v) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: NULL tensor");
     grape_status st = check_inputs(c, in);
     if (st) return st;
     int64_t t = c->pos, lo = c->window && t - c->start > c->window ? t - c->window : c->start;
-    grape_bias_factors f;
-    const float *gq = in && in->gate_q ? in->gate_q : q, *gk = in && in->gate_k ? in->gate_k : k;
-    if ((st = grape_bias_factors_forward(&f, c->fws, c->pe, gq, gk, in, t, 1, 1))) return st;
-    append(c, k, v, &f);
-    if ((st = attend_split(c, out, q, &f, lo, t))) return st;
-    if (c->nph && (st = advance_phase(c, in->phase_logit))) return st;
+    grape_bias_factors *f;
+    if ((st = grape_bias_factors_forward(&f, c->fws, c->pe, gq ? gq : q, gk ? gk : k, in, t, 1, 1))) return st;
+    append(c, k, v, f);
+    if ((st = attend_split(c, out, q, f, lo, t))) return st;
+    if (c->nph && (st = advance_phase(c, in[c->in_phase]))) return st;
     c->pos++;
     return GRAPE_OK;
 }
