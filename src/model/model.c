@@ -14,6 +14,7 @@
 #include "core/mem.h"
 #include "model/model_internal.h"
 #include "pe/bias_kinds.h"
+#include "pe/rot_kinds.h"
 
 #define MODEL_MAX_DIM (1 << 20)
 
@@ -54,16 +55,17 @@ static grape_status check_config(const grape_model_config *c) {
                           c->n_embd / c->n_head);
     if (c->pe.qk_gain != GRAPE_QK_GAIN_DIM && c->pe.qk_gain != GRAPE_QK_GAIN_PAIR)
         return error_fail(GRAPE_ERR_ARG, "qk_gain must be 0 (per-dimension) or 1 (pair), got %d", c->pe.qk_gain);
-    if (c->pe.qk_gain == GRAPE_QK_GAIN_PAIR && c->pe.rot == GRAPE_ROT_NONE)
+    if (c->pe.qk_gain == GRAPE_QK_GAIN_PAIR && !rot_kind_of(c->pe.rot)->turns)
         return error_fail(GRAPE_ERR_ARG, "qk_gain=pair ties the gains of rotation pairs: it needs a rotation");
-    if (c->pe.basis_folded && c->pe.rot != GRAPE_ROT_GRAPE_M_BASIS)
+    if (c->pe.basis_folded && rot_kind_of(c->pe.rot)->frame != ROT_FRAME_BASIS)
         return error_fail(GRAPE_ERR_ARG, "basis_folded applies to grape-m-basis only");
     return GRAPE_OK;
 }
 
 static qk_order qk_order_of(grape_rot_kind rot) {
-    if (rot == GRAPE_ROT_NONE) return QK_NORM_ONLY;
-    return rot == GRAPE_ROT_XPOS ? QK_NORM_THEN_ROT : QK_ROT_THEN_NORM;
+    const rot_kind *kd = rot_kind_of(rot);
+    if (!kd->turns) return QK_NORM_ONLY;
+    return kd->norm_first ? QK_NORM_THEN_ROT : QK_ROT_THEN_NORM;
 }
 
 static grape_status tok_layout_init(tok_layout *tl, const grape_pe *pe, int C) {
@@ -298,7 +300,7 @@ static grape_status create_encodings(grape_model *m) {
         if (st) return st;
     }
     m->order = qk_order_of(pc.rot);
-    m->gated = pc.rot != GRAPE_ROT_NONE && bias_kind_gated(bias_kind_of(pc.bias));
+    m->gated = rot_kind_of(pc.rot)->turns && bias_kind_gated(bias_kind_of(pc.bias));
     grape_status st = tok_layout_init(&m->tl, m->pe[0], m->C);
     if (st) return st;
     m->Ctot = 3 * m->C + m->tl.E;

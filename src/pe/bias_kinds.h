@@ -10,6 +10,7 @@
 
 #include "core/mathx.h"
 #include "grape.h"
+#include "pe/token_inputs.h"
 
 // The closed forms; a kind is one of them plus its parameters and gates.
 typedef enum {
@@ -32,16 +33,6 @@ typedef struct {
 } bias_factor_desc;
 extern const bias_factor_desc bias_factor_descs[BF_COUNT];
 
-// Token input channels (grape_token_input_info): a kind declares the ones the model computes for it. Widths in
-// units of the encoding: one value, one per head, or P per head (GRAPE-AP probes); TW_PHASE: H with per_head, else 1.
-typedef enum { TW_H, TW_HP, TW_PHASE } token_width;
-typedef struct {
-    const char *name;
-    token_width width;
-    int zero_init, has_bias;
-    double bias_init;
-} token_input_desc;
-#define KIND_MAX_INPUTS 2
 
 typedef struct {
     grape_pe_info info;  // name, family, parameters, source: the row `grape encodings` prints

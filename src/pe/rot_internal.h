@@ -18,6 +18,7 @@
 
 #include "core/mem.h"
 #include "pe/rot_kernels.h"
+#include "pe/rot_kinds.h"
 #include "pe/rotation.h"
 
 // Tables derived from the parameters, in double (the fast kernels use float copies).
@@ -40,6 +41,7 @@ typedef struct {
 struct rot_state {
     grape_pe_config cfg;
     grape_rot_kind kind;
+    const rot_kind *kd; // its row of the kind table
     int H, D, R;      // heads, head dim, rotary dims
     int npair;        // rotated pairs: R/2, or r/2 for grape-m-nc
     int frame;        // width of the rotated frame: R, or r for grape-m-nc
