@@ -320,9 +320,6 @@ GRAPE_API grape_status grape_bias_factors_forward(grape_bias_factors **f, void *
 // Channels of the factors: their count, and channel i (GRAPE_ERR_ARG outside [0, count)).
 GRAPE_API int grape_bias_num_factors(const grape_bias_factors *f);
 GRAPE_API grape_status grape_bias_factor(const grape_bias_factors *f, int i, grape_channel *out);
-// The kind, batch, time, heads, probe dim and pos0 the factors were made for (any pointer may be NULL).
-GRAPE_API void grape_bias_factors_shape(const grape_bias_factors *f, grape_bias_kind *kind, int *B, int *T, int *H,
-                                        int *P, int64_t *pos0);
 // Set *g to zeroed gradient channels inside ws (grape_bias_workspace_bytes), shaped like f's channels.
 GRAPE_API grape_status grape_bias_grads_bind(grape_bias_grads **g, void *ws, const grape_bias_factors *f);
 // Gradient channel i, named and shaped as factor channel i.
@@ -418,8 +415,9 @@ GRAPE_API grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, cons
 
 // ----------------------------------------------------------------------------------------------------------------
 // Byte-level Llama-style language model (pre-norm RMSNorm, SwiGLU, QK-RMSNorm, tied embedding, no biases)
-// Per layer: q, k, v and the encoding's per-token inputs (ctx phase logit, FoX gate logit, AP probes) are rows of
-// one fused projection ("layers.N.attn.wq|wk|wv|w_phase|w_gate|w_probe", biases b_phase, b_gate); the encoding's
+// Per layer: q, k, v and the encoding's token inputs (grape_pe_token_input_info, in its order) are rows of one
+// fused projection ("layers.N.attn.wq|wk|wv|w_<name>": w_phase, w_gate, w_probe, w_shift_k, w_shift_v; biases
+// "attn.b_<name>" for the channels with one: b_phase, b_gate); the encoding's
 // own parameters are "layers.N.pe.<name>". Order: rotate then QK-RMSNorm (official), xpos: QK-RMSNorm then xPos
 // (anchor at the batch's centre: a forward serves T <= 2*84*sb/|ln zeta_0| = 68660 tokens at the defaults, longer
 // ones fail with GRAPE_ERR_UNSUPPORTED; the decoder's block anchors need no such limit). grape-m-basis applies the spec's B R B^T, then

@@ -121,7 +121,7 @@ static size_t channel_len(int i, int B, int T, int H, int P) {
     return n;
 }
 
-// Take the handle of `head` bytes and the channels kind needs from a (planning when a->base is NULL) into ch.
+// Take the handle (hb bytes) into *head and the channels kind needs into ch from a (planning when a->base is NULL).
 // Returns 0 when a size overflows.
 static int slices_take(void **head, void **ch, grape_arena *a, size_t hb, grape_bias_kind kind, int B, int T,
                        int H, int P) {
@@ -224,16 +224,6 @@ grape_status grape_bias_factor(const grape_bias_factors *f, int i, grape_channel
 grape_status grape_bias_grad(const grape_bias_grads *g, int i, grape_channel *out) {
     if (!g || !out) return error_fail(GRAPE_ERR_ARG, "grape_bias_grad: NULL argument");
     return channel_at(out, g->ch, g->kind, g->B, g->T, g->H, g->P, i);
-}
-
-void grape_bias_factors_shape(const grape_bias_factors *f, grape_bias_kind *kind, int *B, int *T, int *H, int *P,
-                              int64_t *pos0) {
-    if (kind) *kind = f->kind;
-    if (B) *B = f->B;
-    if (T) *T = f->T;
-    if (H) *H = f->H;
-    if (P) *P = f->P;
-    if (pos0) *pos0 = f->pos0;
 }
 
 static grape_status check_inputs(const grape_pe *pe, const float *q, const float *k, const float *const *in, int B,

@@ -1,7 +1,5 @@
 // bias_kinds.c — the table of additive encoding kinds (bias_kinds.h). One row per kind; everything else that
 // depends on the kind (parameters, init, factors, token inputs, the closed form) reads its row.
-#include <string.h>
-
 #include "pe/bias_kinds.h"
 
 #define F(x) BF_BIT(BF_##x)
@@ -51,6 +49,6 @@ const bias_kind *bias_kind_of(grape_bias_kind k) {
 
 int bias_kind_find(const char *s, size_t len) {
     for (int k = 0; k < GRAPE_BIAS_COUNT; k++)
-        if (strlen(kinds[k].info.name) == len && !strncmp(kinds[k].info.name, s, len)) return k;
+        if (kind_named(&kinds[k].info, s, len)) return k;
     return -1;
 }

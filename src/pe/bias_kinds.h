@@ -10,7 +10,7 @@
 
 #include "core/mathx.h"
 #include "grape.h"
-#include "pe/token_inputs.h"
+#include "pe/kind_table.h"
 
 // The closed forms; a kind is one of them plus its parameters and gates.
 typedef enum {

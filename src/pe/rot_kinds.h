@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "grape.h"
-#include "pe/token_inputs.h"
+#include "pe/kind_table.h"
 
 // A learned frame F of G(n) = F R(nθ) Fᵀ: none (coordinate planes), the Cayley basis B (R×R, grape_m_basis.c) or
 // the rank-r frame E (grape_m_nc.c).
