@@ -286,7 +286,7 @@ static void plan(planner *p, grape_model *m) {
 // Create / free
 
 int model_probe_dim(const grape_model *m) {
-    return m->cfg.pe.bias == GRAPE_BIAS_GRAPE_AP ? m->cfg.pe.ap_probe_dim : 0;
+    return bias_kind_has(bias_kind_of(m->cfg.pe.bias), BF_PROBE_Q) ? m->cfg.pe.ap_probe_dim : 0;
 }
 
 static grape_status create_encodings(grape_model *m) {
