@@ -57,12 +57,12 @@ int main(int argc, char **argv) {
 
     // 3. The additive action: per-token factors (ALiBi: the slopes); the attention generates b(t,j) from them.
     void *ws = calloc(grape_bias_workspace_bytes(pe, B, T) + 1, 1);
-    grape_bias_factors f;
+    grape_bias_factors *f; // a handle inside ws; its channels: grape_bias_factor
     CHECK(grape_bias_factors_forward(&f, ws, pe, qr, kr, NULL, 0, B, T));
 
     // 4. Fused causal attention, scale 1/sqrt(D).
     grape_attn_opts opts = {0};
-    CHECK(grape_attn_forward(out, lse, qr, kr, v, cfg.bias != GRAPE_BIAS_NONE ? &f : NULL, &opts, B, T, H, D));
+    CHECK(grape_attn_forward(out, lse, qr, kr, v, cfg.bias != GRAPE_BIAS_NONE ? f : NULL, &opts, B, T, H, D));
 
     // 5. The same row by hand: query t, head h: softmax_j (q~_t . k~_j / sqrt(D) - m_h (t - j)) v_j.
     int t = T - 1, h = 1;

@@ -226,33 +226,25 @@ GRAPE_API grape_status grape_pe_prepare(grape_pe *pe, const float *params);
 // private one for its duration. Optional: without it the first call allocates.
 GRAPE_API grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T);
 
-// Per-token inputs the model computes from its own activations x_t and hands to the encoding.
+// Per-token inputs: values the model computes from its own activations x_t (rows of its fused projection) and hands
+// to the encoding. Each encoding declares them as a list of named channels (its kinds' rows of the kind tables:
+// the rotation's first, then the bias's, then KV-shift's two gates). A call that takes token inputs takes an array
+// of grape_pe_num_token_inputs(pe) pointers in that order, channel i shaped (B,T,width_i); a call that takes their
+// gradients takes an array of the same shape (an entry may be NULL to skip that gradient).
 typedef struct {
-    const float *phase_logit; // grape-m-ctx: (B,T), or (B,T,H) with per_head; omega = sigmoid(logit/16)
-    const float *gate_logit;  // fox: (B,T,H); log f = log sigmoid(logit)
-    const float *probe;       // grape-ap: (B,T,H,P) raw probes p_t
-    const float *shift_logit; // kv-shift: (B,T,H); alpha = sigmoid(logit)
-    // grape_kv_cache_attend only: the QK-normalised, UN-rotated q, k (H,D) the grape-a gates of a ROT+grape-a-*
-    // hybrid read (GRAPE App. E: gates of un-rotated vectors keep the relative law); NULL: the q, k passed.
-    const float *gate_q;
-    const float *gate_k;
-} grape_pe_token_inputs;
-
-typedef struct {
-    float *phase_logit;
-    float *gate_logit;
-    float *probe;
-    float *shift_logit;
-} grape_pe_token_grads;
-
-// Number of per-token input channels of each kind the model must produce (0 if unused).
-typedef struct {
-    int phase; // 1 or H
-    int gate;  // H
-    int probe; // H*P
-    int shift; // H per gate (the model has two: one for keys, one for values)
-} grape_pe_token_channels;
-GRAPE_API void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch);
+    const char *name;  // "phase" (grape-m-ctx logit: omega = sigmoid(logit/16)), "gate" (FoX forget-gate logit:
+                       // log f = log sigmoid(logit)), "probe" (GRAPE-AP raw probes p_t, H*P), "shift_k", "shift_v"
+                       // (KV-shift key and value gate logits: alpha = sigmoid(logit))
+    int width;         // floats per token: 1, H or H*P
+    int zero_init;     // the model's projection rows for it start at 0 (else N(0, std^2) like W_q)
+    int has_bias;      // the model adds a learned bias "attn.b_<name>" (width floats) to the projection
+    double bias_init;  // its initial value
+} grape_token_input_info;
+GRAPE_API int grape_pe_num_token_inputs(const grape_pe *pe);
+// Channel i (NULL outside [0, grape_pe_num_token_inputs)).
+GRAPE_API const grape_token_input_info *grape_pe_token_input_info(const grape_pe *pe, int i);
+// Index of the channel named name, -1 if the encoding has none.
+GRAPE_API int grape_pe_token_input_find(const grape_pe *pe, const char *name);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Multiplicative action (rotation of queries and keys)
@@ -299,43 +291,44 @@ GRAPE_API grape_status grape_basis_fold_backward(float *dw, float *dparams, cons
 //   grape-ap    slope_h sum_{l=j+1..t} log sigmoid(<probe_q(t), probe_k(l)> / P)
 // and -inf for j > t. The fused attention generates the bias from these factors inside its tiles.
 
+// The factors are an opaque handle that lives at the start of its workspace; they, and their gradients, are read
+// as a list of channels. A kind's channels are those of its row of the kind table, in this order where present:
+// "slope" (H), "gate_q" (B,T,H), "gate_k" (B,T,H), "cum" (B,T,H) double, "probe_q" (B,T,H,P), "probe_k" (B,T,H,P).
+typedef struct grape_bias_factors grape_bias_factors;
+typedef struct grape_bias_grads grape_bias_grads;
+typedef enum { GRAPE_F32 = 0, GRAPE_F64 = 1 } grape_dtype;
 typedef struct {
-    grape_bias_kind kind;
-    int B, T, H, P;
-    int64_t pos0;
-    const float *slope;    // (H)
-    const float *gate_q;   // (B,T,H) or NULL
-    const float *gate_k;   // (B,T,H) or NULL
-    const double *cum;     // (B,T,H) or NULL
-    const float *probe_q;  // (B,T,H,P) or NULL
-    const float *probe_k;  // (B,T,H,P) or NULL
-} grape_bias_factors;
+    const char *name;
+    grape_dtype dtype;
+    int ndim;
+    int shape[4];
+    void *data; // writable: a caller may fill factors it bound itself (grape_bias_factors_bind)
+} grape_channel;
 
-// Gradients of a loss with respect to the factors (same shapes; NULL where the factor is NULL).
-typedef struct {
-    float *slope;
-    float *gate_q;
-    float *gate_k;
-    double *cum;
-    float *probe_q;
-    float *probe_k;
-} grape_bias_grads;
-
-// Bytes of workspace that hold the factors (or their gradients) for a (B,T) batch.
+// Bytes of workspace (64-byte aligned) that hold the factors (or their gradients) for a (B,T) batch, handle
+// included; SIZE_MAX when the size overflows.
 GRAPE_API size_t grape_bias_workspace_bytes(const grape_pe *pe, int B, int T);
 
-// Compute the factors into ws (grape_bias_workspace_bytes) and point f at them.
-// q, k: (B,T,H,D), the normalised queries/keys the gates read (grape-a); may be NULL for other kinds.
-GRAPE_API grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const grape_pe *pe, const float *q,
-                                                  const float *k, const grape_pe_token_inputs *in, int64_t pos0, int B,
-                                                  int T);
-// Point g at zeroed gradient arrays inside ws, shaped like f.
-GRAPE_API grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bias_factors *f);
-// Chain factor gradients into parameters (dparams), queries/keys (dq, dk: (B,T,H,D)) and token inputs.
-GRAPE_API grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk,
-                                                   const grape_pe_token_grads *din, const grape_bias_grads *g,
-                                                   const grape_bias_factors *f, const grape_pe *pe, const float *q,
-                                                   const float *k, const grape_pe_token_inputs *in);
+// Lay out zeroed factors of pe's kind for a (B,T) batch at positions pos0 + t in ws and set *f to them, without
+// computing them (a caller that builds factors itself fills them through grape_bias_factor).
+GRAPE_API grape_status grape_bias_factors_bind(grape_bias_factors **f, void *ws, const grape_pe *pe, int64_t pos0,
+                                               int B, int T);
+// Compute the factors into ws and set *f to them. q, k: (B,T,H,D), the normalised queries/keys the gates read
+// (grape-a); may be NULL for other kinds. in: the token inputs (see grape_pe_num_token_inputs).
+GRAPE_API grape_status grape_bias_factors_forward(grape_bias_factors **f, void *ws, const grape_pe *pe, const float *q,
+                                                  const float *k, const float *const *in, int64_t pos0, int B, int T);
+// Channels of the factors: their count, and channel i (GRAPE_ERR_ARG outside [0, count)).
+GRAPE_API int grape_bias_num_factors(const grape_bias_factors *f);
+GRAPE_API grape_status grape_bias_factor(const grape_bias_factors *f, int i, grape_channel *out);
+// Set *g to zeroed gradient channels inside ws (grape_bias_workspace_bytes), shaped like f's channels.
+GRAPE_API grape_status grape_bias_grads_bind(grape_bias_grads **g, void *ws, const grape_bias_factors *f);
+// Gradient channel i, named and shaped as factor channel i.
+GRAPE_API grape_status grape_bias_grad(const grape_bias_grads *g, int i, grape_channel *out);
+// Chain factor gradients into parameters (dparams), queries/keys (dq, dk: (B,T,H,D)) and token inputs (din).
+GRAPE_API grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, float *const *din,
+                                                   const grape_bias_grads *g, const grape_bias_factors *f,
+                                                   const grape_pe *pe, const float *q, const float *k,
+                                                   const float *const *in);
 
 // ALiBi slopes m_h for any head count H (powers of two: 2^(-8h/H); otherwise the interleaved extra slopes).
 // slope: (H)
@@ -393,8 +386,8 @@ GRAPE_API grape_status grape_attn_backward(float *dq, float *dk, float *dv, grap
 //   1. grape_kv_cache_rotate(c, q, k)      rotates q and k in place at the cache's next position;
 //   2. the model normalises where its architecture says (QK-RMSNorm after the rotation for rope/grape-m*,
 //      before it for xpos: then normalise first and rotate second);
-//   3. grape_kv_cache_attend(c, out, q, k, v, in) appends (k, v), attends with q and advances the position.
-//      grape-a gates read the q, k given here (the normalised ones), or in->gate_q / gate_k when set (ROT+grape-a
+//   3. grape_kv_cache_attend(c, out, q, k, v, gq, gk, in) appends (k, v), attends with q and advances the
+//      position. grape-a gates read the q, k given here (the normalised ones), or gq / gk when set (ROT+grape-a
 //      hybrids: QKNorm of the un-rotated q, k, so the gates do not depend on the position).
 // Encodings without rotation may skip step 1. xPos keeps no single anchor: keys are scaled against the anchor of
 // their 256-token block and the query is re-scaled once per block, so magnitudes stay within zeta^(+-1/2) of
@@ -414,15 +407,17 @@ GRAPE_API void grape_kv_cache_reset_at(grape_kv_cache *c, int64_t pos0);
 GRAPE_API int64_t grape_kv_cache_position(const grape_kv_cache *c);
 // q, k: (H,D), rotated in place (y == x allowed by grape_rot_forward) at the next position.
 GRAPE_API grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k);
-// out: (H,D); q, k, v: (H,D); in: this token's inputs (fox gate_logit (H), grape-ap probe (H,P), grape-m-ctx
-// phase_logit (1 or H)), NULL if the encoding has none. scale 1/sqrt(D).
+// out: (H,D); q, k, v: (H,D); in: this token's inputs (grape_pe_num_token_inputs pointers, channel i (width_i)),
+// NULL if the encoding has none. gq, gk: (H,D), the q, k the grape-a gates read (NULL: q, k). scale 1/sqrt(D).
 GRAPE_API grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k,
-                                             const float *v, const grape_pe_token_inputs *in);
+                                             const float *v, const float *gq, const float *gk,
+                                             const float *const *in);
 
 // ----------------------------------------------------------------------------------------------------------------
 // Byte-level Llama-style language model (pre-norm RMSNorm, SwiGLU, QK-RMSNorm, tied embedding, no biases)
-// Per layer: q, k, v and the encoding's per-token inputs (ctx phase logit, FoX gate logit, AP probes) are rows of
-// one fused projection ("layers.N.attn.wq|wk|wv|w_phase|w_gate|w_probe", biases b_phase, b_gate); the encoding's
+// Per layer: q, k, v and the encoding's token inputs (grape_pe_token_input_info, in its order) are rows of one
+// fused projection ("layers.N.attn.wq|wk|wv|w_<name>": w_phase, w_gate, w_probe, w_shift_k, w_shift_v; biases
+// "attn.b_<name>" for the channels with one: b_phase, b_gate); the encoding's
 // own parameters are "layers.N.pe.<name>". Order: rotate then QK-RMSNorm (official), xpos: QK-RMSNorm then xPos
 // (anchor at the batch's centre: a forward serves T <= 2*84*sb/|ln zeta_0| = 68660 tokens at the defaults, longer
 // ones fail with GRAPE_ERR_UNSUPPORTED; the decoder's block anchors need no such limit). grape-m-basis applies the spec's B R B^T, then
@@ -706,12 +701,13 @@ typedef struct {
     const char *name; // the field's name in this header
     size_t offset;    // offsetof
     size_t size;      // sizeof the field
-    const char *type; // "int" (also enums), "int64", "size_t", "float", "double", "float*", "double*", "char*",
-                      // "int[4]", or the name of a described struct ("grape_pe_config")
+    const char *type; // "int" (also enums), "int64", "size_t", "float", "double", "float*", "double*", "void*",
+                      // "char*", "int[4]", or the name of a described struct ("grape_pe_config")
 } grape_field_info;
 // Fields of the struct named `name` in declaration order, their count and sizeof the struct. Described:
-// grape_pe_config, grape_model_config, grape_param_info, grape_tensor_info, grape_positions, grape_pe_token_inputs,
-// grape_pe_token_grads, grape_bias_factors, grape_bias_grads, grape_attn_opts. GRAPE_ERR_ARG for any other name.
+// grape_pe_config, grape_model_config, grape_param_info, grape_tensor_info, grape_positions,
+// grape_token_input_info, grape_channel, grape_attn_opts. GRAPE_ERR_ARG for any other name. (Token inputs and
+// bias factors are lists of channels read through grape_pe_token_input_info and grape_bias_factor.)
 GRAPE_API grape_status grape_struct_describe(const char *name, const grape_field_info **fields, int *n_fields,
                                              size_t *size);
 

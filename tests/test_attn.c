@@ -27,7 +27,7 @@ static void bad_arguments(void) {
     float out[256], lse[16], dq[256] = {0}, dk[256] = {0}, dv[256] = {0};
     grape_attn_opts opts = {0.0f, 0}, odd = {0.0f, 5};
     grape_bias_factors no_probe = p.f, wrong_T = p.f;
-    no_probe.probe_k = NULL;
+    no_probe.ch[BF_PROBE_K] = NULL;
     wrong_T.T = 9;
     expect_error("B = 0", grape_attn_forward(out, lse, p.q, p.k, p.v, NULL, &opts, 0, 8, 2, 16));
     expect_error("D above the limit", grape_attn_forward(out, lse, p.q, p.k, p.v, NULL, &opts, 1, 8, 2, ATTN_MAX_D + 2));

@@ -41,7 +41,7 @@ static void fd_case(grape_bias_kind kind, int window) {
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         if (!vars[i].x || !vars[i].grad) continue;
-        if (!strcmp(vars[i].what, "slope") && !(bias_kind_of(kind)->factors & BF_SLOPE)) continue; // e.g. FoX
+        if (!strcmp(vars[i].what, "slope") && !bias_kind_has(bias_kind_of(kind), BF_SLOPE)) continue; // e.g. FoX
         double *fd = malloc(vars[i].n * 8);
         t_fd_grad(fd, loss, vars[i].x, vars[i].n, FD_STEP, &c);
         char name[96];

@@ -5,6 +5,7 @@
 //      encodings read the factors with the same conventions (signs, the 1/P of GRAPE-AP, FoX's inclusive c);
 //   2. the fast kernel against the double reference on those inputs, forward and backward: 1e-4 relative.
 #include "test_attn_fixture.h"
+#include "test_inputs.h"
 
 static float *memdup_f(const float *x, size_t n) {
     if (!x) return NULL;
@@ -45,31 +46,32 @@ static void run(const char *name, int B, int T, int H, int D) {
     float *params = calloc(grape_pe_num_params(pe) + 1, 4);
     grape_pe_init_params(pe, params, 11);
     grape_pe_prepare(pe, params);
-    grape_pe_token_channels ch;
-    grape_pe_token_input_channels(pe, &ch);
+    int w_gate = ti_width(pe, "gate"), w_probe = ti_width(pe, "probe"), w_phase = ti_width(pe, "phase");
     t_rng r = t_seed(5);
     fx_problem p;
     fx_inputs(&p, cfg.bias, B, T, H, D, 1.0, &r);
     size_t ntok = (size_t)B * T;
-    float *gate = ch.gate ? fx_randn(ntok * ch.gate, 1.0, &r) : NULL, *probe = ch.probe ? fx_randn(ntok * ch.probe, 1.0, &r) : NULL;
-    float *plog = ch.phase ? fx_randn(ntok * ch.phase, 8.0, &r) : NULL;
-    double *phase = ch.phase ? calloc(ntok * ch.phase, 8) : NULL;
-    for (size_t i = 0; gate && i < ntok * ch.gate; i++) gate[i] += 2.0f;
+    float *gate = w_gate ? fx_randn(ntok * w_gate, 1.0, &r) : NULL;
+    float *probe = w_probe ? fx_randn(ntok * w_probe, 1.0, &r) : NULL;
+    float *plog = w_phase ? fx_randn(ntok * w_phase, 8.0, &r) : NULL;
+    double *phase = w_phase ? calloc(ntok * w_phase, 8) : NULL;
+    for (size_t i = 0; gate && i < ntok * w_gate; i++) gate[i] += 2.0f;
     if (phase) grape_phase_forward(phase, plog, pe, B, T);
     grape_positions pos = {0, (double)(T / 2), phase};
     grape_rot_forward(p.q, p.q, pe, &pos, GRAPE_QUERY, B, T);
     grape_rot_forward(p.k, p.k, pe, &pos, GRAPE_KEY, B, T);
-    grape_pe_token_inputs in = {.phase_logit = plog, .gate_logit = gate, .probe = probe};
+    const float *in[TI_MAX] = {0};
+    ti_set(in, pe, "phase", plog), ti_set(in, pe, "gate", gate), ti_set(in, pe, "probe", probe);
     void *ws = calloc(grape_bias_workspace_bytes(pe, B, T) + 1, 1);
-    grape_bias_factors f;
-    grape_status st = grape_bias_factors_forward(&f, ws, pe, p.q, p.k, &in, 0, B, T);
-    t_true(name, st == GRAPE_OK && (f.kind != GRAPE_BIAS_GRAPE_AP || f.P == FX_P));
-    p.slope = memdup_f(f.slope, (size_t)H);
-    p.gate_q = memdup_f(f.gate_q, p.nf);
-    p.gate_k = memdup_f(f.gate_k, p.nf);
-    p.probe_q = memdup_f(f.probe_q, p.np);
-    p.probe_k = memdup_f(f.probe_k, p.np);
-    if (f.cum) p.cum = malloc(p.nf * 8), memcpy(p.cum, f.cum, p.nf * 8);
+    grape_bias_factors *f = NULL;
+    grape_status st = grape_bias_factors_forward(&f, ws, pe, p.q, p.k, in, 0, B, T);
+    t_true(name, st == GRAPE_OK && (f->kind != GRAPE_BIAS_GRAPE_AP || f->P == FX_P));
+    p.slope = memdup_f(bf_f32(f, BF_SLOPE), (size_t)H);
+    p.gate_q = memdup_f(bf_f32(f, BF_GATE_Q), p.nf);
+    p.gate_k = memdup_f(bf_f32(f, BF_GATE_K), p.nf);
+    p.probe_q = memdup_f(bf_f32(f, BF_PROBE_Q), p.np);
+    p.probe_k = memdup_f(bf_f32(f, BF_PROBE_K), p.np);
+    if (f->ch[BF_CUM]) p.cum = malloc(p.nf * 8), memcpy(p.cum, f->ch[BF_CUM], p.nf * 8);
     fx_bind(&p);
     char tag[96];
     snprintf(tag, sizeof tag, "%s B%d T%d H%d D%d", name, B, T, H, D);

@@ -103,11 +103,11 @@ static grape_status create_ap(int P, int form) {
 static void expect_missing(grape_bias_kind kind, int drop_q, int drop_k, int drop_inputs, const char *label) {
     bias_fx fx;
     if (!fx_make(&fx, kind, 0, 1, 5, 2, 8, 4, 0, 1)) return;
-    grape_pe_token_inputs in = {.gate_logit = drop_inputs ? NULL : fx.xf + fx.off_gate,
-                                .probe = drop_inputs ? NULL : fx.xf + fx.off_probe};
-    grape_bias_factors f;
+    const float *in[TI_MAX] = {0};
+    if (!drop_inputs) fx_inputs(in, &fx);
+    grape_bias_factors *f;
     grape_status st = grape_bias_factors_forward(&f, fx.ws, fx.pe, drop_q ? NULL : fx.xf + fx.off_q,
-                                                 drop_k ? NULL : fx.xf + fx.off_k, &in, 0, 1, 5);
+                                                 drop_k ? NULL : fx.xf + fx.off_k, in, 0, 1, 5);
     char name[160];
     snprintf(name, sizeof name, "%s -> GRAPE_ERR_ARG (\"%s\")", label, grape_last_error());
     t_true(name, st == GRAPE_ERR_ARG && strlen(grape_last_error()) > 0);
@@ -126,7 +126,7 @@ static void test_errors(void) {
     expect_missing(GRAPE_BIAS_GRAPE_A_QK, 1, 0, 0, "grape-a-qk without q");
     bias_fx fx;
     if (!fx_make(&fx, GRAPE_BIAS_ALIBI, 0, 1, 5, 2, 8, 4, 0, 1)) return;
-    grape_bias_factors f;
+    grape_bias_factors *f;
     t_true("alibi: B = 0 rejected", grape_bias_factors_forward(&f, fx.ws, fx.pe, NULL, NULL, NULL, 0, 0, 5) ==
                                         GRAPE_ERR_ARG);
     t_true("alibi: q, k, inputs may be NULL", grape_bias_factors_forward(&f, fx.ws, fx.pe, NULL, NULL, NULL, 0, 1,
@@ -137,23 +137,33 @@ static void test_errors(void) {
     fx_free(&fx);
 }
 
-// grads_bind hands out zeroed arrays shaped like the factors, inside the workspace.
+// grads_bind hands out zeroed channels inside the workspace, named and shaped as the factors' list (the kind's
+// row: grape-a-qk has slope (H), gate_q, gate_k (B,T,H) and nothing else).
 static void test_grads_bind(void) {
     bias_fx fx;
     if (!fx_make(&fx, GRAPE_BIAS_GRAPE_A_QK, 0, 2, 7, 3, 8, 4, 0, 1)) return;
     size_t bytes = grape_bias_workspace_bytes(fx.pe, 2, 7);
     unsigned char *ws = malloc(bytes);
     memset(ws, 0xAB, bytes);
-    grape_bias_factors f;
-    grape_bias_grads g;
+    grape_bias_factors *f;
+    grape_bias_grads *g;
     fx_factors(&f, &fx);
-    grape_bias_grads_bind(&g, ws, &f);
-    int zero = 1;
-    for (size_t i = 0; i < bytes; i++) zero &= ws[i] == 0;
-    int inside = (unsigned char *)g.gate_k >= ws && (unsigned char *)(g.gate_k + 42) <= ws + bytes &&
-                 (unsigned char *)g.gate_q >= ws && (unsigned char *)g.slope >= ws;
-    t_true("grads_bind: zeroed, inside ws, NULL where the factor is NULL",
-           zero && inside && !g.cum && !g.probe_q && !g.probe_k);
+    int ok = grape_bias_grads_bind(&g, ws, f) == GRAPE_OK && grape_bias_num_factors(f) == 3;
+    static const char *const names[] = {"slope", "gate_q", "gate_k"};
+    static const int ndims[] = {1, 3, 3};
+    for (int i = 0; ok && i < 3; i++) {
+        grape_channel c, cf;
+        ok = grape_bias_grad(g, i, &c) == GRAPE_OK && grape_bias_factor(f, i, &cf) == GRAPE_OK &&
+             !strcmp(c.name, names[i]) && !strcmp(cf.name, names[i]) && c.dtype == GRAPE_F32 && c.ndim == ndims[i] &&
+             c.shape[0] == (i ? 2 : 3) && (i == 0 || (c.shape[1] == 7 && c.shape[2] == 3));
+        size_t n = i ? 42 : 3;
+        const unsigned char *d = c.data;
+        ok = ok && d >= ws && d + n * sizeof(float) <= ws + bytes;
+        for (size_t j = 0; ok && j < n * sizeof(float); j++) ok = d[j] == 0;
+    }
+    grape_channel c;
+    t_true("grads_bind: the kind's channels, zeroed, inside ws", ok);
+    t_true("grads_bind: no fourth channel", grape_bias_grad(g, 3, &c) == GRAPE_ERR_ARG);
     free(ws);
     fx_free(&fx);
 }

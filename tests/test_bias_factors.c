@@ -46,9 +46,9 @@ static void test_forward(const bias_case *c) {
     size_t n = dense_size(&fx);
     float *got = malloc(n * sizeof(float)), *tile = malloc((size_t)fx.T * fx.T * sizeof(float));
     double *ref = malloc(n * sizeof(double));
-    grape_bias_factors f;
+    grape_bias_factors *f = NULL;
     t_true(case_name(name, c, "factors_forward ok"), fx_factors(&f, &fx) == GRAPE_OK);
-    fx_dense(got, &f);
+    fx_dense(got, f);
     bias_ref_inputs in = fx_ref(&fx, fx.x);
     bias_ref_dense(ref, &in);
     t_check(case_name(name, c, "bias vs double reference"), fx_bias_err(got, ref, n), 1e-5);
@@ -59,7 +59,7 @@ static void test_forward(const bias_case *c) {
             for (int t0 = 0; t0 < fx.T; t0 += 4)
                 for (int j0 = 0; j0 < fx.T; j0 += 3) {
                     int Tq = t0 + 4 <= fx.T ? 4 : fx.T - t0, Tk = j0 + 3 <= fx.T ? 3 : fx.T - j0;
-                    grape_bias_block(tile, &f, b, h, t0, Tq, j0, Tk);
+                    grape_bias_block(tile, f, b, h, t0, Tq, j0, Tk);
                     const float *full = got + ((size_t)b * fx.H + h) * fx.T * fx.T;
                     for (int i = 0; i < Tq; i++)
                         for (int j = 0; j < Tk; j++) {
@@ -119,15 +119,17 @@ static void test_backward(const bias_case *c) {
     t_rng r = t_seed(77);
     for (size_t i = 0; i < n; i++) Wf[i] = (float)t_normal(&r), W[i] = Wf[i];
     for (size_t i = 0; i < fx.nx; i++) gx[i] = 0.25f; // the backward must add to what is there
-    grape_bias_factors f;
-    grape_bias_grads g;
+    grape_bias_factors *f;
+    grape_bias_grads *g;
     fx_factors(&f, &fx);
-    t_true(case_name(name, c, "grads_bind ok"), grape_bias_grads_bind(&g, gws, &f) == GRAPE_OK);
-    backward_tiles(&g, &f, Wf);
-    grape_pe_token_inputs in = fx_inputs(&fx);
-    grape_pe_token_grads din = {NULL, gx + fx.off_gate, gx + fx.off_probe, NULL};
-    grape_status st = grape_bias_factors_backward(gx, gx + fx.off_q, gx + fx.off_k, &din, &g, &f, fx.pe,
-                                                  fx.xf + fx.off_q, fx.xf + fx.off_k, &in);
+    t_true(case_name(name, c, "grads_bind ok"), grape_bias_grads_bind(&g, gws, f) == GRAPE_OK);
+    backward_tiles(g, f, Wf);
+    const float *in[TI_MAX] = {0};
+    float *din[TI_MAX] = {0};
+    fx_inputs(in, &fx);
+    ti_set_grad(din, fx.pe, "gate", gx + fx.off_gate), ti_set_grad(din, fx.pe, "probe", gx + fx.off_probe);
+    grape_status st = grape_bias_factors_backward(gx, gx + fx.off_q, gx + fx.off_k, din, g, f, fx.pe,
+                                                  fx.xf + fx.off_q, fx.xf + fx.off_k, in);
     t_true(case_name(name, c, "factors_backward ok"), st == GRAPE_OK);
     for (size_t i = 0; i < fx.nx; i++) gd[i] = (double)gx[i] - 0.25;
     loss_ctx l = {&fx, W, buf};
@@ -153,16 +155,16 @@ static void test_shift(const bias_case *c) {
     if (!make_case(&fx, c, 0, 31)) return;
     size_t n = dense_size(&fx);
     float *b0 = malloc(n * sizeof(float)), *b1 = malloc(n * sizeof(float));
-    grape_bias_factors f;
+    grape_bias_factors *f;
     fx_factors(&f, &fx);
-    fx_dense(b0, &f);
+    fx_dense(b0, f);
     int relative = !(c->kind == GRAPE_BIAS_GRAPE_AP && c->ap_form != GRAPE_AP_RELATIVE);
     double worst = 0, least = INFINITY;
     const double shifts[] = {1, 1000, 1e6};
     for (int s = 0; s < 3; s++) {
         fx.pos0 = (int64_t)shifts[s];
         fx_factors(&f, &fx);
-        fx_dense(b1, &f);
+        fx_dense(b1, f);
         double num = 0, den = 0; // over the finite (causal) entries
         for (size_t i = 0; i < n; i++)
             if (isfinite(b0[i])) num = fmax(num, fabs(b1[i] - b0[i])), den = fmax(den, fabs(b0[i]));
@@ -186,17 +188,20 @@ typedef struct {
 
 static void stream_token(stream_cache *sc, bias_fx *fx, int b, int t, void *ws) {
     size_t H = (size_t)fx->H, i3 = ((size_t)b * fx->T + t) * H;
-    grape_pe_token_inputs in = {.gate_logit = fx->xf + fx->off_gate + i3, .probe = fx->xf + fx->off_probe + i3 * fx->P};
-    grape_bias_factors f1;
+    const float *in[TI_MAX] = {0};
+    fx_inputs_at(in, fx, i3 / H);
+    grape_bias_factors *f1;
     grape_bias_factors_forward(&f1, ws, fx->pe, fx->xf + fx->off_q + i3 * fx->D, fx->xf + fx->off_k + i3 * fx->D,
-                               &in, fx->pos0 + t, 1, 1);
+                               in, fx->pos0 + t, 1, 1);
+    const float *gate_q = bf_f32(f1, BF_GATE_Q), *gate_k = bf_f32(f1, BF_GATE_K);
+    const double *cum = bf_f64(f1, BF_CUM);
     for (size_t h = 0; h < H; h++) {
-        if (f1.gate_q) sc->gq[i3 + h] = f1.gate_q[h];
-        if (f1.gate_k) sc->gk[i3 + h] = f1.gate_k[h];
-        if (f1.cum) sc->cum[i3 + h] = (t ? sc->cum[i3 - H + h] : 0.0) + f1.cum[h]; // running c_t
+        if (gate_q) sc->gq[i3 + h] = gate_q[h];
+        if (gate_k) sc->gk[i3 + h] = gate_k[h];
+        if (cum) sc->cum[i3 + h] = (t ? sc->cum[i3 - H + h] : 0.0) + cum[h]; // running c_t
     }
-    if (f1.probe_q) memcpy(sc->pq + i3 * fx->P, f1.probe_q, H * fx->P * sizeof(float));
-    if (f1.probe_k) memcpy(sc->pk + i3 * fx->P, f1.probe_k, H * fx->P * sizeof(float));
+    if (f1->ch[BF_PROBE_Q]) memcpy(sc->pq + i3 * fx->P, f1->ch[BF_PROBE_Q], H * fx->P * sizeof(float));
+    if (f1->ch[BF_PROBE_K]) memcpy(sc->pk + i3 * fx->P, f1->ch[BF_PROBE_K], H * fx->P * sizeof(float));
 }
 
 static void test_streaming(const bias_case *c) {
@@ -207,14 +212,15 @@ static void test_streaming(const bias_case *c) {
     float *full = malloc(n * sizeof(float)), *inc = malloc(n * sizeof(float));
     void *ws1 = malloc(grape_bias_workspace_bytes(fx.pe, 1, 1) + 64);
     stream_cache sc = {calloc(n3, 4), calloc(n3, 4), calloc(n4, 4), calloc(n4, 4), calloc(n3, 8)};
-    grape_bias_factors f;
+    grape_bias_factors *f;
     fx_factors(&f, &fx);
-    fx_dense(full, &f);
+    fx_dense(full, f);
     for (int b = 0; b < fx.B; b++)
         for (int t = 0; t < fx.T; t++) stream_token(&sc, &fx, b, t, ws1);
-    grape_bias_factors s = f; // same slopes and shapes, per-token factors from the stream
-    s.gate_q = f.gate_q ? sc.gq : NULL, s.gate_k = f.gate_k ? sc.gk : NULL, s.cum = f.cum ? sc.cum : NULL;
-    s.probe_q = f.probe_q ? sc.pq : NULL, s.probe_k = f.probe_k ? sc.pk : NULL;
+    grape_bias_factors s = *f; // same slopes and shapes, per-token factors from the stream (by list index)
+    void *streamed[BF_COUNT] = {[BF_GATE_Q] = sc.gq, [BF_GATE_K] = sc.gk, [BF_CUM] = sc.cum, [BF_PROBE_Q] = sc.pq,
+                                [BF_PROBE_K] = sc.pk};
+    for (int i = BF_GATE_Q; i < BF_COUNT; i++) s.ch[i] = f->ch[i] ? streamed[i] : NULL;
     fx_dense(inc, &s);
     double num = 0;
     for (size_t i = 0; i < n; i++)
@@ -232,9 +238,9 @@ static void test_fox_open_gate(void) {
     size_t n = dense_size(&fx), n3 = (size_t)fx.B * fx.T * fx.H;
     for (size_t i = 0; i < n3; i++) fx.xf[fx.off_gate + i] = INFINITY;
     float *bias = malloc(n * sizeof(float));
-    grape_bias_factors f;
+    grape_bias_factors *f;
     fx_factors(&f, &fx);
-    fx_dense(bias, &f);
+    fx_dense(bias, f);
     double mx = 0;
     int pattern = 1;
     for (int b = 0; b < fx.B; b++)
@@ -249,7 +255,7 @@ static void test_fox_open_gate(void) {
     t_true("fox: -inf exactly above the diagonal", pattern);
     for (size_t i = 0; i < n3; i++) fx.xf[fx.off_gate + i] = 30.0f; // f = 1 - 1e-13: bias tiny but finite
     fx_factors(&f, &fx);
-    fx_dense(bias, &f);
+    fx_dense(bias, f);
     mx = 0;
     for (size_t i = 0; i < n; i++) mx = isfinite(bias[i]) ? fmax(mx, fabs(bias[i])) : mx;
     t_check("fox: gate logit 30 gives |bias| <= T e^-30", mx, fx.T * exp(-30.0) * 1.01);
@@ -265,19 +271,20 @@ static void gate_backward_run(float *gx, int threads) {
     bias_fx fx;
     if (!fx_make(&fx, GRAPE_BIAS_GRAPE_A_QK, 0, 2, 301, 8, 16, 4, 0, 3)) return;
     void *gws = malloc(grape_bias_workspace_bytes(fx.pe, fx.B, fx.T) + 64);
-    grape_bias_factors f;
-    grape_bias_grads g;
+    grape_bias_factors *f;
+    grape_bias_grads *g;
     fx_factors(&f, &fx);
-    grape_bias_grads_bind(&g, gws, &f);
+    grape_bias_grads_bind(&g, gws, f);
     size_t n3 = (size_t)fx.B * fx.T * fx.H;
     t_rng r = t_seed(12);
-    t_fill(g.gate_q, n3, 1.0, &r);
-    t_fill(g.gate_k, n3, 1.0, &r);
-    t_fill(g.slope, (size_t)fx.H, 1.0, &r);
-    grape_pe_token_inputs in = fx_inputs(&fx);
+    t_fill(bg_f32(g, BF_GATE_Q), n3, 1.0, &r);
+    t_fill(bg_f32(g, BF_GATE_K), n3, 1.0, &r);
+    t_fill(bg_f32(g, BF_SLOPE), (size_t)fx.H, 1.0, &r);
+    const float *in[TI_MAX] = {0};
+    fx_inputs(in, &fx);
     memset(gx, 0, fx.nx * sizeof(float));
-    grape_bias_factors_backward(gx, gx + fx.off_q, gx + fx.off_k, NULL, &g, &f, fx.pe, fx.xf + fx.off_q,
-                                fx.xf + fx.off_k, &in);
+    grape_bias_factors_backward(gx, gx + fx.off_q, gx + fx.off_k, NULL, g, f, fx.pe, fx.xf + fx.off_q,
+                                fx.xf + fx.off_k, in);
     free(gws);
     fx_free(&fx);
 }

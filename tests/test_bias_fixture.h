@@ -12,6 +12,7 @@
 #include "pe/bias_kinds.h"
 #include "ref/grape_testing.h"
 #include "ref/lift_bias_ref.h"
+#include "test_inputs.h"
 #include "util.h"
 
 // x = [params | q | k | gate_logit | probe] in double; xf is the same in float.
@@ -62,13 +63,17 @@ static inline void fx_free(bias_fx *fx) {
     free(fx->ws);
 }
 
-static inline grape_pe_token_inputs fx_inputs(const bias_fx *fx) {
-    return (grape_pe_token_inputs){.gate_logit = fx->xf + fx->off_gate, .probe = fx->xf + fx->off_probe};
+// in: TI_MAX entries, the encoding's token inputs (FoX gate logits, GRAPE-AP probes) at x's offset t (tokens).
+static inline void fx_inputs_at(const float **in, const bias_fx *fx, size_t t) {
+    ti_set(in, fx->pe, "gate", fx->xf + fx->off_gate + t * fx->H);
+    ti_set(in, fx->pe, "probe", fx->xf + fx->off_probe + t * fx->H * fx->P);
 }
+static inline void fx_inputs(const float **in, const bias_fx *fx) { fx_inputs_at(in, fx, 0); }
 
-static inline grape_status fx_factors(grape_bias_factors *f, bias_fx *fx) {
-    grape_pe_token_inputs in = fx_inputs(fx);
-    return grape_bias_factors_forward(f, fx->ws, fx->pe, fx->xf + fx->off_q, fx->xf + fx->off_k, &in, fx->pos0,
+static inline grape_status fx_factors(grape_bias_factors **f, bias_fx *fx) {
+    const float *in[TI_MAX] = {0};
+    fx_inputs(in, fx);
+    return grape_bias_factors_forward(f, fx->ws, fx->pe, fx->xf + fx->off_q, fx->xf + fx->off_k, in, fx->pos0,
                                       fx->B, fx->T);
 }
 

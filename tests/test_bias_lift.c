@@ -70,9 +70,9 @@ static void test_kind(grape_bias_kind kind, int paper, int64_t pos0, const char 
         if (isfinite(ref[i])) num = fmax(num, fabs(lift[i] - ref[i])), den = fmax(den, fabs(ref[i]));
     }
     t_check(name, pattern ? num / den : 1.0, tol);
-    grape_bias_factors f;
+    grape_bias_factors *f;
     fx_factors(&f, &fx);
-    fx_dense(fast, &f);
+    fx_dense(fast, f);
     snprintf(name, sizeof name, "%s: lift vs library factors", label);
     t_check(name, fx_bias_err(fast, lift, n), 1e-5);
     free(lift), free(ref), free(fast);
@@ -131,11 +131,11 @@ static void test_alibi_in_fox(void) {
         for (int h = 0; h < 6; h++) fox.xf[fox.off_gate + t * 6 + h] = (float)-log(expm1(m[h])); // log σ = -m
     size_t n = 6 * 11 * 11;
     float *bf = malloc(n * sizeof(float)), *ba = malloc(n * sizeof(float));
-    grape_bias_factors f;
+    grape_bias_factors *f;
     fx_factors(&f, &fox);
-    fx_dense(bf, &f);
+    fx_dense(bf, f);
     fx_factors(&f, &ali);
-    fx_dense(ba, &f);
+    fx_dense(ba, f);
     double *bad = malloc(n * sizeof(double));
     for (size_t i = 0; i < n; i++) bad[i] = ba[i];
     t_check("alibi = fox with constant gate log f_h = -m_h", fx_bias_err(bf, bad, n), 1e-5);

@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include "test_attn_fixture.h"
+#include "test_inputs.h"
 
 #define TOL 1e-5
 
@@ -17,7 +18,7 @@ typedef struct {
     grape_pe *pe;
     float *params, *q, *k, *v, *gate_logit, *probe, *phase_logit;
     double *phase;
-    grape_pe_token_channels ch;
+    int w_phase, w_gate, w_probe; // widths of the encoding's token inputs (0: none)
     int T, H, D;
 } stream;
 
@@ -30,17 +31,17 @@ static int stream_make(stream *s, const char *name, int T, uint64_t seed) {
     s->params = calloc(grape_pe_num_params(s->pe) + 1, 4);
     grape_pe_init_params(s->pe, s->params, seed);
     grape_pe_prepare(s->pe, s->params);
-    grape_pe_token_input_channels(s->pe, &s->ch);
+    s->w_phase = ti_width(s->pe, "phase"), s->w_gate = ti_width(s->pe, "gate"), s->w_probe = ti_width(s->pe, "probe");
     t_rng r = t_seed(seed);
     size_t n = (size_t)T * s->H * s->D;
     s->q = fx_randn(n, 1.0, &r), s->k = fx_randn(n, 1.0, &r), s->v = fx_randn(n, 1.0, &r);
-    if (s->ch.gate) { // FoX forget gates around sigmoid(2) ~ 0.88
-        s->gate_logit = fx_randn((size_t)T * s->ch.gate, 1.0, &r);
-        for (size_t i = 0; i < (size_t)T * s->ch.gate; i++) s->gate_logit[i] += 2.0f;
+    if (s->w_gate) { // FoX forget gates around sigmoid(2) ~ 0.88
+        s->gate_logit = fx_randn((size_t)T * s->w_gate, 1.0, &r);
+        for (size_t i = 0; i < (size_t)T * s->w_gate; i++) s->gate_logit[i] += 2.0f;
     }
-    if (s->ch.probe) s->probe = fx_randn((size_t)T * s->ch.probe, 1.0, &r);
-    if (s->ch.phase) s->phase_logit = fx_randn((size_t)T * s->ch.phase, 8.0, &r);
-    if (s->ch.phase) s->phase = calloc((size_t)T * s->ch.phase, 8);
+    if (s->w_probe) s->probe = fx_randn((size_t)T * s->w_probe, 1.0, &r);
+    if (s->w_phase) s->phase_logit = fx_randn((size_t)T * s->w_phase, 8.0, &r);
+    if (s->w_phase) s->phase = calloc((size_t)T * s->w_phase, 8);
     return 1;
 }
 
@@ -50,26 +51,27 @@ static void stream_free(stream *s) {
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
-static grape_pe_token_inputs inputs_at(const stream *s, int t) {
-    return (grape_pe_token_inputs){
-        .phase_logit = s->phase_logit ? s->phase_logit + (size_t)t * s->ch.phase : NULL,
-        .gate_logit = s->gate_logit ? s->gate_logit + (size_t)t * s->ch.gate : NULL,
-        .probe = s->probe ? s->probe + (size_t)t * s->ch.probe : NULL};
+// in: TI_MAX entries, the token inputs of token t (all of them from t on for a prefill).
+static void inputs_at(const float **in, const stream *s, int t) {
+    if (s->phase_logit) ti_set(in, s->pe, "phase", s->phase_logit + (size_t)t * s->w_phase);
+    if (s->gate_logit) ti_set(in, s->pe, "gate", s->gate_logit + (size_t)t * s->w_gate);
+    if (s->probe) ti_set(in, s->pe, "probe", s->probe + (size_t)t * s->w_probe);
 }
 
 // Prefill: rotate everything at absolute positions (xPos: one anchor T/2), factors for all T, fused attention.
 // Leaves the rotated q, k in qr, kr and the factors in *f (workspace *ws).
-static void prefill(float *out, float *qr, float *kr, grape_bias_factors *f, void **ws, stream *s) {
-    grape_pe_token_inputs in = inputs_at(s, 0);
+static void prefill(float *out, float *qr, float *kr, grape_bias_factors **f, void **ws, stream *s) {
+    const float *in[TI_MAX] = {0};
+    inputs_at(in, s, 0);
     if (s->phase) grape_phase_forward(s->phase, s->phase_logit, s->pe, 1, s->T);
     grape_positions pos = {0, (double)(s->T / 2), s->phase};
     grape_rot_forward(qr, s->q, s->pe, &pos, GRAPE_QUERY, 1, s->T);
     grape_rot_forward(kr, s->k, s->pe, &pos, GRAPE_KEY, 1, s->T);
     *ws = calloc(grape_bias_workspace_bytes(s->pe, 1, s->T) + 1, 1);
-    grape_bias_factors_forward(f, *ws, s->pe, qr, kr, &in, 0, 1, s->T);
+    grape_bias_factors_forward(f, *ws, s->pe, qr, kr, in, 0, 1, s->T);
     float *lse = malloc((size_t)s->H * s->T * 4);
     grape_attn_opts opts = {0};
-    grape_attn_forward(out, lse, qr, kr, s->v, f->kind ? f : NULL, &opts, 1, s->T, s->H, s->D);
+    grape_attn_forward(out, lse, qr, kr, s->v, (*f)->kind ? *f : NULL, &opts, 1, s->T, s->H, s->D);
     free(lse);
 }
 
@@ -80,9 +82,10 @@ static grape_status decode(float *out, grape_kv_cache *c, const stream *s) {
     grape_status st = GRAPE_OK;
     for (int t = 0; t < s->T && !st; t++) {
         memcpy(q, s->q + t * HD, HD * 4), memcpy(k, s->k + t * HD, HD * 4);
-        grape_pe_token_inputs in = inputs_at(s, t);
+        const float *in[TI_MAX] = {0};
+        inputs_at(in, s, t);
         st = grape_kv_cache_rotate(c, q, k);
-        if (!st) st = grape_kv_cache_attend(c, out + t * HD, q, k, s->v + t * HD, &in);
+        if (!st) st = grape_kv_cache_attend(c, out + t * HD, q, k, s->v + t * HD, NULL, NULL, in);
     }
     free(q), free(k);
     return st;
@@ -92,10 +95,11 @@ static grape_status decode(float *out, grape_kv_cache *c, const stream *s) {
 static void sliding_ref(double *out, const float *qr, const float *kr, const stream *s, const grape_bias_factors *f,
                         int W) {
     size_t n = (size_t)s->T * s->H * s->D, nf = (size_t)s->T * s->H, np = nf * (size_t)(f->P > 0 ? f->P : 1);
-    double *qd = fx_to_double(qr, n), *kd = fx_to_double(kr, n), *sl = fx_to_double(f->slope, (size_t)s->H);
-    double *gq = fx_to_double(f->gate_q, nf), *gk = fx_to_double(f->gate_k, nf);
-    double *pq = fx_to_double(f->probe_q, np), *pk = fx_to_double(f->probe_k, np), *row = malloc((size_t)s->T * 8);
-    attn_ref_factors fd = {f->kind, f->P, sl, gq, gk, f->cum, pq, pk};
+    double *qd = fx_to_double(qr, n), *kd = fx_to_double(kr, n), *sl = fx_to_double(bf_f32(f, BF_SLOPE), (size_t)s->H);
+    double *gq = fx_to_double(bf_f32(f, BF_GATE_Q), nf), *gk = fx_to_double(bf_f32(f, BF_GATE_K), nf);
+    double *pq = fx_to_double(bf_f32(f, BF_PROBE_Q), np), *pk = fx_to_double(bf_f32(f, BF_PROBE_K), np);
+    double *row = malloc((size_t)s->T * 8);
+    attn_ref_factors fd = {f->kind, f->P, sl, gq, gk, bf_f64(f, BF_CUM), pq, pk};
     double scale = 1.0 / sqrt((double)s->D);
     for (int t = 0; t < s->T; t++)
         for (int h = 0; h < s->H; h++) {
@@ -128,7 +132,7 @@ static void run(const char *name, int T, int W, int replay) {
     }
     size_t n = (size_t)T * s.H * s.D;
     float *full = malloc(n * 4), *qr = malloc(n * 4), *kr = malloc(n * 4), *dec = malloc(n * 4);
-    grape_bias_factors f;
+    grape_bias_factors *f;
     void *ws;
     prefill(full, qr, kr, &f, &ws, &s);
     grape_kv_cache *c = NULL;
@@ -149,7 +153,7 @@ static void run(const char *name, int T, int W, int replay) {
     }
     if (W > 0) {
         double *ref = malloc(n * 8);
-        sliding_ref(ref, qr, kr, &s, &f, W);
+        sliding_ref(ref, qr, kr, &s, f, W);
         snprintf(nm, sizeof nm, "%s sliding window equals dense reference", tag);
         t_check(nm, st ? INFINITY : t_rel_err(dec, ref, n), TOL);
         free(ref);
@@ -165,7 +169,7 @@ static void rotation_matters(void) {
     stream_make(&a, "nope", 64, 7), stream_make(&b, "rope", 64, 7);
     size_t n = (size_t)64 * a.H * a.D;
     float *oa = malloc(n * 4), *ob = malloc(n * 4), *qr = malloc(n * 4), *kr = malloc(n * 4);
-    grape_bias_factors f;
+    grape_bias_factors *f;
     void *wa, *wb;
     prefill(oa, qr, kr, &f, &wa, &a), prefill(ob, qr, kr, &f, &wb, &b);
     t_true("rope and nope prefill outputs differ by > 1e-2", t_rel_err_ff(ob, oa, n) > 1e-2);
@@ -208,13 +212,16 @@ static void misuse(void) {
     t_true("create rejects an odd window", grape_kv_cache_create(&c, s.pe, 4, 5) == GRAPE_ERR_ARG);
     grape_kv_cache_create(&c, s.pe, 1, 0);
     float q[128] = {0}, k[128] = {0}, v[128] = {0}, out[128];
-    grape_pe_token_inputs in = inputs_at(&s, 0), none = {0};
-    t_true("attend without rotate under xpos is an error", grape_kv_cache_attend(c, out, q, k, v, &in) == GRAPE_ERR_ARG);
+    const float *in[TI_MAX] = {0}, *none[TI_MAX] = {0};
+    inputs_at(in, &s, 0);
+    t_true("attend without rotate under xpos is an error",
+           grape_kv_cache_attend(c, out, q, k, v, NULL, NULL, in) == GRAPE_ERR_ARG);
     grape_kv_cache_rotate(c, q, k);
-    t_true("attend without the fox gate input is an error", grape_kv_cache_attend(c, out, q, k, v, &none) == GRAPE_ERR_ARG);
-    t_true("first token attends", grape_kv_cache_attend(c, out, q, k, v, &in) == GRAPE_OK);
+    t_true("attend without the fox gate input is an error",
+           grape_kv_cache_attend(c, out, q, k, v, NULL, NULL, none) == GRAPE_ERR_ARG);
+    t_true("first token attends", grape_kv_cache_attend(c, out, q, k, v, NULL, NULL, in) == GRAPE_OK);
     grape_kv_cache_rotate(c, q, k);
-    t_true("a full cache is an error", grape_kv_cache_attend(c, out, q, k, v, &in) == GRAPE_ERR_ARG);
+    t_true("a full cache is an error", grape_kv_cache_attend(c, out, q, k, v, NULL, NULL, in) == GRAPE_ERR_ARG);
     t_true("position counts appended tokens", grape_kv_cache_position(c) == 1);
     grape_kv_cache_free(c);
     stream_free(&s);

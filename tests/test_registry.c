@@ -201,6 +201,41 @@ static void test_describe(void) {
                                                strstr(grape_last_error(), "grape_nothing"));
 }
 
+// The token input list: the rotation's channels, the bias's, then KV-shift's, with the widths and model init the
+// kind tables declare; lookups by name; an encoding without inputs has an empty list.
+static void test_token_inputs(void) {
+    static const struct {
+        const char *pe;
+        const char *names[4];
+        int width[4], zero_init[4], has_bias[4];
+    } cases[] = {
+        {"grape-m-ctx:per_head=1+fox:kv_shift=1", {"phase", "gate", "shift_k", "shift_v"}, {4, 4, 4, 4},
+         {1, 0, 0, 0}, {1, 1, 0, 0}},
+        {"grape-m-ctx+grape-ap:ap_probe_dim=6", {"phase", "probe"}, {1, 24}, {1, 0}, {1, 0}},
+        {"rope+grape-a-qk", {NULL}, {0}, {0}, {0}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        grape_pe_config cfg;
+        grape_pe_config_default(&cfg, 4, 16);
+        grape_pe *pe = NULL;
+        int ok = grape_pe_parse(&cfg, cases[c].pe) == GRAPE_OK && grape_pe_create(&pe, &cfg) == GRAPE_OK;
+        int n = 0;
+        while (n < 4 && cases[c].names[n]) n++;
+        ok = ok && grape_pe_num_token_inputs(pe) == n && !grape_pe_token_input_info(pe, n) &&
+             grape_pe_token_input_find(pe, "nothing") == -1;
+        for (int i = 0; ok && i < n; i++) {
+            const grape_token_input_info *ti = grape_pe_token_input_info(pe, i);
+            ok = !strcmp(ti->name, cases[c].names[i]) && ti->width == cases[c].width[i] &&
+                 ti->zero_init == cases[c].zero_init[i] && ti->has_bias == cases[c].has_bias[i] &&
+                 grape_pe_token_input_find(pe, ti->name) == i;
+        }
+        char name[160];
+        snprintf(name, sizeof name, "token inputs of %s: names, widths, init in list order", cases[c].pe);
+        t_true(name, ok);
+        grape_pe_free(pe);
+    }
+}
+
 int main(void) {
     if (!tmp_create()) return printf("FAIL cannot create a temporary directory\n"), 1;
     test_names();
@@ -209,6 +244,7 @@ int main(void) {
     test_every_option();
     test_name_bound();
     test_describe();
+    test_token_inputs();
     tmp_remove();
     return t_finish();
 }

@@ -10,6 +10,7 @@
 
 #include "eval/resolution.h"
 #include "grape.h"
+#include "pe/bias_kinds.h"
 #include "util.h"
 
 // Geometric profile e^{s[n]} = r^n: numerator (1-r) sum_{i<N-1} r^{2i}, denominator ((1-r^N)/(1-r))^2.
@@ -50,7 +51,7 @@ static void test_alibi(int window) {
     grape_attn_opts o = {0.0f, window};
     resolution_acc r;
     float q[T * H * D] = {0}, slope[H] = {0.5f, 0.125f};
-    grape_bias_factors f = {.kind = GRAPE_BIAS_ALIBI, .B = 1, .T = T, .H = H, .slope = slope};
+    grape_bias_factors f = {.kind = GRAPE_BIAS_ALIBI, .B = 1, .T = T, .H = H, .ch = {[BF_SLOPE] = slope}};
     int ok = m && !grape_model_set_attn_opts(m, &o) && !resolution_create(&r, m, T) &&
              !resolution_observe(&r, 0, q, q, &f, T) && !resolution_observe(&r, 0, q, q, &f, T);
     int N = window ? window : T; // BCA: a query sees keys up to W - 1 back

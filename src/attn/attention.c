@@ -57,14 +57,18 @@ static void slice_init(slice *s, const float *q, const float *k, const float *v,
     s->form = kd->form;
     s->gated = bias_kind_gated(kd);
     if (s->form == BIAS_FORM_NONE) return;
-    s->slope = f->slope ? f->slope[h] : 0.0f;
-    s->gate_q = f->gate_q ? f->gate_q + row0 : NULL;
-    s->gate_k = f->gate_k ? f->gate_k + row0 : NULL;
-    s->cum = f->cum ? f->cum + row0 : NULL;
-    s->P = kd->factors & BF_PROBE ? f->P : 0; // must match the workspace plan (bias_probe_dim)
+    // The factor list, read by index (bias_kinds.h): NULL where the kind lacks the channel.
+    const float *slope = bf_f32(f, BF_SLOPE), *gate_q = bf_f32(f, BF_GATE_Q), *gate_k = bf_f32(f, BF_GATE_K);
+    const float *probe_q = bf_f32(f, BF_PROBE_Q), *probe_k = bf_f32(f, BF_PROBE_K);
+    const double *cum = bf_f64(f, BF_CUM);
+    s->slope = slope ? slope[h] : 0.0f;
+    s->gate_q = gate_q ? gate_q + row0 : NULL;
+    s->gate_k = gate_k ? gate_k + row0 : NULL;
+    s->cum = cum ? cum + row0 : NULL;
+    s->P = bias_kind_has(kd, BF_PROBE_Q) ? f->P : 0; // must match the workspace plan (bias_probe_dim)
     s->ps = (size_t)H * (size_t)f->P;
-    s->probe_q = f->probe_q ? f->probe_q + row0 * (size_t)f->P : NULL;
-    s->probe_k = f->probe_k ? f->probe_k + row0 * (size_t)f->P : NULL;
+    s->probe_q = probe_q ? probe_q + row0 * (size_t)f->P : NULL;
+    s->probe_k = probe_k ? probe_k + row0 * (size_t)f->P : NULL;
 }
 
 // --- per-thread tile workspace (carved from the caller's workspace, attn_workspace_bytes)
@@ -347,13 +351,12 @@ grape_status attn_check_bias(const char *fn, const grape_bias_factors *f, int B,
     if (f->B != B || f->T != T || f->H != H)
         return error_fail(GRAPE_ERR_ARG, "%s: bias factors are (B=%d,T=%d,H=%d), attention is (%d,%d,%d)", fn, f->B,
                           f->T, f->H, B, T, H);
-    int k = f->kind;
-    unsigned need = bias_kind_of(f->kind)->factors;
-    if (((need & BF_SLOPE) && !f->slope) || ((need & BF_GATE_Q) && !f->gate_q) || ((need & BF_GATE_K) && !f->gate_k) ||
-        ((need & BF_CUM) && !f->cum) || ((need & BF_PROBE) && (!f->probe_q || !f->probe_k)))
-        return error_fail(GRAPE_ERR_ARG, "%s: a factor required by bias kind %d (%s) is NULL", fn, k,
-                          bias_kind_of(f->kind)->info.name);
-    if ((need & BF_PROBE) && (f->P < 1 || f->P > ATTN_MAX_P))
+    const bias_kind *kd = bias_kind_of(f->kind);
+    for (int i = 0; i < BF_COUNT; i++)
+        if (bias_kind_has(kd, i) && !f->ch[i])
+            return error_fail(GRAPE_ERR_ARG, "%s: factor '%s' required by bias kind %d (%s) is NULL", fn,
+                              bias_factor_descs[i].name, (int)f->kind, kd->info.name);
+    if (bias_kind_has(kd, BF_PROBE_Q) && (f->P < 1 || f->P > ATTN_MAX_P))
         return error_fail(GRAPE_ERR_ARG, "%s: probe dim P=%d outside [1, %d]", fn, f->P, ATTN_MAX_P);
     return GRAPE_OK;
 }
@@ -388,7 +391,7 @@ static tws ws_bind(char *base, size_t per, int tid, int T, int H, int D, int P, 
 }
 
 static int bias_probe_dim(const grape_bias_factors *f) {
-    return f && (bias_kind_of(f->kind)->factors & BF_PROBE) ? f->P : 0;
+    return f && bias_kind_has(bias_kind_of(f->kind), BF_PROBE_Q) ? f->P : 0;
 }
 
 // out, q, k, v: (B,T,H,D); lse: (B,H,T). O = softmax(scale q kᵀ + b + causal/BCA mask) v (grape.h).
@@ -490,15 +493,15 @@ static void qtile_bias_grads(const bwd_io *io, tws *w, const slice *s, int t0, i
             for (int p = 0; p < s->P; p++)
                 w->dpqT[(size_t)p * BQ + (size_t)i] += w->gs[i] * s->slope * w->cpqT[(size_t)p * BQ + (size_t)i];
         }
-    grape_bias_grads *g = io->g;
-    if (!g) return;
+    float *dgate_q = bg_f32(io->g, BF_GATE_Q), *dprobe_q = bg_f32(io->g, BF_PROBE_Q);
+    double *dcum = bg_f64(io->g, BF_CUM);
     for (int i = 0; i < nq; i++) {
         size_t f = io->row0 + (size_t)(t0 + i) * s->fs;
-        if (g->gate_q && s->gate_q) g->gate_q[f] += w->dgq[i];
-        if (g->cum && s->form == BIAS_FORM_CUM) g->cum[f] += w->dcq[i];
-        if (g->probe_q && s->form == BIAS_FORM_PATH)
+        if (dgate_q && s->gate_q) dgate_q[f] += w->dgq[i];
+        if (dcum && s->form == BIAS_FORM_CUM) dcum[f] += w->dcq[i];
+        if (dprobe_q && s->form == BIAS_FORM_PATH)
             for (int p = 0; p < s->P; p++)
-                g->probe_q[f * (size_t)s->P + (size_t)p] += w->dpqT[(size_t)p * BQ + (size_t)i] / (float)s->P;
+                dprobe_q[f * (size_t)s->P + (size_t)p] += w->dpqT[(size_t)p * BQ + (size_t)i] / (float)s->P;
     }
 }
 
@@ -533,18 +536,18 @@ static void backward_qtile(const bwd_io *io, tws *w, const slice *s, int t0) {
 static void flush_key_rows(float *dk, float *dv, const bwd_io *io, const tws *w, const slice *s, int j_begin,
                            int j_end) {
     int D = s->D, P = s->P;
-    grape_bias_grads *g = io->g;
+    float *dgate_k = bg_f32(io->g, BF_GATE_K), *dprobe_k = bg_f32(io->g, BF_PROBE_K);
+    double *dcum = bg_f64(io->g, BF_CUM);
     for (int j = j_begin; j < j_end; j++) {
         size_t f = io->row0 + (size_t)j * s->fs;
         for (int d = 0; d < D; d++) {
             dk[(size_t)j * s->ld + (size_t)d] += s->scale * w->dK[(size_t)j * D + (size_t)d];
             dv[(size_t)j * s->ld + (size_t)d] += w->dV[(size_t)j * D + (size_t)d];
         }
-        if (!g) continue;
-        if (g->gate_k && s->gate_k) g->gate_k[f] += w->dgk[j];
-        if (g->cum && s->form == BIAS_FORM_CUM) g->cum[f] += w->dck[j];
-        if (g->probe_k && s->form == BIAS_FORM_PATH)
-            for (int p = 0; p < P; p++) g->probe_k[f * (size_t)P + (size_t)p] += w->dpk[(size_t)j * P + (size_t)p];
+        if (dgate_k && s->gate_k) dgate_k[f] += w->dgk[j];
+        if (dcum && s->form == BIAS_FORM_CUM) dcum[f] += w->dck[j];
+        if (dprobe_k && s->form == BIAS_FORM_PATH)
+            for (int p = 0; p < P; p++) dprobe_k[f * (size_t)P + (size_t)p] += w->dpk[(size_t)j * P + (size_t)p];
     }
 }
 
@@ -646,6 +649,8 @@ grape_status attn_backward_ws(float *dq, float *dk, float *dv, grape_bias_grads 
                               void *ws_mem, size_t ws_bytes) {
     grape_status st = attn_check_dims("grape_attn_backward", B, T, H, D, opts);
     if (st || (st = attn_check_bias("grape_attn_backward", bias, B, T, H))) return st;
+    if (dbias && (!bias || dbias->kind != bias->kind || dbias->B != B || dbias->T != T || dbias->H != H))
+        return error_fail(GRAPE_ERR_ARG, "grape_attn_backward: dbias was not bound to these factors");
     if (!dq || !dk || !dv || !dout || !out || !lse || !q || !k || !v)
         return error_fail(GRAPE_ERR_ARG, "grape_attn_backward: NULL tensor");
     bwd_args a = {dq, dk, dv, dbias, dout, out, lse, q, k, v, bias, attn_scale(opts, D), attn_bca_window(opts, T),
@@ -664,8 +669,8 @@ grape_status attn_backward_ws(float *dq, float *dk, float *dv, grape_bias_grads 
         if (slices_per_thread((int64_t)B * H, nt)) backward_own_slices(&a, &w, tid, nt);
         else backward_deal_tiles(&a, &w, ws, per, tid, nt);
     }
-    if (dbias && dbias->slope && bias && (bias_kind_of(bias->kind)->factors & BF_SLOPE))
-        reduce_slope(dbias->slope, ws, per, team, T, H, D, a.P);
+    if (bg_f32(dbias, BF_SLOPE) && bias && bias_kind_has(bias_kind_of(bias->kind), BF_SLOPE))
+        reduce_slope(bg_f32(dbias, BF_SLOPE), ws, per, team, T, H, D, a.P);
     return GRAPE_OK;
 }
 

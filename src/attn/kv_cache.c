@@ -36,6 +36,7 @@ struct grape_kv_cache {
     grape_rot_kind rot;
     const bias_kind *kind; // the additive kind's row of the kind table
     int H, D, P, nph; // nph: grape-m-ctx phases per token (1 or H), else 0
+    int in_phase;     // index of grape-m-ctx's "phase" token input, -1 without
     int cap, window;  // ring size; BCA window W (0: none)
     float scale;
     int64_t start;    // position of the first token since create/reset (grape_kv_cache_reset_at)
@@ -92,11 +93,11 @@ grape_status grape_kv_cache_create(grape_kv_cache **out, const grape_pe *pe, int
         return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_create: capacity %d must be >= 1 and bca_window %d 0 or even",
                           capacity, bca_window);
     const grape_pe_config *cfg = grape_pe_get_config(pe);
-    grape_pe_token_channels ch;
-    grape_pe_token_input_channels(pe, &ch);
     const bias_kind *kd = bias_kind_of(cfg->bias);
+    int in_phase = grape_pe_token_input_find(pe, "phase");
     grape_kv_cache tmp = {.pe = pe, .rot = cfg->rot, .kind = kd, .H = cfg->n_heads, .D = cfg->head_dim,
-                          .P = kd->factors & BF_PROBE ? cfg->ap_probe_dim : 0, .nph = ch.phase,
+                          .P = bias_kind_has(kd, BF_PROBE_Q) ? cfg->ap_probe_dim : 0, .in_phase = in_phase,
+                          .nph = in_phase >= 0 ? grape_pe_token_input_info(pe, in_phase)->width : 0,
                           .cap = bca_window ? bca_window + 1 : capacity, .window = bca_window,
                           .nck = (bca_window ? bca_window + 1 : capacity) / KV_CHUNK + 2,
                           .scale = 1.0f / sqrtf((float)cfg->head_dim)};
@@ -157,9 +158,9 @@ grape_status grape_kv_cache_rotate(grape_kv_cache *c, float *q, float *k) {
     return st;
 }
 
-static grape_status check_inputs(const grape_kv_cache *c, const grape_pe_token_inputs *in) {
-    if ((c->kind->input != BIAS_IN_NONE && !bias_input_of(c->kind, in)) || (c->nph && !(in && in->phase_logit)))
-        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: a token input of this encoding is NULL");
+static grape_status check_inputs(const grape_kv_cache *c, const float *const *in) {
+    if (c->in_phase >= 0 && !(in && in[c->in_phase]))
+        return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: token input 'phase' of this encoding is NULL");
     if (c->rot == GRAPE_ROT_XPOS && c->rotated != c->pos)
         return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: xpos needs grape_kv_cache_rotate for this token");
     if (!c->window && c->pos - c->start >= c->cap)
@@ -172,13 +173,15 @@ static void append(grape_kv_cache *c, const float *k, const float *v, const grap
     size_t slot = (size_t)(c->pos % c->cap), HD = (size_t)c->H * c->D, H = (size_t)c->H;
     memcpy(c->k + slot * HD, k, HD * sizeof(float));
     memcpy(c->v + slot * HD, v, HD * sizeof(float));
-    if (f->gate_k) memcpy(c->gate_k + slot * H, f->gate_k, H * sizeof(float));
-    if (f->cum)
-        for (size_t h = 0; h < H; h++) c->cum[slot * H + h] = (c->fox_c[h] += f->cum[h]); // c_t = c_{t-1} + log f_t
+    const float *gate_k = bf_f32(f, BF_GATE_K), *probe_k = bf_f32(f, BF_PROBE_K);
+    const double *cum = bf_f64(f, BF_CUM);
+    if (gate_k) memcpy(c->gate_k + slot * H, gate_k, H * sizeof(float));
+    if (cum)
+        for (size_t h = 0; h < H; h++) c->cum[slot * H + h] = (c->fox_c[h] += cum[h]); // c_t = c_{t-1} + log f_t
     size_t ld = (size_t)c->cap + KV_CHUNK, HP = H * (size_t)c->P;
-    for (size_t i = 0; f->probe_k && i < HP; i++) {
-        c->probe_kt[i * ld + slot] = f->probe_k[i];
-        if (slot < KV_CHUNK) c->probe_kt[i * ld + (size_t)c->cap + slot] = f->probe_k[i];
+    for (size_t i = 0; probe_k && i < HP; i++) {
+        c->probe_kt[i * ld + slot] = probe_k[i];
+        if (slot < KV_CHUNK) c->probe_kt[i * ld + (size_t)c->cap + slot] = probe_k[i];
     }
 }
 
@@ -198,9 +201,11 @@ static size_t slot_above(const grape_kv_cache *c, size_t slot) { return slot + 1
 // kind's closed form (pe/bias_kinds.h) on the new token's query factors and the cached key factors.
 static float bias_at(const grape_kv_cache *c, const grape_bias_factors *f, int h, int64_t t, int64_t j, size_t slot) {
     size_t fs = slot * (size_t)c->H + (size_t)h;
-    bias_pair p = {.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
-                   .gate_q = f->gate_q ? f->gate_q[h] : 0.0, .gate_k = f->gate_k ? c->gate_k[fs] : 0.0,
-                   .cum_q = f->cum ? c->fox_c[h] : 0.0, .cum_k = f->cum ? c->cum[fs] : 0.0};
+    const float *slope = bf_f32(f, BF_SLOPE), *gate_q = bf_f32(f, BF_GATE_Q);
+    int cum = f->ch[BF_CUM] != NULL;
+    bias_pair p = {.slope = slope ? slope[h] : 0.0, .dist = (double)(t - j), .gate_q = gate_q ? gate_q[h] : 0.0,
+                   .gate_k = f->ch[BF_GATE_K] ? c->gate_k[fs] : 0.0, .cum_q = cum ? c->fox_c[h] : 0.0,
+                   .cum_k = cum ? c->cum[fs] : 0.0};
     return (float)bias_pair_value(c->kind, &p);
 }
 
@@ -316,8 +321,8 @@ static void chunk_head(grape_kv_cache *c, const step_ctx *x, int ck, int h) {
     size_t HD = (size_t)c->H * D, ch = (size_t)ck * c->H + (size_t)h;
     const float *q = chunk_query(c, x, ck, h);
     float *s = c->scores + ch * KV_CHUNK, *e = c->edge + ch * KV_CHUNK, mx = -INFINITY;
-    if (path) chunk_edges(e, c, x->f->probe_q + (size_t)h * c->P, slot_of(c, j_lo), n, h);
-    double acc = 0, alpha = path ? x->f->slope[h] : 0;
+    if (path) chunk_edges(e, c, bf_f32(x->f, BF_PROBE_Q) + (size_t)h * c->P, slot_of(c, j_lo), n, h);
+    double acc = 0, alpha = path ? bf_f32(x->f, BF_SLOPE)[h] : 0;
     size_t slot = slot_of(c, j_hi);
     size_t ahead = slot_of(c, j_hi - KV_AHEAD > j_lo ? j_hi - KV_AHEAD : j_lo);
     for (int i = n - 1; i >= 0; i--, slot = slot_below(c, slot)) {
@@ -348,7 +353,7 @@ static void path_shift(grape_kv_cache *c, const grape_bias_factors *f, int nck) 
         double in = 0;
         for (int ck = 0; ck < nck; ck++) {
             size_t ch = (size_t)ck * c->H + (size_t)h;
-            c->part_m[ch] += (float)(f->slope[h] * in);
+            c->part_m[ch] += (float)(bf_f32(f, BF_SLOPE)[h] * in);
             in += c->ap_sum[ch];
         }
     }
@@ -384,17 +389,16 @@ static void attend_split(grape_kv_cache *c, float *out, const float *q, const gr
 }
 
 grape_status grape_kv_cache_attend(grape_kv_cache *c, float *out, const float *q, const float *k, const float *v,
-                                   const grape_pe_token_inputs *in) {
+                                   const float *gq, const float *gk, const float *const *in) {
     if (!c || !out || !q || !k || !v) return error_fail(GRAPE_ERR_ARG, "grape_kv_cache_attend: NULL tensor");
     grape_status st = check_inputs(c, in);
     if (st) return st;
     int64_t t = c->pos, lo = c->window && t - c->start > c->window ? t - c->window : c->start;
-    grape_bias_factors f;
-    const float *gq = in && in->gate_q ? in->gate_q : q, *gk = in && in->gate_k ? in->gate_k : k;
-    if ((st = grape_bias_factors_forward(&f, c->fws, c->pe, gq, gk, in, t, 1, 1))) return st;
-    append(c, k, v, &f);
-    attend_split(c, out, q, &f, lo, t);
-    if (c->nph && (st = advance_phase(c, in->phase_logit))) return st;
+    grape_bias_factors *f;
+    if ((st = grape_bias_factors_forward(&f, c->fws, c->pe, gq ? gq : q, gk ? gk : k, in, t, 1, 1))) return st;
+    append(c, k, v, f);
+    attend_split(c, out, q, f, lo, t);
+    if (c->nph && (st = advance_phase(c, in[c->in_phase]))) return st;
     c->pos++;
     return GRAPE_OK;
 }

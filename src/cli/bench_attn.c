@@ -9,6 +9,7 @@
 // work is not counted. q, k arrive already rotated: a rotation is O(T·D) outside the kernel and not timed.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "attn/attn_internal.h"
@@ -80,10 +81,10 @@ static float *randn(size_t n, uint64_t *s) { // xorshift, sum of 4 uniforms ~ N(
 
 typedef struct {
     grape_pe *pe;
-    float *params, *gate_logit, *probe;
+    float *params, *tok; // tok: every token input channel, each (B,T,width)
     void *fws, *gws;
-    grape_bias_factors f;
-    grape_bias_grads g;
+    grape_bias_factors *f;
+    grape_bias_grads *g;
 } bench_bias;
 
 // Factors of the named encoding's bias from its default parameters and random token inputs.
@@ -92,27 +93,32 @@ static int make_bias(bench_bias *bb, const char *name, const attn_case *c, uint6
     grape_pe_config_default(&cfg, c->H, c->D);
     if (grape_pe_parse(&cfg, name) || grape_pe_create(&bb->pe, &cfg)) return 0;
     bb->params = mem_alloc((grape_pe_num_params(bb->pe) + 1) * sizeof(float));
-    grape_pe_token_channels ch;
-    grape_pe_token_input_channels(bb->pe, &ch);
-    size_t ntok = (size_t)c->B * (size_t)c->T;
-    bb->gate_logit = ch.gate ? randn(ntok * (size_t)ch.gate, seed) : NULL;
-    bb->probe = ch.probe ? randn(ntok * (size_t)ch.probe, seed) : NULL;
-    for (size_t i = 0; bb->gate_logit && i < ntok * (size_t)ch.gate; i++) bb->gate_logit[i] += 3.0f; // f ~ 0.95
-    grape_pe_token_inputs in = {.gate_logit = bb->gate_logit, .probe = bb->probe};
+    size_t ntok = (size_t)c->B * (size_t)c->T, E = 0;
+    const float *in[8] = {0};
+    int n_in = grape_pe_num_token_inputs(bb->pe);
+    for (int i = 0; i < n_in && i < 8; i++) E += (size_t)grape_pe_token_input_info(bb->pe, i)->width;
+    bb->tok = E ? randn(ntok * E, seed) : NULL;
+    for (int i = 0, at = 0; i < n_in && i < 8; i++) {
+        const grape_token_input_info *ti = grape_pe_token_input_info(bb->pe, i);
+        in[i] = bb->tok + ntok * (size_t)at;
+        for (size_t j = 0; !strcmp(ti->name, "gate") && j < ntok * (size_t)ti->width; j++)
+            bb->tok[ntok * (size_t)at + j] += 3.0f; // FoX f ~ 0.95
+        at += ti->width;
+    }
     size_t wsb = grape_bias_workspace_bytes(bb->pe, c->B, c->T);
     bb->fws = mem_alloc(wsb);
     bb->gws = mem_alloc(wsb);
     if (!bb->params || !bb->fws || !bb->gws || grape_pe_init_params(bb->pe, bb->params, 1) ||
         grape_pe_prepare(bb->pe, bb->params) ||
-        grape_bias_factors_forward(&bb->f, bb->fws, bb->pe, c->q, c->k, &in, 0, c->B, c->T) ||
-        grape_bias_grads_bind(&bb->g, bb->gws, &bb->f))
+        grape_bias_factors_forward(&bb->f, bb->fws, bb->pe, c->q, c->k, in, 0, c->B, c->T) ||
+        grape_bias_grads_bind(&bb->g, bb->gws, bb->f))
         return 0;
     return 1;
 }
 
 static void free_bias(bench_bias *bb) {
     grape_pe_free(bb->pe);
-    mem_free(bb->params), mem_free(bb->gate_logit), mem_free(bb->probe), mem_free(bb->fws);
+    mem_free(bb->params), mem_free(bb->tok), mem_free(bb->fws);
     mem_free(bb->gws);
 }
 
@@ -149,8 +155,8 @@ int bench_attn(int argc, char **argv) {
         free_case(&c), free_bias(&bb);
         return cli_error("bench attn: %s", grape_last_error()[0] ? grape_last_error() : "out of memory");
     }
-    c.bias = bb.f.kind ? &bb.f : NULL;
-    c.dbias = bb.f.kind ? &bb.g : NULL;
+    c.bias = grape_bias_num_factors(bb.f) ? bb.f : NULL;
+    c.dbias = c.bias ? bb.g : NULL;
     double sg = sgemm_gflops();
     double fwd_flops = 4.0 * (double)(B * H * D) * visible_pairs((int)T, attn_bca_window(&c.opts, (int)T));
     double tf = bench_median(run_forward, &c, (int)reps), tb = backward ? bench_median(run_backward, &c, (int)reps) : 0;

@@ -17,14 +17,14 @@
 typedef struct {
     grape_kv_cache *c;
     float *q, *k, *v, *out, *logit, *probe;
-    grape_pe_token_inputs in;
+    const float *in[8]; // token inputs: logit for the (H)-or-narrower channels, probe for GRAPE-AP's
     grape_status st;
 } decode_job;
 
 static void step_once(void *ctx) {
     decode_job *j = ctx;
     if (!j->st) j->st = grape_kv_cache_rotate(j->c, j->q, j->k);
-    if (!j->st) j->st = grape_kv_cache_attend(j->c, j->out, j->q, j->k, j->v, &j->in);
+    if (!j->st) j->st = grape_kv_cache_attend(j->c, j->out, j->q, j->k, j->v, NULL, NULL, j->in);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -61,8 +61,8 @@ int bench_decode(int argc, char **argv) {
     if (!buf) return cli_error("bench decode: out of memory");
     j.q = buf, j.k = buf + HD, j.v = buf + 2 * HD, j.out = buf + 3 * HD, j.logit = buf + 4 * HD;
     j.probe = j.logit + 2 * H;
-    j.in = (grape_pe_token_inputs){.phase_logit = j.logit, .gate_logit = j.logit, .probe = j.probe,
-                                   .shift_logit = j.logit};
+    for (int i = 0; i < grape_pe_num_token_inputs(pe) && i < 8; i++)
+        j.in[i] = grape_pe_token_input_info(pe, i)->width > H ? j.probe : j.logit;
     uint64_t s = 88172645463325252ull; // xorshift: unit-scale inputs, the same on every run
     double t[DECODE_REPS];
     for (long i = 0; i < N + DECODE_REPS && !j.st; i++) {

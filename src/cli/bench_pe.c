@@ -24,10 +24,10 @@ typedef struct {
     const grape_pe_config *cfg;
     int B, T, H, D;
     grape_positions pos;
-    grape_pe_token_inputs in;
-    grape_pe_token_grads din;
-    grape_bias_factors f;
-    grape_bias_grads g;
+    const float *in[8];  // token inputs: logit for the (B,T,H)-or-narrower channels, probe for GRAPE-AP's
+    float *din[8];
+    grape_bias_factors *f;
+    grape_bias_grads *g;
     float *q, *k, *y, *dy, *dq, *dk, *params, *dparams, *logit, *probe, *dlogit, *dprobe;
     double *phase, *dphase;
     void *ws, *gws;
@@ -56,14 +56,14 @@ static void take_buffers(pe_bench *b, size_t np, size_t ws) {
 }
 
 // Give the bound factor gradients nonzero values so no backward can skip work.
-static void fill_grads(grape_bias_grads *g, const grape_bias_factors *f) {
-    size_t n3 = (size_t)f->B * (size_t)f->T * (size_t)f->H, n4 = n3 * (size_t)f->P;
-    if (g->slope) fill(g->slope, (size_t)f->H, 1);
-    if (g->gate_q) fill(g->gate_q, n3, 2);
-    if (g->gate_k) fill(g->gate_k, n3, 3);
-    if (g->probe_q) fill(g->probe_q, n4, 4);
-    if (g->probe_k) fill(g->probe_k, n4, 5);
-    for (size_t i = 0; g->cum && i < n3; i++) g->cum[i] = 1e-3 * (double)(i % 17);
+static void fill_grads(const grape_bias_grads *g, const grape_bias_factors *f) {
+    grape_channel c;
+    for (int i = 0; i < grape_bias_num_factors(f) && !grape_bias_grad(g, i, &c); i++) {
+        size_t n = 1;
+        for (int d = 0; d < c.ndim; d++) n *= (size_t)c.shape[d];
+        if (c.dtype == GRAPE_F32) fill(c.data, n, (uint32_t)i + 1);
+        for (size_t j = 0; c.dtype == GRAPE_F64 && j < n; j++) ((double *)c.data)[j] = 1e-3 * (double)(j % 17);
+    }
 }
 
 static grape_status setup(pe_bench *b, const char *name) {
@@ -86,14 +86,16 @@ static grape_status setup(pe_bench *b, const char *name) {
         if ((st = grape_phase_forward(b->phase, b->logit, b->pe, b->B, b->T))) return st;
         b->pos.phase = b->phase;
     }
-    b->in = (grape_pe_token_inputs){
-        .phase_logit = b->logit, .gate_logit = b->logit, .probe = b->probe, .shift_logit = b->logit};
-    b->din = (grape_pe_token_grads){b->dlogit, b->dlogit, b->dprobe, b->dlogit};
+    for (int i = 0; i < grape_pe_num_token_inputs(b->pe) && i < 8; i++) {
+        int wide = grape_pe_token_input_info(b->pe, i)->width > b->H;
+        b->in[i] = wide ? b->probe : b->logit;
+        b->din[i] = wide ? b->dprobe : b->dlogit;
+    }
     if (c.bias == GRAPE_BIAS_NONE) return GRAPE_OK;
-    if ((st = grape_bias_factors_forward(&b->f, b->ws, b->pe, b->q, b->k, &b->in, 0, b->B, b->T)) ||
-        (st = grape_bias_grads_bind(&b->g, b->gws, &b->f)))
+    if ((st = grape_bias_factors_forward(&b->f, b->ws, b->pe, b->q, b->k, b->in, 0, b->B, b->T)) ||
+        (st = grape_bias_grads_bind(&b->g, b->gws, b->f)))
         return st;
-    fill_grads(&b->g, &b->f);
+    fill_grads(b->g, b->f);
     return GRAPE_OK;
 }
 
@@ -116,12 +118,12 @@ static void rot_bwd(void *ctx) {
 
 static void bias_fwd(void *ctx) {
     pe_bench *b = ctx;
-    grape_bias_factors_forward(&b->f, b->ws, b->pe, b->q, b->k, &b->in, 0, b->B, b->T);
+    grape_bias_factors_forward(&b->f, b->ws, b->pe, b->q, b->k, b->in, 0, b->B, b->T);
 }
 
 static void bias_bwd(void *ctx) {
     pe_bench *b = ctx;
-    grape_bias_factors_backward(b->dparams, b->dq, b->dk, &b->din, &b->g, &b->f, b->pe, b->q, b->k, &b->in);
+    grape_bias_factors_backward(b->dparams, b->dq, b->dk, b->din, b->g, b->f, b->pe, b->q, b->k, b->in);
 }
 
 // --- CPU-time medians. On a shared machine other processes preempt the benchmark; with one thread the

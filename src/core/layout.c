@@ -55,27 +55,14 @@ static const grape_field_info positions[] = {
     FIELD(grape_positions, xpos_anchor, "double"),
     FIELD(grape_positions, phase, "double*"),
 };
-static const grape_field_info token_inputs[] = {
-    FIELD(grape_pe_token_inputs, phase_logit, "float*"), FIELD(grape_pe_token_inputs, gate_logit, "float*"),
-    FIELD(grape_pe_token_inputs, probe, "float*"),       FIELD(grape_pe_token_inputs, shift_logit, "float*"),
-    FIELD(grape_pe_token_inputs, gate_q, "float*"),      FIELD(grape_pe_token_inputs, gate_k, "float*"),
+static const grape_field_info token_input_info[] = {
+    FIELD(grape_token_input_info, name, "char*"),       FIELD(grape_token_input_info, width, "int"),
+    FIELD(grape_token_input_info, zero_init, "int"),    FIELD(grape_token_input_info, has_bias, "int"),
+    FIELD(grape_token_input_info, bias_init, "double"),
 };
-static const grape_field_info token_grads[] = {
-    FIELD(grape_pe_token_grads, phase_logit, "float*"), FIELD(grape_pe_token_grads, gate_logit, "float*"),
-    FIELD(grape_pe_token_grads, probe, "float*"),       FIELD(grape_pe_token_grads, shift_logit, "float*"),
-};
-static const grape_field_info bias_factors[] = {
-    FIELD(grape_bias_factors, kind, "int"),        FIELD(grape_bias_factors, B, "int"),
-    FIELD(grape_bias_factors, T, "int"),           FIELD(grape_bias_factors, H, "int"),
-    FIELD(grape_bias_factors, P, "int"),           FIELD(grape_bias_factors, pos0, "int64"),
-    FIELD(grape_bias_factors, slope, "float*"),    FIELD(grape_bias_factors, gate_q, "float*"),
-    FIELD(grape_bias_factors, gate_k, "float*"),   FIELD(grape_bias_factors, cum, "double*"),
-    FIELD(grape_bias_factors, probe_q, "float*"),  FIELD(grape_bias_factors, probe_k, "float*"),
-};
-static const grape_field_info bias_grads[] = {
-    FIELD(grape_bias_grads, slope, "float*"),   FIELD(grape_bias_grads, gate_q, "float*"),
-    FIELD(grape_bias_grads, gate_k, "float*"),  FIELD(grape_bias_grads, cum, "double*"),
-    FIELD(grape_bias_grads, probe_q, "float*"), FIELD(grape_bias_grads, probe_k, "float*"),
+static const grape_field_info channel[] = {
+    FIELD(grape_channel, name, "char*"), FIELD(grape_channel, dtype, "int"),  FIELD(grape_channel, ndim, "int"),
+    FIELD(grape_channel, shape, "int[4]"), FIELD(grape_channel, data, "void*"),
 };
 static const grape_field_info attn_opts[] = {
     FIELD(grape_attn_opts, scale, "float"),
@@ -91,9 +78,8 @@ static const struct {
 } structs[] = {
     STRUCT(grape_pe_config, pe_config),        STRUCT(grape_model_config, model_config),
     STRUCT(grape_param_info, param_info),      STRUCT(grape_tensor_info, tensor_info),
-    STRUCT(grape_positions, positions),        STRUCT(grape_pe_token_inputs, token_inputs),
-    STRUCT(grape_pe_token_grads, token_grads), STRUCT(grape_bias_factors, bias_factors),
-    STRUCT(grape_bias_grads, bias_grads),      STRUCT(grape_attn_opts, attn_opts),
+    STRUCT(grape_positions, positions),        STRUCT(grape_token_input_info, token_input_info),
+    STRUCT(grape_channel, channel),            STRUCT(grape_attn_opts, attn_opts),
 };
 
 grape_status grape_struct_describe(const char *name, const grape_field_info **fields, int *n_fields, size_t *size) {

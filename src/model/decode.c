@@ -37,8 +37,8 @@ static void decoder_plan(grape_decoder *d, grape_arena *a, int *ov) {
     const grape_model *m = d->m;
     size_t B = (size_t)d->batch, C = (size_t)m->C, F = (size_t)m->F, E = (size_t)m->tl.E, H = (size_t)m->H;
     for (int l = 0; l < m->L; l++) {
-        d->prev_k[l] = m->tl.shift ? dtake(a, ov, B, C) : NULL;
-        d->prev_v[l] = m->tl.shift ? dtake(a, ov, B, C) : NULL;
+        d->prev_k[l] = m->tl.shift_k >= 0 ? dtake(a, ov, B, C) : NULL;
+        d->prev_v[l] = m->tl.shift_k >= 0 ? dtake(a, ov, B, C) : NULL;
     }
     float **rowsC[] = {&d->x, &d->ln, &d->q, &d->k, &d->v, &d->att};
     for (size_t i = 0; i < sizeof rowsC / sizeof rowsC[0]; i++) *rowsC[i] = dtake(a, ov, B, C);
@@ -124,20 +124,6 @@ int64_t grape_decoder_position(const grape_decoder *d) { return d->t; }
 
 // ---------------------------------------------------------------------------------------------------------------
 
-// This token's inputs of sequence b: kind-major (N = batch, ch) blocks, so each kind's row b.
-static grape_pe_token_inputs seq_inputs(const grape_decoder *d, int b) {
-    const tok_layout *tl = &d->m->tl;
-    grape_pe_token_inputs in = model_token_inputs(d->m, d->tok, (size_t)d->batch);
-    if (in.phase_logit) in.phase_logit += (size_t)b * (size_t)tl->phase;
-    if (in.gate_logit) in.gate_logit += (size_t)b * (size_t)tl->gate;
-    if (in.probe) in.probe += (size_t)b * (size_t)tl->probe;
-    if (in.shift_logit) in.shift_logit += (size_t)b * (size_t)tl->shift;
-    size_t o = (size_t)b * (size_t)d->m->C;
-    in.gate_q = d->qg ? d->qg + o : NULL;
-    in.gate_k = d->kg ? d->kg + o : NULL;
-    return in;
-}
-
 static grape_status rotate_all(grape_decoder *d, int l) {
     size_t C = (size_t)d->m->C;
     for (int b = 0; b < d->batch; b++) {
@@ -175,17 +161,19 @@ static grape_status step_attn_layer(grape_decoder *d, int l) {
     if (st) return st;
     model_split_qkv(d->q, d->k, d->v, d->tok, d->qkv, &p, m, 0, N, N);
     if (d->prev_k[l]) {
-        const float *shift_k = model_token_inputs(m, d->tok, N).shift_logit, *shift_v = model_shift_v(m, d->tok, N);
-        if ((st = grape_kv_shift_step(d->k, d->prev_k[l], d->k, shift_k, d->batch, m->H, m->D)) ||
-            (st = grape_kv_shift_step(d->v, d->prev_v[l], d->v, shift_v, d->batch, m->H, m->D)))
+        float *in[MODEL_MAX_INPUTS];
+        model_token_inputs(in, m, d->tok, N, 0);
+        if ((st = grape_kv_shift_step(d->k, d->prev_k[l], d->k, in[m->tl.shift_k], d->batch, m->H, m->D)) ||
+            (st = grape_kv_shift_step(d->v, d->prev_v[l], d->v, in[m->tl.shift_v], d->batch, m->H, m->D)))
             return st;
     }
     if ((st = encode_qk(d, l))) return st;
     for (int b = 0; b < d->batch && !st; b++) {
-        grape_pe_token_inputs in = seq_inputs(d, b);
+        float *in[MODEL_MAX_INPUTS]; // this token's inputs of sequence b: row b of each (batch, width) block
+        model_token_inputs(in, m, d->tok, N, (size_t)b);
         size_t o = (size_t)b * C;
         st = grape_kv_cache_attend(d->cache[(size_t)l * N + (size_t)b], d->att + o, d->q + o, d->k + o, d->v + o,
-                                   &in);
+                                   d->qg ? d->qg + o : NULL, d->kg ? d->kg + o : NULL, (const float *const *)in);
     }
     return st;
 }

@@ -14,6 +14,7 @@
 #include "core/mem.h"
 #include "model/model_internal.h"
 #include "pe/bias_kinds.h"
+#include "pe/rot_kinds.h"
 
 #define MODEL_MAX_DIM (1 << 20)
 
@@ -54,33 +55,39 @@ static grape_status check_config(const grape_model_config *c) {
                           c->n_embd / c->n_head);
     if (c->pe.qk_gain != GRAPE_QK_GAIN_DIM && c->pe.qk_gain != GRAPE_QK_GAIN_PAIR)
         return error_fail(GRAPE_ERR_ARG, "qk_gain must be 0 (per-dimension) or 1 (pair), got %d", c->pe.qk_gain);
-    if (c->pe.qk_gain == GRAPE_QK_GAIN_PAIR && c->pe.rot == GRAPE_ROT_NONE)
+    if (c->pe.qk_gain == GRAPE_QK_GAIN_PAIR && !rot_kind_of(c->pe.rot)->turns)
         return error_fail(GRAPE_ERR_ARG, "qk_gain=pair ties the gains of rotation pairs: it needs a rotation");
-    if (c->pe.basis_folded && c->pe.rot != GRAPE_ROT_GRAPE_M_BASIS)
+    if (c->pe.basis_folded && rot_kind_of(c->pe.rot)->frame != ROT_FRAME_BASIS)
         return error_fail(GRAPE_ERR_ARG, "basis_folded applies to grape-m-basis only");
     return GRAPE_OK;
 }
 
 static qk_order qk_order_of(grape_rot_kind rot) {
-    if (rot == GRAPE_ROT_NONE) return QK_NORM_ONLY;
-    return rot == GRAPE_ROT_XPOS ? QK_NORM_THEN_ROT : QK_ROT_THEN_NORM;
+    const rot_kind *kd = rot_kind_of(rot);
+    if (!kd->turns) return QK_NORM_ONLY;
+    return kd->norm_first ? QK_NORM_THEN_ROT : QK_ROT_THEN_NORM;
 }
 
-static void tok_layout_init(tok_layout *tl, const grape_pe *pe, int C) {
-    grape_pe_token_channels ch;
-    grape_pe_token_input_channels(pe, &ch);
-    // KV-shift: independent key and value gates (the official code's kv_shift.py has one shift projection for each).
-    *tl = (tok_layout){.phase = ch.phase, .gate = ch.gate, .probe = ch.probe, .shift = ch.shift, .shift_v = ch.shift};
-    tl->off_phase = 3 * C;
-    tl->off_gate = tl->off_phase + ch.phase;
-    tl->off_probe = tl->off_gate + ch.gate;
-    tl->off_shift = tl->off_probe + ch.probe;
-    tl->off_shift_v = tl->off_shift + ch.shift;
-    tl->E = ch.phase + ch.gate + ch.probe + 2 * ch.shift;
+static grape_status tok_layout_init(tok_layout *tl, const grape_pe *pe, int C) {
+    *tl = (tok_layout){.n = grape_pe_num_token_inputs(pe)};
+    if (tl->n > MODEL_MAX_INPUTS) return error_fail(GRAPE_ERR_ARG, "encoding has %d token inputs (max %d)", tl->n,
+                                                    MODEL_MAX_INPUTS);
+    for (int i = 0; i < tl->n; i++) {
+        const grape_token_input_info *ti = grape_pe_token_input_info(pe, i);
+        tl->width[i] = ti->width;
+        tl->col[i] = 3 * C + tl->E;
+        tl->E += ti->width;
+        tl->bias[i] = ti->has_bias ? tl->E_bias : -1;
+        tl->E_bias += ti->has_bias ? ti->width : 0;
+    }
+    tl->phase = grape_pe_token_input_find(pe, "phase");
+    tl->shift_k = grape_pe_token_input_find(pe, "shift_k");
+    tl->shift_v = grape_pe_token_input_find(pe, "shift_v");
+    return GRAPE_OK;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Parameter layout: wte | per layer (ln1, wqkv, b_phase, b_gate, q_norm, k_norm, wo, pe, ln2, w12, w3) | ln_f.
+// Parameter layout: wte | per layer (ln1, wqkv, b_tok, q_norm, k_norm, wo, pe, ln2, w12, w3) | ln_f.
 // wq|wk|wv|extras are adjacent rows (one GEMM), as are w1|w2.
 
 static void add_tensor(grape_model *m, size_t *at, const char *name, int ndim, int d0, int d1, int wd) {
@@ -94,17 +101,15 @@ static void add_tensor(grape_model *m, size_t *at, const char *name, int ndim, i
 
 // Named rows of the fused projection: same storage as wqkv, listed separately for checkpoints and AdamW.
 static void add_qkv_tensors(grape_model *m, size_t *at, const char *p) {
-    const tok_layout *tl = &m->tl;
     char nm[MODEL_NAME_LEN];
-    const struct {
-        const char *name;
-        int rows;
-    } rows[] = {{"wq", m->C}, {"wk", m->C}, {"wv", m->C}, {"w_phase", tl->phase},
-                {"w_gate", tl->gate}, {"w_probe", tl->probe}, {"w_shift_k", tl->shift}, {"w_shift_v", tl->shift_v}};
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        if (!rows[i].rows) continue;
-        snprintf(nm, sizeof nm, "%s.attn.%s", p, rows[i].name);
-        add_tensor(m, at, nm, 2, rows[i].rows, m->C, 1);
+    static const char *const qkv[] = {"wq", "wk", "wv"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(nm, sizeof nm, "%s.attn.%s", p, qkv[i]);
+        add_tensor(m, at, nm, 2, m->C, m->C, 1);
+    }
+    for (int i = 0; i < m->tl.n; i++) {
+        snprintf(nm, sizeof nm, "%s.attn.w_%s", p, grape_pe_token_input_info(m->pe[0], i)->name);
+        add_tensor(m, at, nm, 2, m->tl.width[i], m->C, 1);
     }
 }
 
@@ -121,10 +126,12 @@ static void layout_layer(grape_model *m, size_t *at, int l) {
     NAMED(ln1, "ln1.weight", 1, m->C, 0, 0);
     o->wqkv = *at;
     add_qkv_tensors(m, at, p);
-    o->b_phase = *at;
-    if (m->tl.phase) NAMED(b_phase, "attn.b_phase", 1, m->tl.phase, 0, 1);
-    o->b_gate = *at;
-    if (m->tl.gate) NAMED(b_gate, "attn.b_gate", 1, m->tl.gate, 0, 1);
+    o->b_tok = *at;
+    for (int i = 0; i < m->tl.n; i++) {
+        if (m->tl.bias[i] < 0) continue;
+        snprintf(nm, sizeof nm, "%s.attn.b_%s", p, grape_pe_token_input_info(m->pe[l], i)->name);
+        add_tensor(m, at, nm, 1, m->tl.width[i], 0, 1);
+    }
     NAMED(q_norm, "attn.q_norm.weight", 1, m->G, 0, 0);
     NAMED(k_norm, "attn.k_norm.weight", 1, m->G, 0, 0);
     NAMED(wo, "attn.wo", 2, m->C, m->C, 1);
@@ -165,26 +172,15 @@ static void layout_params(grape_model *m) {
 layer_view model_layer(const grape_model *m, float *base, int l) {
     const layer_offsets *o = &m->off[l];
     return (layer_view){.ln1 = base + o->ln1, .wqkv = base + o->wqkv,
-                        .b_phase = m->tl.phase ? base + o->b_phase : NULL,
-                        .b_gate = m->tl.gate ? base + o->b_gate : NULL, .q_norm = base + o->q_norm,
+                        .b_tok = m->tl.E_bias ? base + o->b_tok : NULL, .q_norm = base + o->q_norm,
                         .k_norm = base + o->k_norm, .wo = base + o->wo, .pe = base + o->pe, .ln2 = base + o->ln2,
                         .w12 = base + o->w12, .w3 = base + o->w3};
 }
 
-grape_pe_token_inputs model_token_inputs(const grape_model *m, const float *tok, size_t N) {
+void model_token_inputs(float **in, const grape_model *m, const float *tok, size_t N, size_t first) {
     const tok_layout *tl = &m->tl;
-    size_t at = 0;
-    grape_pe_token_inputs in = {0};
-    if (tl->phase) in.phase_logit = tok + at, at += N * (size_t)tl->phase;
-    if (tl->gate) in.gate_logit = tok + at, at += N * (size_t)tl->gate;
-    if (tl->probe) in.probe = tok + at, at += N * (size_t)tl->probe;
-    if (tl->shift) in.shift_logit = tok + at;
-    return in;
-}
-
-float *model_shift_v(const grape_model *m, float *tok, size_t N) {
-    const tok_layout *tl = &m->tl;
-    return tl->shift_v ? tok + N * (size_t)(tl->phase + tl->gate + tl->probe + tl->shift) : NULL;
+    for (int i = 0; i < tl->n; i++)
+        in[i] = (float *)tok + N * (size_t)(tl->col[i] - 3 * m->C) + first * (size_t)tl->width[i];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -225,8 +221,8 @@ static void plan_layer(planner *p, grape_model *m, layer_acts *a, size_t N, int 
     a->qraw = take2(p, N, C, f);
     a->kraw = take2(p, N, C, f);
     a->v = take2(p, N, C, f);
-    a->ko = m->tl.shift ? take2(p, N, C, f) : NULL;
-    a->vo = m->tl.shift ? take2(p, N, C, f) : NULL;
+    a->ko = m->tl.shift_k >= 0 ? take2(p, N, C, f) : NULL;
+    a->vo = m->tl.shift_k >= 0 ? take2(p, N, C, f) : NULL;
     a->qmid = rot ? take2(p, N, C, f) : NULL;
     a->kmid = rot ? take2(p, N, C, f) : NULL;
     a->q = take2(p, N, C, f);
@@ -238,7 +234,7 @@ static void plan_layer(planner *p, grape_model *m, layer_acts *a, size_t N, int 
     a->rstdqg = m->gated ? take(p, NH, f) : NULL;
     a->rstdkg = m->gated ? take(p, NH, f) : NULL;
     a->tok = m->tl.E ? take2(p, N, (size_t)m->tl.E, f) : NULL;
-    a->phase = m->tl.phase ? take2(p, N, (size_t)m->tl.phase, sizeof(double)) : NULL;
+    a->phase = m->tl.phase >= 0 ? take2(p, N, (size_t)tok_width(&m->tl, m->tl.phase), sizeof(double)) : NULL;
     a->bias_ws = m->bias_ws_bytes ? take(p, m->bias_ws_bytes, 1) : NULL;
     a->att = take2(p, N, C, f);
     a->lse = take(p, NH, f);
@@ -255,14 +251,14 @@ static void plan_scratch(planner *p, grape_model *m, size_t N) {
     s->qkv = take2(p, N, (size_t)m->Ctot, f);
     float **nc[] = {&s->dx, &s->dln, &s->datt, &s->dq, &s->dk, &s->dv, &s->dqmid, &s->dkmid, &s->dqraw, &s->dkraw};
     for (size_t i = 0; i < sizeof nc / sizeof nc[0]; i++) *nc[i] = take2(p, N, C, f);
-    s->dko = m->tl.shift ? take2(p, N, C, f) : NULL;
-    s->dvo = m->tl.shift ? take2(p, N, C, f) : NULL;
+    s->dko = m->tl.shift_k >= 0 ? take2(p, N, C, f) : NULL;
+    s->dvo = m->tl.shift_k >= 0 ? take2(p, N, C, f) : NULL;
     s->dqkv = take2(p, N, (size_t)m->Ctot, f);
     s->dh12 = take2(p, N, 2 * F, f);
     s->dact = take2(p, N, F, f);
     s->dlogits = take2(p, N, (size_t)m->V, f);
     s->dtok = m->tl.E ? take2(p, N, (size_t)m->tl.E, f) : NULL;
-    s->dphase = m->tl.phase ? take2(p, N, (size_t)m->tl.phase, sizeof(double)) : NULL;
+    s->dphase = m->tl.phase >= 0 ? take2(p, N, (size_t)tok_width(&m->tl, m->tl.phase), sizeof(double)) : NULL;
     s->dbias_ws = m->bias_ws_bytes ? take(p, m->bias_ws_bytes, 1) : NULL;
     s->attn_ws = take(p, m->attn_ws_bytes, 1);
     s->dgain = m->gain_idx ? take2(p, 2, (size_t)m->D, f) : NULL;
@@ -290,7 +286,7 @@ static void plan(planner *p, grape_model *m) {
 // Create / free
 
 int model_probe_dim(const grape_model *m) {
-    return m->cfg.pe.bias == GRAPE_BIAS_GRAPE_AP ? m->cfg.pe.ap_probe_dim : 0;
+    return bias_kind_has(bias_kind_of(m->cfg.pe.bias), BF_PROBE_Q) ? m->cfg.pe.ap_probe_dim : 0;
 }
 
 static grape_status create_encodings(grape_model *m) {
@@ -304,8 +300,9 @@ static grape_status create_encodings(grape_model *m) {
         if (st) return st;
     }
     m->order = qk_order_of(pc.rot);
-    m->gated = pc.rot != GRAPE_ROT_NONE && bias_kind_gated(bias_kind_of(pc.bias));
-    tok_layout_init(&m->tl, m->pe[0], m->C);
+    m->gated = rot_kind_of(pc.rot)->turns && bias_kind_gated(bias_kind_of(pc.bias));
+    grape_status st = tok_layout_init(&m->tl, m->pe[0], m->C);
+    if (st) return st;
     m->Ctot = 3 * m->C + m->tl.E;
     m->bias_ws_bytes = pc.bias != GRAPE_BIAS_NONE
                            ? grape_bias_workspace_bytes(m->pe[0], m->cfg.max_batch, m->cfg.max_seq)
@@ -441,7 +438,6 @@ void grape_model_zero_grad(grape_model *m) { memset(m->grads, 0, m->n_params * s
 // Initialisation (official GRAPE code, init_llama_mha_weights in model/llama-mha-*.py): wte ~ N(0, 0.02²); 2-D
 // weights ~ N(0, (0.5/√C)²), W_o and W_3 further /√L; RMSNorm gains 1; grape-m-ctx gate w = 0, c = ln(expm1(1e-3)); FoX gate bias 0; PE tensors their own init.
 
-#define CTX_GATE_BIAS (-6.9072552)
 
 // splitmix64: a seeded, order-independent stream per tensor.
 static uint64_t splitmix(uint64_t *s) {
@@ -467,6 +463,23 @@ static void fill_const(float *x, size_t n, float v) {
     for (size_t i = 0; i < n; i++) x[i] = v;
 }
 
+// The token input channels' rows: one normal stream from the first channel that is not zero-initialised to the
+// last row (the zero-initialised ones, grape-m-ctx's phase gate w, come first in the list and are then cleared),
+// and each channel's bias at its own init (grape-m-ctx c = ln(expm1(1e-3)), FoX b_f = 0).
+static void init_token_rows(grape_model *m, int l, const layer_view *p, double std, uint64_t seed) {
+    const tok_layout *tl = &m->tl;
+    size_t C = (size_t)m->C, first = (size_t)tl->E;
+    for (int i = tl->n - 1; i >= 0; i--)
+        if (!grape_pe_token_input_info(m->pe[l], i)->zero_init) first = (size_t)(tl->col[i] - 3 * m->C);
+    float *rows = p->wqkv + 3 * C * C;
+    fill_normal(rows + first * C, ((size_t)tl->E - first) * C, std, seed);
+    for (int i = 0; i < tl->n; i++) {
+        const grape_token_input_info *ti = grape_pe_token_input_info(m->pe[l], i);
+        if (ti->zero_init) memset(rows + (size_t)(tl->col[i] - 3 * m->C) * C, 0, (size_t)ti->width * C * sizeof(float));
+        if (ti->has_bias) fill_const(p->b_tok + tl->bias[i], (size_t)ti->width, (float)ti->bias_init);
+    }
+}
+
 static void init_layer(grape_model *m, int l, uint64_t seed) {
     layer_view p = model_layer(m, m->params, l);
     size_t C = (size_t)m->C, F = (size_t)m->F, tl0 = 3 * C * C;
@@ -477,12 +490,7 @@ static void init_layer(grape_model *m, int l, uint64_t seed) {
     fill_const(p.q_norm, (size_t)m->G, 1.0f);
     fill_const(p.k_norm, (size_t)m->G, 1.0f);
     fill_normal(p.wqkv, tl0, std, s + 1);
-    // Extra rows: the ctx phase gate starts at w = 0 (excluded from the re-init); FoX, probes, shift are re-init.
-    memset(p.wqkv + tl0, 0, (size_t)m->tl.phase * C * sizeof(float));
-    size_t rest = (size_t)(m->tl.gate + m->tl.probe + m->tl.shift + m->tl.shift_v);
-    fill_normal(p.wqkv + tl0 + (size_t)m->tl.phase * C, rest * C, std, s + 2);
-    if (p.b_phase) fill_const(p.b_phase, (size_t)m->tl.phase, (float)CTX_GATE_BIAS);
-    if (p.b_gate) fill_const(p.b_gate, (size_t)m->tl.gate, 0.0f);
+    init_token_rows(m, l, &p, std, s + 2);
     fill_normal(p.wo, C * C, std_out, s + 3);
     fill_normal(p.w12, 2 * F * C, std, s + 4);
     fill_normal(p.w3, C * F, std_out, s + 5);

@@ -16,10 +16,10 @@
 static void zero_f(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Fused projection split/merge: row n of qkv (N, 3C+E) is [q | k | v | phase | gate | probe | shift k | shift v].
+// Fused projection split/merge: row n of qkv (N, 3C+E) is [q | k | v | token input channel 0 | 1 | ...].
 
-// Rows [n0, n0+n) of N tokens: qkv holds the n rows; q, k, v: (N,C); tok: kind-major (N*E), the logits of kinds
-// with a bias (phase c, FoX b_f) get it added. The training forward splits all rows at once (n0 = 0, n = N), the
+// Rows [n0, n0+n) of N tokens: qkv holds the n rows; q, k, v: (N,C); tok: channel-major (N*E), the channels with
+// a learned bias (grape-m-ctx phase c, FoX b_f) get it added. The training forward splits all rows at once (n0 = 0, n = N), the
 // evaluator one token chunk at a time.
 void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv, const layer_view *p,
                      const grape_model *m, size_t n0, size_t n, size_t N) {
@@ -33,15 +33,12 @@ void model_split_qkv(float *q, float *k, float *v, float *tok, const float *qkv,
         memcpy(k + row * C, r + C, C * sizeof(float));
         memcpy(v + row * C, r + 2 * C, C * sizeof(float));
         float *t = tok;
-        for (int c = 0; c < tl->phase; c++) t[row * (size_t)tl->phase + c] = r[tl->off_phase + c] + p->b_phase[c];
-        t += N * (size_t)tl->phase;
-        for (int c = 0; c < tl->gate; c++) t[row * (size_t)tl->gate + c] = r[tl->off_gate + c] + p->b_gate[c];
-        t += N * (size_t)tl->gate;
-        for (int c = 0; c < tl->probe; c++) t[row * (size_t)tl->probe + c] = r[tl->off_probe + c];
-        t += N * (size_t)tl->probe;
-        for (int c = 0; c < tl->shift; c++) t[row * (size_t)tl->shift + c] = r[tl->off_shift + c];
-        t += N * (size_t)tl->shift;
-        for (int c = 0; c < tl->shift_v; c++) t[row * (size_t)tl->shift_v + c] = r[tl->off_shift_v + c];
+        for (int ch = 0; ch < tl->n; ch++) {
+            int w = tl->width[ch];
+            const float *b = tl->bias[ch] >= 0 ? p->b_tok + tl->bias[ch] : NULL;
+            for (int c = 0; c < w; c++) t[row * (size_t)w + c] = b ? r[tl->col[ch] + c] + b[c] : r[tl->col[ch] + c];
+            t += N * (size_t)w;
+        }
     }
 }
 
@@ -65,18 +62,17 @@ static void merge_dqkv(float *dqkv, layer_view *g, const float *dq, const float 
         memcpy(r, dq + n * C, C * sizeof(float));
         memcpy(r + C, dk + n * C, C * sizeof(float));
         memcpy(r + 2 * C, dv + n * C, C * sizeof(float));
-        // Kind-major dtok back to row-major extras: kind blocks are (N, ch) each, laid end to end.
+        // Channel-major dtok back to row-major extras: channel blocks are (N, width) each, laid end to end.
         const float *t = dtok;
-        int col = 3 * m->C;
-        const int chans[] = {m->tl.phase, m->tl.gate, m->tl.probe, m->tl.shift, m->tl.shift_v};
-        for (int kind = 0; kind < 5 && E; kind++) {
-            for (int i = 0; i < chans[kind]; i++) r[col + i] = t[n * (size_t)chans[kind] + i];
-            col += chans[kind];
-            t += N * (size_t)chans[kind];
+        for (int ch = 0; ch < m->tl.n && E; ch++) {
+            int w = m->tl.width[ch];
+            for (int i = 0; i < w; i++) r[m->tl.col[ch] + i] = t[n * (size_t)w + i];
+            t += N * (size_t)w;
         }
     }
-    if (m->tl.phase) sum_rows(g->b_phase, dtok, N, m->tl.phase);
-    if (m->tl.gate) sum_rows(g->b_gate, dtok + N * (size_t)m->tl.phase, N, m->tl.gate);
+    for (int ch = 0; ch < m->tl.n; ch++)
+        if (m->tl.bias[ch] >= 0)
+            sum_rows(g->b_tok + m->tl.bias[ch], dtok + N * (size_t)(m->tl.col[ch] - 3 * m->C), N, m->tl.width[ch]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -178,15 +174,17 @@ grape_status model_attn_project(const grape_model *m, int l, const layer_acts *a
 static grape_status encodings_forward(const grape_model *m, int l, layer_acts *a, int B, int T,
                                      const grape_bias_factors **bias) {
     size_t N = (size_t)B * (size_t)T;
-    grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
+    float *in[MODEL_MAX_INPUTS];
+    model_token_inputs(in, m, a->tok, N, 0);
+    const tok_layout *tl = &m->tl;
     grape_status st;
     if (a->ko && // KV-shift (official kv_shift_torch.py): k, v mix in the previous token's projection first
-        ((st = grape_kv_shift_forward(a->kraw, a->ko, in.shift_logit, B, T, m->H, m->D)) ||
-         (st = grape_kv_shift_forward(a->v, a->vo, model_shift_v(m, a->tok, N), B, T, m->H, m->D))))
+        ((st = grape_kv_shift_forward(a->kraw, a->ko, in[tl->shift_k], B, T, m->H, m->D)) ||
+         (st = grape_kv_shift_forward(a->v, a->vo, in[tl->shift_v], B, T, m->H, m->D))))
         return st;
     if (a->phase) {
-        if ((st = grape_phase_forward(a->phase, in.phase_logit, m->pe[l], B, T))) return st;
-        offset_phase(a->phase, m->pos0, N * (size_t)m->tl.phase);
+        if ((st = grape_phase_forward(a->phase, in[tl->phase], m->pe[l], B, T))) return st;
+        offset_phase(a->phase, m->pos0, N * (size_t)tok_width(tl, tl->phase));
     }
     qk_ctx c = qk_context(m, a, l, B, T);
     if ((st = model_qk_forward(a->q, a->qmid, a->rstdq, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
@@ -196,8 +194,10 @@ static grape_status encodings_forward(const grape_model *m, int l, layer_acts *a
     if (!a->bias_ws) return GRAPE_OK;
     const float *gq, *gk;
     model_gate_inputs(m, a, l, N, &gq, &gk);
-    if ((st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, &in, m->pos0, B, T))) return st;
-    *bias = &a->f;
+    if ((st = grape_bias_factors_forward(&a->f, a->bias_ws, m->pe[l], gq, gk, (const float *const *)in, m->pos0, B,
+                                         T)))
+        return st;
+    *bias = a->f;
     return GRAPE_OK;
 }
 
@@ -291,17 +291,17 @@ static grape_status mlp_backward(grape_model *m, int l, size_t N) {
 // Gradients of the bias factors into the encoding's parameters, the token inputs and the vectors the gates read:
 // s.dq, s.dk (the attention's q~, k~), or for hybrids through QKNorm of the un-rotated q, k into s.dqraw, s.dkraw
 // (s.dqmid, s.dkmid as scratch) and the gains' gradients dgq, dgk.
-static grape_status gates_backward(grape_model *m, int l, const grape_bias_grads *gb, const grape_pe_token_grads *din,
-                                   const grape_pe_token_inputs *in, layer_view *g, float *dgq, float *dgk) {
+static grape_status gates_backward(grape_model *m, int l, const grape_bias_grads *gb, float *const *din,
+                                   const float *const *in, layer_view *g, float *dgq, float *dgk) {
     layer_acts *a = &m->acts[l];
     model_scratch *s = &m->s;
-    if (!a->qg) return grape_bias_factors_backward(g->pe, s->dq, s->dk, din, gb, &a->f, m->pe[l], a->q, a->k, in);
+    if (!a->qg) return grape_bias_factors_backward(g->pe, s->dq, s->dk, din, gb, a->f, m->pe[l], a->q, a->k, in);
     size_t N = (size_t)m->B * (size_t)m->T, NC = N * (size_t)m->C;
     int64_t rows = (int64_t)N * m->H;
     zero_f(s->dqmid, NC);
     zero_f(s->dkmid, NC);
     grape_status st =
-        grape_bias_factors_backward(g->pe, s->dqmid, s->dkmid, din, gb, &a->f, m->pe[l], a->qg, a->kg, in);
+        grape_bias_factors_backward(g->pe, s->dqmid, s->dkmid, din, gb, a->f, m->pe[l], a->qg, a->kg, in);
     if (st) return st;
     rmsnorm_backward(s->dqraw, dgq, s->dqmid, a->qraw, model_qk_gain(m, l, GRAPE_QUERY), a->rstdqg, rows, m->D);
     rmsnorm_backward(s->dkraw, dgk, s->dkmid, a->kraw, model_qk_gain(m, l, GRAPE_KEY), a->rstdkg, rows, m->D);
@@ -315,14 +315,14 @@ static grape_status encodings_backward(grape_model *m, int l, int B, int T, laye
     model_scratch *s = &m->s;
     size_t N = (size_t)B * (size_t)T, NC = N * (size_t)m->C;
     grape_status st;
-    grape_pe_token_inputs in = model_token_inputs(m, a->tok, N);
-    grape_pe_token_inputs din_c = model_token_inputs(m, s->dtok, N);
-    grape_pe_token_grads din = {(float *)din_c.phase_logit, (float *)din_c.gate_logit, (float *)din_c.probe,
-                                (float *)din_c.shift_logit};
+    const tok_layout *tl = &m->tl;
+    float *in[MODEL_MAX_INPUTS], *din[MODEL_MAX_INPUTS];
+    model_token_inputs(in, m, a->tok, N, 0);
+    model_token_inputs(din, m, s->dtok, N, 0);
     // Pair-tied gains: gradients of the expanded (D) gains first, tied into the G parameters at the end.
     float *dgq = s->dgain ? s->dgain : g->q_norm, *dgk = s->dgain ? s->dgain + m->D : g->k_norm;
     if (s->dgain) zero_f(s->dgain, 2 * (size_t)m->D);
-    if (pgb && (st = gates_backward(m, l, pgb, &din, &in, g, dgq, dgk))) return st;
+    if (pgb && (st = gates_backward(m, l, pgb, din, (const float *const *)in, g, dgq, dgk))) return st;
     qk_ctx c = qk_context(m, a, l, B, T);
     if ((st = qk_backward(s->dqraw, s->dqmid, dgq, g->pe, s->dphase, s->dq, a->qraw, a->qmid, a->rstdq,
                           model_qk_gain(m, l, GRAPE_QUERY), &c, GRAPE_QUERY)) ||
@@ -333,15 +333,14 @@ static grape_status encodings_backward(grape_model *m, int l, int B, int T, laye
         model_qk_gain_tie(m, g->q_norm, dgq);
         model_qk_gain_tie(m, g->k_norm, dgk);
     }
-    if (a->phase && (st = grape_phase_backward(din.phase_logit, s->dphase, in.phase_logit, m->pe[l], B, T)))
+    if (a->phase && (st = grape_phase_backward(din[tl->phase], s->dphase, in[tl->phase], m->pe[l], B, T)))
         return st;
     if (!a->ko) return GRAPE_OK;
     zero_f(s->dko, NC);
     zero_f(s->dvo, NC);
-    st = grape_kv_shift_backward(s->dko, din.shift_logit, s->dkraw, a->ko, in.shift_logit, B, T, m->H, m->D);
+    st = grape_kv_shift_backward(s->dko, din[tl->shift_k], s->dkraw, a->ko, in[tl->shift_k], B, T, m->H, m->D);
     if (!st)
-        st = grape_kv_shift_backward(s->dvo, model_shift_v(m, s->dtok, N), s->dv, a->vo, model_shift_v(m, a->tok, N), B,
-                                     T, m->H, m->D);
+        st = grape_kv_shift_backward(s->dvo, din[tl->shift_v], s->dv, a->vo, in[tl->shift_v], B, T, m->H, m->D);
     return st;
 }
 
@@ -353,15 +352,12 @@ static grape_status attn_core_backward(grape_model *m, int l, int B, int T, laye
     float *zs[] = {s->dq, s->dk, s->dv, s->dqraw, s->dkraw};
     for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) zero_f(zs[i], NC);
     if (s->dtok) zero_f(s->dtok, N * (size_t)m->tl.E);
-    if (s->dphase) memset(s->dphase, 0, N * (size_t)m->tl.phase * sizeof(double));
-    grape_bias_grads gb, *pgb = NULL;
+    if (s->dphase) memset(s->dphase, 0, N * (size_t)tok_width(&m->tl, m->tl.phase) * sizeof(double));
+    grape_bias_grads *pgb = NULL;
     grape_status st;
-    if (a->bias_ws) {
-        if ((st = grape_bias_grads_bind(&gb, s->dbias_ws, &a->f))) return st;
-        pgb = &gb;
-    }
+    if (a->bias_ws && (st = grape_bias_grads_bind(&pgb, s->dbias_ws, a->f))) return st;
     PROF(PROF_ATTN_BWD, st = attn_backward_ws(s->dq, s->dk, s->dv, pgb, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                                              pgb ? &a->f : NULL, &m->attn_opts, B, T, m->H, m->D, s->attn_ws,
+                                              pgb ? a->f : NULL, &m->attn_opts, B, T, m->H, m->D, s->attn_ws,
                                               m->attn_ws_bytes));
     if (!st) PROF(PROF_PE, st = encodings_backward(m, l, B, T, g, pgb));
     return st;

@@ -52,8 +52,8 @@ static void plan(grape_evaluator *e, grape_arena *ar, int *ov) {
     a->q = take(ar, ov, T, C, f);
     a->k = take(ar, ov, T, C, f);
     a->v = take(ar, ov, T, C, f);
-    a->ko = m->tl.shift ? take(ar, ov, T, C, f) : NULL;
-    a->vo = m->tl.shift ? take(ar, ov, T, C, f) : NULL;
+    a->ko = m->tl.shift_k >= 0 ? take(ar, ov, T, C, f) : NULL;
+    a->vo = m->tl.shift_k >= 0 ? take(ar, ov, T, C, f) : NULL;
     a->qmid = m->order != QK_NORM_ONLY ? take(ar, ov, T, C, f) : NULL;
     a->kmid = m->order != QK_NORM_ONLY ? take(ar, ov, T, C, f) : NULL;
     a->rstdq = take(ar, ov, T, H, f);
@@ -63,7 +63,7 @@ static void plan(grape_evaluator *e, grape_arena *ar, int *ov) {
     a->rstdqg = m->gated ? take(ar, ov, T, H, f) : NULL;
     a->rstdkg = m->gated ? take(ar, ov, T, H, f) : NULL;
     a->tok = m->tl.E ? take(ar, ov, T, (size_t)m->tl.E, f) : NULL;
-    a->phase = m->tl.phase ? take(ar, ov, T, (size_t)m->tl.phase, sizeof(double)) : NULL;
+    a->phase = m->tl.phase >= 0 ? take(ar, ov, T, (size_t)tok_width(&m->tl, m->tl.phase), sizeof(double)) : NULL;
     a->bias_ws = m->cfg.pe.bias != GRAPE_BIAS_NONE ? take(ar, ov, grape_bias_workspace_bytes(m->pe[0], 1, e->max_T), 1, 1)
                                                    : NULL;
     a->att = take(ar, ov, T, C, f);
@@ -143,7 +143,7 @@ static grape_status layer_forward(grape_evaluator *e, int l, int T) {
         st = model_attn_project(m, l, &view, e->qkv, n0, n, N);
     }
     if (st || (st = model_attn_mix(m, l, &e->a, 1, T, e->attn_ws, e->attn_ws_bytes))) return st;
-    if (e->obs && (st = e->obs(e->obs_ctx, l, e->a.q, e->a.k, e->a.bias_ws ? &e->a.f : NULL, T))) return st;
+    if (e->obs && (st = e->obs(e->obs_ctx, l, e->a.q, e->a.k, e->a.bias_ws ? e->a.f : NULL, T))) return st;
     view.ln2 = e->ln, view.rstd2 = e->rstd, view.h12 = e->h12, view.act = e->act;
     for (size_t n0 = 0; n0 < N && !st; n0 += GRAPE_EVAL_CHUNK) {
         size_t n = chunk_len(n0, N);

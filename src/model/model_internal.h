@@ -17,24 +17,31 @@
 // normalises first so its decay survives; no rotation just normalises.
 typedef enum { QK_NORM_ONLY = 0, QK_ROT_THEN_NORM, QK_NORM_THEN_ROT } qk_order;
 
-// Per-token encoding inputs are extra output columns of the fused QKV projection, in this order.
+// Per-token encoding inputs are extra output columns of the fused QKV projection, one block per channel of the
+// encoding's list (grape_pe_token_input_info), in its order.
+#define MODEL_MAX_INPUTS 8
 typedef struct {
-    int phase, gate, probe, shift, shift_v; // channels of each kind (grape_pe_token_channels; KV-shift: two gates)
-    int off_phase, off_gate, off_probe, off_shift, off_shift_v; // column offsets inside the (3C + E) projection row
-    int E;                                                      // phase + gate + probe + shift + shift_v
+    int n;                         // channels
+    int width[MODEL_MAX_INPUTS];   // values per token
+    int col[MODEL_MAX_INPUTS];     // column offset inside the (3C + E) projection row
+    int bias[MODEL_MAX_INPUTS];    // offset of its learned bias inside the layer's b_tok, -1 without
+    int E, E_bias;                 // sum of the widths; of the widths with a bias
+    int phase, shift_k, shift_v;   // the channels the model applies itself (grape-m-ctx phase, KV-shift gates), or -1
 } tok_layout;
+
+// Width of channel i (0 for i = -1: the encoding lacks it).
+static inline int tok_width(const tok_layout *tl, int i) { return i >= 0 ? tl->width[i] : 0; }
 
 // Offsets (in floats) of one layer's tensors inside the parameter vector (the gradient vector mirrors it).
 typedef struct {
-    size_t ln1, wqkv, b_phase, b_gate, q_norm, k_norm, wo, pe, ln2, w12, w3;
+    size_t ln1, wqkv, b_tok, q_norm, k_norm, wo, pe, ln2, w12, w3;
 } layer_offsets;
 
 // Pointers to one layer's tensors in either the parameter or the gradient vector.
 typedef struct {
     float *ln1;     // (C)
-    float *wqkv;    // (3C + E, C): rows wq | wk | wv | w_phase | w_gate | w_probe | w_shift_k | w_shift_v
-    float *b_phase; // (phase) or NULL
-    float *b_gate;  // (gate) or NULL
+    float *wqkv;    // (3C + E, C): rows wq | wk | wv | w_<name> of each token input channel
+    float *b_tok;   // (E_bias): b_<name> of each channel with a bias, in channel order; NULL without
     float *q_norm;  // (G), shared across heads: G = D per-dimension gains, D - R/2 pair-tied (model_qk_gain)
     float *k_norm;  // (G)
     float *wo;      // (C, C)
@@ -56,11 +63,10 @@ typedef struct {
     float *rstdq, *rstdk; // (N*H)
     float *qg, *kg;      // (B,T,H,D) ROT+grape-a-* hybrids: un-rotated QKNorm(q), QKNorm(k) the gates read; else NULL
     float *rstdqg, *rstdkg; // (N*H) their RMSNorm statistics
-    float *tok;          // (N*E) kind-major: phase (N,phase) | gate (N,gate) | probe (N,probe) | shift k (N,shift)
-                         // | shift v (N,shift_v)
+    float *tok;          // (N*E) channel-major: channel i is the block (N, width_i) at N*(col_i - 3C)
     double *phase;       // (N*phase) grape-m-ctx phase Phi, or NULL
     void *bias_ws;       // bias factor workspace (NULL without a bias)
-    grape_bias_factors f;
+    grape_bias_factors *f; // the factors in bias_ws of the last forward
     float *att, *lse;    // (B,T,H,D), (B,H,T)
     float *xmid;         // (N,C) residual after attention
     float *ln2, *rstd2;  // (N,C), (N)
@@ -165,8 +171,8 @@ grape_status model_prepare(grape_model *m);
 grape_status model_attn_out(const grape_model *m, int l, const layer_acts *a, size_t n);
 // n rows: next = a->xmid + W_3 SwiGLU(W_12 RMSNorm(a->xmid)) through a's ln2, rstd2, h12, act; next may alias xmid.
 grape_status model_mlp_forward(const grape_model *m, int l, const layer_acts *a, float *next, size_t n);
-grape_pe_token_inputs model_token_inputs(const grape_model *m, const float *tok, size_t N);
-// KV-shift's value gate logits (N,H) inside a kind-major token block (its key gate is the inputs' shift_logit).
-float *model_shift_v(const grape_model *m, float *tok, size_t N);
+// Pointers in[i] to the channels of a channel-major token block tok of N tokens (in: MODEL_MAX_INPUTS), token
+// `first` of each channel's block.
+void model_token_inputs(float **in, const grape_model *m, const float *tok, size_t N, size_t first);
 
 #endif

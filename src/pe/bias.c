@@ -37,7 +37,7 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
     *out = NULL;
     grape_bias_kind k = cfg->bias;
     const bias_kind *kd = bias_kind_of(k);
-    if ((kd->factors & BF_PROBE) && (cfg->ap_probe_dim < 2 || cfg->ap_probe_dim % 2 ||
+    if (bias_kind_has(kd, BF_PROBE_Q) && (cfg->ap_probe_dim < 2 || cfg->ap_probe_dim % 2 ||
                                      cfg->ap_probe_dim > GRAPE_AP_MAX_P))
         return error_fail(GRAPE_ERR_ARG, "grape-ap: ap_probe_dim must be even in [2, %d], got %d", GRAPE_AP_MAX_P,
                           cfg->ap_probe_dim);
@@ -46,7 +46,7 @@ grape_status bias_create(bias_state **out, const grape_pe_config *cfg) {
                           cfg->ap_form);
     bias_state tmp = {.kind = k, .kd = kd, .H = cfg->n_heads, .D = cfg->head_dim, .ap_form = cfg->ap_form,
                       .n_slots = omp_get_max_threads()};
-    tmp.P = kd->factors & BF_PROBE ? cfg->ap_probe_dim : 0;
+    tmp.P = bias_kind_has(kd, BF_PROBE_Q) ? cfg->ap_probe_dim : 0;
     tmp.has_u = kd->gate_k;
     tmp.has_v = kd->gate_q;
     size_t HD = (size_t)tmp.H * (size_t)tmp.D;
@@ -107,87 +107,158 @@ grape_status bias_prepare(bias_state *s, const float *params) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Factor workspace: the same layout holds the factors or their gradients.
+// Factor workspace: a handle, then the channels of the kind's row in BF_* order; the same layout holds the factors
+// or their gradients.
 
-typedef struct {
-    float *slope, *gate_q, *gate_k;
-    double *cum;
-    float *probe_q, *probe_k;
-} bias_slices;
+// Elements of channel i for (B,T,H,P); SIZE_MAX when the size overflows.
+static size_t channel_len(int i, int B, int T, int H, int P) {
+    const bias_factor_desc *d = &bias_factor_descs[i];
+    size_t n;
+    if (d->per_head) return (size_t)H;
+    if (!size_mul(&n, (size_t)B * (size_t)T, (size_t)H) || (d->probe_wide && !size_mul(&n, n, (size_t)P)) ||
+        n > SIZE_MAX / 16)
+        return SIZE_MAX;
+    return n;
+}
 
-// Take the slices kind needs from a (planning when a->base is NULL). Returns 0 when a size overflows.
-static int slices_take(bias_slices *sl, grape_arena *a, grape_bias_kind kind, int B, int T, int H, int P) {
-    size_t n3, n4;
-    if (!size_mul(&n3, (size_t)B * (size_t)T, (size_t)H) || !size_mul(&n4, n3, (size_t)P) ||
-        n4 > SIZE_MAX / 16 || n3 > SIZE_MAX / 16)
+// Take the handle (hb bytes) into *head and the channels kind needs into ch from a (planning when a->base is NULL).
+// Returns 0 when a size overflows.
+static int slices_take(void **head, void **ch, grape_arena *a, size_t hb, grape_bias_kind kind, int B, int T,
+                       int H, int P) {
+    // The per-token sizes must fit whether or not the kind has such a channel.
+    if (B < 0 || T < 0 || channel_len(BF_GATE_Q, B, T, H, P) == SIZE_MAX ||
+        channel_len(BF_PROBE_Q, B, T, H, P) == SIZE_MAX)
         return 0;
-    unsigned has = bias_kind_of(kind)->factors;
-    *sl = (bias_slices){0};
-    sl->slope = has & BF_SLOPE ? arena_take(a, (size_t)H * sizeof(float)) : NULL;
-    sl->gate_q = has & BF_GATE_Q ? arena_take(a, n3 * sizeof(float)) : NULL;
-    sl->gate_k = has & BF_GATE_K ? arena_take(a, n3 * sizeof(float)) : NULL;
-    sl->cum = has & BF_CUM ? arena_take(a, n3 * sizeof(double)) : NULL;
-    sl->probe_q = has & BF_PROBE ? arena_take(a, n4 * sizeof(float)) : NULL;
-    sl->probe_k = has & BF_PROBE ? arena_take(a, n4 * sizeof(float)) : NULL;
+    const bias_kind *kd = bias_kind_of(kind);
+    *head = arena_take(a, hb);
+    for (int i = 0; i < BF_COUNT; i++) {
+        ch[i] = NULL;
+        if (!bias_kind_has(kd, i)) continue;
+        size_t n = channel_len(i, B, T, H, P);
+        if (n == SIZE_MAX) return 0;
+        ch[i] = arena_take(a, n * (bias_factor_descs[i].dtype == GRAPE_F64 ? sizeof(double) : sizeof(float)));
+    }
     return 1;
 }
 
+static size_t head_bytes(void) {
+    return sizeof(grape_bias_factors) > sizeof(grape_bias_grads) ? sizeof(grape_bias_factors)
+                                                                  : sizeof(grape_bias_grads);
+}
+
 size_t grape_bias_workspace_bytes(const grape_pe *pe, int B, int T) {
-    bias_slices sl;
+    void *head, *ch[BF_COUNT];
     grape_arena plan = {0};
     const bias_state *s = pe->bias;
-    if (B < 0 || T < 0 || !slices_take(&sl, &plan, s->kind, B, T, s->H, s->P)) return SIZE_MAX;
+    if (!slices_take(&head, ch, &plan, head_bytes(), s->kind, B, T, s->H, s->P)) return SIZE_MAX;
     return plan.used;
 }
 
-grape_status grape_bias_grads_bind(grape_bias_grads *g, void *ws, const grape_bias_factors *f) {
-    if (!g || !f || (!ws && f->kind != GRAPE_BIAS_NONE))
-        return error_fail(GRAPE_ERR_ARG, "grape_bias_grads_bind: NULL argument");
-    bias_slices sl;
-    grape_arena plan = {0};
-    if (!slices_take(&sl, &plan, f->kind, f->B, f->T, f->H, f->P))
-        return error_fail(GRAPE_ERR_NOMEM, "grape_bias_grads_bind: size overflows");
-    if (ws) memset(ws, 0, plan.used);
-    grape_arena a = {ws, plan.used, 0};
-    slices_take(&sl, &a, f->kind, f->B, f->T, f->H, f->P);
-    *g = (grape_bias_grads){sl.slope, sl.gate_q, sl.gate_k, sl.cum, sl.probe_q, sl.probe_k};
+// Lay out the handle and the channels of pe's kind at ws (values untouched); *bytes: the extent.
+static grape_status factors_layout(grape_bias_factors **out, size_t *bytes, void *ws, const grape_pe *pe,
+                                   int64_t pos0, int B, int T) {
+    const bias_state *s = pe->bias;
+    if (B < 1 || T < 1) return error_fail(GRAPE_ERR_ARG, "bias: B and T must be >= 1, got B=%d T=%d", B, T);
+    if (pos0 > (INT64_C(1) << 52) || pos0 < -(INT64_C(1) << 52))
+        return error_fail(GRAPE_ERR_ARG, "bias: |pos0| must be below 2^52, got %lld", (long long)pos0);
+    void *head, *ch[BF_COUNT];
+    grape_arena a = {ws, SIZE_MAX, 0};
+    if (!slices_take(&head, ch, &a, head_bytes(), s->kind, B, T, s->H, s->P))
+        return error_fail(GRAPE_ERR_NOMEM, "bias: factors of B=%d T=%d overflow", B, T);
+    grape_bias_factors *f = head;
+    *f = (grape_bias_factors){s->kind, B, T, s->H, s->P, pos0, {0}};
+    memcpy(f->ch, ch, sizeof ch);
+    *out = f;
+    *bytes = a.used;
     return GRAPE_OK;
 }
 
-static grape_status check_inputs(const bias_state *s, const float *q, const float *k,
-                                 const grape_pe_token_inputs *in, int B, int T) {
+grape_status grape_bias_factors_bind(grape_bias_factors **out, void *ws, const grape_pe *pe, int64_t pos0, int B,
+                                     int T) {
+    if (!out || !ws || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_bind: NULL argument");
+    size_t bytes = 0, hb = head_bytes();
+    grape_status st = factors_layout(out, &bytes, ws, pe, pos0, B, T);
+    if (!st) memset((char *)ws + hb, 0, bytes - hb);
+    return st;
+}
+
+grape_status grape_bias_grads_bind(grape_bias_grads **out, void *ws, const grape_bias_factors *f) {
+    if (!out || !f || !ws) return error_fail(GRAPE_ERR_ARG, "grape_bias_grads_bind: NULL argument");
+    void *head, *ch[BF_COUNT];
+    grape_arena plan = {0};
+    if (!slices_take(&head, ch, &plan, head_bytes(), f->kind, f->B, f->T, f->H, f->P))
+        return error_fail(GRAPE_ERR_NOMEM, "grape_bias_grads_bind: size overflows");
+    memset(ws, 0, plan.used);
+    grape_arena a = {ws, plan.used, 0};
+    slices_take(&head, ch, &a, head_bytes(), f->kind, f->B, f->T, f->H, f->P);
+    grape_bias_grads *g = head;
+    *g = (grape_bias_grads){f->kind, f->B, f->T, f->H, f->P, {0}};
+    memcpy(g->ch, ch, sizeof ch);
+    *out = g;
+    return GRAPE_OK;
+}
+
+// Channel i of the list (the kind's channels in BF_* order) of factors or gradients with data ch.
+static grape_status channel_at(grape_channel *out, void *const *ch, grape_bias_kind kind, int B, int T, int H, int P,
+                               int i) {
+    const bias_kind *kd = bias_kind_of(kind);
+    for (int c = 0, n = 0; c < BF_COUNT; c++) {
+        if (!bias_kind_has(kd, c) || n++ != i) continue;
+        const bias_factor_desc *d = &bias_factor_descs[c];
+        *out = (grape_channel){d->name, d->dtype, 1, {H}, ch[c]};
+        if (!d->per_head) *out = (grape_channel){d->name, d->dtype, 3 + d->probe_wide, {B, T, H, P}, ch[c]};
+        return GRAPE_OK;
+    }
+    return error_fail(GRAPE_ERR_ARG, "%s: no bias factor channel %d", kd->info.name, i);
+}
+
+int grape_bias_num_factors(const grape_bias_factors *f) {
+    return f ? __builtin_popcount(bias_kind_of(f->kind)->factors) : 0;
+}
+
+grape_status grape_bias_factor(const grape_bias_factors *f, int i, grape_channel *out) {
+    if (!f || !out) return error_fail(GRAPE_ERR_ARG, "grape_bias_factor: NULL argument");
+    return channel_at(out, f->ch, f->kind, f->B, f->T, f->H, f->P, i);
+}
+
+grape_status grape_bias_grad(const grape_bias_grads *g, int i, grape_channel *out) {
+    if (!g || !out) return error_fail(GRAPE_ERR_ARG, "grape_bias_grad: NULL argument");
+    return channel_at(out, g->ch, g->kind, g->B, g->T, g->H, g->P, i);
+}
+
+static grape_status check_inputs(const grape_pe *pe, const float *q, const float *k, const float *const *in, int B,
+                                 int T) {
+    const bias_state *s = pe->bias;
     const bias_kind *kd = s->kd;
     const char *name = kd->info.name;
     if (B < 1 || T < 1) return error_fail(GRAPE_ERR_ARG, "%s: B and T must be >= 1, got B=%d T=%d", name, B, T);
-    if (kd->input != BIAS_IN_NONE && !bias_input_of(kd, in))
-        return error_fail(GRAPE_ERR_ARG, "%s: grape_pe_token_inputs.%s is NULL", name, bias_input_name(kd->input));
+    for (int i = pe->in_bias; i < pe->in_shift; i++)
+        if (!in || !in[i])
+            return error_fail(GRAPE_ERR_ARG, "%s: token input %d ('%s') is NULL", name, i, pe->inputs[i].name);
     if (s->has_u && !k) return error_fail(GRAPE_ERR_ARG, "%s: the key gate needs k (got NULL)", name);
     if (s->has_v && !q) return error_fail(GRAPE_ERR_ARG, "%s: the query gate needs q (got NULL)", name);
     return GRAPE_OK;
 }
 
-grape_status grape_bias_factors_forward(grape_bias_factors *f, void *ws, const grape_pe *pe, const float *q,
-                                        const float *k, const grape_pe_token_inputs *in, int64_t pos0, int B,
-                                        int T) {
-    if (!f || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: NULL argument");
+grape_status grape_bias_factors_forward(grape_bias_factors **out, void *ws, const grape_pe *pe, const float *q,
+                                        const float *k, const float *const *in, int64_t pos0, int B, int T) {
+    if (!out || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: NULL argument");
     const bias_state *s = pe->bias;
-    grape_status st = check_inputs(s, q, k, in, B, T);
+    grape_status st = check_inputs(pe, q, k, in, B, T);
     if (st) return st;
-    if (pos0 > (INT64_C(1) << 52) || pos0 < -(INT64_C(1) << 52))
-        return error_fail(GRAPE_ERR_ARG, "bias: |pos0| must be below 2^52, got %lld", (long long)pos0);
-    if (!ws && s->kind != GRAPE_BIAS_NONE) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: ws NULL");
-    bias_slices sl;
-    grape_arena a = {ws, SIZE_MAX, 0};
-    if (!slices_take(&sl, &a, s->kind, B, T, s->H, s->P))
-        return error_fail(GRAPE_ERR_NOMEM, "grape_bias_factors_forward: size overflows");
-    *f = (grape_bias_factors){s->kind, B, T, s->H, s->P, pos0, sl.slope, sl.gate_q, sl.gate_k, sl.cum,
-                              sl.probe_q, sl.probe_k};
-    if (sl.slope) memcpy(sl.slope, s->slope, (size_t)s->H * sizeof(float));
-    if (sl.gate_k) gate_forward(sl.gate_k, k, s->u_hat, B, T, s->H, s->D);
-    if (sl.gate_q) gate_forward(sl.gate_q, q, s->v_hat, B, T, s->H, s->D);
-    const float *tok = bias_input_of(s->kd, in);
-    if (sl.cum) fox_cum_forward(sl.cum, tok, B, T, s->H);
-    if (sl.probe_q) ap_probes_forward(sl.probe_q, sl.probe_k, tok, pos0, s->ap_form, B, T, s->H, s->P);
+    if (!ws) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_forward: ws NULL");
+    grape_bias_factors *f = NULL;
+    size_t bytes;
+    if ((st = factors_layout(&f, &bytes, ws, pe, pos0, B, T))) return st;
+    float *slope = f->ch[BF_SLOPE], *gate_q = f->ch[BF_GATE_Q], *gate_k = f->ch[BF_GATE_K];
+    if (slope) memcpy(slope, s->slope, (size_t)s->H * sizeof(float));
+    if (gate_k) gate_forward(gate_k, k, s->u_hat, B, T, s->H, s->D);
+    if (gate_q) gate_forward(gate_q, q, s->v_hat, B, T, s->H, s->D);
+    const float *tok = pe_bias_input(pe, in, 0);
+    if (f->ch[BF_CUM]) fox_cum_forward(f->ch[BF_CUM], tok, B, T, s->H);
+    if (f->ch[BF_PROBE_Q])
+        ap_probes_forward(f->ch[BF_PROBE_Q], f->ch[BF_PROBE_K], tok, pos0, s->ap_form, B, T, s->H, s->P);
+    *out = f;
     return GRAPE_OK;
 }
 
@@ -196,33 +267,36 @@ static void gate_params_backward(float *dw, const bias_state *s, const float *w_
     if (dw) gate_norm_backward(dw, s->dw_hat, w_hat, w_norm, s->H, s->D);
 }
 
-grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, const grape_pe_token_grads *din,
+grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, float *const *din,
                                          const grape_bias_grads *g, const grape_bias_factors *f,
-                                         const grape_pe *pe, const float *q, const float *k,
-                                         const grape_pe_token_inputs *in) {
+                                         const grape_pe *pe, const float *q, const float *k, const float *const *in) {
     if (!g || !f || !pe) return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: NULL argument");
     bias_state *s = pe->bias;
     if (f->kind != s->kind || f->H != s->H)
         return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: factors were made by another encoding");
-    grape_status st = check_inputs(s, q, k, in, f->B, f->T);
+    if (g->kind != f->kind || g->B != f->B || g->T != f->T)
+        return error_fail(GRAPE_ERR_ARG, "grape_bias_factors_backward: gradients were bound to other factors");
+    grape_status st = check_inputs(pe, q, k, in, f->B, f->T);
     if (st) return st;
     int B = f->B, T = f->T, H = s->H, D = s->D;
     float *dp = dparams ? dparams + pe->n_rot_params : NULL;
-    if (s->kd->learned_slope && dp && g->slope)
-        for (int h = 0; h < H; h++) dp[h] += g->slope[h] * s->dslope_drho[h];
-    if (s->has_u && g->gate_k) {
-        gate_backward(dk, s->dw_hat, s->n_slots, g->gate_k, f->gate_k, k, s->u_hat, B, T, H, D);
+    const float *dslope = bg_f32(g, BF_SLOPE), *dgate_q = bg_f32(g, BF_GATE_Q), *dgate_k = bg_f32(g, BF_GATE_K);
+    if (s->kd->learned_slope && dp && dslope)
+        for (int h = 0; h < H; h++) dp[h] += dslope[h] * s->dslope_drho[h];
+    if (s->has_u && dgate_k) {
+        gate_backward(dk, s->dw_hat, s->n_slots, dgate_k, bf_f32(f, BF_GATE_K), k, s->u_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_u : NULL, s, s->u_hat, s->u_norm);
     }
-    if (s->has_v && g->gate_q) {
-        gate_backward(dq, s->dw_hat, s->n_slots, g->gate_q, f->gate_q, q, s->v_hat, B, T, H, D);
+    if (s->has_v && dgate_q) {
+        gate_backward(dq, s->dw_hat, s->n_slots, dgate_q, bf_f32(f, BF_GATE_Q), q, s->v_hat, B, T, H, D);
         gate_params_backward(dp ? dp + s->off_v : NULL, s, s->v_hat, s->v_norm);
     }
-    float *dtok = bias_input_grad(s->kd, din);
-    const float *tok = bias_input_of(s->kd, in);
-    if (f->cum && g->cum && dtok) fox_cum_backward(dtok, g->cum, tok, B, T, H);
-    if (f->probe_q && g->probe_q && g->probe_k && dtok)
-        ap_probes_backward(dtok, g->probe_q, g->probe_k, tok, f->pos0, s->ap_form, B, T, H, s->P);
+    float *dtok = pe_bias_input_grad(pe, din, 0);
+    const float *tok = pe_bias_input(pe, in, 0);
+    if (bg_f64(g, BF_CUM) && dtok) fox_cum_backward(dtok, bg_f64(g, BF_CUM), tok, B, T, H);
+    if (bg_f32(g, BF_PROBE_Q) && bg_f32(g, BF_PROBE_K) && dtok)
+        ap_probes_backward(dtok, bg_f32(g, BF_PROBE_Q), bg_f32(g, BF_PROBE_K), tok, f->pos0, s->ap_form, B, T, H,
+                           s->P);
     return GRAPE_OK;
 }
 
@@ -232,14 +306,16 @@ grape_status grape_bias_factors_backward(float *dparams, float *dq, float *dk, c
 
 bias_pair bias_block_pair(const grape_bias_factors *f, int b, int h, int t, int j) {
     size_t it = bias_tok(f, b, t, h), ij = bias_tok(f, b, j, h);
-    return (bias_pair){.slope = f->slope ? f->slope[h] : 0.0, .dist = (double)(t - j),
-                       .gate_q = f->gate_q ? f->gate_q[it] : 0.0, .gate_k = f->gate_k ? f->gate_k[ij] : 0.0,
-                       .cum_q = f->cum ? f->cum[it] : 0.0, .cum_k = f->cum ? f->cum[ij] : 0.0};
+    const float *slope = bf_f32(f, BF_SLOPE), *gate_q = bf_f32(f, BF_GATE_Q), *gate_k = bf_f32(f, BF_GATE_K);
+    const double *cum = bf_f64(f, BF_CUM);
+    return (bias_pair){.slope = slope ? slope[h] : 0.0, .dist = (double)(t - j), .gate_q = gate_q ? gate_q[it] : 0.0,
+                       .gate_k = gate_k ? gate_k[ij] : 0.0, .cum_q = cum ? cum[it] : 0.0,
+                       .cum_k = cum ? cum[ij] : 0.0};
 }
 
 double bias_block_score(const grape_bias_factors *f, int b, int h, int t, int l) {
-    const float *pq = f->probe_q + bias_tok(f, b, t, h) * (size_t)f->P;
-    const float *pk = f->probe_k + bias_tok(f, b, l, h) * (size_t)f->P;
+    const float *pq = bf_f32(f, BF_PROBE_Q) + bias_tok(f, b, t, h) * (size_t)f->P;
+    const float *pk = bf_f32(f, BF_PROBE_K) + bias_tok(f, b, l, h) * (size_t)f->P;
     double s = 0;
     for (int i = 0; i < f->P; i++) s += (double)pq[i] * pk[i];
     return s / f->P;
@@ -247,7 +323,7 @@ double bias_block_score(const grape_bias_factors *f, int b, int h, int t, int l)
 
 // Path row t: b(t,j) = α_h Σ_{l=j+1..t} ψ(t,l) by a reverse running sum (no cancellation; b(t,t) = 0).
 static void path_row(float *row, const grape_bias_factors *f, int b, int h, int t, int j0, int Tk) {
-    double alpha = f->slope[h], acc = 0;
+    double alpha = bf_f32(f, BF_SLOPE)[h], acc = 0;
     int jhi = t < j0 + Tk - 1 ? t : j0 + Tk - 1;
     for (int l = t; l > j0; l--) {
         acc += bias_path_edge(bias_block_score(f, b, h, t, l));

@@ -10,6 +10,7 @@
 
 #include "core/mathx.h"
 #include "grape.h"
+#include "pe/kind_table.h"
 
 // The closed forms; a kind is one of them plus its parameters and gates.
 typedef enum {
@@ -19,27 +20,31 @@ typedef enum {
     BIAS_FORM_PATH,   // b = slope_h Σ_{l=j+1..t} ψ(t,l), ψ = log σ(<probe_q(t), probe_k(l)>/P) (GRAPE-AP)
 } bias_form;
 
-// Factor channels a kind produces (grape_bias_factors fields), as a bit set.
-enum { BF_SLOPE = 1u, BF_GATE_Q = 2u, BF_GATE_K = 4u, BF_CUM = 8u, BF_PROBE = 16u /* probe_q and probe_k */ };
+// The factor channels (grape_bias_factor lists a kind's in this order), by index. The factors and their gradients
+// are these lists (struct grape_bias_factors below); the SIMD tile kernels read them by index.
+enum { BF_SLOPE, BF_GATE_Q, BF_GATE_K, BF_CUM, BF_PROBE_Q, BF_PROBE_K, BF_COUNT };
+#define BF_BIT(i) (1u << (i))
 
-// The per-token input channel the model computes for a kind (grape_pe_token_inputs field), if any.
-typedef enum {
-    BIAS_IN_NONE,
-    BIAS_IN_GATE_LOGIT, // (B,T,H): FoX forget-gate logits
-    BIAS_IN_PROBE,      // (B,T,H,P): GRAPE-AP raw probes
-} bias_input;
+// A factor channel: its name, dtype and shape: (H) when per_head, else (B,T,H), times P when probe-wide.
+typedef struct {
+    const char *name;
+    grape_dtype dtype;
+    int per_head, probe_wide;
+} bias_factor_desc;
+extern const bias_factor_desc bias_factor_descs[BF_COUNT];
+
 
 typedef struct {
     grape_pe_info info;  // name, family, parameters, source: the row `grape encodings` prints
     bias_form form;
-    unsigned factors;    // BF_* bits
+    unsigned factors;    // BF_BIT(BF_*) of the channels it produces
     // Parameters, in this order in the bias's slice of the encoding's vector:
     //   learned_slope: "rho" (H), ω_h = softplus(ρ_h)·m_h, init ρ = softplus⁻¹(1) so ω starts at the ALiBi m_h;
     //     otherwise the slope is m_h itself (alibi) or GRAPE-AP's α_h = m_h;
     //   gate_k: "u" (H,D), λ_k(j) = softplus(û_h·k_j/√D); gate_q: "v" (H,D), λ_q(t) = softplus(v̂_h·q_t/√D);
     //     both initialised N(0, 1/D) (official model/llama-mha-grape-a-*.py).
     int learned_slope, gate_q, gate_k;
-    bias_input input;
+    token_input_desc inputs[KIND_MAX_INPUTS]; // the token inputs the model computes for it (name NULL ends)
 } bias_kind;
 
 // The row of kind k; that of none for a k outside [0, GRAPE_BIAS_COUNT) (callers that take a kind from the user
@@ -50,18 +55,24 @@ int bias_kind_find(const char *s, size_t len);
 
 static inline int bias_kind_gated(const bias_kind *k) { return k->gate_q || k->gate_k; }
 
-// The kind's token input in `in` (NULL when the kind has none or in lacks it), its gradient in din, its name.
-static inline const float *bias_input_of(const bias_kind *k, const grape_pe_token_inputs *in) {
-    if (!in || k->input == BIAS_IN_NONE) return NULL;
-    return k->input == BIAS_IN_GATE_LOGIT ? in->gate_logit : in->probe;
-}
-static inline float *bias_input_grad(const bias_kind *k, const grape_pe_token_grads *din) {
-    if (!din || k->input == BIAS_IN_NONE) return NULL;
-    return k->input == BIAS_IN_GATE_LOGIT ? din->gate_logit : din->probe;
-}
-static inline const char *bias_input_name(bias_input in) {
-    return in == BIAS_IN_GATE_LOGIT ? "gate_logit" : in == BIAS_IN_PROBE ? "probe" : "none";
-}
+static inline int bias_kind_has(const bias_kind *k, int bf) { return (k->factors & BF_BIT(bf)) != 0; }
+
+// The factors: a handle at the start of its workspace, the channels after it (bias.c).
+struct grape_bias_factors {
+    grape_bias_kind kind;
+    int B, T, H, P;
+    int64_t pos0;
+    void *ch[BF_COUNT]; // by BF_* index; NULL where the kind lacks the channel
+};
+struct grape_bias_grads {
+    grape_bias_kind kind;
+    int B, T, H, P;
+    void *ch[BF_COUNT];
+};
+static inline const float *bf_f32(const grape_bias_factors *f, int i) { return (const float *)f->ch[i]; }
+static inline const double *bf_f64(const grape_bias_factors *f, int i) { return (const double *)f->ch[i]; }
+static inline float *bg_f32(const grape_bias_grads *g, int i) { return g ? (float *)g->ch[i] : NULL; }
+static inline double *bg_f64(const grape_bias_grads *g, int i) { return g ? (double *)g->ch[i] : NULL; }
 
 // --- The scalar closed forms, in double. One (query t, key j) pair of one head: the values it reads (fields the
 // kind lacks are ignored) and the gradient of b with respect to them.

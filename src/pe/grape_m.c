@@ -8,7 +8,7 @@
 #include "pe/rot_internal.h"
 
 double rot_freq_scale(const rot_state *r) {
-    return r->kind == GRAPE_ROT_GRAPE_M_CTX ? 1.0 : r->cfg.log_freq_scale;
+    return r->kd->x16 ? r->cfg.log_freq_scale : 1.0;
 }
 
 void rot_log_freq_init(const rot_state *r, float *log_freq) {

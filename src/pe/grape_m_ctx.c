@@ -12,7 +12,7 @@
 
 static grape_status check_phase(const grape_pe *pe, const void *a, const void *b, int B, int T) {
     if (!pe || !a || !b) return error_fail(GRAPE_ERR_ARG, "grape_phase: NULL argument");
-    if (pe->rot->kind != GRAPE_ROT_GRAPE_M_CTX) return error_fail(GRAPE_ERR_ARG, "grape_phase: not grape-m-ctx");
+    if (!pe->rot->kd->phase) return error_fail(GRAPE_ERR_ARG, "grape_phase: not grape-m-ctx");
     if (B < 0 || T < 0) return error_fail(GRAPE_ERR_ARG, "grape_phase: negative shape B=%d T=%d", B, T);
     return GRAPE_OK;
 }

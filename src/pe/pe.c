@@ -1,11 +1,13 @@
 // pe.c — the grape_pe object: config validation, parameter layout, init and prepare, delegated to the
 // rotation part and the bias part.
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "core/mem.h"
 #include "pe/bias_kinds.h"
 #include "pe/pe_internal.h"
+#include "pe/rot_kinds.h"
 
 #define GRAPE_MAX_HEADS 4096
 #define GRAPE_MAX_HEAD_DIM 4096
@@ -19,6 +21,29 @@ static grape_status check_common(const grape_pe_config *c) {
         return error_fail(GRAPE_ERR_ARG, "head_dim must be even in [2, %d], got %d", GRAPE_MAX_HEAD_DIM,
                           c->head_dim);
     return GRAPE_OK;
+}
+
+// KV-shift's gates: one for keys, one for values (the official kv_shift.py has one shift projection for each).
+static const token_input_desc kv_shift_inputs[KIND_MAX_INPUTS] = {{.name = "shift_k", .width = TW_H},
+                                                                  {.name = "shift_v", .width = TW_H}};
+
+static void add_inputs(grape_pe *pe, const token_input_desc *d) {
+    const grape_pe_config *c = &pe->cfg;
+    for (int i = 0; i < KIND_MAX_INPUTS && d[i].name; i++) {
+        int w = d[i].width == TW_HP ? c->n_heads * c->ap_probe_dim
+              : d[i].width == TW_PHASE && !c->per_head ? 1 : c->n_heads;
+        pe->inputs[pe->n_inputs++] = (grape_token_input_info){d[i].name, w, d[i].zero_init, d[i].has_bias,
+                                                              d[i].bias_init};
+    }
+}
+
+static void collect_inputs(grape_pe *pe) {
+    pe->in_rot = pe->n_inputs;
+    add_inputs(pe, rot_kind_of(pe->cfg.rot)->inputs);
+    pe->in_bias = pe->n_inputs;
+    add_inputs(pe, bias_kind_of(pe->cfg.bias)->inputs);
+    pe->in_shift = pe->n_inputs;
+    if (pe->cfg.kv_shift) add_inputs(pe, kv_shift_inputs);
 }
 
 static grape_status collect_tensors(grape_pe *pe) {
@@ -43,6 +68,7 @@ grape_status grape_pe_create(grape_pe **out, const grape_pe_config *cfg) {
     }
     pe->n_rot_params = rot_num_params(pe->rot);
     pe->n_bias_params = bias_num_params(pe->bias);
+    collect_inputs(pe);
     if ((st = collect_tensors(pe))) {
         grape_pe_free(pe);
         return st;
@@ -89,11 +115,14 @@ grape_status grape_pe_reserve(grape_pe *pe, int max_B, int max_T) {
     return rot_reserve(pe->rot, max_B, max_T);
 }
 
-void grape_pe_token_input_channels(const grape_pe *pe, grape_pe_token_channels *ch) {
-    const grape_pe_config *c = &pe->cfg;
-    ch->phase = c->rot == GRAPE_ROT_GRAPE_M_CTX ? (c->per_head ? c->n_heads : 1) : 0;
-    bias_input in = bias_kind_of(c->bias)->input;
-    ch->gate = in == BIAS_IN_GATE_LOGIT ? c->n_heads : 0;
-    ch->probe = in == BIAS_IN_PROBE ? c->n_heads * c->ap_probe_dim : 0;
-    ch->shift = c->kv_shift ? c->n_heads : 0;
+int grape_pe_num_token_inputs(const grape_pe *pe) { return pe ? pe->n_inputs : 0; }
+
+const grape_token_input_info *grape_pe_token_input_info(const grape_pe *pe, int i) {
+    return pe && i >= 0 && i < pe->n_inputs ? &pe->inputs[i] : NULL;
+}
+
+int grape_pe_token_input_find(const grape_pe *pe, const char *name) {
+    for (int i = 0; pe && name && i < pe->n_inputs; i++)
+        if (!strcmp(pe->inputs[i].name, name)) return i;
+    return -1;
 }

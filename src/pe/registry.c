@@ -10,36 +10,13 @@
 #include "core/error.h"
 #include "grape.h"
 #include "pe/bias_kinds.h"
+#include "pe/rot_kinds.h"
 
-static const char *const rot_names[GRAPE_ROT_COUNT] = {
-    [GRAPE_ROT_NONE] = "nope",
-    [GRAPE_ROT_ROPE] = "rope",
-    [GRAPE_ROT_XPOS] = "xpos",
-    [GRAPE_ROT_GRAPE_M] = "grape-m",
-    [GRAPE_ROT_GRAPE_M_CTX] = "grape-m-ctx",
-    [GRAPE_ROT_GRAPE_M_BASIS] = "grape-m-basis",
-    [GRAPE_ROT_GRAPE_M_NC] = "grape-m-nc",
-};
-
-// The rotations' rows of `grape encodings`; the additive kinds' rows come from the kind table (bias_kinds.c),
-// then the hybrid row.
-static const grape_pe_info rot_infos[] = {
-    {"nope", "multiplicative", "none", "GRAPE §4: trivial generator L = 0, A = 0"},
-    {"rope", "multiplicative", "none (base, pair layout, partial rotary; PI/NTK/YaRN extension)",
-     "GRAPE §3.1: MS-GRAPE on canonical planes (RoFormer)"},
-    {"xpos", "multiplicative", "none (gamma 0.4, scale_base 512, shared anchor)", "LEX §3 (arXiv 2212.10554)"},
-    {"grape-m", "multiplicative", "log_freq: 16*ln(theta), R/2 shared or H*R/2 per head",
-     "GRAPE §3.1 learned frequencies; official GRAPE-M nonctx"},
-    {"grape-m-ctx", "multiplicative", "log_freq R/2 (+ phase gate w, c in the model's projection)",
-     "GRAPE §3.1 contextual phase; official GRAPE-M ctx"},
-    {"grape-m-basis", "multiplicative", "log_freq R/2, basis_skew R(R-1)/2 (Cayley map: B orthogonal by construction)",
-     "GRAPE §3.1 learned commuting basis"},
-    {"grape-m-nc", "multiplicative", "log_freq r/2, frame_skew rR-r(r+1)/2-r/2 (Cayley frame E, r = nc_rank)",
-     "GRAPE §3.2 non-commuting mixture (trainable E, theta form)"},
-};
+// `grape encodings` prints the rotations' rows (rot_kinds.c), the additive kinds' rows (bias_kinds.c), then the
+// hybrid row.
 static const grape_pe_info hybrid_info = {"ROT+BIAS", "hybrid", "those of ROT and BIAS",
                                           "GRAPE §6 composition, e.g. grape-m+grape-ap, xpos+fox"};
-#define N_ROT_INFOS (int)(sizeof rot_infos / sizeof rot_infos[0])
+#define N_ROT_INFOS GRAPE_ROT_COUNT
 
 // ---------------------------------------------------------------------------------------------------------
 // The option table
@@ -113,7 +90,7 @@ int grape_pe_info_count(void) { return N_ROT_INFOS + GRAPE_BIAS_COUNT - 1 + 1; }
 
 const grape_pe_info *grape_pe_info_at(int i) {
     if (i < 0 || i >= grape_pe_info_count()) return NULL;
-    if (i < N_ROT_INFOS) return &rot_infos[i];
+    if (i < N_ROT_INFOS) return &rot_kind_of((grape_rot_kind)i)->info;
     if (i < N_ROT_INFOS + GRAPE_BIAS_COUNT - 1) return &bias_kind_of((grape_bias_kind)(i - N_ROT_INFOS + 1))->info;
     return &hybrid_info;
 }
@@ -175,12 +152,6 @@ void grape_pe_config_default(grape_pe_config *cfg, int n_heads, int head_dim) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Parsing "NAME[:k=v,...][+NAME[:k=v,...]]"
-
-static int find_name(const char *const *names, int n, const char *s, size_t len) {
-    for (int i = 0; i < n; i++)
-        if (strlen(names[i]) == len && strncmp(names[i], s, len) == 0) return i;
-    return -1;
-}
 
 // "[lo, hi]" / "(lo, hi]" with ", even" for the messages.
 static void format_range(char *buf, size_t n, const grape_pe_option *o) {
@@ -279,7 +250,7 @@ grape_status grape_pe_parse(grape_pe_config *cfg, const char *name) {
                                  "fox, grape-a*, grape-ap), each optionally followed by :key=value,...";
     for (int part = 0;; part++) {
         size_t len = strcspn(s, ":+");
-        int r = find_name(rot_names, GRAPE_ROT_COUNT, s, len), b = bias_kind_find(s, len);
+        int r = rot_kind_find(s, len), b = bias_kind_find(s, len);
         int is_rot = part == 0 && r >= 0; // a lone name is a rotation if it can be ("nope" is both)
         if (part == 0 && r < 0 && b < 0)
             return error_fail(GRAPE_ERR_ARG, "unknown encoding '%.*s' in '%s' (run `grape encodings`)", (int)len, s,
@@ -333,7 +304,7 @@ int grape_pe_name(char *buf, size_t n, const grape_pe_config *cfg) {
     unsigned printed = 0;
     if (n) buf[0] = '\0';
     if (cfg->rot != GRAPE_ROT_NONE || cfg->bias == GRAPE_BIAS_NONE)
-        append_part(buf, n, &len, rot_names[cfg->rot], cfg, rot_applies_k, cfg->rot, &printed);
+        append_part(buf, n, &len, rot_kind_of(cfg->rot)->info.name, cfg, rot_applies_k, cfg->rot, &printed);
     if (cfg->bias != GRAPE_BIAS_NONE) {
         if (len) {
             size_t cap = n > len ? n - len : 0;

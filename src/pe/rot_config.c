@@ -1,6 +1,7 @@
 // rot_config.c — the rotation's configuration and parameters: validation, the parameter layout, init, and the
-// tables derived from the parameters (θ = exp(λ/scale), B = Cayley(A(skew))), in double. It dispatches to the kinds
-// (grape_m.c, grape_m_basis.c, grape_m_nc.c, rope.c, xpos.c) and the shared kernels; no kind calls back into it.
+// tables derived from the parameters (θ = exp(λ/scale), B = Cayley(A(skew))), in double. What depends on the kind
+// is read from its row of the kind table (rot_kinds.c); it calls the kinds (grape_m.c, grape_m_basis.c,
+// grape_m_nc.c, rope.c, xpos.c) and the shared kernels; no kind calls back into it.
 // Parameter vector (per set s = head with per_head, else one set): [log_freq (nset, npair) | skew (nset, n_skew)].
 #include <math.h>
 #include <stdint.h>
@@ -12,11 +13,6 @@
 
 // ---------------------------------------------------------------------------------------------------------
 // Configuration
-
-static int is_learned(grape_rot_kind k) {
-    return k == GRAPE_ROT_GRAPE_M || k == GRAPE_ROT_GRAPE_M_CTX || k == GRAPE_ROT_GRAPE_M_BASIS ||
-           k == GRAPE_ROT_GRAPE_M_NC;
-}
 
 static grape_status check_scaling(const grape_pe_config *c) {
     if (c->scaling < GRAPE_SCALING_NONE || c->scaling > GRAPE_SCALING_YARN)
@@ -32,37 +28,37 @@ static grape_status check_scaling(const grape_pe_config *c) {
     return GRAPE_OK;
 }
 
-static grape_status check_config(const grape_pe_config *c, int R) {
-    if (c->rot == GRAPE_ROT_NONE) return GRAPE_OK;
+static grape_status check_config(const grape_pe_config *c, const rot_kind *kd, int R) {
+    if (!kd->turns) return GRAPE_OK;
     if (R < 2 || R > c->head_dim || R % 2)
         return error_fail(GRAPE_ERR_ARG, "rotary_dim must be even in [2, head_dim=%d], got %d", c->head_dim, R);
     if (!isfinite(c->rope_base) || c->rope_base <= 1.0)
         return error_fail(GRAPE_ERR_ARG, "rope_base must be finite and > 1, got %g", c->rope_base);
     if (c->interleaved != 0 && c->interleaved != 1)
         return error_fail(GRAPE_ERR_ARG, "interleaved must be 0 or 1, got %d", c->interleaved);
-    if (c->rot == GRAPE_ROT_XPOS && (!(c->xpos_gamma > 0) || !isfinite(c->xpos_gamma) ||
-                                     !(c->xpos_scale_base > 0) || !isfinite(c->xpos_scale_base)))
+    if (kd->decay && (!(c->xpos_gamma > 0) || !isfinite(c->xpos_gamma) ||
+                      !(c->xpos_scale_base > 0) || !isfinite(c->xpos_scale_base)))
         return error_fail(GRAPE_ERR_ARG, "xpos_gamma and xpos_scale_base must be finite and > 0");
-    if (c->rot == GRAPE_ROT_GRAPE_M && (!(c->log_freq_scale > 0) || !isfinite(c->log_freq_scale)))
+    if (kd->x16 && (!(c->log_freq_scale > 0) || !isfinite(c->log_freq_scale)))
         return error_fail(GRAPE_ERR_ARG, "log_freq_scale must be finite and > 0, got %g", c->log_freq_scale);
-    if (c->rot == GRAPE_ROT_GRAPE_M_NC && (c->nc_rank < 2 || c->nc_rank > R || c->nc_rank % 2))
+    if (kd->frame == ROT_FRAME_NC && (c->nc_rank < 2 || c->nc_rank > R || c->nc_rank % 2))
         return error_fail(GRAPE_ERR_ARG, "nc_rank must be even in [2, rotary_dim=%d], got %d", R, c->nc_rank);
     return check_scaling(c);
 }
 
-static size_t skew_count(grape_rot_kind k, int R, int r) {
-    if (k == GRAPE_ROT_GRAPE_M_BASIS) return (size_t)R * (size_t)(R - 1) / 2;
-    if (k == GRAPE_ROT_GRAPE_M_NC) return nc_skew_count(R, r);
+static size_t skew_count(const rot_kind *kd, int R, int r) {
+    if (kd->frame == ROT_FRAME_BASIS) return (size_t)R * (size_t)(R - 1) / 2;
+    if (kd->frame == ROT_FRAME_NC) return nc_skew_count(R, r);
     return 0;
 }
 
 static grape_status alloc_frames(rot_state *r) {
     size_t nft = (size_t)r->nset * (size_t)r->frame * (size_t)r->R;
     if (!(r->ft = mem_alloc(nft * sizeof(float)))) return GRAPE_ERR_NOMEM;
-    if (r->kind == GRAPE_ROT_GRAPE_M_BASIS &&
+    if (r->kd->frame == ROT_FRAME_BASIS &&
         !(r->fb = mem_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->R * sizeof(float))))
         return GRAPE_ERR_NOMEM;
-    if (r->kind == GRAPE_ROT_GRAPE_M_NC &&
+    if (r->kd->frame == ROT_FRAME_NC &&
         !(r->fe = mem_alloc((size_t)r->nset * (size_t)r->R * (size_t)r->fpad * sizeof(float))))
         return GRAPE_ERR_NOMEM;
     return GRAPE_OK;
@@ -71,14 +67,14 @@ static grape_status alloc_frames(rot_state *r) {
 static grape_status rot_init_tables(rot_state *r) {
     if (!(r->theta0 = mem_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
     rope_theta_table(r->theta0, &r->mscale, &r->cfg, r->npair);
-    if (r->kind == GRAPE_ROT_XPOS) {
+    if (r->kd->decay) {
         if (!(r->ln_zeta = mem_alloc((size_t)r->npair * sizeof(double)))) return GRAPE_ERR_NOMEM;
         xpos_ln_zeta(r->ln_zeta, &r->cfg, r->npair);
     }
     grape_status st = rot_tables_alloc(&r->tab, r);
     if (st) return st;
     if (r->n_skew && (st = alloc_frames(r))) return st;
-    if (!is_learned(r->kind)) { // fixed frequencies: the tables are final now
+    if (!r->kd->learned_freq) { // fixed frequencies: the tables are final now
         memcpy(r->tab.theta, r->theta0, (size_t)r->npair * sizeof(double));
         r->prepared = 1;
     }
@@ -88,27 +84,29 @@ static grape_status rot_init_tables(rot_state *r) {
 grape_status rot_create(rot_state **out, const grape_pe_config *cfg) {
     *out = NULL;
     int R = cfg->rotary_dim ? cfg->rotary_dim : cfg->head_dim;
-    grape_status st = check_config(cfg, R);
+    const rot_kind *kd = rot_kind_of(cfg->rot);
+    grape_status st = check_config(cfg, kd, R);
     if (st) return st;
     rot_state *r = mem_alloc(sizeof *r);
     if (!r) return GRAPE_ERR_NOMEM;
     r->cfg = *cfg;
     r->kind = cfg->rot;
+    r->kd = kd;
     r->H = cfg->n_heads;
     r->D = cfg->head_dim;
-    r->R = cfg->rot == GRAPE_ROT_NONE ? 0 : R;
-    r->frame = cfg->rot == GRAPE_ROT_GRAPE_M_NC ? cfg->nc_rank : r->R;
+    r->R = kd->turns ? R : 0;
+    r->frame = kd->frame == ROT_FRAME_NC ? cfg->nc_rank : r->R;
     r->npair = r->frame / 2;
     r->fpad = (r->frame + ROT_FRAME_LANES - 1) / ROT_FRAME_LANES * ROT_FRAME_LANES;
     r->mscale = 1.0;
     atomic_flag_clear(&r->work.busy);
     atomic_init(&r->work.allocs, 0);
-    r->nset = is_learned(r->kind) && r->kind != GRAPE_ROT_GRAPE_M_CTX && cfg->per_head ? r->H : 1;
-    r->phase_heads = r->kind == GRAPE_ROT_GRAPE_M_CTX && cfg->per_head ? r->H : 1;
-    r->n_freq = is_learned(r->kind) ? (size_t)r->npair : 0;
-    r->n_skew = skew_count(r->kind, r->R, r->frame);
+    r->nset = kd->per_head_sets && cfg->per_head ? r->H : 1;
+    r->phase_heads = kd->phase && cfg->per_head ? r->H : 1;
+    r->n_freq = kd->learned_freq ? (size_t)r->npair : 0;
+    r->n_skew = skew_count(kd, r->R, r->frame);
     r->n_params = (size_t)r->nset * (r->n_freq + r->n_skew);
-    if (r->kind == GRAPE_ROT_NONE) r->prepared = 1;
+    if (!kd->turns) r->prepared = 1;
     else if ((st = rot_init_tables(r))) {
         rot_free(r);
         return st;
@@ -142,7 +140,7 @@ int rot_param_tensors(const rot_state *r, grape_param_info *out, int max, size_t
     int n = 0;
     if (r->n_freq) put_tensor(out, n++, max, "log_freq", base, r->nset, (int)r->n_freq);
     if (r->n_skew)
-        put_tensor(out, n++, max, r->kind == GRAPE_ROT_GRAPE_M_BASIS ? "basis_skew" : "frame_skew",
+        put_tensor(out, n++, max, r->kd->skew_name,
                    base + (size_t)r->nset * r->n_freq, r->nset, (int)r->n_skew);
     return n;
 }
@@ -223,7 +221,7 @@ grape_status rot_tables_derive(rot_tables *t, const rot_state *r, const double *
     grape_status st = GRAPE_OK;
     const double *skew = params + (size_t)r->nset * r->n_freq;
     for (size_t s = 0; s < (size_t)r->nset && !st; s++) {
-        if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_to_A(A, skew + s * r->n_skew, r->R);
+        if (r->kd->frame == ROT_FRAME_BASIS) basis_skew_to_A(A, skew + s * r->n_skew, r->R);
         else nc_skew_to_A(A, skew + s * r->n_skew, r->R, r->frame, r->cfg.interleaved);
         st = cayley_forward_ws(t->basis + s * R * R, t->cay_m + s * R * R, A, r->R, work);
     }
@@ -238,7 +236,7 @@ void rot_frame_chain(float *dskew, const double *dF, const rot_state *r, double 
     cayley_frames_backward(dA, dF, r->tab.cay_m, r->nset, r->R, r->frame, cw);
     for (size_t s = 0; s < (size_t)r->nset; s++) {
         float *ds = dskew + s * r->n_skew;
-        if (r->kind == GRAPE_ROT_GRAPE_M_BASIS) basis_skew_backward(ds, dA + s * RR, r->R);
+        if (r->kd->frame == ROT_FRAME_BASIS) basis_skew_backward(ds, dA + s * RR, r->R);
         else nc_skew_backward(ds, dA + s * RR, r->R, r->frame, r->cfg.interleaved);
     }
 }

@@ -18,6 +18,7 @@
 
 #include "core/mem.h"
 #include "pe/rot_kernels.h"
+#include "pe/rot_kinds.h"
 #include "pe/rotation.h"
 
 // Calls over fewer tokens than this run on the calling thread: starting a team costs more than the few rows it
@@ -44,6 +45,7 @@ typedef struct {
 struct rot_state {
     grape_pe_config cfg;
     grape_rot_kind kind;
+    const rot_kind *kd; // its row of the kind table
     int H, D, R;      // heads, head dim, rotary dims
     int npair;        // rotated pairs: R/2, or r/2 for grape-m-nc
     int frame;        // width of the rotated frame: R, or r for grape-m-nc

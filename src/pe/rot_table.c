@@ -14,13 +14,13 @@
 // Per-token angle sources
 
 double rot_token_mult(const rot_state *r, const grape_positions *pos, int b, int t, int h, int T) {
-    if (r->kind != GRAPE_ROT_GRAPE_M_CTX) return (double)(pos->pos0 + t);
+    if (!r->kd->phase) return (double)(pos->pos0 + t);
     size_t i = ((size_t)b * (size_t)T + (size_t)t) * (size_t)r->phase_heads + (r->phase_heads > 1 ? h : 0);
     return pos->phase[i];
 }
 
 double rot_pair_scale(const rot_state *r, const grape_positions *pos, double n, grape_side side, int p) {
-    if (r->kind != GRAPE_ROT_XPOS) return r->mscale;
+    if (!r->kd->decay) return r->mscale;
     return r->mscale * exp(xpos_exponent(&r->cfg, n, pos->xpos_anchor, side) * r->ln_zeta[p]);
 }
 
@@ -61,7 +61,7 @@ static void table_fill_phase(rot_table *tb, const rot_state *r, const grape_posi
 // Ratio of the per-pair scale between positions n + 1 and n: ζ^(±1/sb) for xPos, 1 otherwise (a ratio of two
 // scales would be 0/0 where ζ^e underflows far from the anchor).
 static double pair_scale_step(const rot_state *r, grape_side side, int p) {
-    if (r->kind != GRAPE_ROT_XPOS) return 1.0;
+    if (!r->kd->decay) return 1.0;
     return exp(xpos_exponent(&r->cfg, 1.0, 0.0, side) * r->ln_zeta[p]);
 }
 
@@ -93,7 +93,7 @@ static void table_fill_positions(rot_table *tb, const rot_state *r, const grape_
 
 // Strides of the call's table and its slices in the workspace (plan or hand out).
 void rot_table_plan(rot_table *tb, grape_arena *a, int *ov, const rot_state *r, int B, int T) {
-    int nb = r->kind == GRAPE_ROT_GRAPE_M_CTX ? B : 1;
+    int nb = r->kd->phase ? B : 1;
     int nh = (r->nset > 1 || r->phase_heads > 1) ? r->H : 1;
     size_t np = (size_t)r->npair, n;
     if (!size_mul(&n, (size_t)nb * (size_t)T, (size_t)nh * np) || !size_mul(&n, n, sizeof(float))) *ov = 1;
@@ -107,6 +107,6 @@ void rot_table_plan(rot_table *tb, grape_arena *a, int *ov, const rot_state *r, 
 
 void rot_table_fill(rot_table *tb, const rot_state *r, const grape_positions *pos, grape_side side, int B, int T) {
     int nh = tb->head_varies ? r->H : 1;
-    if (r->kind == GRAPE_ROT_GRAPE_M_CTX) table_fill_phase(tb, r, pos, B, T, nh);
+    if (r->kd->phase) table_fill_phase(tb, r, pos, B, T, nh);
     else table_fill_positions(tb, r, pos, side, T, nh);
 }

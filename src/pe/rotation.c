@@ -21,14 +21,14 @@ static grape_status check_call(const grape_pe *pe, const grape_positions *pos, g
     if (!pe || !a || !b || !pos) return error_fail(GRAPE_ERR_ARG, "rotation: NULL argument");
     if (B < 0 || T < 0) return error_fail(GRAPE_ERR_ARG, "rotation: negative shape B=%d T=%d", B, T);
     if (!pe->rot->prepared) return error_fail(GRAPE_ERR_ARG, "rotation: call grape_pe_prepare first");
-    if (pe->rot->kind == GRAPE_ROT_GRAPE_M_CTX && !pos->phase)
-        return error_fail(GRAPE_ERR_ARG, "grape-m-ctx: positions need a phase (grape_phase_forward)");
-    return pe->rot->kind == GRAPE_ROT_XPOS && T > 0 ? xpos_check_range(pe->rot, pos, side, T) : GRAPE_OK;
+    if (pe->rot->kd->phase && !pos->phase)
+        return error_fail(GRAPE_ERR_ARG, "%s: positions need a phase (grape_phase_forward)", pe->rot->kd->info.name);
+    return pe->rot->kd->decay && T > 0 ? xpos_check_range(pe->rot, pos, side, T) : GRAPE_OK;
 }
 
 // True when the action is a plain pair rotation of the head's coordinates (no frame to apply).
 static int coordinate_planes(const rot_state *r) {
-    return r->kind != GRAPE_ROT_GRAPE_M_NC && (r->kind != GRAPE_ROT_GRAPE_M_BASIS || r->cfg.basis_folded);
+    return r->kd->frame == ROT_FRAME_NONE || (r->kd->frame == ROT_FRAME_BASIS && r->cfg.basis_folded);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -38,7 +38,7 @@ static int coordinate_planes(const rot_state *r) {
 // (another thread on the same encoding) allocates a private block for its duration.
 
 // The unfolded basis is dense in the rotary dims: it runs through GEMMs over all rows (grape_m_basis.c).
-static int basis_unfolded(const rot_state *r) { return r->kind == GRAPE_ROT_GRAPE_M_BASIS && !r->cfg.basis_folded; }
+static int basis_unfolded(const rot_state *r) { return r->kd->frame == ROT_FRAME_BASIS && !r->cfg.basis_folded; }
 
 static int frame_grads(const rot_state *r, const float *dparams) {
     return dparams && r->n_skew && !r->cfg.basis_folded;
@@ -144,7 +144,7 @@ static grape_status plan_overflow(int B, int T) {
 }
 
 grape_status rot_reserve(rot_state *r, int max_B, int max_T) {
-    if (r->kind == GRAPE_ROT_NONE) return GRAPE_OK;
+    if (!r->kd->turns) return GRAPE_OK;
     int nt = omp_get_max_threads(), ov = 0, own;
     size_t bytes = reserve_bytes(r, max_B, max_T, nt, &ov);
     if (ov) return plan_overflow(max_B, max_T);
@@ -171,7 +171,7 @@ static void head_forward(float *y, const float *x, const float *cs, const float 
 }
 
 static void forward_tokens(float *y, const float *x, const fwd_work *w, const rot_state *r, int B, int T) {
-    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX;
+    int ctx = r->kd->phase;
     const rot_table *tb = &w->tb;
 #pragma omp parallel for schedule(static) if ((int64_t)B * T >= ROT_PAR_MIN_TOKENS)
     for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {
@@ -191,7 +191,7 @@ grape_status grape_rot_forward(float *y, const float *x, const grape_pe *pe, con
     if (st) return st;
     const rot_state *r = pe->rot;
     size_t n = (size_t)B * (size_t)T * (size_t)r->H * (size_t)r->D;
-    if (r->kind == GRAPE_ROT_NONE) {
+    if (!r->kd->turns) {
         if (y != x) memmove(y, x, n * sizeof(float));
         return GRAPE_OK;
     }
@@ -267,7 +267,7 @@ static void token_backward(float *dx, double *dphase, double *acc, float *ws, fl
                            int want_dtheta, int b, int t, int T) {
     const rot_table *tb = &w->tb;
     size_t np = (size_t)r->npair, bt = (size_t)b * (size_t)T + (size_t)t, ns = (size_t)r->nset;
-    int ctx = r->kind == GRAPE_ROT_GRAPE_M_CTX, head_mult = r->phase_heads > 1, want_dphase = ctx && dphase;
+    int ctx = r->kd->phase, head_mult = r->phase_heads > 1, want_dphase = ctx && dphase;
     int sum = !head_mult && (want_dtheta || want_dphase);
     float *dphi = ws, *tok = ws + np, *scratch = tok + ns * np;
     size_t row = (ctx ? bt : (size_t)t) * tb->st;
@@ -339,9 +339,9 @@ grape_status grape_rot_backward(float *dx, float *dparams, double *dphase, const
     grape_status st = check_call(pe, pos, side, dx, dy, B, T);
     if (st) return st;
     const rot_state *r = pe->rot;
-    if (!x && r->kind != GRAPE_ROT_NONE) return error_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");
+    if (!x && r->kd->turns) return error_fail(GRAPE_ERR_ARG, "grape_rot_backward: x is NULL");
     size_t ntok = (size_t)B * (size_t)T, R = (size_t)r->R, D = (size_t)r->D;
-    if (r->kind == GRAPE_ROT_NONE) {
+    if (!r->kd->turns) {
         size_t n = ntok * (size_t)r->H * D;
         for (size_t i = 0; i < n; i++) dx[i] += dy[i];
         return GRAPE_OK;

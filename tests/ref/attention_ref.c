@@ -89,7 +89,7 @@ static void ref_bias_backward_row(attn_ref_grads *g, const double *G, const attn
             bias_pair p = ref_pair(f, h, it, ij, t, j);
             bias_pair_grad d = {0};
             bias_pair_backward(&d, kd, &p, G[j]);
-            if (g->slope && (kd->factors & BF_SLOPE)) g->slope[h] += d.slope;
+            if (g->slope && bias_kind_has(kd, BF_SLOPE)) g->slope[h] += d.slope;
             if (f->gate_q && g->gate_q) g->gate_q[it] += d.gate_q;
             if (f->gate_k && g->gate_k) g->gate_k[ij] += d.gate_k;
             if (f->cum && g->cum) g->cum[it] += d.cum_q, g->cum[ij] += d.cum_k;

@@ -31,7 +31,7 @@ class _FieldInfo(C.Structure):  # grape_field_info, the one struct a binding mus
 
 
 _TYPES = {"int": C.c_int, "int64": C.c_int64, "size_t": C.c_size_t, "float": C.c_float, "double": C.c_double,
-          "float*": FP, "double*": DP, "char*": C.c_char_p, "int[4]": C.c_int * 4}
+          "float*": FP, "double*": DP, "void*": VP, "char*": C.c_char_p, "int[4]": C.c_int * 4}
 
 
 def described(lib, name):
@@ -60,10 +60,8 @@ Config = described(_lib, "grape_pe_config")
 ModelConfig = described(_lib, "grape_model_config")
 TensorInfo = described(_lib, "grape_tensor_info")
 Positions = described(_lib, "grape_positions")
-Factors = described(_lib, "grape_bias_factors")
-Grads = described(_lib, "grape_bias_grads")
-TokenIn = described(_lib, "grape_pe_token_inputs")
-TokenGrads = described(_lib, "grape_pe_token_grads")
+TokenInputInfo = described(_lib, "grape_token_input_info")
+Channel = described(_lib, "grape_channel")
 ParamInfo = described(_lib, "grape_param_info")
 Opts = described(_lib, "grape_attn_opts")
 
@@ -98,6 +96,51 @@ def bind_pe(lib):
     for name, (res, args) in sigs.items():
         f = getattr(lib, name)
         f.restype, f.argtypes = res, args
+
+
+def bind_bias(lib):
+    """Signatures of the additive action's calls: factors and their gradients are opaque handles (void*) inside a
+    workspace, read as lists of named channels (grape_bias_factor, grape_bias_grad); token inputs are arrays of
+    pointers in the encoding's channel order (grape_pe_token_input_info)."""
+    i32, sz, PVP = C.c_int, C.c_size_t, C.POINTER(VP)
+    sigs = {
+        "grape_pe_num_token_inputs": (i32, [VP]),
+        "grape_pe_token_input_info": (C.POINTER(TokenInputInfo), [VP, i32]),
+        "grape_bias_workspace_bytes": (sz, [VP, i32, i32]),
+        "grape_bias_factors_bind": (i32, [PVP, VP, VP, C.c_int64, i32, i32]),
+        "grape_bias_factors_forward": (i32, [PVP, VP, VP, FP, FP, C.POINTER(FP), C.c_int64, i32, i32]),
+        "grape_bias_num_factors": (i32, [VP]),
+        "grape_bias_factor": (i32, [VP, i32, C.POINTER(Channel)]),
+        "grape_bias_grads_bind": (i32, [PVP, VP, VP]),
+        "grape_bias_grad": (i32, [VP, i32, C.POINTER(Channel)]),
+        "grape_bias_factors_backward": (i32, [FP, FP, FP, C.POINTER(FP), VP, VP, VP, FP, FP, C.POINTER(FP)]),
+    }
+    for name, (res, args) in sigs.items():
+        f = getattr(lib, name)
+        f.restype, f.argtypes = res, args
+
+
+def channels(lib, handle, grads=False):
+    """{name: numpy view} of the channels of bias factors (or, grads=True, of their gradients) handle, in the
+    library's order, with the dtype and shape the library reports; writes through a view reach the library."""
+    out, ch = {}, Channel()
+    get = lib.grape_bias_grad if grads else lib.grape_bias_factor
+    for i in range(lib.grape_bias_num_factors(handle) if not grads else 64):
+        if get(handle, i, C.byref(ch)) != 0:
+            break
+        shape = tuple(ch.shape[:ch.ndim])
+        ctype = C.c_double if ch.dtype == 1 else C.c_float
+        buf = (ctype * int(np.prod(shape))).from_address(ch.data)
+        out[ch.name.decode()] = np.ctypeslib.as_array(buf).reshape(shape)
+    return out
+
+
+def token_inputs(lib, pe, arrays):
+    """The encoding's token inputs as a C array of float pointers in its channel order: arrays[name] (float32,
+    C-contiguous, (B,T,width)) for each channel, NULL for a channel not in arrays."""
+    n = lib.grape_pe_num_token_inputs(pe)
+    names = [lib.grape_pe_token_input_info(pe, i).contents.name.decode() for i in range(n)]
+    return (FP * max(n, 1))(*[fptr(arrays.get(name)) for name in names])
 
 
 def bind_model(lib):

@@ -8,15 +8,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import DP, FP, Factors, Grads, Opts, bias_kind, check, dptr, finish, fptr, load_lib, rel_err
+from common import FP, VP, Opts, bind_bias, bind_pe, channels, check, finish, fptr, load_lib, parse_pe, rel_err
 
 lib = load_lib()
 TOL = 1e-4
 
 
-lib.grape_attn_forward.argtypes = [FP, FP, FP, FP, FP, C.POINTER(Factors), C.POINTER(Opts)] + [C.c_int] * 4
-lib.grape_attn_backward.argtypes = ([FP, FP, FP, C.POINTER(Grads), FP, FP, FP, FP, FP, FP, C.POINTER(Factors),
-                                     C.POINTER(Opts)] + [C.c_int] * 4)
+bind_pe(lib)
+bind_bias(lib)
+lib.grape_attn_forward.argtypes = [FP, FP, FP, FP, FP, VP, C.POINTER(Opts)] + [C.c_int] * 4
+lib.grape_attn_backward.argtypes = [FP, FP, FP, VP, FP, FP, FP, FP, FP, FP, VP, C.POINTER(Opts)] + [C.c_int] * 4
 
 
 def make_factors(kind, B, T, H, P, g):
@@ -91,14 +92,23 @@ def run(kind, B, T, H, D, W, seed):
     (out * dout).sum().backward()
 
     cq, ck, cv, cdo = (c_arr(x) for x in (q, k, v, dout))
-    cf = {n: c_arr(x, np.float64 if n == "cum" else np.float32) for n, x in f.items()}
-    channels = ("slope", "gate_q", "gate_k", "cum", "probe_q", "probe_k")
-    fac = Factors(kind=bias_kind(lib, kind), B=B, T=T, H=H, P=P, pos0=0,
-                  **{n: fptr(cf.get(n)) if n != "cum" else dptr(cf.get(n)) for n in channels})
+    # The factors: a handle bound by the library for the kind (its channel list), filled here by channel name.
+    cfg = parse_pe(lib, "nope" if kind == "none" else kind)
+    cfg.n_heads, cfg.head_dim, cfg.ap_probe_dim = H, D, P
+    pe = VP()
+    assert lib.grape_pe_create(C.byref(pe), C.byref(cfg)) == 0
+    ws = np.zeros(lib.grape_bias_workspace_bytes(pe, B, T) // 8 + 8)
+    gws = np.zeros_like(ws)
+    fac = VP()
+    assert lib.grape_bias_factors_bind(C.byref(fac), ws.ctypes.data, pe, 0, B, T) == 0
+    views = channels(lib, fac)
+    check(f"{kind}: the library's channels are the kind's", float(sorted(views) != sorted(f)), 0)
+    for n, x in f.items():
+        views[n][...] = x.detach().numpy()
     opts = Opts(scale=0.0, bca_window=W)
     o = np.zeros_like(cq)
     l = np.zeros((B, H, T), np.float32)
-    fp = C.byref(fac) if kind != "none" else None
+    fp = fac if kind != "none" else None
     st = lib.grape_attn_forward(fptr(o), fptr(l), fptr(cq), fptr(ck), fptr(cv), fp, C.byref(opts), B, T, H, D)
     tag = f"{kind} B{B} T{T} H{H} D{D} W{W}"
     check(f"{tag} forward status", float(st), 0)
@@ -106,15 +116,17 @@ def run(kind, B, T, H, D, W, seed):
     check(f"{tag} lse", rel_err(l, lse), TOL)
 
     dq, dk, dv = np.zeros_like(cq), np.zeros_like(cq), np.zeros_like(cq)
-    gr = {n: np.zeros_like(x) for n, x in cf.items()}
-    grads = Grads(**{n: fptr(gr.get(n)) if n != "cum" else dptr(gr.get(n)) for n in channels})
-    gp = C.byref(grads) if kind != "none" else None
+    grads = VP()
+    assert lib.grape_bias_grads_bind(C.byref(grads), gws.ctypes.data, fac) == 0
+    gr = channels(lib, grads, grads=True)
+    gp = grads if kind != "none" else None
     st = lib.grape_attn_backward(fptr(dq), fptr(dk), fptr(dv), gp, fptr(cdo), fptr(o), fptr(l), fptr(cq), fptr(ck),
                                  fptr(cv), fp, C.byref(opts), B, T, H, D)
     check(f"{tag} backward status", float(st), 0)
     for name, got, ref in [("dq", dq, q.grad), ("dk", dk, k.grad), ("dv", dv, v.grad)] + \
             [("d" + n, gr[n], f[n].grad) for n in f]:
         check(f"{tag} {name}", rel_err(got, ref), TOL)
+    lib.grape_pe_free(pe)
 
 
 run("none", 2, 100, 3, 32, 0, 1)

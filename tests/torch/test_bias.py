@@ -10,22 +10,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common import Config, FP, Factors, Grads, TokenGrads, TokenIn, VP, bias_kind, bind_pe, check, dptr, finish, fptr
-from common import load_lib
+from common import Config, FP, VP, bias_kind, bind_bias, bind_pe, check, finish, fptr, load_lib, token_inputs
 
 lib = load_lib(testing=True)
 
 
 bind_pe(lib)
-lib.grape_bias_workspace_bytes.argtypes = [VP, C.c_int, C.c_int]
-lib.grape_bias_workspace_bytes.restype = C.c_size_t
-lib.grape_bias_factors_forward.argtypes = [C.POINTER(Factors), VP, VP, FP, FP, C.POINTER(TokenIn), C.c_int64,
-                                           C.c_int, C.c_int]
-lib.grape_bias_grads_bind.argtypes = [C.POINTER(Grads), VP, C.POINTER(Factors)]
-lib.grape_bias_factors_backward.argtypes = [FP, FP, FP, C.POINTER(TokenGrads), C.POINTER(Grads),
-                                            C.POINTER(Factors), VP, FP, FP, C.POINTER(TokenIn)]
-lib.grape_bias_block.argtypes = [FP, C.POINTER(Factors)] + [C.c_int] * 6
-lib.grape_bias_block_backward.argtypes = [C.POINTER(Grads), FP, C.POINTER(Factors)] + [C.c_int] * 6
+bind_bias(lib)
+lib.grape_bias_block.argtypes = [FP, VP] + [C.c_int] * 6
+lib.grape_bias_block_backward.argtypes = [VP, FP, VP] + [C.c_int] * 6
 lib.grape_kv_shift_forward.argtypes = [FP, FP, FP] + [C.c_int] * 4
 lib.grape_kv_shift_backward.argtypes = [FP, FP, FP, FP, FP] + [C.c_int] * 4
 
@@ -108,15 +101,14 @@ def run_case(kind, form, B, T, H, D, P, pos0, seed):
 
     ws = np.zeros(lib.grape_bias_workspace_bytes(pe, B, T) // 8 + 8)
     gws = np.zeros_like(ws)
-    tin = TokenIn(gate_logit=fptr(gate), probe=fptr(probe))
-    f = Factors()
-    assert lib.grape_bias_factors_forward(C.byref(f), ws.ctypes.data, pe, fptr(q), fptr(k), C.byref(tin), pos0, B,
-                                          T) == 0
+    tin = token_inputs(lib, pe, {"gate": gate, "probe": probe.reshape(B, T, H * P)})
+    f = VP()
+    assert lib.grape_bias_factors_forward(C.byref(f), ws.ctypes.data, pe, fptr(q), fptr(k), tin, pos0, B, T) == 0
     got = np.zeros((B, H, T, T), np.float32)
     for b in range(B):
         for h in range(H):
             blk = np.zeros((T, T), np.float32)
-            lib.grape_bias_block(fptr(blk), C.byref(f), b, h, 0, T, 0, T)
+            lib.grape_bias_block(fptr(blk), f, b, h, 0, T, 0, T)
             got[b, h] = blk
 
     def leaf(a):
@@ -134,18 +126,18 @@ def run_case(kind, form, B, T, H, D, P, pos0, seed):
     leaves = [tq, tk, tg, tpr] + list(tp.values())
     grads = torch.autograd.grad(loss, leaves, allow_unused=True) if loss.requires_grad else [None] * len(leaves)
 
-    g = Grads()
-    assert lib.grape_bias_grads_bind(C.byref(g), gws.ctypes.data, C.byref(f)) == 0
+    g = VP()
+    assert lib.grape_bias_grads_bind(C.byref(g), gws.ctypes.data, f) == 0
     for b in range(B):
         for h in range(H):
             wb = np.ascontiguousarray(W[b, h])
-            lib.grape_bias_block_backward(C.byref(g), fptr(wb), C.byref(f), b, h, 0, T, 0, T)
+            lib.grape_bias_block_backward(g, fptr(wb), f, b, h, 0, T, 0, T)
     dparams = np.zeros(max(n_params, 1), np.float32)
     dq, dk = np.zeros_like(q), np.zeros_like(k)
     dgate, dprobe = np.zeros_like(gate), np.zeros_like(probe)
-    din = TokenGrads(gate_logit=fptr(dgate), probe=fptr(dprobe))
-    assert lib.grape_bias_factors_backward(fptr(dparams), fptr(dq), fptr(dk), C.byref(din), C.byref(g),
-                                           C.byref(f), pe, fptr(q), fptr(k), C.byref(tin)) == 0
+    din = token_inputs(lib, pe, {"gate": dgate, "probe": dprobe.reshape(B, T, H * P)})
+    assert lib.grape_bias_factors_backward(fptr(dparams), fptr(dq), fptr(dk), din, g, f, pe, fptr(q), fptr(k),
+                                           tin) == 0
     c_grads = [dq, dk, dgate, dprobe] + [dparams[o:o + s].reshape(sh) for (o, s, sh) in names.values()]
     for name, ref_g, got_g in zip(["dq", "dk", "dgate_logit", "dprobe"] + ["d" + n for n in names], grads, c_grads):
         if ref_g is None:  # the kind does not read this input: the C gradient must stay exactly zero
