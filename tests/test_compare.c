@@ -149,6 +149,16 @@ int main(int argc, char **argv) {
     int rc = run(args, out, sizeof out);
     t_true("another budget into the same directory: refused with a message",
            rc != 0 && strstr(out, "another budget"));
+
+    // --effctx-windows N: the effective-context pass scores N evenly spaced windows, and N is part of the budget.
+    char ew[300];
+    snprintf(ew, sizeof ew, "%s", tmp_path("cmp-ew"));
+    snprintf(args, sizeof args, "compare --pes nope --out %s --effctx-windows 5 " BUDGET, ew);
+    t_true("compare --effctx-windows 5 exits 0", run(args, out, sizeof out) == 0);
+    snprintf(p, sizeof p, "%s/runs/nope-s1/eval.txt", ew);
+    t_true("eval.txt: the effective-context pass over 5 windows of 128", file_has(p, " 128 5\n"));
+    snprintf(p, sizeof p, "%s/compare.cfg", ew);
+    t_true("compare.cfg: effctx_windows 5", file_has(p, "effctx_windows 5\n"));
     tmp_remove();
     return t_finish();
 }
