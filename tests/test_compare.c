@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "eval/compare.h"
 #include "tmpdir.h"
 #include "util.h"
 
@@ -52,6 +53,22 @@ static double mtime(const char *path) {
 
 #define BUDGET "--preset micro --steps 6 --eval-interval 3 --max-mult 2 --doc-bytes 256 --threads 2"
 
+// A run record whose passkey was not learned at its training length (0.08 at 64) but whose stored effective
+// context (written under the older rule) says 512: loading recomputes it from the cells.
+static void test_record_pk_rule(void) {
+    const char *path = tmp_path("stale-eval.txt");
+    FILE *f = fopen(path, "w");
+    t_true("write a record", f != NULL);
+    if (!f) return;
+    fputs("grape-compare-run 1\npe xpos\nseed 1\neval 64 0 2.0 4 256 1000\npasskey_eff 512\n"
+          "passkey 64 0 2 25\npasskey 64 1 2 25\npasskey 128 0 5 25\npasskey 128 1 6 25\n"
+          "passkey 256 0 8 25\npasskey 256 1 7 25\npasskey 512 0 6 25\npasskey 512 1 6 25\n", f);
+    fclose(f);
+    cmp_run r;
+    t_true("a record with a stale passkey_eff loads", !cmp_run_load(&r, path));
+    t_check("its passkey effective context follows the current rule: 0 (0.08 at 64 is below 0.5)", abs(r.pk_eff), 0);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[512], out[1 << 15], args[1024];
@@ -60,6 +77,7 @@ int main(int argc, char **argv) {
     if (access("data/kjv.txt", R_OK) != 0 && system("scripts/make_data.sh >/dev/null") != 0)
         return t_true("data/kjv.txt exists (scripts/make_data.sh)", 0), t_finish();
     if (!tmp_create()) return t_true("create a temporary directory", 0), t_finish();
+    test_record_pk_rule();
     char dir[300];
     snprintf(dir, sizeof dir, "%s", tmp_path("cmp"));
     snprintf(args, sizeof args, "compare --pes rope,alibi --seeds 1 --out %s " BUDGET, dir);

@@ -106,6 +106,12 @@ static void test_passkey_effective(void) {
     const double acc3[] = {0.0, 0.0, 0.0, 0.0};
     t_check("passkey eff: nothing learned at the training length: 0",
             abs(passkey_effective_context(lens, acc3, 4, 64, 0.9)), 0);
+    const double acc5[] = {0.08, 0.21, 0.31, 0.25};
+    t_check("passkey eff: chance level at the training length (0.08 < 0.5, not learned): 0, not 512",
+            abs(passkey_effective_context(lens, acc5, 4, 64, 0.9)), 0);
+    const double acc6[] = {0.5, 0.45, 0.2, 0.5};
+    t_check("passkey eff: exactly 0.5 at the training length counts as learned: 128",
+            abs(passkey_effective_context(lens, acc6, 4, 64, 0.9) - 128), 0);
     t_check("passkey eff: training length not evaluated: 0", abs(passkey_effective_context(lens, acc2, 4, 100, 0.9)),
             0);
     const int shuffled[] = {512, 64, 256, 128};

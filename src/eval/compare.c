@@ -66,6 +66,26 @@ static grape_status parse_line(cmp_run *r, const char *line) {
     return ok ? GRAPE_OK : GRAPE_ERR_FORMAT;
 }
 
+// The passkey effective context of r's cells (its shortest length is the training length, as in every compare):
+// records keep the value computed when they were written, and loading recomputes it so that every record, older
+// ones included, follows the current rule (eval/passkey.h).
+static int pk_eff_of_cells(const cmp_run *r) {
+    int lengths[CMP_MAX_PK_CELLS], n = 0, T = 0;
+    double acc[CMP_MAX_PK_CELLS];
+    for (int i = 0; i < r->n_pk; i++) {
+        int seen = 0;
+        for (int j = 0; j < n; j++) seen |= lengths[j] == r->pk[i].length;
+        if (!seen) lengths[n++] = r->pk[i].length;
+        if (!T || r->pk[i].length < T) T = r->pk[i].length;
+    }
+    passkey_cell cells[CMP_MAX_PK_CELLS];
+    for (int i = 0; i < r->n_pk; i++)
+        cells[i] = (passkey_cell){.length = r->pk[i].length, .depth = r->pk[i].depth, .trials = r->pk[i].trials,
+                                  .hits = r->pk[i].hits};
+    passkey_length_accuracy(acc, cells, r->n_pk, lengths, n);
+    return passkey_effective_context(lengths, acc, n, T, PASSKEY_EFFECTIVE_RATIO);
+}
+
 grape_status cmp_run_load(cmp_run *r, const char *path) {
     *r = (cmp_run){.r1 = NAN, .r2 = NAN};
     FILE *f = fopen(path, "r");
@@ -76,6 +96,7 @@ grape_status cmp_run_load(cmp_run *r, const char *path) {
     while (!s && fgets(line, sizeof line, f)) s = parse_line(r, line);
     fclose(f);
     if (!s && (!r->pe[0] || !r->n_eval)) s = GRAPE_ERR_FORMAT;
+    if (!s && r->n_pk) r->pk_eff = pk_eff_of_cells(r);
     return s ? error_fail(GRAPE_ERR_FORMAT, "'%s' is not a grape compare run record", path) : GRAPE_OK;
 }
 

@@ -104,7 +104,7 @@ int passkey_effective_context(const int *lengths, const double *acc, int n, int 
     double ref = -1;
     for (int j = 0; j < n; j++)
         if (lengths[j] == T_train) ref = acc[j];
-    if (ref <= 0) return 0;
+    if (ref < PASSKEY_LEARNED_MIN) return 0;
     // walk the lengths >= T_train in increasing order; the first that falls below the bar ends the run
     int best = T_train;
     for (;;) {

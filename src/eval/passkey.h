@@ -41,13 +41,17 @@ grape_status passkey_grid_run(passkey_cell *cells, grape_evaluator *e, uint8_t *
 
 #define PASSKEY_DEFAULT_DEPTHS 5 // 0, 0.25, 0.5, 0.75, 1
 #define PASSKEY_EFFECTIVE_RATIO 0.9
+// Below this accuracy at the training length the task counts as not learned there (chance is 0.1 for a one-digit
+// key, and a model that copies one of the row's values without retrieving scores about 1/pairs), and no length is
+// effective: a ratio of a chance-level reference would call every length effective.
+#define PASSKEY_LEARNED_MIN 0.5
 
 // Accuracy at each length: hits / trials summed over its cells. acc: (n_lengths).
 void passkey_length_accuracy(double *acc, const passkey_cell *cells, int n_cells, const int *lengths, int n_lengths);
 
 // The longest length L >= T_train such that every evaluated length in [T_train, L] keeps an accuracy
 // >= ratio * acc(T_train). lengths ascending-or-not, acc per length; 0 when T_train is not among the lengths or
-// its accuracy is 0 (the task was not learned: no context is effective).
+// its accuracy is below PASSKEY_LEARNED_MIN (the task was not learned: no context is effective).
 int passkey_effective_context(const int *lengths, const double *acc, int n, int T_train, double ratio);
 
 // A gnuplot script drawing accuracy (colour and printed value) on the length x depth grid into png.
