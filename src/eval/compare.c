@@ -66,6 +66,14 @@ static grape_status parse_line(cmp_run *r, const char *line) {
     return ok ? GRAPE_OK : GRAPE_ERR_FORMAT;
 }
 
+// Passkey accuracy of one run at a length (all its depths), NaN when not measured.
+static double pk_accuracy(const cmp_run *r, int length) {
+    int h = 0, n = 0;
+    for (int i = 0; i < r->n_pk; i++)
+        if (r->pk[i].length == length) h += r->pk[i].hits, n += r->pk[i].trials;
+    return n ? (double)h / n : NAN;
+}
+
 // The passkey effective context of r's cells (its shortest length is the training length, as in every compare):
 // records keep the value computed when they were written, and loading recomputes it so that every record, older
 // ones included, follows the current rule (eval/passkey.h).
@@ -78,11 +86,7 @@ static int pk_eff_of_cells(const cmp_run *r) {
         if (!seen) lengths[n++] = r->pk[i].length;
         if (!T || r->pk[i].length < T) T = r->pk[i].length;
     }
-    passkey_cell cells[CMP_MAX_PK_CELLS];
-    for (int i = 0; i < r->n_pk; i++)
-        cells[i] = (passkey_cell){.length = r->pk[i].length, .depth = r->pk[i].depth, .trials = r->pk[i].trials,
-                                  .hits = r->pk[i].hits};
-    passkey_length_accuracy(acc, cells, r->n_pk, lengths, n);
+    for (int j = 0; j < n; j++) acc[j] = pk_accuracy(r, lengths[j]);
     return passkey_effective_context(lengths, acc, n, T, PASSKEY_EFFECTIVE_RATIO);
 }
 
@@ -179,14 +183,6 @@ static stat effctx_stat(const cmp_run *runs, int n_runs, const char *pe, int bca
     for (int i = 0; i < n_runs && n < 256 && !bca; i++)
         if (!strcmp(runs[i].pe, pe) && runs[i].eff_length) x[n++] = runs[i].eff_text;
     return stat_of(x, n);
-}
-
-// Passkey accuracy of one run at a length (all its depths), NaN when not measured.
-static double pk_accuracy(const cmp_run *r, int length) {
-    int h = 0, n = 0;
-    for (int i = 0; i < r->n_pk; i++)
-        if (r->pk[i].length == length) h += r->pk[i].hits, n += r->pk[i].trials;
-    return n ? (double)h / n : NAN;
 }
 
 // field 0: passkey accuracy at length, 1: passkey effective context; over the seeds of pe that measured it.
