@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # scripts/science.sh [BUILD]: the full comparison behind docs/RESULTS.md (issue "which encoding extrapolates?").
 # Every encoding of `grape encodings`, the hybrids and the pair-tied QK gain, tiny preset, one budget, 3 seeds, on
-# the KJV Bible (runs/science-kjv), then six encodings on Python 3.11's standard library (runs/science-py311).
-# Seeds go breadth first (seed 1 of everything, then seed 2, then 3) so a partial run already covers every
-# encoding. Resumable: run it again after an interruption; finished runs are kept, a half-trained one resumes
+# the KJV Bible (runs/science-kjv) and six encodings on Python 3.11's standard library (runs/science-py311).
+# Seeds go breadth first (seed 1 of both corpora, then seed 2, then 3) so a partial run already covers every
+# encoding on both. Resumable: run it again after an interruption; finished runs are kept, a half-trained one resumes
 # bit-exactly. Takes about 10 minutes per run on a 2-core machine (78 runs): spread it over several sessions.
 # Overrides: STEPS, SEEDS, THREADS, OUT_KJV, OUT_PY, PY_PES (the second corpus's encodings).
 set -euo pipefail
@@ -22,7 +22,5 @@ scripts/make_data.sh
 [ -d data/py311 ] || scripts/make_code_corpus.sh
 for s in $(seq 1 "$seeds"); do
   "$grape" compare --pes "$kjv_pes" "${budget[@]}" --seeds "$s" --out "${OUT_KJV:-runs/science-kjv}"
-done
-for s in $(seq 1 "$seeds"); do
   "$grape" compare --pes "$py_pes" "${budget[@]}" --seeds "$s" --data data/py311 --out "${OUT_PY:-runs/science-py311}"
 done
