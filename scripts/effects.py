@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Effect sizes against the seed spread, from a `grape compare` directory's results.csv (docs/RESULTS.md).
 
-usage: scripts/effects.py DIR [A:B ...]
+usage: scripts/effects.py DIR [A:B ...]     (A and B may contain colons: grape-m:qk_gain=pair:grape-m)
 
 Prints markdown: one table per metric with mean ± std over seeds for every encoding, then for each pair A:B the
 paired differences A - B seed by seed (seed s of every encoding saw the same batches), their mean, and the verdict
@@ -89,6 +89,14 @@ def pair(runs, a, b, metric):
     return mean, d, spread, verdict
 
 
+def split_pair(spec, runs):
+    """A:B where A and B may hold colons themselves (rope:qk_gain=pair): split where both sides are encodings."""
+    cuts = [i for i, c in enumerate(spec) if c == ":" and spec[:i] in runs and spec[i + 1:] in runs]
+    if len(cuts) != 1:
+        sys.exit(f"effects: cannot read {spec!r} as A:B of two encodings in the results")
+    return spec[:cuts[0]], spec[cuts[0] + 1:]
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -112,7 +120,7 @@ def main():
             print(f"| {pe} | {len(by_seed)} | " + " | ".join(fmt(*v, digits_of(k)) for v, k in zip(vals, group)) + " |")
         print()
     for spec in sys.argv[2:]:
-        a, b = spec.split(":", 1)
+        a, b = split_pair(spec, runs)
         print(f"\n{a} − {b} (paired by seed; effect: same sign on every seed and |mean| > 2 × the larger seed std)\n")
         print("| metric | mean difference | per seed | larger seed std | verdict |")
         print("|---|---:|---|---:|---|")

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# scripts/effects.py, the effect rule of docs/RESULTS.md, on a hand-made results.csv whose verdicts are known:
+# mean ± sample std per encoding, paired differences by seed, "effect" only when every seed agrees in sign and
+# |mean| > 2 x the larger seed std, "no verdict" with one seed, A:B names that contain colons, tok/s vs nope.
+set -uo pipefail
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+row() { # pe seed bpb tok/s
+  echo "$1,$2,256,1,full,$3,10,2560,1000,$4,0.05,0.03,128,0.9,512"
+}
+{
+  echo "pe,seed,length,mult,mode,bpb,windows,bytes,eval_tokens_per_s,train_tokens_per_s,r_1x,r_2x,eff_ctx_text,passkey_acc,eff_ctx_passkey"
+  for s in 1 2 3; do row nope $s 2.6 8000; done
+  row rope 1 1.60 7600; row rope 2 1.62 7600; row rope 3 1.61 7600
+  row grape-m 1 1.50 7600; row grape-m 2 1.53 7600; row grape-m 3 1.51 7600          # -0.10 -0.09 -0.10: effect
+  row rope:qk_gain=pair 1 1.61 7600; row rope:qk_gain=pair 2 1.60 7600; row rope:qk_gain=pair 3 1.63 7600  # mixed signs
+  row alibi 1 1.605 7600; row alibi 2 1.625 7600; row alibi 3 1.615 7600              # +0.005 each, std 0.01
+  row xpos 1 1.70 7600                                                                 # one seed only
+} > "$dir/results.csv"
+out=$(/usr/bin/python3 scripts/effects.py "$dir" grape-m:rope rope:qk_gain=pair:rope alibi:rope xpos:rope 2>&1)
+rc=$?
+check() { # name, fixed string expected in the output
+  if grep -qF -- "$2" <<<"$out"; then echo "PASS effects: $1"; else echo "FAIL effects: $1 (no line with: $2)"; fi
+}
+[ $rc -eq 0 ] && echo "PASS effects: exits 0" || { echo "FAIL effects: exit status $rc"; echo "$out"; }
+check "mean ± sample std over 3 seeds" "| rope | 3 | 1.6100 ± 0.0100 |"
+check "one seed: mean only" "| xpos | 1 | 1.7000 |"
+check "same sign, |mean| > 2 std: effect" "| bpb 1x full | -0.0967 | -0.1000, -0.0900, -0.1000 | 0.0153 | effect |"
+check "mixed signs: within spread" "| bpb 1x full | +0.0033 | +0.0100, -0.0200, +0.0200 | 0.0153 | within spread |"
+check "same sign but |mean| < 2 std: within spread" "| bpb 1x full | +0.0050 | +0.0050, +0.0050, +0.0050 | 0.0100 | within spread |"
+check "one paired seed: no verdict" "| bpb 1x full | +0.1000 | +0.1000 | 0.0000 | no verdict (one seed) |"
+check "A:B with a colon inside A" "rope:qk_gain=pair − rope"
+check "training tokens/s relative to nope" "0.950 ± 0.000"
+bad=$(/usr/bin/python3 scripts/effects.py "$dir" rope:nosuch 2>&1); rc=$?
+if [ $rc -ne 0 ] && grep -qF "cannot read 'rope:nosuch'" <<<"$bad"; then echo "PASS effects: unknown encoding refused"
+else echo "FAIL effects: unknown encoding (status $rc: $bad)"; fi
