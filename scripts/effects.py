@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Effect sizes against the seed spread, from a `grape compare` directory's results.csv (docs/RESULTS.md).
 
-usage: scripts/effects.py DIR [A:B ...]     (A and B may contain colons: grape-m:qk_gain=pair:grape-m)
+usage: scripts/effects.py [--partial] DIR [A:B ...]   (A and B may contain colons: grape-m:qk_gain=pair:grape-m)
+
+--partial: a pair naming an encoding that has no runs yet is listed as such instead of stopping with an error.
 
 Prints markdown: one table per metric with mean ± std over seeds for every encoding, then for each pair A:B the
 paired differences A - B seed by seed (seed s of every encoding saw the same batches), their mean, and the verdict
@@ -90,23 +92,25 @@ def pair(runs, a, b, metric):
 
 
 def split_pair(spec, runs):
-    """A:B where A and B may hold colons themselves (rope:qk_gain=pair): split where both sides are encodings."""
+    """A:B where A and B may hold colons themselves (rope:qk_gain=pair): split where both sides are encodings.
+    None when no such split exists."""
     cuts = [i for i, c in enumerate(spec) if c == ":" and spec[:i] in runs and spec[i + 1:] in runs]
-    if len(cuts) != 1:
-        sys.exit(f"effects: cannot read {spec!r} as A:B of two encodings in the results")
-    return spec[:cuts[0]], spec[cuts[0] + 1:]
+    return (spec[:cuts[0]], spec[cuts[0] + 1:]) if len(cuts) == 1 else None
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    partial = bool(args) and args[0] == "--partial"
+    args = args[1:] if partial else args
+    if not args:
         sys.exit(__doc__)
-    runs = run_metrics(load(f"{sys.argv[1]}/results.csv"))
+    runs = run_metrics(load(f"{args[0]}/results.csv"))
     metrics = list(OrderedDict.fromkeys(k for pe in runs.values() for m in pe.values() for k in m))
     order = ["bpb", "eff ctx", "passkey", "R ", "tok/s vs"]
     metrics = sorted((m for m in metrics if m != "train tok/s"),
                      key=lambda m: next(i for i, p in enumerate(order + [""]) if m.startswith(p)))
     seeds = sorted({s for pe in runs.values() for s in pe})
-    print(f"{sys.argv[1]}: {len(runs)} encodings, seeds {seeds}\n")
+    print(f"{args[0]}: {len(runs)} encodings, seeds {seeds}\n")
     groups = [[m for m in metrics if m.startswith("bpb") and m.endswith("full")],
               [m for m in metrics if m.startswith("bpb") and m.endswith("bca")],
               [m for m in metrics if not m.startswith("bpb")]]
@@ -119,8 +123,14 @@ def main():
                 continue
             print(f"| {pe} | {len(by_seed)} | " + " | ".join(fmt(*v, digits_of(k)) for v, k in zip(vals, group)) + " |")
         print()
-    for spec in sys.argv[2:]:
-        a, b = split_pair(spec, runs)
+    for spec in args[1:]:
+        ab = split_pair(spec, runs)
+        if ab is None and partial:
+            print(f"\n{spec}: not in the results yet\n")
+            continue
+        if ab is None:
+            sys.exit(f"effects: cannot read {spec!r} as A:B of two encodings in the results")
+        a, b = ab
         print(f"\n{a} − {b} (paired by seed; effect: same sign on every seed and |mean| > 2 × the larger seed std)\n")
         print("| metric | mean difference | per seed | larger seed std | verdict |")
         print("|---|---:|---|---:|---|")

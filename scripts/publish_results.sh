@@ -9,7 +9,7 @@ publish() { # compare dir, destination, pairs...
   [ -f "$src/results.csv" ] || { echo "publish: $src has no results.csv yet, skipped" >&2; return 0; }
   mkdir -p "$dst"
   cp "$src"/results.{csv,json,md} "$src"/*.png "$src"/*.gp "$src"/commands.txt "$dst"/
-  /usr/bin/python3 scripts/effects.py "$src" "$@" > "$dst/effects.md.tmp"
+  /usr/bin/python3 scripts/effects.py --partial "$src" "$@" > "$dst/effects.md.tmp"
   mv "$dst/effects.md.tmp" "$dst/effects.md"
   echo "publish: $src -> $dst ($(ls "$dst" | wc -l) files)"
 }

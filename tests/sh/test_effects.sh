@@ -33,3 +33,6 @@ check "training tokens/s relative to nope" "0.950 ± 0.000"
 bad=$(/usr/bin/python3 scripts/effects.py "$dir" rope:nosuch 2>&1); rc=$?
 if [ $rc -ne 0 ] && grep -qF "cannot read 'rope:nosuch'" <<<"$bad"; then echo "PASS effects: unknown encoding refused"
 else echo "FAIL effects: unknown encoding (status $rc: $bad)"; fi
+part=$(/usr/bin/python3 scripts/effects.py --partial "$dir" rope:nosuch grape-m:rope 2>&1); rc=$?
+if [ $rc -eq 0 ] && grep -qF "rope:nosuch: not in the results yet" <<<"$part" && grep -qF "grape-m − rope" <<<"$part"
+then echo "PASS effects: --partial lists a missing pair and goes on"; else echo "FAIL effects: --partial (status $rc)"; fi
