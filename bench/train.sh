@@ -7,6 +7,7 @@
 # cancels. Prints markdown tables and the load average before and after. Holds /tmp/grape-bench.lock throughout.
 #   bench/train.sh build tiny                    # every encoding of the table, tiny preset
 #   REPEATS=5 STEPS=5 bench/train.sh build small nope rope grape-ap
+#   TORCH=0 bench/train.sh build tiny nope rope alibi   # grape's encodings only, no PyTorch rows
 set -euo pipefail
 build=${1:-build}
 preset=${2:-tiny}
@@ -16,7 +17,8 @@ encodings=("$@")
                                         grape-a-k grape-a-q grape-a-qk grape-ap grape-m+grape-ap)
 source "$(dirname "$0")/common.sh"
 bench_lock "$0" "$build" "$preset" "${encodings[@]}"
-bench_torch_setup
+torch=${TORCH:-1}
+[ "$torch" = 0 ] || bench_torch_setup
 threads=${THREADS:-$(nproc)}
 steps=${STEPS:-5}
 repeats=${REPEATS:-5}
@@ -27,6 +29,7 @@ for ((r = 1; r <= repeats; r++)); do
   "$build/grape" bench train --preset "$preset" --pe rope --threads "$threads" --steps "$steps" --json |
     bench_record "$out" $r
   for mode in eager compile; do
+    [ "$torch" = 0 ] && break
     bench_torch torch_train.py --preset "$preset" --pe rope --mode "$mode" --threads "$threads" --steps "$steps" \
       --json | bench_record "$out" $r
   done
