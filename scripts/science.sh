@@ -4,7 +4,9 @@
 # the KJV Bible (runs/science-kjv) and six encodings on Python 3.11's standard library (runs/science-py311).
 # Seeds go breadth first (seed 1 of both corpora, then seed 2, then 3) so a partial run already covers every
 # encoding on both. Resumable: run it again after an interruption; finished runs are kept, a half-trained one resumes
-# bit-exactly. Takes about 10 minutes per run on a 2-core machine (78 runs): spread it over several sessions.
+# bit-exactly; runs finished on another machine and published (scripts/publish_results.sh, committed under
+# docs/results/CORPUS/state) are taken back first, so a fresh clone continues the comparison. Takes about 11
+# minutes per run on a 2-core machine (78 runs): spread it over several sessions.
 # Overrides: STEPS, SEEDS, THREADS, OUT_KJV, OUT_PY, PY_PES (the second corpus's encodings).
 set -euo pipefail
 build=${1:-build}
@@ -20,6 +22,7 @@ py_pes=${PY_PES:-rope,alibi,fox,grape-m,grape-ap,grape-m+grape-ap}
 budget=(--preset tiny --steps "$steps" --lr 2e-3 --task-mix "$mix" --threads "$threads")
 scripts/make_data.sh
 [ -d data/py311 ] || scripts/make_code_corpus.sh
+scripts/publish_results.sh --restore
 for s in $(seq 1 "$seeds"); do
   "$grape" compare --pes "$kjv_pes" "${budget[@]}" --seeds "$s" --out "${OUT_KJV:-runs/science-kjv}"
   "$grape" compare --pes "$py_pes" "${budget[@]}" --seeds "$s" --data data/py311 --out "${OUT_PY:-runs/science-py311}"
