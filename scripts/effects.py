@@ -2,8 +2,11 @@
 """Effect sizes against the seed spread, from a `grape compare` directory's results.csv (docs/RESULTS.md).
 
 usage: scripts/effects.py [--partial] DIR [A:B ...]   (A and B may contain colons: grape-m:qk_gain=pair:grape-m)
+       scripts/effects.py --into DOC TAG DIR
 
 --partial: a pair naming an encoding that has no runs yet is listed as such instead of stopping with an error.
+--into: write the per-encoding tables (no pairs) into the markdown file DOC between the lines
+        <!-- results:TAG --> and <!-- /results:TAG -->, replacing what was there (atomically; both lines must exist).
 
 Prints markdown: one table per metric with mean ± std over seeds for every encoding, then for each pair A:B the
 paired differences A - B seed by seed (seed s of every encoding saw the same batches), their mean, and the verdict
@@ -13,8 +16,11 @@ of the rule docs/RESULTS.md states:
 Metrics: bpb at each length and mode, eff_ctx_text, passkey accuracy at 1x, eff_ctx_passkey, r_1x, r_2x, and the
 training tokens/s relative to nope. Standard library only.
 """
+import contextlib
 import csv
+import io
 import math
+import os
 import sys
 from collections import OrderedDict, defaultdict
 
@@ -98,19 +104,14 @@ def split_pair(spec, runs):
     return (spec[:cuts[0]], spec[cuts[0] + 1:]) if len(cuts) == 1 else None
 
 
-def main():
-    args = sys.argv[1:]
-    partial = bool(args) and args[0] == "--partial"
-    args = args[1:] if partial else args
-    if not args:
-        sys.exit(__doc__)
-    runs = run_metrics(load(f"{args[0]}/results.csv"))
+def tables(runs, name):
+    """Print one markdown table per metric group (mean ± std per encoding); return the metrics in order."""
     metrics = list(OrderedDict.fromkeys(k for pe in runs.values() for m in pe.values() for k in m))
     order = ["bpb", "eff ctx", "passkey", "R ", "tok/s vs"]
     metrics = sorted((m for m in metrics if m != "train tok/s"),
                      key=lambda m: next(i for i, p in enumerate(order + [""]) if m.startswith(p)))
     seeds = sorted({s for pe in runs.values() for s in pe})
-    print(f"{args[0]}: {len(runs)} encodings, seeds {seeds}\n")
+    print(f"{name}: {len(runs)} encodings, seeds {seeds}\n")
     groups = [[m for m in metrics if m.startswith("bpb") and m.endswith("full")],
               [m for m in metrics if m.startswith("bpb") and m.endswith("bca")],
               [m for m in metrics if not m.startswith("bpb")]]
@@ -123,6 +124,42 @@ def main():
                 continue
             print(f"| {pe} | {len(by_seed)} | " + " | ".join(fmt(*v, digits_of(k)) for v, k in zip(vals, group)) + " |")
         print()
+    return metrics
+
+
+def splice(doc, tag, text):
+    """Replace the lines between <!-- results:TAG --> and <!-- /results:TAG --> of doc by text (temp + rename)."""
+    begin, end = f"<!-- results:{tag} -->", f"<!-- /results:{tag} -->"
+    lines = open(doc).read().split("\n")
+    if lines.count(begin) != 1 or lines.count(end) != 1 or lines.index(begin) > lines.index(end):
+        sys.exit(f"effects: {doc} needs one line {begin} followed by one line {end}")
+    i, j = lines.index(begin), lines.index(end)
+    out = "\n".join(lines[:i + 1] + text.rstrip("\n").split("\n") + lines[j:])
+    tmp = f"{doc}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(out)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, doc)
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--into"]:
+        if len(args) != 4:
+            sys.exit(__doc__)
+        doc, tag, d = args[1:]
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            tables(run_metrics(load(f"{d}/results.csv")), d)
+        splice(doc, tag, buf.getvalue())
+        return
+    partial = bool(args) and args[0] == "--partial"
+    args = args[1:] if partial else args
+    if not args:
+        sys.exit(__doc__)
+    runs = run_metrics(load(f"{args[0]}/results.csv"))
+    metrics = tables(runs, args[0])
     for spec in args[1:]:
         ab = split_pair(spec, runs)
         if ab is None and partial:

@@ -8,7 +8,10 @@
 # Run it after scripts/science.sh (or any part of it, even while it runs); it reads only, it trains nothing.
 # scripts/publish_results.sh --restore does the way back: each published run missing from its compare directory is
 # copied there (with the state files when the directory is new); `grape compare` counts a run with eval.txt as done.
-# Overrides: OUT_KJV, OUT_PY (compare directories), PUB_KJV, PUB_PY (published directories).
+# The per-encoding tables also go into docs/RESULTS.md between its <!-- results:kjv --> / <!-- results:py311 -->
+# marker lines (scripts/effects.py --into), so the page's tables are always those of the published results.
+# Overrides: OUT_KJV, OUT_PY (compare directories), PUB_KJV, PUB_PY (published directories), RESULTS_DOC (the page;
+# empty: no page is written).
 set -euo pipefail
 # Files written through a temp name and renamed, so a reader never sees half of one.
 put() { cp "$1" "$2.tmp.$$" && mv "$2.tmp.$$" "$2"; }
@@ -40,18 +43,19 @@ restore_state() { # published dir, compare dir
   done
   echo "publish: restored $n finished runs from $1 into $dst"
 }
-publish() { # compare dir, destination, pairs...
-  local src=$1 dst=$2; shift 2
+publish() { # compare dir, destination, tag of the page's table, pairs...
+  local src=$1 dst=$2 tag=$3; shift 3
   save_state "$src" "$dst"
   [ -f "$src/results.csv" ] || { echo "publish: $src has no results.csv yet, report skipped" >&2; return 0; }
   mkdir -p "$dst"
   cp "$src"/results.{csv,json,md} "$src"/*.png "$src"/*.gp "$src"/commands.txt "$dst"/
   /usr/bin/python3 scripts/effects.py --partial "$src" "$@" > "$dst/effects.md.tmp"
   mv "$dst/effects.md.tmp" "$dst/effects.md"
+  [ -z "$doc" ] || /usr/bin/python3 scripts/effects.py --into "$doc" "$tag" "$src"
   echo "publish: $src -> $dst ($(ls "$dst" | wc -l) files)"
 }
 kjv=${OUT_KJV:-runs/science-kjv} py=${OUT_PY:-runs/science-py311}
-pub_kjv=${PUB_KJV:-docs/results/kjv} pub_py=${PUB_PY:-docs/results/py311}
+pub_kjv=${PUB_KJV:-docs/results/kjv} pub_py=${PUB_PY:-docs/results/py311} doc=${RESULTS_DOC-docs/RESULTS.md}
 if [ "${1:-}" = --restore ]; then
   restore_state "$pub_kjv" "$kjv"
   restore_state "$pub_py" "$py"
@@ -59,10 +63,10 @@ if [ "${1:-}" = --restore ]; then
 fi
 [ $# -eq 0 ] || { echo "usage: scripts/publish_results.sh [--restore]" >&2; exit 2; }
 # A:B reads "A - B, paired by seed": negative BPB differences favour A.
-publish "$kjv" "$pub_kjv" \
+publish "$kjv" "$pub_kjv" kjv \
   grape-m:rope grape-m-ctx:grape-m grape-m-basis:grape-m grape-m-nc:grape-m xpos:rope rope:nope \
   grape-a:alibi grape-a-qk:alibi grape-ap:alibi fox:alibi grape-ap:fox \
   grape-m+grape-ap:rope grape-m+grape-ap:alibi grape-m+grape-ap:grape-ap rope+fox:fox rope+grape-a-qk:grape-a-qk \
   xpos+alibi:alibi rope:qk_gain=pair:rope grape-m:qk_gain=pair:grape-m
-publish "$py" "$pub_py" \
+publish "$py" "$pub_py" py311 \
   grape-m:rope grape-ap:alibi fox:alibi grape-ap:fox grape-m+grape-ap:rope grape-m+grape-ap:alibi

@@ -36,3 +36,12 @@ else echo "FAIL effects: unknown encoding (status $rc: $bad)"; fi
 part=$(/usr/bin/python3 scripts/effects.py --partial "$dir" rope:nosuch grape-m:rope 2>&1); rc=$?
 if [ $rc -eq 0 ] && grep -qF "rope:nosuch: not in the results yet" <<<"$part" && grep -qF "grape-m − rope" <<<"$part"
 then echo "PASS effects: --partial lists a missing pair and goes on"; else echo "FAIL effects: --partial (status $rc)"; fi
+printf 'intro\n<!-- results:t -->\nold\n<!-- /results:t -->\nend\n' > "$dir/page.md"
+/usr/bin/python3 scripts/effects.py --into "$dir/page.md" t "$dir" 2>&1
+[ "$(head -2 "$dir/page.md" | tail -1)" = "<!-- results:t -->" ] && grep -qF "| rope | 3 | 1.6100 ± 0.0100 |" "$dir/page.md" &&
+  ! grep -q '^old$' "$dir/page.md" && [ "$(tail -2 "$dir/page.md")" = "$(printf '<!-- /results:t -->\nend')" ] &&
+  echo "PASS effects: --into replaces the marked block and keeps the rest" || echo "FAIL effects: --into"
+printf 'no markers\n' > "$dir/bare.md"
+/usr/bin/python3 scripts/effects.py --into "$dir/bare.md" t "$dir" >/dev/null 2>&1 && echo "FAIL effects: --into without markers" ||
+  { [ "$(cat "$dir/bare.md")" = "no markers" ] && echo "PASS effects: --into refuses a page without markers, untouched" ||
+    echo "FAIL effects: --into changed a page without markers"; }

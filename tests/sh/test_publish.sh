@@ -9,7 +9,8 @@ budget=(--pes rope,alibi --seeds 1 --preset micro --steps 6 --eval-interval 3 --
 pass() { echo "PASS publish: $1"; }
 fail() { echo "FAIL publish: $1"; }
 check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-env_of() { echo OUT_KJV="$dir/$1" OUT_PY="$dir/none" PUB_KJV="$dir/pub" PUB_PY="$dir/pub-py"; }
+env_of() { echo OUT_KJV="$dir/$1" OUT_PY="$dir/none" PUB_KJV="$dir/pub" PUB_PY="$dir/pub-py" RESULTS_DOC="$dir/page.md"; }
+printf '# page\n<!-- results:kjv -->\nold table\n<!-- /results:kjv -->\nkept\n' > "$dir/page.md"
 "$build/grape" compare "${budget[@]}" --out "$dir/a" >/dev/null 2>"$dir/err" || { fail "micro compare: $(cat "$dir/err")"; exit 0; }
 out=$(env $(env_of a) scripts/publish_results.sh 2>&1)
 check "publish exits 0" "[ $? -eq 0 ]"
@@ -18,6 +19,8 @@ check "each run's eval.txt and metrics.jsonl published" \
    cmp -s '$dir/a/runs/alibi-s1/metrics.jsonl' '$dir/pub/state/runs/alibi-s1/metrics.jsonl'"
 check "the directory's budget published" "cmp -s '$dir/a/compare.cfg' '$dir/pub/state/compare.cfg'"
 check "report and effects.md published" "[ -s '$dir/pub/results.csv' ] && grep -q 'rope' '$dir/pub/effects.md'"
+check "the page's kjv block holds the tables, the rest is kept" \
+  "grep -q '^| rope | 1 |' '$dir/page.md' && ! grep -q 'old table' '$dir/page.md' && grep -q '^kept$' '$dir/page.md'"
 check "a corpus without results is skipped, not an error" "grep -q 'none has no results.csv yet' <<<\"\$out\""
 out=$(env $(env_of b) scripts/publish_results.sh --restore 2>&1)
 check "restore takes back both runs" "grep -q 'restored 2 finished runs' <<<\"\$out\""
