@@ -1,6 +1,9 @@
 // test_attn.c — the fused attention (forward and backward) against its double-precision reference for every
 // bias kind, across tile-boundary sizes (T not a multiple of 64, odd T, T = 2048), H not a power of two and
 // D in {32, 64, 128}, and BCA windows. Tolerance: 1e-4 normwise relative (max |fast - ref| / max |ref|) on every output.
+#include <omp.h>
+
+#include "core/simd.h"
 #include "test_attn_fixture.h"
 
 #define TOL 1e-4
@@ -41,8 +44,48 @@ static void bad_arguments(void) {
     fx_free(&p);
 }
 
+#ifdef FPU_FTZ_DAZ
+static unsigned team_ftz_bits(void) {
+    unsigned bits = 0;
+#pragma omp parallel num_threads(2) reduction(| : bits)
+    bits |= _mm_getcsr() & FPU_FTZ_DAZ;
+    return bits;
+}
+
+// core/simd.h: the kernels flush denormals to zero and give every thread its MXCSR back. FoX with q = 0, cum =
+// (0, -87): P(1,0) = e^-87 ~ 1.6e-38 (normal) and out(1) = P(1,0) * 0.5 ~ 8e-39, a denormal, which comes out 0.
+static void denormals(void) {
+    fx_problem p;
+    fx_make(&p, GRAPE_BIAS_FOX, 1, 2, 1, 16, 1.0, 61);
+    memset(p.q, 0, p.n * sizeof *p.q);
+    p.cum[0] = 0.0, p.cum[1] = -87.0;
+    for (int d = 0; d < 16; d++) p.v[d] = 0.5f, p.v[16 + d] = 0.0f;
+    float out[32], lse[2], dq[32] = {0}, dk[32] = {0}, dv[32] = {0};
+    grape_attn_opts opts = {0.0f, 0};
+    unsigned before = _mm_getcsr();
+    t_true("the team starts without FTZ/DAZ", team_ftz_bits() == 0);
+    t_true("fox forward (denormal case) runs", grape_attn_forward(out, lse, p.q, p.k, p.v, &p.f, &opts, 1, 2, 1, 16) == GRAPE_OK);
+    double exact = exp(-87.0) * 0.5;
+    int flushed = 1;
+    for (int d = 0; d < 16; d++) flushed &= out[16 + d] == 0.0f;
+    t_true("a denormal output (exact 8e-39) is flushed to 0", exact > 0 && exact < 1.2e-38 && flushed);
+    t_true("fox backward (denormal case) runs", grape_attn_backward(dq, dk, dv, NULL, p.dout, out, lse, p.q, p.k, p.v,
+                                                                    &p.f, &opts, 1, 2, 1, 16) == GRAPE_OK);
+    t_true("the caller's MXCSR is unchanged after forward and backward", _mm_getcsr() == before);
+    t_true("no thread of the team keeps FTZ/DAZ", team_ftz_bits() == 0);
+    _mm_setcsr(before | FPU_FTZ_DAZ);
+    grape_attn_forward(out, lse, p.q, p.k, p.v, &p.f, &opts, 1, 2, 1, 16);
+    t_true("a caller's own FTZ/DAZ is kept, not cleared", (_mm_getcsr() & FPU_FTZ_DAZ) == FPU_FTZ_DAZ);
+    _mm_setcsr(before);
+    fx_free(&p);
+}
+#endif
+
 int main(void) {
     bad_arguments();
+#ifdef FPU_FTZ_DAZ
+    denormals();
+#endif
     for (int kind = 0; kind < GRAPE_BIAS_COUNT; kind++) {
         run((grape_bias_kind)kind, 2, 1, 3, 32, 0, 10 + kind);    // one token
         run((grape_bias_kind)kind, 1, 77, 3, 64, 0, 20 + kind);   // odd, partial tile

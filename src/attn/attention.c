@@ -410,6 +410,7 @@ grape_status attn_forward_ws(float *out, float *lse, const float *q, const float
     int64_t nqt = (T + BQ - 1) / BQ, nbh = (int64_t)B * H;
 #pragma omp parallel num_threads(nth)
     {
+        unsigned fpu = fpu_flush_denormals();
         tws w = ws_bind(ws, per, omp_get_thread_num(), T, H, D, P, 0);
         // largest (latest) query tiles first, so the dynamic schedule evens out the causal triangle
 #pragma omp for schedule(dynamic, 1)
@@ -419,6 +420,7 @@ grape_status attn_forward_ws(float *out, float *lse, const float *q, const float
             slice_init(&s, q, k, v, bias, scale, W, b, h, T, H, D);
             forward_qtile(out + ((size_t)b * T * H + (size_t)h) * D, lse + (size_t)bh * T, &w, &s, t0);
         }
+        fpu_restore(fpu);
     }
     return GRAPE_OK;
 }
@@ -662,12 +664,14 @@ grape_status attn_backward_ws(float *dq, float *dk, float *dv, grape_bias_grads 
 #pragma omp parallel num_threads(nth)
     {
         int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        unsigned fpu = fpu_flush_denormals();
         tws w = ws_bind(ws, per, tid, T, H, D, a.P, 1);
         memset(w.dslope, 0, (size_t)H * sizeof(double)); // the caller's workspace carries the last call's sums
 #pragma omp single
         team = nt;
         if (slices_per_thread((int64_t)B * H, nt)) backward_own_slices(&a, &w, tid, nt);
         else backward_deal_tiles(&a, &w, ws, per, tid, nt);
+        fpu_restore(fpu);
     }
     if (bg_f32(dbias, BF_SLOPE) && bias && bias_kind_has(bias_kind_of(bias->kind), BF_SLOPE))
         reduce_slope(bg_f32(dbias, BF_SLOPE), ws, per, team, T, H, D, a.P);
