@@ -3,7 +3,7 @@
 # directory's results.csv/.json/.md, its plots and gnuplot scripts go to docs/results/CORPUS/, and
 # scripts/effects.py writes effects.md there (mean ± std per encoding, the paired differences of the claims).
 # Every finished run's raw files (eval.txt, metrics.jsonl) and the directory's state (compare.cfg, pes.txt,
-# invocations.txt) go to docs/results/CORPUS/state/: the numbers behind every table, and what scripts/science.sh
+# invocations.txt, machines.txt) go to docs/results/CORPUS/state/: the numbers behind every table, and what scripts/science.sh
 # takes back on a fresh clone so a comparison spread over several machines continues where it stopped.
 # Run it after scripts/science.sh (or any part of it, even while it runs); it reads only, it trains nothing.
 # scripts/publish_results.sh --restore does the way back: each published run missing from its compare directory is
@@ -19,7 +19,7 @@ save_state() { # compare dir, destination
   local src=$1 dst=$2/state run name
   [ -f "$src/compare.cfg" ] || return 0
   mkdir -p "$dst/runs"
-  for f in compare.cfg pes.txt invocations.txt; do [ -f "$src/$f" ] && put "$src/$f" "$dst/$f"; done
+  for f in compare.cfg pes.txt invocations.txt machines.txt; do [ -f "$src/$f" ] && put "$src/$f" "$dst/$f"; done
   for run in "$src"/runs/*/; do
     name=$(basename "$run")
     [ -f "$run/eval.txt" ] || continue
@@ -31,7 +31,7 @@ restore_state() { # published dir, compare dir
   local src=$1/state dst=$2 run name
   [ -f "$src/compare.cfg" ] || return 0
   mkdir -p "$dst/runs"
-  for f in compare.cfg pes.txt invocations.txt; do [ -f "$dst/$f" ] || [ ! -f "$src/$f" ] || put "$src/$f" "$dst/$f"; done
+  for f in compare.cfg pes.txt invocations.txt machines.txt; do [ -f "$dst/$f" ] || [ ! -f "$src/$f" ] || put "$src/$f" "$dst/$f"; done
   local n=0
   for run in "$src"/runs/*/; do
     name=$(basename "$run")

@@ -23,6 +23,13 @@ budget=(--preset tiny --steps "$steps" --lr 2e-3 --task-mix "$mix" --threads "$t
 scripts/make_data.sh
 [ -d data/py311 ] || scripts/make_code_corpus.sh
 scripts/publish_results.sh --restore
+# Which machine and commit each stretch of the comparison ran on (sessions may land on different CPUs); published
+# with the runs (docs/results/CORPUS/state/machines.txt).
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+for out in "${OUT_KJV:-runs/science-kjv}" "${OUT_PY:-runs/science-py311}"; do
+  mkdir -p "$out"
+  echo "$(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo ?) cpu '$cpu' $(nproc) cores" >>"$out/machines.txt"
+done
 for s in $(seq 1 "$seeds"); do
   "$grape" compare --pes "$kjv_pes" "${budget[@]}" --seeds "$s" --out "${OUT_KJV:-runs/science-kjv}"
   "$grape" compare --pes "$py_pes" "${budget[@]}" --seeds "$s" --data data/py311 --out "${OUT_PY:-runs/science-py311}"
