@@ -35,6 +35,7 @@ restore_state() { # published dir, compare dir
   local n=0
   for run in "$src"/runs/*/; do
     name=$(basename "$run")
+    [ -f "$run/eval.txt" ] || continue # also the unmatched glob of an empty state/runs
     [ -f "$dst/runs/$name/eval.txt" ] && continue
     mkdir -p "$dst/runs/$name"
     [ -f "$run/metrics.jsonl" ] && put "$run/metrics.jsonl" "$dst/runs/$name/metrics.jsonl"

@@ -31,3 +31,6 @@ check "it rebuilds the same results.csv" "cmp -s '$dir/a/results.csv' '$dir/b/re
 out=$(env $(env_of b) scripts/publish_results.sh --restore 2>&1)
 check "a second restore copies nothing" "grep -q 'restored 0 finished runs' <<<\"\$out\""
 check "an unknown argument is refused" "! scripts/publish_results.sh --bogus 2>/dev/null"
+mkdir -p "$dir/empty-pub/state/runs" && cp "$dir/a/compare.cfg" "$dir/empty-pub/state/"
+out=$(OUT_KJV="$dir/c" OUT_PY="$dir/none" PUB_KJV="$dir/empty-pub" PUB_PY="$dir/pub-py" scripts/publish_results.sh --restore 2>&1)
+check "a published state without finished runs restores nothing, without error" "[ $? -eq 0 ] && grep -q 'restored 0 finished runs' <<<\"\$out\""
