@@ -168,6 +168,25 @@ int main(int argc, char **argv) {
     t_true("another budget into the same directory: refused with a message",
            rc != 0 && strstr(out, "another budget"));
 
+    // The report follows every finished run: a compare whose second run fails (a file where its directory would
+    // go) leaves the tables and plots of its first, without gnuplot warnings about the encoding with no data.
+    char part[300];
+    snprintf(part, sizeof part, "%s", tmp_path("cmp-part"));
+    snprintf(p, sizeof p, "%s/runs", part);
+    mkdir(part, 0755), mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/runs/alibi-s1", part);
+    FILE *blocker = fopen(p, "w");
+    t_true("a file planted where the second run's directory goes", blocker && fclose(blocker) == 0);
+    snprintf(args, sizeof args, "compare --pes rope,alibi --out %s " BUDGET, part);
+    rc = run(args, out, sizeof out);
+    t_true("the second run cannot start: compare fails with a message naming it", rc != 0 && strstr(out, "alibi-s1"));
+    t_true("no gnuplot warning about an encoding without runs", !strstr(out, "warning"));
+    snprintf(p, sizeof p, "%s/results.csv", part);
+    t_true("the report of the first run is written before the second starts",
+           file_has(p, "\nrope,1,") && !file_has(p, "\nalibi,"));
+    snprintf(p, sizeof p, "%s/bpb_vs_length.png", part);
+    t_true("with its plot", is_png(p));
+
     // --effctx-windows N: the effective-context pass scores N evenly spaced windows, and N is part of the budget.
     char ew[300];
     snprintf(ew, sizeof ew, "%s", tmp_path("cmp-ew"));

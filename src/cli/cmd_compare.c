@@ -6,7 +6,8 @@
 // Under `mpirun -np N`, the ranks form N / --ranks-per-job groups; group g takes the pending runs g, g + groups,
 // ... (training data-parallel inside the group, evaluating on its first rank) and world rank 0 writes the report.
 // Resumable: a run whose DIR/runs/NAME/eval.txt exists is done; a checkpoint short of its steps resumes bit-exactly
-// (checkpoints every validation interval); re-running with more encodings or seeds adds runs to DIR.
+// (checkpoints every validation interval); re-running with more encodings or seeds adds runs to DIR. The report is
+// rewritten after every finished run, so a long compare shows its tables and plots as it goes.
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -383,6 +384,10 @@ static int my_runs(compare *cp, int *runs) {
     return dist_all_ok(&cp->world, 1);
 }
 
+static int report(compare *cp);
+
+// After every finished run world rank 0 rewrites the report of all finished runs (a few gnuplot calls), so an
+// interrupted or failed compare still leaves the tables and plots of what it finished.
 static int run_jobs(compare *cp) {
     static int mine[CMP_MAX_PES * CMP_MAX_SEEDS];
     memset(mine, 0, sizeof mine);
@@ -404,6 +409,7 @@ static int run_jobs(compare *cp) {
             if (!mine[p * cp->seeds + s - 1]) continue;
             if (!train_job(cp, cp->pes[p], s, dir) || (cp->group.rank == 0 && !eval_job(cp, cp->pes[p], s, dir)))
                 return 0;
+            if (cp->world.rank == 0 && !report(cp)) return 0;
         }
     if (cp->n_jobs && !cp->quiet && isatty(STDERR_FILENO)) fputc('\n', stderr);
     return 1;

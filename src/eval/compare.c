@@ -200,6 +200,12 @@ static int any_passkey(const cmp_run *runs, int n_runs) {
     return 0;
 }
 
+static int has_runs(const cmp_run *runs, int n_runs, const char *pe) {
+    for (int i = 0; i < n_runs; i++)
+        if (!strcmp(runs[i].pe, pe)) return 1;
+    return 0;
+}
+
 static int has_bca(const cmp_run *runs, int n_runs, const char *pe) {
     for (int i = 0; i < n_runs; i++)
         for (int j = 0; !strcmp(runs[i].pe, pe) && j < runs[i].n_eval; j++)
@@ -403,9 +409,11 @@ static void write_gp_length(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
     gp_header(b, "bpb_vs_length.png", "validation BPB vs window length (error bars: std over seeds)",
               "window length (bytes, log2)", "bits per byte");
     tb_printf(b, "set logscale x 2\nset offsets graph 0.04, graph 0.04, graph 0.05, graph 0.05\n");
+    // encodings without a finished run yet (a report written while a compare runs) get no line; colours stay
+    // those of the encodings' places in the directory
     int k = 0;
     for (int p = 0; p < n_pes; p++)
-        for (int bca = 0; bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++) {
+        for (int bca = 0; has_runs(runs, n_runs, pes[p]) && bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++) {
             tb_printf(b, "$d%d << EOD\n", k);
             for (int c = 0; c < n_len; c++) {
                 stat s = bpb_stat(runs, n_runs, pes[p], lengths[c], bca);
@@ -416,7 +424,7 @@ static void write_gp_length(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
     tb_printf(b, "plot");
     k = 0;
     for (int p = 0; p < n_pes; p++)
-        for (int bca = 0; bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++)
+        for (int bca = 0; has_runs(runs, n_runs, pes[p]) && bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++)
             tb_printf(b, "%s $d%d using 1:2:3 with yerrorlines lw 2 dt %d lc rgb '%s' pt %d title '%s%s'",
                       k ? ", \\\n    " : "", k, bca ? 2 : 1, gp_color(p), 1 + p % 13, pes[p], bca ? " +BCA" : "");
     tb_printf(b, "\n");
@@ -439,9 +447,10 @@ static void write_gp_curves(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
         tb_printf(b, "EOD\n");
     }
     tb_printf(b, "plot");
-    for (int p = 0; p < n_pes; p++)
-        tb_printf(b, "%s $c%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", p ? ", \\\n    " : "",
-                  p, gp_color(p), 1 + p % 13, pes[p]);
+    for (int p = 0, k = 0; p < n_pes; p++)
+        if (has_runs(runs, n_runs, pes[p]))
+            tb_printf(b, "%s $c%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", k++ ? ", \\\n    " : "",
+                      p, gp_color(p), 1 + p % 13, pes[p]);
     tb_printf(b, "\n");
 }
 
