@@ -3,7 +3,9 @@
 // row per encoding x seed x length x mode, results.json, two PNGs, commands.txt); a second run with more seeds
 // adds rows without retraining finished runs; a partial checkpoint (an interrupted run) is resumed to the full
 // budget; a different budget into the same directory is refused with a message; with --task-mix the passkey
-// columns, the effective-context columns and the heat-map appear.
+// columns, the effective-context columns and the heat-map appear; the report follows every finished run (a
+// compare failing on its second run keeps the first's tables and plots); a checkpoint that cannot be read stops
+// compare with a message and is left untouched.
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +188,23 @@ int main(int argc, char **argv) {
            file_has(p, "\nrope,1,") && !file_has(p, "\nalibi,"));
     snprintf(p, sizeof p, "%s/bpb_vs_length.png", part);
     t_true("with its plot", is_png(p));
+
+    // A checkpoint that cannot be read is never trained over: compare stops with a message and leaves it as it was.
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s", tmp_path("cmp-bad"));
+    mkdir(bad, 0755);
+    snprintf(p, sizeof p, "%s/runs", bad);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/runs/rope-s1", bad);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/runs/rope-s1/model.safetensors", bad);
+    FILE *junk = fopen(p, "w");
+    t_true("a corrupt checkpoint planted", junk && fputs("not a checkpoint", junk) >= 0 && fclose(junk) == 0);
+    snprintf(args, sizeof args, "compare --pes rope --out %s " BUDGET, bad);
+    rc = run(args, out, sizeof out);
+    t_true("a corrupt checkpoint: compare fails, naming it and what to do",
+           rc != 0 && strstr(out, "cannot be resumed") && strstr(out, "move it away"));
+    t_true("the corrupt checkpoint is left as it was", file_has(p, "not a checkpoint"));
 
     // --effctx-windows N: the effective-context pass scores N evenly spaced windows, and N is part of the budget.
     char ew[300];

@@ -222,11 +222,13 @@ static int is_rotary(const char *pe) {
 }
 
 // Training steps already in DIR's checkpoint (0 when there is none).
+// Steps of the run's checkpoint: 0 without one, -1 when one exists but cannot be read (grape_last_error says why).
 static int64_t steps_done(const char *dir) {
     grape_train_state st;
     char path[2048];
     path_in(path, sizeof path, dir, GRAPE_CHECKPOINT_FILE);
-    return access(path, F_OK) == 0 && !grape_train_checkpoint(NULL, &st, dir) ? st.step : 0;
+    if (access(path, F_OK) != 0) return 0;
+    return grape_train_checkpoint(NULL, &st, dir) ? -1 : st.step;
 }
 
 // Windows of the effective-context pass: every validation window at the longest length, or the budget's number.
@@ -249,6 +251,9 @@ static int train_job(compare *cp, const char *pe, int seed, const char *dir) {
     grape_train_config c;
     if (!train_cfg(&c, cp, pe, seed)) return 0;
     int64_t have = steps_done(dir);
+    if (have < 0) // never train over it: it may hold hours of a run (a disk that filled up, a copy cut short)
+        return !cli_error("compare: %s/%s cannot be resumed: %s; move it away to train %s seed %d from the start",
+                          dir, GRAPE_CHECKPOINT_FILE, grape_last_error(), pe, seed);
     snprintf(cp->what, sizeof cp->what, "train %s seed %d", pe, seed);
     cp->job++;
     cp->base = cp->done - (double)have * cp->b.batch * cp->b.seq;
@@ -399,7 +404,8 @@ static int run_jobs(compare *cp) {
             char dir[2048];
             run_dir(dir, sizeof dir, cp, cp->pes[p], s);
             cp->n_jobs += 2;
-            cp->total += (double)(cp->b.steps - steps_done(dir)) * cp->b.batch * cp->b.seq + eval_units(cp, cp->pes[p]);
+            int64_t have = steps_done(dir);
+            cp->total += (double)(cp->b.steps - (have > 0 ? have : 0)) * cp->b.batch * cp->b.seq + eval_units(cp, cp->pes[p]);
         }
     cp->t0 = eval_now();
     for (int p = 0; p < cp->n_pes; p++)
