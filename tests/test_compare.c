@@ -71,6 +71,28 @@ static void test_record_pk_rule(void) {
     t_check("its passkey effective context follows the current rule: 0 (0.08 at 64 is below 0.5)", abs(r.pk_eff), 0);
 }
 
+// The effective-context band line of a record: read back as written; a malformed one refuses the record.
+static void test_record_bands(void) {
+    const char *path = tmp_path("bands-eval.txt");
+    const char *head = "grape-compare-run 1\npe rope\nseed 1\neval 64 0 2.0 4 256 1000\n";
+    FILE *f = fopen(path, "w");
+    t_true("write a record with bands", f && fprintf(f, "%seffctx_bands 3 5.5 4.25 4\n", head) > 0 && !fclose(f));
+    cmp_run r;
+    t_true("it loads", !cmp_run_load(&r, path));
+    t_true("its 3 bands read back", r.n_band == 3 && r.band[0] == 5.5 && r.band[1] == 4.25 && r.band[2] == 4.0);
+    const char *bad[] = {"effctx_bands 3 5.5 4.25\n", "effctx_bands 0\n", "effctx_bands 2 1 nan\n",
+                         "effctx_bands 2 1 2 3\n", "effctx_bands 99 1\n"};
+    for (int i = 0; i < 5; i++) {
+        f = fopen(path, "w");
+        if (!f) return;
+        fprintf(f, "%s%s", head, bad[i]);
+        fclose(f);
+        char name[96];
+        snprintf(name, sizeof name, "a malformed band line is refused: %.*s", (int)strlen(bad[i]) - 1, bad[i]);
+        t_true(name, cmp_run_load(&r, path) == GRAPE_ERR_FORMAT);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[512], out[1 << 15], args[1024];
@@ -80,6 +102,7 @@ int main(int argc, char **argv) {
         return t_true("data/kjv.txt exists (scripts/make_data.sh)", 0), t_finish();
     if (!tmp_create()) return t_true("create a temporary directory", 0), t_finish();
     test_record_pk_rule();
+    test_record_bands();
     char dir[300];
     snprintf(dir, sizeof dir, "%s", tmp_path("cmp"));
     snprintf(args, sizeof args, "compare --pes rope,alibi --seeds 1 --out %s " BUDGET, dir);
@@ -96,6 +119,13 @@ int main(int argc, char **argv) {
     t_true("bpb_vs_length.png is a PNG", is_png(p));
     snprintf(p, sizeof p, "%s/loss_curves.png", dir);
     t_true("loss_curves.png is a PNG", is_png(p));
+    snprintf(p, sizeof p, "%s/effective_context.png", dir);
+    t_true("effective_context.png is a PNG", is_png(p));
+    snprintf(p, sizeof p, "%s/runs/rope-s1/eval.txt", dir);
+    t_true("eval.txt holds the octave bands of the effective-context pass (128 = 2^7: 8 bands)",
+           file_has(p, "\neffctx_bands 8 "));
+    snprintf(p, sizeof p, "%s/results.json", dir);
+    t_true("results.json holds them", file_has(p, "\"effctx_bands\": ["));
     snprintf(p, sizeof p, "%s/results.csv", dir);
     // rope: 2 lengths x (full, bca); alibi: 2 lengths x full
     t_check("results.csv: header + 6 rows (encoding x seed x length x mode)", abs(t_count_lines(p) - 7), 0);

@@ -90,6 +90,17 @@ static void test_effctx(void) {
     static double s2[17];
     t_check("effctx_from_sums: summed nats over windows -> bits (1 bit per position: all 8)",
             abs(effctx_from_sums(sums, 10, 8, m, s2) - 8), 0);
+    t_check("effctx_from_sums leaves the curve in bits in its scratch (loss(3) = 6)", fabs(s2[2] - 6.0), 1e-12);
+
+    // octave band means: (c/2, c] of loss(c) = 9 - c, c = 1..8: 8 | 7 | (6+5)/2 | (4+3+2+1)/4
+    double bands[EFFCTX_MAX_BANDS];
+    int nb = effctx_bands(s2, 8, bands, s2 + 8);
+    t_check("effctx_bands: 4 octaves of 8 positions", abs(nb - 4), 0);
+    t_check("effctx_bands: band 1 is position 1", fabs(bands[0] - 8.0), 1e-12);
+    t_check("effctx_bands: band (1, 2]", fabs(bands[1] - 7.0), 1e-12);
+    t_check("effctx_bands: band (2, 4]", fabs(bands[2] - 5.5), 1e-12);
+    t_check("effctx_bands: band (4, 8]", fabs(bands[3] - 2.5), 1e-12);
+    t_check("effctx_bands: L = 4196 has the octaves 1 ... 4096", abs(effctx_bands(loss, L, bands, scratch) - 13), 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -315,6 +315,7 @@ static int effctx_pass(compare *cp, grape_model *m, grape_evaluator *e, cmp_run 
         cp->done = cp->base + (double)res.bytes / 3;
         r->eff_text = effctx_from_sums(pos, res.windows, L, EFFCTX_MARGIN_BITS, pos + L);
         r->eff_length = L, r->eff_windows = res.windows;
+        r->n_band = effctx_bands(pos + L, L, r->band, pos + 2 * L); // pos + L: the curve in bits (effctx_from_sums)
     }
     free(pos);
     return ok;
@@ -482,6 +483,9 @@ static int report(compare *cp) {
                                 cp->n_len))
         ok = !cli_error("compare: %s", grape_last_error());
     ok = ok && cli_gnuplot(cp->out, "bpb_vs_length.gp", "compare") && cli_gnuplot(cp->out, "loss_curves.gp", "compare");
+    int bands = 0;
+    for (int i = 0; i < n; i++) bands |= runs[i].n_band > 0;
+    ok = ok && (!bands || cli_gnuplot(cp->out, "effective_context.gp", "compare"));
     for (int i = 0; ok && i < n; i++) { // each encoding's heat-map once (its first run with passkey cells)
         int first = runs[i].n_pk > 0;
         for (int j = 0; first && j < i; j++) first = !(runs[j].n_pk && !strcmp(runs[j].pe, runs[i].pe));

@@ -30,6 +30,11 @@ grape_status cmp_run_save(const cmp_run *r, const char *path) {
     }
     if (r->eff_length)
         tb_printf(&b, "effctx_text %d %d %lld\n", r->eff_text, r->eff_length, (long long)r->eff_windows);
+    if (r->n_band) {
+        tb_printf(&b, "effctx_bands %d", r->n_band);
+        for (int k = 0; k < r->n_band; k++) tb_printf(&b, " %.17g", r->band[k]);
+        tb_printf(&b, "\n");
+    }
     if (r->n_pk) tb_printf(&b, "passkey_eff %d\n", r->pk_eff);
     for (int i = 0; i < r->n_pk; i++)
         tb_printf(&b, "passkey %d %.17g %d %d\n", r->pk[i].length, r->pk[i].depth, r->pk[i].hits, r->pk[i].trials);
@@ -39,10 +44,27 @@ grape_status cmp_run_save(const cmp_run *r, const char *path) {
     return s;
 }
 
+// "effctx_bands N m1 ... mN": N in [1, EFFCTX_MAX_BANDS], N finite numbers and nothing else.
+static grape_status parse_bands(cmp_run *r, const char *p) {
+    char *end;
+    long n = strtol(p, &end, 10);
+    if (end == p || n < 1 || n > EFFCTX_MAX_BANDS) return GRAPE_ERR_FORMAT;
+    for (int k = 0; k < n; k++) {
+        p = end;
+        r->band[k] = strtod(p, &end);
+        if (end == p || !isfinite(r->band[k])) return GRAPE_ERR_FORMAT;
+    }
+    while (*end == ' ' || *end == '\n') end++;
+    if (*end) return GRAPE_ERR_FORMAT;
+    r->n_band = (int)n;
+    return GRAPE_OK;
+}
+
 static grape_status parse_line(cmp_run *r, const char *line) {
     long long w, by;
     cmp_eval e = {0};
     cmp_pk_cell c;
+    if (!strncmp(line, "effctx_bands ", 13)) return parse_bands(r, line + 13);
     if (!strncmp(line, "passkey ", 8)) {
         if (r->n_pk == CMP_MAX_PK_CELLS ||
             sscanf(line + 8, "%d %lf %d %d", &c.length, &c.depth, &c.hits, &c.trials) != 4 || c.trials < 1)
@@ -362,6 +384,14 @@ static void write_json(textbuf *b, const cmp_budget *bu, const cmp_run *runs, in
         if (r->eff_length)
             tb_printf(b, ",\n   \"effective_context_text\": {\"value\": %d, \"length\": %d, \"windows\": %lld}",
                       r->eff_text, r->eff_length, (long long)r->eff_windows);
+        if (r->n_band) {
+            tb_printf(b, ",\n   \"effctx_bands\": [");
+            for (int k = 0; k < r->n_band; k++) {
+                tb_printf(b, "%s", k ? ", " : "");
+                jnum(b, r->band[k]);
+            }
+            tb_printf(b, "]");
+        }
         tb_printf(b, ",\n   \"evals\": [");
         for (int j = 0; j < r->n_eval; j++) {
             const cmp_eval *e = &r->ev[j];
@@ -454,6 +484,40 @@ static void write_gp_curves(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
     tb_printf(b, "\n");
 }
 
+static int has_bands(const cmp_run *runs, int n_runs, const char *pe) { // pe NULL: any encoding
+    for (int i = 0; i < n_runs; i++)
+        if (runs[i].n_band && (!pe || !strcmp(runs[i].pe, pe))) return 1;
+    return 0;
+}
+
+// The effective-context picture: each encoding's octave band means (mean over its seeds that have them) against
+// the context c, so where a curve stops falling, or turns up past the training length, is seen at a glance.
+static void write_gp_effctx(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs) {
+    gp_header(b, "effective_context.png",
+              "loss by context: mean over the octave (c/2, c], mean over seeds (effective context: the largest c "
+              "still >= 0.01 bit below c/2)",
+              "context c (bytes, log2)", "bits per byte");
+    tb_printf(b, "set logscale x 2\nset title font ',10'\n");
+    for (int p = 0; p < n_pes; p++) {
+        if (!has_bands(runs, n_runs, pes[p])) continue;
+        tb_printf(b, "$e%d << EOD\n", p);
+        for (int k = 0; k < EFFCTX_MAX_BANDS; k++) {
+            double sum = 0;
+            int n = 0;
+            for (int i = 0; i < n_runs; i++)
+                if (!strcmp(runs[i].pe, pes[p]) && k < runs[i].n_band) sum += runs[i].band[k], n++;
+            if (n) tb_printf(b, "%d %.6f\n", 1 << k, sum / n);
+        }
+        tb_printf(b, "EOD\n");
+    }
+    tb_printf(b, "plot");
+    for (int p = 0, k = 0; p < n_pes; p++)
+        if (has_bands(runs, n_runs, pes[p]))
+            tb_printf(b, "%s $e%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", k++ ? ", \\\n    " : "",
+                      p, gp_color(p), 1 + p % 13, pes[p]);
+    tb_printf(b, "\n");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 static grape_status put(const char *dir, const char *name, textbuf *b) {
@@ -520,6 +584,8 @@ grape_status cmp_write_reports(const char *dir, const cmp_budget *bu, const char
     if (!s) write_json(&b, bu, runs, n_runs), s = put(dir, "results.json", &b);
     if (!s) write_gp_length(&b, pes, n_pes, runs, n_runs, lengths, n_lengths), s = put(dir, "bpb_vs_length.gp", &b);
     if (!s) write_gp_curves(&b, pes, n_pes, runs, n_runs), s = put(dir, "loss_curves.gp", &b);
+    if (!s && has_bands(runs, n_runs, NULL))
+        write_gp_effctx(&b, pes, n_pes, runs, n_runs), s = put(dir, "effective_context.gp", &b);
     if (!s) s = write_heatmaps(dir, &b, pes, n_pes, runs, n_runs);
     tb_free(&b);
     return s;

@@ -3,13 +3,14 @@
 // runs instead of redoing them, and the report files built from all records: results.md (encodings x lengths,
 // mean ± std over seeds, best per column in bold, training tokens/s relative to nope, R at 1x and 2x),
 // results.csv (one row per encoding x seed x length x mode), results.json, and the gnuplot scripts of
-// bpb_vs_length.png and loss_curves.png.
+// bpb_vs_length.png, loss_curves.png and effective_context.png.
 #ifndef GRAPE_EVAL_COMPARE_H
 #define GRAPE_EVAL_COMPARE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eval/effctx.h"
 #include "grape.h"
 
 #define CMP_MAX_EVALS 64
@@ -42,6 +43,8 @@ typedef struct {
     // at eff_length over eff_windows validation windows (every one, or the budget's effctx_windows evenly spaced).
     int eff_text, eff_length; // eff_length 0: not measured
     int64_t eff_windows;
+    int n_band;               // the curve's octave band means in bits (effctx_bands), 0 in older records
+    double band[EFFCTX_MAX_BANDS];
     int n_curve; // validation BPB vs step from metrics.jsonl
     double curve_step[CMP_MAX_CURVE], curve_bpb[CMP_MAX_CURVE];
     int n_pk;    // passkey cells (full attention), 0 when passkey was not measured
@@ -66,7 +69,8 @@ typedef struct {
     int64_t effctx_windows; // windows of the effective-context pass at the longest length, 0 = every one
 } cmp_budget;
 
-// Write results.md, results.csv, results.json, bpb_vs_length.gp, loss_curves.gp and, for runs with passkey cells,
+// Write results.md, results.csv, results.json, bpb_vs_length.gp, loss_curves.gp, effective_context.gp (when a
+// run has the octave bands) and, for runs with passkey cells,
 // passkey_NAME.gp (NAME: the encoding with every byte outside [A-Za-z0-9.-] as '_'; accuracy mean over seeds) into dir from runs in the order
 // of pes (every run of an encoding, any seed). lengths: the evaluated lengths (columns).
 // "passkey_NAME.EXT" of encoding pe into buf (n bytes).

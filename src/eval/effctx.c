@@ -9,9 +9,20 @@ static double band_mean(const double *prefix, int c) {
     return (prefix[c] - prefix[lo]) / (double)(c - lo);
 }
 
-int effctx_from_loss(const double *loss, int L, double margin, double *prefix) {
+static void prefix_sums(const double *loss, int L, double *prefix) {
     prefix[0] = 0;
     for (int c = 1; c <= L; c++) prefix[c] = prefix[c - 1] + loss[c - 1];
+}
+
+int effctx_bands(const double *loss, int L, double *bands, double *prefix) {
+    prefix_sums(loss, L, prefix);
+    int n = 0;
+    for (int c = 1; c <= L && c > 0 && n < EFFCTX_MAX_BANDS; c *= 2) bands[n++] = band_mean(prefix, c);
+    return n;
+}
+
+int effctx_from_loss(const double *loss, int L, double margin, double *prefix) {
+    prefix_sums(loss, L, prefix);
     int best = 1;
     for (int c = 2; c <= L && c > 0; c *= 2) {
         if (band_mean(prefix, c / 2) - band_mean(prefix, c) < margin) break;

@@ -19,10 +19,16 @@
 
 #define EFFCTX_MARGIN_BITS 0.01
 
+// The most octaves a curve has (c = 1, 2, 4, ... 2^30).
+#define EFFCTX_MAX_BANDS 31
+
 // loss: (L) bits; prefix: (L+1) doubles of scratch. L >= 1.
 int effctx_from_loss(const double *loss, int L, double margin, double *prefix);
+// The octave band means the rule compares, bands[k] = mean(2^k) (band (2^(k-1), 2^k], the single position 1 for
+// k = 0) for every 2^k <= L; returns their number. loss: (L) bits; bands: EFFCTX_MAX_BANDS; prefix: (L+1) scratch.
+int effctx_bands(const double *loss, int L, double *bands, double *prefix);
 // The same from eval_length's per-position sums: pos_nats (L) summed nats over `windows` windows;
-// scratch: (2L+1) doubles.
+// scratch: (2L+1) doubles, whose first L hold the curve in bits on return (for effctx_bands).
 int effctx_from_sums(const double *pos_nats, int64_t windows, int L, double margin, double *scratch);
 
 #endif
