@@ -1,0 +1,17 @@
+set terminal pngcairo size 1000,640 noenhanced
+set output 'bpb_vs_length.png'
+set title 'validation BPB vs window length (error bars: std over seeds)'
+set xlabel 'window length (bytes, log2)'
+set ylabel 'bits per byte'
+set key outside right top
+set grid
+set logscale x 2
+set offsets graph 0.04, graph 0.04, graph 0.05, graph 0.05
+$d0 << EOD
+256 2.642019 0.000000
+512 3.004349 0.000000
+1024 3.515071 0.000000
+2048 3.905371 0.000000
+4096 4.133910 0.000000
+EOD
+plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope'

@@ -1,0 +1,25 @@
+set terminal pngcairo size 1000,640 noenhanced
+set output 'effective_context.png'
+set title 'loss by context: mean over the octave (c/2, c], mean over seeds (effective context: the largest c still >= 0.01 bit below c/2)'
+set xlabel 'context c (bytes, log2)'
+set ylabel 'bits per byte'
+set key outside right top
+set grid
+set logscale x 2
+set title font ',10'
+$e0 << EOD
+1 3.937222
+2 3.248262
+4 2.882503
+8 2.880173
+16 2.649386
+32 2.564080
+64 2.383378
+128 2.480264
+256 2.548948
+512 3.230396
+1024 3.984417
+2048 4.278931
+4096 4.405097
+EOD
+plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope'

@@ -1,0 +1,58 @@
+set terminal pngcairo size 1000,640 noenhanced
+set output 'loss_curves.png'
+set title 'validation BPB during training (mean over seeds)'
+set xlabel 'step'
+set ylabel 'bits per byte'
+set key outside right top
+set grid
+$c0 << EOD
+100 3.479014
+200 3.368708
+300 3.320025
+400 3.261205
+500 3.187329
+600 3.024046
+700 2.825375
+800 2.691166
+900 2.594231
+1000 2.524927
+EOD
+$c1 << EOD
+EOD
+$c2 << EOD
+EOD
+$c3 << EOD
+EOD
+$c4 << EOD
+EOD
+$c5 << EOD
+EOD
+$c6 << EOD
+EOD
+$c7 << EOD
+EOD
+$c8 << EOD
+EOD
+$c9 << EOD
+EOD
+$c10 << EOD
+EOD
+$c11 << EOD
+EOD
+$c12 << EOD
+EOD
+$c13 << EOD
+EOD
+$c14 << EOD
+EOD
+$c15 << EOD
+EOD
+$c16 << EOD
+EOD
+$c17 << EOD
+EOD
+$c18 << EOD
+EOD
+$c19 << EOD
+EOD
+plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope'
