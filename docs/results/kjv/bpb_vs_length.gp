@@ -14,4 +14,20 @@ $d0 << EOD
 2048 3.905371 0.000000
 4096 4.133910 0.000000
 EOD
-plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope'
+$d1 << EOD
+256 1.649738 0.000000
+512 1.684138 0.000000
+1024 1.738513 0.000000
+2048 1.950860 0.000000
+4096 2.656652 0.000000
+EOD
+$d2 << EOD
+256 1.649738 0.000000
+512 1.629747 0.000000
+1024 1.620110 0.000000
+2048 1.616193 0.000000
+4096 1.600254 0.000000
+EOD
+plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
+     $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
+     $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA'

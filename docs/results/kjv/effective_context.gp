@@ -22,4 +22,20 @@ $e0 << EOD
 2048 4.278931
 4096 4.405097
 EOD
-plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope'
+$e1 << EOD
+1 3.900115
+2 3.156934
+4 2.333829
+8 2.067367
+16 1.687276
+32 1.662281
+64 1.597008
+128 1.539288
+256 1.543417
+512 1.636064
+1024 1.740616
+2048 2.108357
+4096 3.339191
+EOD
+plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
+     $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope'

@@ -18,6 +18,16 @@ $c0 << EOD
 1000 2.524927
 EOD
 $c1 << EOD
+100 2.621862
+200 2.158687
+300 1.979867
+400 1.887947
+500 1.810977
+600 1.751021
+700 1.688647
+800 1.651021
+900 1.618281
+1000 1.604467
 EOD
 $c2 << EOD
 EOD
@@ -55,4 +65,5 @@ $c18 << EOD
 EOD
 $c19 << EOD
 EOD
-plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope'
+plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
+     $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope'
