@@ -28,6 +28,22 @@ $d2 << EOD
 2048 1.616193 0.000000
 4096 1.600254 0.000000
 EOD
+$d3 << EOD
+256 1.659362 0.000000
+512 1.646695 0.000000
+1024 1.650187 0.000000
+2048 1.698290 0.000000
+4096 1.897008 0.000000
+EOD
+$d4 << EOD
+256 1.659362 0.000000
+512 1.640820 0.000000
+1024 1.631170 0.000000
+2048 1.627383 0.000000
+4096 1.613814 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
-     $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA'
+     $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
+     $d3 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 3 title 'xpos', \
+     $d4 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 3 title 'xpos +BCA'

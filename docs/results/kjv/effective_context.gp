@@ -37,5 +37,21 @@ $e1 << EOD
 2048 2.108357
 4096 3.339191
 EOD
+$e2 << EOD
+1 3.915489
+2 3.094700
+4 2.363973
+8 2.088347
+16 1.694944
+32 1.657942
+64 1.587590
+128 1.548817
+256 1.551663
+512 1.550982
+1024 1.602297
+2048 1.697546
+4096 2.068088
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
-     $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope'
+     $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
+     $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos'

@@ -30,6 +30,16 @@ $c1 << EOD
 1000 1.604467
 EOD
 $c2 << EOD
+100 2.610301
+200 2.132085
+300 1.976892
+400 1.884310
+500 1.804986
+600 1.750364
+700 1.683046
+800 1.645646
+900 1.616823
+1000 1.603877
 EOD
 $c3 << EOD
 EOD
@@ -66,4 +76,5 @@ EOD
 $c19 << EOD
 EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
-     $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope'
+     $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
+     $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos'
