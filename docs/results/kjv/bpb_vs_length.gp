@@ -42,8 +42,24 @@ $d4 << EOD
 2048 1.627383 0.000000
 4096 1.613814 0.000000
 EOD
+$d5 << EOD
+256 1.652412 0.000000
+512 1.649290 0.000000
+1024 1.677262 0.000000
+2048 1.872317 0.000000
+4096 2.668475 0.000000
+EOD
+$d6 << EOD
+256 1.652412 0.000000
+512 1.633108 0.000000
+1024 1.623175 0.000000
+2048 1.618377 0.000000
+4096 1.603357 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
      $d3 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 3 title 'xpos', \
-     $d4 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 3 title 'xpos +BCA'
+     $d4 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 3 title 'xpos +BCA', \
+     $d5 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#4daf4a' pt 4 title 'grape-m', \
+     $d6 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 4 title 'grape-m +BCA'

@@ -52,6 +52,22 @@ $e2 << EOD
 2048 1.697546
 4096 2.068088
 EOD
+$e3 << EOD
+1 3.904465
+2 3.198621
+4 2.321811
+8 2.034935
+16 1.682655
+32 1.681328
+64 1.600337
+128 1.544129
+256 1.551607
+512 1.565057
+1024 1.648760
+2048 1.992403
+4096 3.400414
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
-     $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos'
+     $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
+     $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'

@@ -42,6 +42,16 @@ $c2 << EOD
 1000 1.603877
 EOD
 $c3 << EOD
+100 2.625029
+200 2.154454
+300 1.976778
+400 1.892470
+500 1.804805
+600 1.751885
+700 1.689702
+800 1.650510
+900 1.619330
+1000 1.607594
 EOD
 $c4 << EOD
 EOD
@@ -77,4 +87,5 @@ $c19 << EOD
 EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
-     $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos'
+     $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
+     $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'
