@@ -221,7 +221,6 @@ static int is_rotary(const char *pe) {
     return !grape_pe_parse(&c, pe) && c.rot != GRAPE_ROT_NONE;
 }
 
-// Training steps already in DIR's checkpoint (0 when there is none).
 // Steps of the run's checkpoint: 0 without one, -1 when one exists but cannot be read (grape_last_error says why).
 static int64_t steps_done(const char *dir) {
     grape_train_state st;
