@@ -56,10 +56,26 @@ $d6 << EOD
 2048 1.618377 0.000000
 4096 1.603357 0.000000
 EOD
+$d7 << EOD
+256 1.656955 0.000000
+512 1.656542 0.000000
+1024 1.699110 0.000000
+2048 1.944259 0.000000
+4096 3.093361 0.000000
+EOD
+$d8 << EOD
+256 1.656955 0.000000
+512 1.638333 0.000000
+1024 1.628358 0.000000
+2048 1.623988 0.000000
+4096 1.609934 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
      $d3 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 3 title 'xpos', \
      $d4 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 3 title 'xpos +BCA', \
      $d5 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#4daf4a' pt 4 title 'grape-m', \
-     $d6 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 4 title 'grape-m +BCA'
+     $d6 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 4 title 'grape-m +BCA', \
+     $d7 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
+     $d8 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx +BCA'

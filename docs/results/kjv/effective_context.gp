@@ -67,7 +67,23 @@ $e3 << EOD
 2048 1.992403
 4096 3.400414
 EOD
+$e4 << EOD
+1 3.921076
+2 3.134532
+4 2.310007
+8 1.992397
+16 1.666094
+32 1.659643
+64 1.593528
+128 1.550559
+256 1.561724
+512 1.570940
+1024 1.678192
+2048 2.136230
+4096 4.135200
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
-     $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'
+     $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
+     $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx'

@@ -54,6 +54,16 @@ $c3 << EOD
 1000 1.607594
 EOD
 $c4 << EOD
+100 2.677837
+200 2.177432
+300 2.000180
+400 1.913323
+500 1.819591
+600 1.753900
+700 1.701044
+800 1.662377
+900 1.624922
+1000 1.613209
 EOD
 $c5 << EOD
 EOD
@@ -88,4 +98,5 @@ EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
-     $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'
+     $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
+     $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx'
