@@ -5,6 +5,7 @@
 set -uo pipefail
 build=${1:-build}
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+[ -s data/kjv.txt ] || scripts/make_data.sh >/dev/null || { echo "FAIL publish: data/kjv.txt (scripts/make_data.sh)"; exit 0; }
 budget=(--pes rope,alibi --seeds 1 --preset micro --steps 6 --eval-interval 3 --max-mult 2 --doc-bytes 256 --threads 2 --quiet)
 pass() { echo "PASS publish: $1"; }
 fail() { echo "FAIL publish: $1"; }
