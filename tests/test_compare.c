@@ -119,6 +119,8 @@ int main(int argc, char **argv) {
     t_true("bpb_vs_length.png is a PNG", is_png(p));
     snprintf(p, sizeof p, "%s/loss_curves.png", dir);
     t_true("loss_curves.png is a PNG", is_png(p));
+    snprintf(p, sizeof p, "%s/bpb_vs_length_zoom.png", dir);
+    t_true("bpb_vs_length_zoom.png (the same script, the axis within 20% of the best) is a PNG", is_png(p));
     snprintf(p, sizeof p, "%s/effective_context.png", dir);
     t_true("effective_context.png is a PNG", is_png(p));
     snprintf(p, sizeof p, "%s/runs/rope-s1/eval.txt", dir);

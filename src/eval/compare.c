@@ -442,12 +442,14 @@ static void write_gp_length(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
     // encodings without a finished run yet (a report written while a compare runs) get no line; colours stay
     // those of the encodings' places in the directory
     int k = 0;
+    double best = INFINITY;
     for (int p = 0; p < n_pes; p++)
         for (int bca = 0; has_runs(runs, n_runs, pes[p]) && bca < 1 + has_bca(runs, n_runs, pes[p]); bca++, k++) {
             tb_printf(b, "$d%d << EOD\n", k);
             for (int c = 0; c < n_len; c++) {
                 stat s = bpb_stat(runs, n_runs, pes[p], lengths[c], bca);
                 if (s.n) tb_printf(b, "%d %.6f %.6f\n", lengths[c], s.mean, s.std);
+                if (s.n && s.mean < best) best = s.mean;
             }
             tb_printf(b, "EOD\n");
         }
@@ -458,6 +460,13 @@ static void write_gp_length(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
             tb_printf(b, "%s $d%d using 1:2:3 with yerrorlines lw 2 dt %d lc rgb '%s' pt %d title '%s%s'",
                       k ? ", \\\n    " : "", k, bca ? 2 : 1, gp_color(p), 1 + p % 13, pes[p], bca ? " +BCA" : "");
     tb_printf(b, "\n");
+    // The same lines within 20% of the best cell: one exploding encoding stretches the axis of the first plot
+    // until the encodings that extrapolate lie on top of each other.
+    if (isfinite(best) && best > 0)
+        tb_printf(b, "set output 'bpb_vs_length_zoom.png'\nset title 'validation BPB vs window length, within 20%% "
+                     "of the best (lines above leave the plot)'\nset offsets 0, 0, 0, 0\nset yrange [%.4f:%.4f]\n"
+                     "replot\n",
+                  best * 0.99, best * 1.2);
 }
 
 static void write_gp_curves(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs) {
