@@ -469,6 +469,23 @@ static void write_gp_length(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
                   best * 0.99, best * 1.2);
 }
 
+static int has_bands(const cmp_run *runs, int n_runs, const char *pe) { // pe NULL: any encoding
+    for (int i = 0; i < n_runs; i++)
+        if (runs[i].n_band && (!pe || !strcmp(runs[i].pe, pe))) return 1;
+    return 0;
+}
+
+// "plot" with one line per encoding that `has` admits, data block $<block><place>, in the encoding's colour.
+static void gp_plot_lines(textbuf *b, char block, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs,
+                          int n_runs, int (*has)(const cmp_run *, int, const char *)) {
+    tb_printf(b, "plot");
+    for (int p = 0, k = 0; p < n_pes; p++)
+        if (has(runs, n_runs, pes[p]))
+            tb_printf(b, "%s $%c%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", k++ ? ", \\\n    " : "",
+                      block, p, gp_color(p), 1 + p % 13, pes[p]);
+    tb_printf(b, "\n");
+}
+
 static void write_gp_curves(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs) {
     gp_header(b, "loss_curves.png", "validation BPB during training (mean over seeds)", "step", "bits per byte");
     for (int p = 0; p < n_pes; p++) {
@@ -485,18 +502,7 @@ static void write_gp_curves(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
         }
         tb_printf(b, "EOD\n");
     }
-    tb_printf(b, "plot");
-    for (int p = 0, k = 0; p < n_pes; p++)
-        if (has_runs(runs, n_runs, pes[p]))
-            tb_printf(b, "%s $c%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", k++ ? ", \\\n    " : "",
-                      p, gp_color(p), 1 + p % 13, pes[p]);
-    tb_printf(b, "\n");
-}
-
-static int has_bands(const cmp_run *runs, int n_runs, const char *pe) { // pe NULL: any encoding
-    for (int i = 0; i < n_runs; i++)
-        if (runs[i].n_band && (!pe || !strcmp(runs[i].pe, pe))) return 1;
-    return 0;
+    gp_plot_lines(b, 'c', pes, n_pes, runs, n_runs, has_runs);
 }
 
 // The effective-context picture: each encoding's octave band means (mean over its seeds that have them) against
@@ -519,12 +525,7 @@ static void write_gp_effctx(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
         }
         tb_printf(b, "EOD\n");
     }
-    tb_printf(b, "plot");
-    for (int p = 0, k = 0; p < n_pes; p++)
-        if (has_bands(runs, n_runs, pes[p]))
-            tb_printf(b, "%s $e%d using 1:2 with linespoints lw 2 lc rgb '%s' pt %d title '%s'", k++ ? ", \\\n    " : "",
-                      p, gp_color(p), 1 + p % 13, pes[p]);
-    tb_printf(b, "\n");
+    gp_plot_lines(b, 'e', pes, n_pes, runs, n_runs, has_bands);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
