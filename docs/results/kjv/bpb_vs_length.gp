@@ -70,6 +70,20 @@ $d8 << EOD
 2048 1.623988 0.000000
 4096 1.609934 0.000000
 EOD
+$d9 << EOD
+256 1.656075 0.000000
+512 1.660283 0.000000
+1024 1.711422 0.000000
+2048 1.951300 0.000000
+4096 2.853531 0.000000
+EOD
+$d10 << EOD
+256 1.656075 0.000000
+512 1.638807 0.000000
+1024 1.629324 0.000000
+2048 1.625745 0.000000
+4096 1.612021 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -78,4 +92,11 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d5 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#4daf4a' pt 4 title 'grape-m', \
      $d6 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 4 title 'grape-m +BCA', \
      $d7 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
-     $d8 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx +BCA'
+     $d8 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx +BCA', \
+     $d9 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
+     $d10 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis +BCA'
+set output 'bpb_vs_length_zoom.png'
+set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
+set offsets 0, 0, 0, 0
+set yrange [1.5843:1.9203]
+replot

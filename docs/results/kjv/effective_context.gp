@@ -82,8 +82,24 @@ $e4 << EOD
 2048 2.136230
 4096 4.135200
 EOD
+$e5 << EOD
+1 3.963145
+2 3.185891
+4 2.345776
+8 2.019427
+16 1.723154
+32 1.661435
+64 1.590613
+128 1.545062
+256 1.554895
+512 1.581661
+1024 1.713043
+2048 2.126438
+4096 3.672734
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
      $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
-     $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx'
+     $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
+     $e5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis'

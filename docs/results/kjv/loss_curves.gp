@@ -66,6 +66,16 @@ $c4 << EOD
 1000 1.613209
 EOD
 $c5 << EOD
+100 2.631653
+200 2.146610
+300 1.981606
+400 1.890453
+500 1.814049
+600 1.753943
+700 1.691706
+800 1.656640
+900 1.620357
+1000 1.609307
 EOD
 $c6 << EOD
 EOD
@@ -99,4 +109,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
      $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
-     $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx'
+     $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
+     $c5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis'
