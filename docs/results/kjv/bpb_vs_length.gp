@@ -84,6 +84,20 @@ $d10 << EOD
 2048 1.625745 0.000000
 4096 1.612021 0.000000
 EOD
+$d11 << EOD
+256 1.697151 0.000000
+512 3.440466 0.000000
+1024 4.521023 0.000000
+2048 4.974818 0.000000
+4096 5.263369 0.000000
+EOD
+$d12 << EOD
+256 1.697151 0.000000
+512 1.682879 0.000000
+1024 1.674306 0.000000
+2048 1.672993 0.000000
+4096 1.656994 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -94,7 +108,9 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d7 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
      $d8 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx +BCA', \
      $d9 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
-     $d10 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis +BCA'
+     $d10 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis +BCA', \
+     $d11 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
+     $d12 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#a65628' pt 7 title 'grape-m-nc +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

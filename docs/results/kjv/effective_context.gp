@@ -97,9 +97,25 @@ $e5 << EOD
 2048 2.126438
 4096 3.672734
 EOD
+$e6 << EOD
+1 3.941877
+2 3.071963
+4 2.330953
+8 2.120835
+16 1.721797
+32 1.694759
+64 1.634841
+128 1.588602
+256 1.598036
+512 4.980973
+1024 5.486442
+2048 5.359591
+4096 5.422123
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
      $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
      $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
-     $e5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis'
+     $e5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
+     $e6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc'

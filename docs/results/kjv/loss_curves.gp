@@ -78,6 +78,16 @@ $c5 << EOD
 1000 1.609307
 EOD
 $c6 << EOD
+100 3.034864
+200 2.352944
+300 2.110083
+400 1.989993
+500 1.891480
+600 1.814319
+700 1.740559
+800 1.690609
+900 1.658369
+1000 1.644753
 EOD
 $c7 << EOD
 EOD
@@ -110,4 +120,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
      $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
      $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
-     $c5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis'
+     $c5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
+     $c6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc'
