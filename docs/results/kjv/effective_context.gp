@@ -112,10 +112,26 @@ $e6 << EOD
 2048 5.359591
 4096 5.422123
 EOD
+$e7 << EOD
+1 3.952012
+2 2.990508
+4 2.363682
+8 2.095596
+16 1.789880
+32 1.746136
+64 1.647433
+128 1.598374
+256 1.595604
+512 1.590699
+1024 1.611560
+2048 1.617047
+4096 1.613540
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
      $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
      $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
      $e5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
-     $e6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc'
+     $e6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
+     $e7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi'

@@ -90,6 +90,16 @@ $c6 << EOD
 1000 1.644753
 EOD
 $c7 << EOD
+100 2.912961
+200 2.358747
+300 2.138696
+400 2.013731
+500 1.908790
+600 1.840495
+700 1.767136
+800 1.712810
+900 1.673253
+1000 1.656812
 EOD
 $c8 << EOD
 EOD
@@ -121,4 +131,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
      $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
      $c5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
-     $c6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc'
+     $c6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
+     $c7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi'
