@@ -482,9 +482,7 @@ static int report(compare *cp) {
                                 cp->n_len))
         ok = !cli_error("compare: %s", grape_last_error());
     ok = ok && cli_gnuplot(cp->out, "bpb_vs_length.gp", "compare") && cli_gnuplot(cp->out, "loss_curves.gp", "compare");
-    int bands = 0;
-    for (int i = 0; i < n; i++) bands |= runs[i].n_band > 0;
-    ok = ok && (!bands || cli_gnuplot(cp->out, "effective_context.gp", "compare"));
+    ok = ok && (!cmp_any_bands(runs, n) || cli_gnuplot(cp->out, "effective_context.gp", "compare"));
     for (int i = 0; ok && i < n; i++) { // each encoding's heat-map once (its first run with passkey cells)
         int first = runs[i].n_pk > 0;
         for (int j = 0; first && j < i; j++) first = !(runs[j].n_pk && !strcmp(runs[j].pe, runs[i].pe));

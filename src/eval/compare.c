@@ -475,6 +475,8 @@ static int has_bands(const cmp_run *runs, int n_runs, const char *pe) { // pe NU
     return 0;
 }
 
+int cmp_any_bands(const cmp_run *runs, int n_runs) { return has_bands(runs, n_runs, NULL); }
+
 // "plot" with one line per encoding that `has` admits, data block $<block><place>, in the encoding's colour.
 static void gp_plot_lines(textbuf *b, char block, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs,
                           int n_runs, int (*has)(const cmp_run *, int, const char *)) {
@@ -594,7 +596,7 @@ grape_status cmp_write_reports(const char *dir, const cmp_budget *bu, const char
     if (!s) write_json(&b, bu, runs, n_runs), s = put(dir, "results.json", &b);
     if (!s) write_gp_length(&b, pes, n_pes, runs, n_runs, lengths, n_lengths), s = put(dir, "bpb_vs_length.gp", &b);
     if (!s) write_gp_curves(&b, pes, n_pes, runs, n_runs), s = put(dir, "loss_curves.gp", &b);
-    if (!s && has_bands(runs, n_runs, NULL))
+    if (!s && cmp_any_bands(runs, n_runs))
         write_gp_effctx(&b, pes, n_pes, runs, n_runs), s = put(dir, "effective_context.gp", &b);
     if (!s) s = write_heatmaps(dir, &b, pes, n_pes, runs, n_runs);
     tb_free(&b);

@@ -76,6 +76,9 @@ typedef struct {
 // "passkey_NAME.EXT" of encoding pe into buf (n bytes).
 void cmp_heatmap_name(char *buf, size_t n, const char *pe, const char *ext);
 
+// Whether any run has the effective-context bands (cmp_write_reports then writes effective_context.gp).
+int cmp_any_bands(const cmp_run *runs, int n_runs);
+
 grape_status cmp_write_reports(const char *dir, const cmp_budget *b, const char (*pes)[CMP_NAME], int n_pes,
                                const cmp_run *runs, int n_runs, const int *lengths, int n_lengths);
 
