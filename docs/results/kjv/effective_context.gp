@@ -127,6 +127,21 @@ $e7 << EOD
 2048 1.617047
 4096 1.613540
 EOD
+$e8 << EOD
+1 3.931273
+2 3.094377
+4 2.375247
+8 1.951029
+16 1.671850
+32 1.667485
+64 1.650311
+128 1.634618
+256 1.639940
+512 1.633449
+1024 1.656127
+2048 1.655286
+4096 1.654404
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -134,4 +149,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
      $e5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
      $e6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
-     $e7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi'
+     $e7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
+     $e8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox'

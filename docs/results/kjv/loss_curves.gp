@@ -102,6 +102,16 @@ $c7 << EOD
 1000 1.656812
 EOD
 $c8 << EOD
+100 2.471763
+200 2.148645
+300 2.030161
+400 1.942969
+500 1.872227
+600 1.812423
+700 1.755373
+800 1.724006
+900 1.691671
+1000 1.680586
 EOD
 $c9 << EOD
 EOD
@@ -132,4 +142,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-m-ctx', \
      $c5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
      $c6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
-     $c7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi'
+     $c7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
+     $c8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox'
