@@ -3,10 +3,16 @@
 
 usage: scripts/effects.py [--partial] DIR [A:B ...]   (A and B may contain colons: grape-m:qk_gain=pair:grape-m)
        scripts/effects.py --into DOC TAG DIR
+       scripts/effects.py --claim DOC TAG DIR METRIC[,METRIC...] ROW...
 
 --partial: a pair naming an encoding that has no runs yet is listed as such instead of stopping with an error.
 --into: write the per-encoding tables (no pairs) into the markdown file DOC between the lines
         <!-- results:TAG --> and <!-- /results:TAG -->, replacing what was there (atomically; both lines must exist).
+--claim: write one verdict table into DOC between <!-- claim:TAG --> and <!-- /claim:TAG -->: for every ROW and
+        METRIC a line with the mean, the value of every seed, the larger seed std and the verdict. ROW is A:B (the
+        paired difference A - B) or a single encoding A (its own value: meant for the changes "bpb Nx MODE vs 1x" =
+        bpb at N x minus bpb at 1x, same mode and run, where the rule asks whether every seed moves the same way by
+        more than 2 x the seed std). A ROW without runs yet gets a line saying so.
 
 Prints markdown: one table per metric with mean ± std over seeds for every encoding, then for each pair A:B the
 paired differences A - B seed by seed (seed s of every encoding saw the same batches), their mean, and the verdict
@@ -21,8 +27,13 @@ import csv
 import io
 import math
 import os
+import re
 import sys
 from collections import OrderedDict, defaultdict
+
+
+# Every metric name run_metrics makes (a claim may name one no run has yet: its rows then wait for the runs).
+METRIC = re.compile(r"bpb \d+x (full|bca)( vs 1x)?|eff ctx (text|passkey)|passkey acc \d+x|R [12]x|tok/s vs nope")
 
 
 def load(path):
@@ -50,6 +61,11 @@ def run_metrics(rows):
             if r["passkey_acc"] != "":
                 m[f"passkey acc {mult:g}x"] = num(r["passkey_acc"])
                 m["eff ctx passkey"] = num(r["eff_ctx_passkey"])
+    for seeds in runs.values():
+        for m in seeds.values():
+            for k in [k for k in m if k.startswith("bpb ") and not k.startswith("bpb 1x ")]:
+                base = m.get("bpb 1x " + k.split(" ", 2)[2], math.nan)
+                m[f"{k} vs 1x"] = m[k] - base
     nope = runs.get("nope")
     for pe, seeds in runs.items():
         for s, m in seeds.items():
@@ -77,24 +93,26 @@ def digits_of(metric):
     return 4 if metric.startswith("bpb") else 3 if metric.startswith(("R ", "tok/s", "passkey")) else 0
 
 
+def verdict(d, spread):
+    """The effect rule of docs/RESULTS.md over per-seed values d (differences, or one encoding's changes)."""
+    if len(d) < 2:
+        return "no verdict (one seed)"
+    same_sign = all(x > 0 for x in d) or all(x < 0 for x in d)
+    return "effect" if same_sign and abs(sum(d) / len(d)) > 2 * spread else "within spread"
+
+
 def pair(runs, a, b, metric):
-    if a not in runs or b not in runs:
+    """(mean, per-seed values, larger seed std, verdict) of A - B paired by seed, or of A alone when b is None."""
+    if a not in runs or (b is not None and b not in runs):
         return None
-    seeds = sorted(set(runs[a]) & set(runs[b]))
-    d = [runs[a][s].get(metric, math.nan) - runs[b][s].get(metric, math.nan) for s in seeds]
+    seeds = sorted(set(runs[a]) & set(runs[b])) if b is not None else sorted(runs[a])
+    value = lambda pe, s: runs[pe][s].get(metric, math.nan)
+    d = [value(a, s) - (value(b, s) if b is not None else 0.0) for s in seeds]
     d = [x for x in d if not math.isnan(x)]
     if not d:
         return None
-    sa = stat([runs[a][s].get(metric, math.nan) for s in seeds])[1]
-    sb = stat([runs[b][s].get(metric, math.nan) for s in seeds])[1]
-    mean = sum(d) / len(d)
-    spread = max(sa, sb)
-    same_sign = all(x > 0 for x in d) or all(x < 0 for x in d)
-    if len(d) < 2:
-        verdict = "no verdict (one seed)"
-    else:
-        verdict = "effect" if same_sign and abs(mean) > 2 * spread else "within spread"
-    return mean, d, spread, verdict
+    spread = max(stat([value(pe, s) for s in seeds])[1] for pe in ([a, b] if b is not None else [a]))
+    return sum(d) / len(d), d, spread, verdict(d, spread)
 
 
 def split_pair(spec, runs):
@@ -106,7 +124,8 @@ def split_pair(spec, runs):
 
 def tables(runs, name):
     """Print one markdown table per metric group (mean ± std per encoding); return the metrics in order."""
-    metrics = list(OrderedDict.fromkeys(k for pe in runs.values() for m in pe.values() for k in m))
+    metrics = list(OrderedDict.fromkeys(k for pe in runs.values() for m in pe.values() for k in m
+                                        if not k.endswith(" vs 1x")))
     order = ["bpb", "eff ctx", "passkey", "R ", "tok/s vs"]
     metrics = sorted((m for m in metrics if m != "train tok/s"),
                      key=lambda m: next(i for i, p in enumerate(order + [""]) if m.startswith(p)))
@@ -127,9 +146,9 @@ def tables(runs, name):
     return metrics
 
 
-def splice(doc, tag, text):
-    """Replace the lines between <!-- results:TAG --> and <!-- /results:TAG --> of doc by text (temp + rename)."""
-    begin, end = f"<!-- results:{tag} -->", f"<!-- /results:{tag} -->"
+def splice(doc, kind, tag, text):
+    """Replace the lines between <!-- KIND:TAG --> and <!-- /KIND:TAG --> of doc by text (temp + rename)."""
+    begin, end = f"<!-- {kind}:{tag} -->", f"<!-- /{kind}:{tag} -->"
     lines = open(doc).read().split("\n")
     if lines.count(begin) != 1 or lines.count(end) != 1 or lines.index(begin) > lines.index(end):
         sys.exit(f"effects: {doc} needs one line {begin} followed by one line {end}")
@@ -143,6 +162,26 @@ def splice(doc, tag, text):
     os.replace(tmp, doc)
 
 
+def diff_cells(metric, p):
+    """'mean | per seed | larger seed std | verdict |' of a pair() result."""
+    dg = digits_of(metric)
+    return f"{p[0]:+.{dg}f} | " + ", ".join(f"{x:+.{dg}f}" for x in p[1]) + f" | {p[2]:.{dg}f} | {p[3]} |"
+
+
+def claim_table(runs, metrics, rows):
+    """The verdict table of one claim: a line per ROW (A:B or A) and metric."""
+    out = ["| comparison | metric | mean | per seed | larger seed std | verdict |",
+           "|---|---|---:|---|---:|---|"]
+    for spec in rows:
+        ab = (spec, None) if spec in runs else split_pair(spec, runs)
+        name = spec if ab is None or ab[1] is None else f"{ab[0]} − {ab[1]}"
+        ps = [(k, pair(runs, *ab, k)) for k in metrics] if ab else []
+        if not any(p for _, p in ps):
+            out.append(f"| {name} | | | not in the results yet | | |")
+        out += [f"| {name} | {k} | " + diff_cells(k, p) for k, p in ps if p]
+    return "\n".join(out) + "\n"
+
+
 def main():
     args = sys.argv[1:]
     if args[:1] == ["--into"]:
@@ -152,7 +191,17 @@ def main():
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             tables(run_metrics(load(f"{d}/results.csv")), d)
-        splice(doc, tag, buf.getvalue())
+        splice(doc, "results", tag, buf.getvalue())
+        return
+    if args[:1] == ["--claim"]:
+        if len(args) < 6:
+            sys.exit(__doc__)
+        doc, tag, d, metrics = args[1:5]
+        runs = run_metrics(load(f"{d}/results.csv"))
+        unknown = [k for k in metrics.split(",") if not METRIC.fullmatch(k)]
+        if unknown:
+            sys.exit(f"effects: {unknown[0]!r} is not a metric")
+        splice(doc, "claim", tag, claim_table(runs, metrics.split(","), args[5:]))
         return
     partial = bool(args) and args[0] == "--partial"
     args = args[1:] if partial else args
@@ -174,9 +223,7 @@ def main():
         for k in metrics:
             p = pair(runs, a, b, k)
             if p:
-                dg = digits_of(k)
-                print(f"| {k} | {p[0]:+.{dg}f} | " + ", ".join(f"{x:+.{dg}f}" for x in p[1]) +
-                      f" | {p[2]:.{dg}f} | {p[3]} |")
+                print(f"| {k} | " + diff_cells(k, p))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@
 # scripts/publish_results.sh --restore does the way back: each published run missing from its compare directory is
 # copied there (with the state files when the directory is new); `grape compare` counts a run with eval.txt as done.
 # The per-encoding tables also go into docs/RESULTS.md between its <!-- results:kjv --> / <!-- results:py311 -->
-# marker lines (scripts/effects.py --into), so the page's tables are always those of the published results.
+# marker lines (scripts/effects.py --into), so the page's tables are always those of the published results, and
+# each claim section's verdict table between its <!-- claim:TAG --> lines (scripts/effects.py --claim; the rows
+# and metrics of every claim are listed at the end of this script).
 # Overrides: OUT_KJV, OUT_PY (compare directories), PUB_KJV, PUB_PY (published directories), RESULTS_DOC (the page;
 # empty: no page is written).
 set -euo pipefail
@@ -55,6 +57,12 @@ publish() { # compare dir, destination, tag of the page's table, pairs...
   [ -z "$doc" ] || /usr/bin/python3 scripts/effects.py --into "$doc" "$tag" "$src"
   echo "publish: $src -> $dst ($(ls "$dst" | wc -l) files)"
 }
+claim() { # compare dir, tag of the page's block, metrics (comma-separated), rows (A:B or A)...
+  local src=$1 tag=$2; shift 2
+  [ -n "$doc" ] && [ -f "$src/results.csv" ] || return 0
+  grep -qxF "<!-- claim:$tag -->" "$doc" || { echo "publish: $doc has no claim:$tag block, skipped" >&2; return 0; }
+  /usr/bin/python3 scripts/effects.py --claim "$doc" "$tag" "$src" "$@"
+}
 kjv=${OUT_KJV:-runs/science-kjv} py=${OUT_PY:-runs/science-py311}
 pub_kjv=${PUB_KJV:-docs/results/kjv} pub_py=${PUB_PY:-docs/results/py311} doc=${RESULTS_DOC-docs/RESULTS.md}
 if [ "${1:-}" = --restore ]; then
@@ -71,3 +79,26 @@ publish "$kjv" "$pub_kjv" kjv \
   xpos+alibi:alibi rope:qk_gain=pair:rope grape-m:qk_gain=pair:grape-m
 publish "$py" "$pub_py" py311 \
   grape-m:rope grape-ap:alibi fox:alibi grape-ap:fox grape-m+grape-ap:rope grape-m+grape-ap:alibi
+
+# The verdict table of each claim of docs/RESULTS.md ("bpb Nx MODE vs 1x": the change from the training length).
+bpb1='bpb 1x full' grow='bpb 4x full vs 1x,bpb 16x full vs 1x'
+claim "$kjv" kjv-perplexity "$bpb1" grape-m:rope grape-m-ctx:grape-m grape-m-basis:grape-m grape-m-nc:grape-m \
+  grape-a:alibi grape-a-k:alibi grape-a-q:alibi grape-a-qk:alibi grape-ap:alibi grape-m+grape-ap:rope \
+  grape-m+grape-ap:alibi
+claim "$py" py311-perplexity "$bpb1" grape-m:rope grape-ap:alibi grape-m+grape-ap:rope grape-m+grape-ap:alibi
+claim "$kjv" kjv-additive "$grow" nope rope grape-m alibi fox grape-a grape-a-k grape-a-q grape-a-qk grape-ap \
+  grape-m+grape-ap rope+fox xpos+alibi rope+grape-a-qk grape-a:alibi grape-ap:alibi fox:alibi grape-m+grape-ap:alibi
+claim "$py" py311-additive "$grow" rope grape-m alibi fox grape-ap grape-m+grape-ap grape-ap:alibi fox:alibi \
+  grape-m+grape-ap:alibi
+claim "$kjv" kjv-effctx 'eff ctx text,eff ctx passkey' alibi:rope grape-a:alibi grape-a-k:alibi grape-ap:alibi \
+  grape-m+grape-ap:alibi grape-m+grape-ap:grape-a
+claim "$py" py311-effctx 'eff ctx text,eff ctx passkey' alibi:rope grape-ap:alibi grape-m+grape-ap:alibi \
+  grape-m+grape-ap:rope
+claim "$kjv" kjv-lex-bca 'bpb 2x bca vs 1x,bpb 4x bca vs 1x,bpb 16x bca vs 1x,bpb 4x full vs 1x,bpb 16x full vs 1x' \
+  xpos rope xpos:rope
+claim "$kjv" kjv-resolution 'R 1x,R 2x' xpos:rope rope:nope alibi:rope
+claim "$kjv" kjv-lex-1x "$bpb1" xpos:rope
+claim "$kjv" kjv-qk-gain "$bpb1,bpb 4x full,bpb 16x full,passkey acc 1x,eff ctx passkey" rope:qk_gain=pair:rope \
+  grape-m:qk_gain=pair:grape-m
+claim "$kjv" kjv-fox "$bpb1,bpb 16x full vs 1x,passkey acc 1x,eff ctx passkey" grape-ap:fox fox:alibi grape-ap:alibi
+claim "$py" py311-fox "$bpb1,bpb 16x full vs 1x,passkey acc 1x,eff ctx passkey" grape-ap:fox fox:alibi grape-ap:alibi

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # scripts/effects.py, the effect rule of docs/RESULTS.md, on a hand-made results.csv whose verdicts are known:
 # mean ± sample std per encoding, paired differences by seed, "effect" only when every seed agrees in sign and
-# |mean| > 2 x the larger seed std, "no verdict" with one seed, A:B names that contain colons, tok/s vs nope.
+# |mean| > 2 x the larger seed std, "no verdict" with one seed, A:B names that contain colons, tok/s vs nope,
+# and the claim tables (--claim): paired rows, one encoding's change from 1x ("bpb 4x full vs 1x"), missing rows.
 set -uo pipefail
 dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
-row() { # pe seed bpb tok/s
-  echo "$1,$2,256,1,full,$3,10,2560,1000,$4,0.05,0.03,128,0.9,512"
+row() { # pe seed bpb tok/s [mult]
+  echo "$1,$2,$((256 * ${5:-1})),${5:-1},full,$3,10,2560,1000,$4,0.05,0.03,128,0.9,512"
 }
 {
   echo "pe,seed,length,mult,mode,bpb,windows,bytes,eval_tokens_per_s,train_tokens_per_s,r_1x,r_2x,eff_ctx_text,passkey_acc,eff_ctx_passkey"
@@ -15,6 +16,8 @@ row() { # pe seed bpb tok/s
   row rope:qk_gain=pair 1 1.61 7600; row rope:qk_gain=pair 2 1.60 7600; row rope:qk_gain=pair 3 1.63 7600  # mixed signs
   row alibi 1 1.605 7600; row alibi 2 1.625 7600; row alibi 3 1.615 7600              # +0.005 each, std 0.01
   row xpos 1 1.70 7600                                                                 # one seed only
+  row rope 1 1.70 7600 4; row rope 2 1.75 7600 4; row rope 3 1.72 7600 4               # +0.10 +0.13 +0.11 from 1x
+  row grape-m 1 1.55 7600 4; row grape-m 2 1.58 7600 4; row grape-m 3 1.56 7600 4      # +0.05 each from 1x
 } > "$dir/results.csv"
 out=$(/usr/bin/python3 scripts/effects.py "$dir" grape-m:rope rope:qk_gain=pair:rope alibi:rope xpos:rope 2>&1)
 rc=$?
@@ -45,3 +48,18 @@ printf 'no markers\n' > "$dir/bare.md"
 /usr/bin/python3 scripts/effects.py --into "$dir/bare.md" t "$dir" >/dev/null 2>&1 && echo "FAIL effects: --into without markers" ||
   { [ "$(cat "$dir/bare.md")" = "no markers" ] && echo "PASS effects: --into refuses a page without markers, untouched" ||
     echo "FAIL effects: --into changed a page without markers"; }
+printf '<!-- claim:c -->\nold\n<!-- /claim:c -->\n' > "$dir/claim.md"
+/usr/bin/python3 scripts/effects.py --claim "$dir/claim.md" c "$dir" 'bpb 1x full,bpb 4x full vs 1x' grape-m:rope rope \
+  rope:nosuch 2>&1
+claim=$(cat "$dir/claim.md")
+ccheck() { grep -qF -- "$2" <<<"$claim" && echo "PASS effects: --claim $1" || echo "FAIL effects: --claim $1 (no line: $2)"; }
+ccheck "paired row" "| grape-m − rope | bpb 1x full | -0.0967 | -0.1000, -0.0900, -0.1000 | 0.0153 | effect |"
+ccheck "paired change from 1x" "| grape-m − rope | bpb 4x full vs 1x | -0.0633 | -0.0500, -0.0800, -0.0600 | 0.0153 | effect |"
+ccheck "one encoding's change from 1x" "| rope | bpb 4x full vs 1x | +0.1133 | +0.1000, +0.1300, +0.1100 | 0.0153 | effect |"
+ccheck "a row without runs" "| rope:nosuch | | | not in the results yet | | |"
+grep -q '^old$' "$dir/claim.md" && echo "FAIL effects: --claim kept the old block" || echo "PASS effects: --claim replaced the block"
+cp "$dir/claim.md" "$dir/claim.before"
+/usr/bin/python3 scripts/effects.py --claim "$dir/claim.md" c "$dir" 'bpb 4x ful' rope >/dev/null 2>&1 &&
+  echo "FAIL effects: --claim took an unknown metric" ||
+  { cmp -s "$dir/claim.md" "$dir/claim.before" && echo "PASS effects: --claim refuses an unknown metric, page untouched" ||
+    echo "FAIL effects: --claim changed the page on an unknown metric"; }

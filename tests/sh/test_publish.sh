@@ -11,7 +11,7 @@ pass() { echo "PASS publish: $1"; }
 fail() { echo "FAIL publish: $1"; }
 check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
 env_of() { echo OUT_KJV="$dir/$1" OUT_PY="$dir/none" PUB_KJV="$dir/pub" PUB_PY="$dir/pub-py" RESULTS_DOC="$dir/page.md"; }
-printf '# page\n<!-- results:kjv -->\nold table\n<!-- /results:kjv -->\nkept\n' > "$dir/page.md"
+printf '# page\n<!-- results:kjv -->\nold table\n<!-- /results:kjv -->\nkept\n<!-- claim:kjv-effctx -->\nold claim\n<!-- /claim:kjv-effctx -->\n' > "$dir/page.md"
 "$build/grape" compare "${budget[@]}" --out "$dir/a" >/dev/null 2>"$dir/err" || { fail "micro compare: $(cat "$dir/err")"; exit 0; }
 out=$(env $(env_of a) scripts/publish_results.sh 2>&1)
 check "publish exits 0" "[ $? -eq 0 ]"
@@ -22,6 +22,10 @@ check "the directory's budget published" "cmp -s '$dir/a/compare.cfg' '$dir/pub/
 check "report and effects.md published" "[ -s '$dir/pub/results.csv' ] && grep -q 'rope' '$dir/pub/effects.md'"
 check "the page's kjv block holds the tables, the rest is kept" \
   "grep -q '^| rope | 1 |' '$dir/page.md' && ! grep -q 'old table' '$dir/page.md' && grep -q '^kept$' '$dir/page.md'"
+check "the page's claim block holds its verdict table" \
+  "grep -q '^| alibi − rope | eff ctx text | ' '$dir/page.md' && ! grep -q 'old claim' '$dir/page.md' &&
+   grep -q '^| grape-a:alibi | | | not in the results yet' '$dir/page.md'"
+check "a claim without a block on the page is named and skipped" "grep -q 'no claim:kjv-perplexity block, skipped' <<<\"\$out\""
 check "a corpus without results is skipped, not an error" "grep -q 'none has no results.csv yet' <<<\"\$out\""
 out=$(env $(env_of b) scripts/publish_results.sh --restore 2>&1)
 check "restore takes back both runs" "grep -q 'restored 2 finished runs' <<<\"\$out\""
