@@ -142,6 +142,21 @@ $e8 << EOD
 2048 1.655286
 4096 1.654404
 EOD
+$e9 << EOD
+1 3.996561
+2 3.029843
+4 2.367046
+8 2.050605
+16 1.750997
+32 1.706503
+64 1.629492
+128 1.576178
+256 1.565357
+512 1.559695
+1024 1.583095
+2048 1.590449
+4096 1.585482
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -150,4 +165,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
      $e6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
      $e7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
-     $e8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox'
+     $e8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
+     $e9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a'

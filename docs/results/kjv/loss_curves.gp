@@ -114,6 +114,16 @@ $c8 << EOD
 1000 1.680586
 EOD
 $c9 << EOD
+100 2.869144
+200 2.317424
+300 2.089430
+400 1.974894
+500 1.878065
+600 1.803325
+700 1.736425
+800 1.684434
+900 1.651110
+1000 1.635154
 EOD
 $c10 << EOD
 EOD
@@ -143,4 +153,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m-basis', \
      $c6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
      $c7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
-     $c8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox'
+     $c8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
+     $c9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a'
