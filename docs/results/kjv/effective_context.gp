@@ -157,6 +157,21 @@ $e9 << EOD
 2048 1.590449
 4096 1.585482
 EOD
+$e10 << EOD
+1 3.895944
+2 3.135385
+4 2.434715
+8 2.005969
+16 1.785692
+32 1.707648
+64 1.595840
+128 1.558211
+256 1.566608
+512 1.551362
+1024 1.574983
+2048 1.580219
+4096 1.577305
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -166,4 +181,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
      $e7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
      $e8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
-     $e9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a'
+     $e9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
+     $e10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k'

@@ -126,6 +126,16 @@ $c9 << EOD
 1000 1.635154
 EOD
 $c10 << EOD
+100 2.829171
+200 2.281594
+300 2.074392
+400 1.956139
+500 1.862508
+600 1.805843
+700 1.730360
+800 1.680011
+900 1.646679
+1000 1.627758
 EOD
 $c11 << EOD
 EOD
@@ -154,4 +164,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c6 using 1:2 with linespoints lw 2 lc rgb '#a65628' pt 7 title 'grape-m-nc', \
      $c7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
      $c8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
-     $c9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a'
+     $c9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
+     $c10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k'
