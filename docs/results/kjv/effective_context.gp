@@ -172,6 +172,21 @@ $e10 << EOD
 2048 1.580219
 4096 1.577305
 EOD
+$e11 << EOD
+1 3.961856
+2 3.085702
+4 2.360602
+8 2.033908
+16 1.743256
+32 1.669719
+64 1.610260
+128 1.558393
+256 1.555224
+512 1.541874
+1024 1.563274
+2048 1.569210
+4096 1.564779
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -182,4 +197,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
      $e8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
      $e9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
-     $e10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k'
+     $e10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
+     $e11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q'

@@ -138,6 +138,16 @@ $c10 << EOD
 1000 1.627758
 EOD
 $c11 << EOD
+100 2.845664
+200 2.270814
+300 2.075932
+400 1.958583
+500 1.857517
+600 1.790999
+700 1.723046
+800 1.674578
+900 1.639039
+1000 1.623521
 EOD
 $c12 << EOD
 EOD
@@ -165,4 +175,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c7 using 1:2 with linespoints lw 2 lc rgb '#f781bf' pt 8 title 'alibi', \
      $c8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
      $c9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
-     $c10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k'
+     $c10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
+     $c11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q'
