@@ -187,6 +187,21 @@ $e11 << EOD
 2048 1.569210
 4096 1.564779
 EOD
+$e12 << EOD
+1 3.891508
+2 2.994901
+4 2.323371
+8 2.052768
+16 1.720770
+32 1.677464
+64 1.600737
+128 1.555042
+256 1.570536
+512 1.549056
+1024 1.575402
+2048 1.581105
+4096 1.575349
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -198,4 +213,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
      $e9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
      $e10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
-     $e11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q'
+     $e11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
+     $e12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk'

@@ -150,6 +150,16 @@ $c11 << EOD
 1000 1.623521
 EOD
 $c12 << EOD
+100 2.692749
+200 2.216067
+300 2.044499
+400 1.940115
+500 1.850241
+600 1.785777
+700 1.719503
+800 1.671213
+900 1.635556
+1000 1.621649
 EOD
 $c13 << EOD
 EOD
@@ -176,4 +186,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c8 using 1:2 with linespoints lw 2 lc rgb '#999999' pt 9 title 'fox', \
      $c9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
      $c10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
-     $c11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q'
+     $c11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
+     $c12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk'
