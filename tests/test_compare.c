@@ -80,6 +80,12 @@ static void test_record_bands(void) {
     cmp_run r;
     t_true("it loads", !cmp_run_load(&r, path));
     t_true("its 3 bands read back", r.n_band == 3 && r.band[0] == 5.5 && r.band[1] == 4.25 && r.band[2] == 4.0);
+    f = fopen(path, "w");
+    t_true("write a record whose effctx_text is stale", f && fprintf(f, "%seffctx_text 1 4 10\neffctx_bands 3 5.5 4.25 4\n",
+                                                                  head) > 0 && !fclose(f));
+    t_true("it loads", !cmp_run_load(&r, path));
+    t_check("its effective context follows the current rule on its bands: 4 (4.25 and 4 are record lows)",
+            abs(r.eff_text - 4), 0);
     const char *bad[] = {"effctx_bands 3 5.5 4.25\n", "effctx_bands 0\n", "effctx_bands 2 1 nan\n",
                          "effctx_bands 2 1 2 3\n", "effctx_bands 99 1\n"};
     for (int i = 0; i < 5; i++) {

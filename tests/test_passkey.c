@@ -41,15 +41,20 @@ static void test_wilson(void) {
 // ---------------------------------------------------------------------------------------------------------------
 // Effective context from a loss curve
 
-// The definition of effctx.h, octave by octave with direct sums (no prefix sums).
+// The definition of effctx.h, octave by octave with direct sums (no prefix sums): the largest octave whose band
+// mean is below every shorter band's by the margin.
 static int naive_effctx(const double *loss, int L, double margin) {
     int best = 1;
     for (int c = 2; c <= L; c *= 2) {
-        double a = 0, b = 0;
-        for (int x = c / 4 + 1; x <= c / 2; x++) a += loss[x - 1];
-        for (int x = c / 2 + 1; x <= c; x++) b += loss[x - 1];
-        if (a / (c / 2 - c / 4) - b / (c - c / 2) < margin) break;
-        best = c;
+        double here = 0, lowest = loss[0];
+        for (int x = c / 2 + 1; x <= c; x++) here += loss[x - 1];
+        here /= c - c / 2;
+        for (int d = 2; d < c; d *= 2) {
+            double m = 0;
+            for (int x = d / 2 + 1; x <= d; x++) m += loss[x - 1];
+            lowest = fmin(lowest, m / (d - d / 2));
+        }
+        if (here <= lowest - margin) best = c;
     }
     return best;
 }
@@ -78,11 +83,20 @@ static void test_effctx(void) {
             abs(stop - 512), 0);
     t_check("effctx: stopped curve, prefix sums = naive band loop", abs(stop - naive_effctx(loss, L, m)), 0);
 
-    // a loss that rises past 256 (extrapolation failure) then falls again from 2048: the first shortfall ends it
+    // a plateau: 0.1 bits per doubling, nothing from (8, 16] to (16, 32], then 0.1 per doubling again: not the end
+    double band16 = 0;
+    for (int c = 1; c <= L; c++) loss[c - 1] = 5.0 - 0.1 * log2((double)c);
+    for (int c = 9; c <= 16; c++) band16 += loss[c - 1] / 8;
+    for (int c = 17; c <= 32; c++) loss[c - 1] = band16; // (16, 32] holds the mean of (8, 16]: it gains nothing
+    int plateau = effctx_from_loss(loss, L, m, scratch);
+    t_check("effctx: a plateau at (16, 32] followed by gains again does not end it: 4096", abs(plateau - 4096), 0);
+    t_check("effctx: plateau curve, prefix sums = naive band loop", abs(plateau - naive_effctx(loss, L, m)), 0);
+
+    // a loss that rises past 256 (extrapolation failure) then falls again from 2048, but not below its best at 256
     for (int c = 1; c <= L; c++)
         loss[c - 1] = c <= 256 ? 5.0 - 0.1 * log2((double)c) : c <= 2048 ? 4.2 + 0.001 * (c - 256) : 6.0 - 0.5 * log2(c / 2048.0);
     int dip = effctx_from_loss(loss, L, m, scratch);
-    t_check("effctx: a rise past 256 ends it at 256, a later dip does not extend it", abs(dip - 256), 0);
+    t_check("effctx: a rise past 256 ends it at 256, a later dip above the best does not extend it", abs(dip - 256), 0);
     t_check("effctx: rise-and-dip curve, prefix sums = naive band loop", abs(dip - naive_effctx(loss, L, m)), 0);
 
     double sums[8] = {0};
@@ -100,6 +114,11 @@ static void test_effctx(void) {
     t_check("effctx_bands: band (1, 2]", fabs(bands[1] - 7.0), 1e-12);
     t_check("effctx_bands: band (2, 4]", fabs(bands[2] - 5.5), 1e-12);
     t_check("effctx_bands: band (4, 8]", fabs(bands[3] - 2.5), 1e-12);
+    const double rec[] = {4.0, 3.0, 3.5, 2.995, 2.98, 3.2, 2.9};
+    t_check("effctx_from_bands: the last record low by >= 0.01 (2.9 at 64; 2.995 at 8 is short by 0.005, 2.98 at 16"
+            " is one by 0.02)", abs(effctx_from_bands(rec, 7, m) - 64), 0);
+    t_check("effctx_from_bands: without the last band, 16", abs(effctx_from_bands(rec, 6, m) - 16), 0);
+    t_check("effctx_from_bands: one band: 1", abs(effctx_from_bands(rec, 1, m) - 1), 0);
     t_check("effctx_bands: L = 4196 has the octaves 1 ... 4096", abs(effctx_bands(loss, L, bands, scratch) - 13), 0);
 }
 

@@ -73,7 +73,7 @@ static void print_results(const eval_result *r, const int *eff, int n, const cha
     for (int i = 0; i < n; i++)
         printf("%8d  %-4s  %8.4f  %8lld  %10lld  %10.0f  %8d\n", r[i].length, mode, r[i].bpb,
                (long long)r[i].windows, (long long)r[i].bytes, r[i].tokens_per_s, eff[i]);
-    printf("eff_ctx: longest context up to which every doubling still lowers the mean loss by >= %.2f bits "
+    printf("eff_ctx: longest context whose mean loss is below that of every shorter context by >= %.2f bits "
            "(octave bands of the per-position curve; docs/EVALUATION.md)\n",
            EFFCTX_MARGIN_BITS);
 }

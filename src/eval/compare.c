@@ -123,6 +123,7 @@ grape_status cmp_run_load(cmp_run *r, const char *path) {
     fclose(f);
     if (!s && (!r->pe[0] || !r->n_eval)) s = GRAPE_ERR_FORMAT;
     if (!s && r->n_pk) r->pk_eff = pk_eff_of_cells(r);
+    if (!s && r->n_band) r->eff_text = effctx_from_bands(r->band, r->n_band, EFFCTX_MARGIN_BITS); // current rule
     return s ? error_fail(GRAPE_ERR_FORMAT, "'%s' is not a grape compare run record", path) : GRAPE_OK;
 }
 

@@ -21,14 +21,19 @@ int effctx_bands(const double *loss, int L, double *bands, double *prefix) {
     return n;
 }
 
-int effctx_from_loss(const double *loss, int L, double margin, double *prefix) {
-    prefix_sums(loss, L, prefix);
+int effctx_from_bands(const double *bands, int n, double margin) {
     int best = 1;
-    for (int c = 2; c <= L && c > 0; c *= 2) {
-        if (band_mean(prefix, c / 2) - band_mean(prefix, c) < margin) break;
-        best = c;
+    double low = bands[0]; // the lowest band mean of the shorter contexts
+    for (int k = 1; k < n; k++) {
+        if (bands[k] <= low - margin) best = 1 << k;
+        if (bands[k] < low) low = bands[k];
     }
     return best;
+}
+
+int effctx_from_loss(const double *loss, int L, double margin, double *prefix) {
+    double bands[EFFCTX_MAX_BANDS];
+    return effctx_from_bands(bands, effctx_bands(loss, L, bands, prefix), margin);
 }
 
 int effctx_from_sums(const double *pos_nats, int64_t windows, int L, double margin, double *scratch) {
