@@ -140,6 +140,13 @@ $d18 << EOD
 2048 1.641305 0.000000
 4096 1.626049 0.000000
 EOD
+$d19 << EOD
+256 1.751287 0.000000
+512 1.727282 0.000000
+1024 1.720799 0.000000
+2048 1.716381 0.000000
+4096 1.699238 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -158,7 +165,8 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d15 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#1b9e77' pt 10 title 'grape-a', \
      $d16 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
      $d17 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
-     $d18 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e7298a' pt 13 title 'grape-a-qk'
+     $d18 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
+     $d19 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#66a61e' pt 1 title 'grape-ap'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

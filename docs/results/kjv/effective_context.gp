@@ -202,6 +202,21 @@ $e12 << EOD
 2048 1.581105
 4096 1.575349
 EOD
+$e13 << EOD
+1 3.937304
+2 3.148302
+4 2.405484
+8 2.220152
+16 1.903994
+32 1.774246
+64 1.671085
+128 1.641737
+256 1.646080
+512 1.619335
+1024 1.643559
+2048 1.645339
+4096 1.642443
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -214,4 +229,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
      $e10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
      $e11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
-     $e12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk'
+     $e12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
+     $e13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap'

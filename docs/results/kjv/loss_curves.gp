@@ -162,6 +162,16 @@ $c12 << EOD
 1000 1.621649
 EOD
 $c13 << EOD
+100 2.899330
+200 2.394697
+300 2.184157
+400 2.067297
+500 1.954366
+600 1.875422
+700 1.799809
+800 1.752213
+900 1.708946
+1000 1.692280
 EOD
 $c14 << EOD
 EOD
@@ -187,4 +197,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c9 using 1:2 with linespoints lw 2 lc rgb '#1b9e77' pt 10 title 'grape-a', \
      $c10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
      $c11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
-     $c12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk'
+     $c12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
+     $c13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap'
