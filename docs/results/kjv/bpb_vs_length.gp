@@ -147,6 +147,20 @@ $d19 << EOD
 2048 1.716381 0.000000
 4096 1.699238 0.000000
 EOD
+$d20 << EOD
+256 1.644978 0.000000
+512 1.625293 0.000000
+1024 1.615081 0.000000
+2048 1.611440 0.000000
+4096 1.598741 0.000000
+EOD
+$d21 << EOD
+256 1.644978 0.000000
+512 1.625649 0.000000
+1024 1.615574 0.000000
+2048 1.611565 0.000000
+4096 1.598713 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -166,9 +180,11 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d16 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
      $d17 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
      $d18 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
-     $d19 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#66a61e' pt 1 title 'grape-ap'
+     $d19 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#66a61e' pt 1 title 'grape-ap', \
+     $d20 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
+     $d21 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0
-set yrange [1.5843:1.9203]
+set yrange [1.5827:1.9185]
 replot

@@ -217,6 +217,21 @@ $e13 << EOD
 2048 1.645339
 4096 1.642443
 EOD
+$e14 << EOD
+1 3.855725
+2 3.062212
+4 2.349253
+8 1.966073
+16 1.662814
+32 1.646732
+64 1.597038
+128 1.532677
+256 1.546265
+512 1.533901
+1024 1.560839
+2048 1.557506
+4096 1.557687
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -230,4 +245,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
      $e11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
      $e12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
-     $e13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap'
+     $e13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
+     $e14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap'

@@ -174,6 +174,16 @@ $c13 << EOD
 1000 1.692280
 EOD
 $c14 << EOD
+100 2.519605
+200 2.104581
+300 1.972840
+400 1.874664
+500 1.806112
+600 1.738580
+700 1.681706
+800 1.640297
+900 1.613249
+1000 1.598192
 EOD
 $c15 << EOD
 EOD
@@ -198,4 +208,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c10 using 1:2 with linespoints lw 2 lc rgb '#d95f02' pt 11 title 'grape-a-k', \
      $c11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
      $c12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
-     $c13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap'
+     $c13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
+     $c14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap'
