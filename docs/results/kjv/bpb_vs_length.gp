@@ -161,6 +161,20 @@ $d21 << EOD
 2048 1.611565 0.000000
 4096 1.598713 0.000000
 EOD
+$d22 << EOD
+256 1.726955 0.000000
+512 1.716937 0.000000
+1024 1.711460 0.000000
+2048 1.709127 0.000000
+4096 1.696989 0.000000
+EOD
+$d23 << EOD
+256 1.726955 0.000000
+512 1.716937 0.000000
+1024 1.711460 0.000000
+2048 1.709127 0.000000
+4096 1.696989 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -182,7 +196,9 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d18 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
      $d19 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#66a61e' pt 1 title 'grape-ap', \
      $d20 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
-     $d21 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap +BCA'
+     $d21 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap +BCA', \
+     $d22 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#17becf' pt 3 title 'rope+fox', \
+     $d23 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#17becf' pt 3 title 'rope+fox +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

@@ -232,6 +232,21 @@ $e14 << EOD
 2048 1.557506
 4096 1.557687
 EOD
+$e15 << EOD
+1 3.930486
+2 3.146615
+4 2.294459
+8 1.922411
+16 1.684875
+32 1.677816
+64 1.643670
+128 1.625622
+256 1.639765
+512 1.627591
+1024 1.651532
+2048 1.654447
+4096 1.648698
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -246,4 +261,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
      $e12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
      $e13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
-     $e14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap'
+     $e14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
+     $e15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox'

@@ -186,6 +186,16 @@ $c14 << EOD
 1000 1.598192
 EOD
 $c15 << EOD
+100 2.439955
+200 2.141859
+300 2.035873
+400 1.945312
+500 1.887205
+600 1.823733
+700 1.766473
+800 1.720177
+900 1.691695
+1000 1.682831
 EOD
 $c16 << EOD
 EOD
@@ -209,4 +219,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c11 using 1:2 with linespoints lw 2 lc rgb '#7570b3' pt 12 title 'grape-a-q', \
      $c12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
      $c13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
-     $c14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap'
+     $c14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
+     $c15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox'
