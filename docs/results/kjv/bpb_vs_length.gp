@@ -175,6 +175,20 @@ $d23 << EOD
 2048 1.709127 0.000000
 4096 1.696989 0.000000
 EOD
+$d24 << EOD
+256 1.649064 0.000000
+512 1.631819 0.000000
+1024 1.623169 0.000000
+2048 1.619278 0.000000
+4096 1.605740 0.000000
+EOD
+$d25 << EOD
+256 1.649064 0.000000
+512 1.631633 0.000000
+1024 1.622843 0.000000
+2048 1.618690 0.000000
+4096 1.604892 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -198,7 +212,9 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d20 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
      $d21 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap +BCA', \
      $d22 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#17becf' pt 3 title 'rope+fox', \
-     $d23 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#17becf' pt 3 title 'rope+fox +BCA'
+     $d23 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#17becf' pt 3 title 'rope+fox +BCA', \
+     $d24 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 4 title 'xpos+alibi', \
+     $d25 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 4 title 'xpos+alibi +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

@@ -247,6 +247,21 @@ $e15 << EOD
 2048 1.654447
 4096 1.648698
 EOD
+$e16 << EOD
+1 3.933365
+2 3.107081
+4 2.349165
+8 1.986581
+16 1.678327
+32 1.636444
+64 1.576450
+128 1.546488
+256 1.555142
+512 1.543254
+1024 1.561240
+2048 1.560832
+4096 1.563408
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -262,4 +277,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
      $e13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
      $e14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
-     $e15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox'
+     $e15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
+     $e16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi'

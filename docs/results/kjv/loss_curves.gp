@@ -198,6 +198,16 @@ $c15 << EOD
 1000 1.682831
 EOD
 $c16 << EOD
+100 2.508232
+200 2.096140
+300 1.958318
+400 1.879062
+500 1.794341
+600 1.746308
+700 1.680202
+800 1.645187
+900 1.612520
+1000 1.604555
 EOD
 $c17 << EOD
 EOD
@@ -220,4 +230,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c12 using 1:2 with linespoints lw 2 lc rgb '#e7298a' pt 13 title 'grape-a-qk', \
      $c13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
      $c14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
-     $c15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox'
+     $c15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
+     $c16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi'
