@@ -189,6 +189,20 @@ $d25 << EOD
 2048 1.618690 0.000000
 4096 1.604892 0.000000
 EOD
+$d26 << EOD
+256 1.646216 0.000000
+512 1.628718 0.000000
+1024 1.619672 0.000000
+2048 1.616960 0.000000
+4096 1.603248 0.000000
+EOD
+$d27 << EOD
+256 1.646216 0.000000
+512 1.628833 0.000000
+1024 1.619956 0.000000
+2048 1.617126 0.000000
+4096 1.603302 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -214,7 +228,9 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d22 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#17becf' pt 3 title 'rope+fox', \
      $d23 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#17becf' pt 3 title 'rope+fox +BCA', \
      $d24 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 4 title 'xpos+alibi', \
-     $d25 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 4 title 'xpos+alibi +BCA'
+     $d25 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 4 title 'xpos+alibi +BCA', \
+     $d26 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
+     $d27 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

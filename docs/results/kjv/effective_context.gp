@@ -262,6 +262,21 @@ $e16 << EOD
 2048 1.560832
 4096 1.563408
 EOD
+$e17 << EOD
+1 3.935125
+2 3.122478
+4 2.327610
+8 1.978668
+16 1.694846
+32 1.637709
+64 1.601797
+128 1.551049
+256 1.557219
+512 1.542544
+1024 1.563194
+2048 1.564776
+4096 1.558461
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -278,4 +293,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
      $e14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
      $e15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
-     $e16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi'
+     $e16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
+     $e17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk'

@@ -210,6 +210,16 @@ $c16 << EOD
 1000 1.604555
 EOD
 $c17 << EOD
+100 2.487239
+200 2.119726
+300 1.960991
+400 1.878390
+500 1.810982
+600 1.742484
+700 1.690546
+800 1.646313
+900 1.622020
+1000 1.603213
 EOD
 $c18 << EOD
 EOD
@@ -231,4 +241,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
      $c14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
      $c15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
-     $c16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi'
+     $c16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
+     $c17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk'
