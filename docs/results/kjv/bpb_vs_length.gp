@@ -203,6 +203,20 @@ $d27 << EOD
 2048 1.617126 0.000000
 4096 1.603302 0.000000
 EOD
+$d28 << EOD
+256 1.652244 0.000000
+512 1.738650 0.000000
+1024 1.782884 0.000000
+2048 2.085074 0.000000
+4096 2.922813 0.000000
+EOD
+$d29 << EOD
+256 1.652244 0.000000
+512 1.631633 0.000000
+1024 1.622857 0.000000
+2048 1.618568 0.000000
+4096 1.603946 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -230,7 +244,9 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d24 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 4 title 'xpos+alibi', \
      $d25 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 4 title 'xpos+alibi +BCA', \
      $d26 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
-     $d27 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk +BCA'
+     $d27 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk +BCA', \
+     $d28 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair', \
+     $d29 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

@@ -277,6 +277,21 @@ $e17 << EOD
 2048 1.564776
 4096 1.558461
 EOD
+$e18 << EOD
+1 3.875928
+2 3.162726
+4 2.355501
+8 2.072461
+16 1.684120
+32 1.654489
+64 1.587632
+128 1.545698
+256 1.550076
+512 1.783832
+1024 1.768744
+2048 2.328402
+4096 3.641369
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -294,4 +309,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
      $e15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
      $e16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
-     $e17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk'
+     $e17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
+     $e18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair'

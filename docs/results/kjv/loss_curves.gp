@@ -222,6 +222,16 @@ $c17 << EOD
 1000 1.603213
 EOD
 $c18 << EOD
+100 2.619332
+200 2.151181
+300 1.979930
+400 1.898452
+500 1.810718
+600 1.752684
+700 1.693250
+800 1.652705
+900 1.623822
+1000 1.609629
 EOD
 $c19 << EOD
 EOD
@@ -242,4 +252,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
      $c15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
      $c16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
-     $c17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk'
+     $c17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
+     $c18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair'
