@@ -217,6 +217,20 @@ $d29 << EOD
 2048 1.618568 0.000000
 4096 1.603946 0.000000
 EOD
+$d30 << EOD
+256 1.647257 0.000000
+512 1.643476 0.000000
+1024 1.668370 0.000000
+2048 1.863283 0.000000
+4096 2.615471 0.000000
+EOD
+$d31 << EOD
+256 1.647257 0.000000
+512 1.627897 0.000000
+1024 1.618004 0.000000
+2048 1.613713 0.000000
+4096 1.599830 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'rope', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 2 title 'rope +BCA', \
@@ -246,7 +260,9 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d26 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
      $d27 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk +BCA', \
      $d28 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair', \
-     $d29 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair +BCA'
+     $d29 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair +BCA', \
+     $d30 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair', \
+     $d31 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

@@ -292,6 +292,21 @@ $e18 << EOD
 2048 2.328402
 4096 3.641369
 EOD
+$e19 << EOD
+1 3.866220
+2 3.131198
+4 2.362292
+8 1.946787
+16 1.674223
+32 1.656471
+64 1.586118
+128 1.544903
+256 1.542913
+512 1.565850
+1024 1.642196
+2048 1.982327
+4096 3.254389
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'xpos', \
@@ -310,4 +325,5 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
      $e16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
      $e17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
-     $e18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair'
+     $e18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair', \
+     $e19 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair'

@@ -234,6 +234,16 @@ $c18 << EOD
 1000 1.609629
 EOD
 $c19 << EOD
+100 2.627343
+200 2.167909
+300 1.984284
+400 1.889311
+500 1.809949
+600 1.752046
+700 1.688423
+800 1.647764
+900 1.619256
+1000 1.606480
 EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'rope', \
@@ -253,4 +263,5 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
      $c16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
      $c17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
-     $c18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair'
+     $c18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair', \
+     $c19 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair'
