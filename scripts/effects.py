@@ -196,12 +196,12 @@ def main():
     if args[:1] == ["--claim"]:
         if len(args) < 6:
             sys.exit(__doc__)
-        doc, tag, d, metrics = args[1:5]
-        runs = run_metrics(load(f"{d}/results.csv"))
-        unknown = [k for k in metrics.split(",") if not METRIC.fullmatch(k)]
+        doc, tag, d = args[1:4]
+        metrics = args[4].split(",")
+        unknown = [k for k in metrics if not METRIC.fullmatch(k)]
         if unknown:
             sys.exit(f"effects: {unknown[0]!r} is not a metric")
-        splice(doc, "claim", tag, claim_table(runs, metrics.split(","), args[5:]))
+        splice(doc, "claim", tag, claim_table(run_metrics(load(f"{d}/results.csv")), metrics, args[5:]))
         return
     partial = bool(args) and args[0] == "--partial"
     args = args[1:] if partial else args

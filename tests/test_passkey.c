@@ -114,6 +114,11 @@ static void test_effctx(void) {
     t_check("effctx_bands: band (1, 2]", fabs(bands[1] - 7.0), 1e-12);
     t_check("effctx_bands: band (2, 4]", fabs(bands[2] - 5.5), 1e-12);
     t_check("effctx_bands: band (4, 8]", fabs(bands[3] - 2.5), 1e-12);
+    double from_sums[EFFCTX_MAX_BANDS];
+    t_check("effctx_bands_from_sums: the same 4 bands straight from the summed nats",
+            abs(effctx_bands_from_sums(sums, 10, 8, from_sums, s2) - 4) + fabs(from_sums[0] - 8.0) +
+                fabs(from_sums[1] - 7.0) + fabs(from_sums[2] - 5.5) + fabs(from_sums[3] - 2.5),
+            1e-12);
     const double rec[] = {4.0, 3.0, 3.5, 2.995, 2.98, 3.2, 2.9};
     t_check("effctx_from_bands: the last record low by >= 0.01 (2.9 at 64; 2.995 at 8 is short by 0.005, 2.98 at 16"
             " is one by 0.02)", abs(effctx_from_bands(rec, 7, m) - 64), 0);

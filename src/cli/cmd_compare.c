@@ -304,7 +304,7 @@ static int eval_all(compare *cp, grape_model *m, grape_evaluator *e, cmp_run *r,
 // handful of windows leaves the per-position curve too noisy for a 0.01-bit margin (docs/EVALUATION.md).
 static int effctx_pass(compare *cp, grape_model *m, grape_evaluator *e, cmp_run *r) {
     int L = cp->lengths[cp->n_len - 1];
-    double *pos = malloc((3 * (size_t)L + 1) * sizeof *pos); // sums, then effctx_from_sums' scratch
+    double *pos = malloc((3 * (size_t)L + 1) * sizeof *pos); // sums, then effctx_bands_from_sums' scratch
     grape_attn_opts o = {0.0f, 0};
     eval_result res;
     cp->base = cp->done, cp->cur_L = L;
@@ -312,9 +312,9 @@ static int effctx_pass(compare *cp, grape_model *m, grape_evaluator *e, cmp_run 
              !eval_length(&res, e, cp->data, L, 0, cp->b.effctx_windows, pos, on_eval_window, cp);
     if (ok) {
         cp->done = cp->base + (double)res.bytes / 3;
-        r->eff_text = effctx_from_sums(pos, res.windows, L, EFFCTX_MARGIN_BITS, pos + L);
+        r->n_band = effctx_bands_from_sums(pos, res.windows, L, r->band, pos + L);
+        r->eff_text = effctx_from_bands(r->band, r->n_band, EFFCTX_MARGIN_BITS);
         r->eff_length = L, r->eff_windows = res.windows;
-        r->n_band = effctx_bands(pos + L, L, r->band, pos + 2 * L); // pos + L: the curve in bits (effctx_from_sums)
     }
     free(pos);
     return ok;

@@ -36,7 +36,12 @@ int effctx_from_loss(const double *loss, int L, double margin, double *prefix) {
     return effctx_from_bands(bands, effctx_bands(loss, L, bands, prefix), margin);
 }
 
-int effctx_from_sums(const double *pos_nats, int64_t windows, int L, double margin, double *scratch) {
+int effctx_bands_from_sums(const double *pos_nats, int64_t windows, int L, double *bands, double *scratch) {
     for (int p = 0; p < L; p++) scratch[p] = pos_nats[p] / (double)windows / M_LN2;
-    return effctx_from_loss(scratch, L, margin, scratch + L);
+    return effctx_bands(scratch, L, bands, scratch + L);
+}
+
+int effctx_from_sums(const double *pos_nats, int64_t windows, int L, double margin, double *scratch) {
+    double bands[EFFCTX_MAX_BANDS];
+    return effctx_from_bands(bands, effctx_bands_from_sums(pos_nats, windows, L, bands, scratch), margin);
 }

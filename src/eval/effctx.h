@@ -32,7 +32,10 @@ int effctx_from_loss(const double *loss, int L, double margin, double *prefix);
 // k = 0) for every 2^k <= L; returns their number. loss: (L) bits; bands: EFFCTX_MAX_BANDS; prefix: (L+1) scratch.
 int effctx_bands(const double *loss, int L, double *bands, double *prefix);
 // The same from eval_length's per-position sums: pos_nats (L) summed nats over `windows` windows;
-// scratch: (2L+1) doubles, whose first L hold the curve in bits on return (for effctx_bands).
+// scratch: (2L+1) doubles, whose first L hold the curve in bits on return.
 int effctx_from_sums(const double *pos_nats, int64_t windows, int L, double margin, double *scratch);
+// The band means of the same curve (effctx_bands) into bands (EFFCTX_MAX_BANDS); returns their number.
+// scratch: (2L+1) doubles, whose first L hold the curve in bits on return.
+int effctx_bands_from_sums(const double *pos_nats, int64_t windows, int L, double *bands, double *scratch);
 
 #endif
