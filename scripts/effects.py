@@ -122,6 +122,18 @@ def split_pair(spec, runs):
     return (spec[:cuts[0]], spec[cuts[0] + 1:]) if len(cuts) == 1 else None
 
 
+def row_name(spec):
+    """How a claim row reads when it has no runs: A:B as "A − B", where a colon followed by key=value is an
+    option of the encoding before it (rope:qk_gain=pair), any other colon the pair's separator."""
+    pieces = []
+    for part in spec.split(":"):
+        if "=" in part and pieces:
+            pieces[-1] += ":" + part
+        else:
+            pieces.append(part)
+    return " − ".join(pieces) if len(pieces) == 2 else spec
+
+
 def tables(runs, name):
     """Print one markdown table per metric group (mean ± std per encoding); return the metrics in order."""
     metrics = list(OrderedDict.fromkeys(k for pe in runs.values() for m in pe.values() for k in m
@@ -174,7 +186,7 @@ def claim_table(runs, metrics, rows):
            "|---|---|---:|---|---:|---|"]
     for spec in rows:
         ab = (spec, None) if spec in runs else split_pair(spec, runs)
-        name = spec if ab is None or ab[1] is None else f"{ab[0]} − {ab[1]}"
+        name = row_name(spec) if ab is None else ab[0] if ab[1] is None else f"{ab[0]} − {ab[1]}"
         ps = [(k, pair(runs, *ab, k)) for k in metrics] if ab else []
         if not any(p for _, p in ps):
             out.append(f"| {name} | | | not in the results yet | | |")

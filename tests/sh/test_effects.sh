@@ -50,13 +50,15 @@ printf 'no markers\n' > "$dir/bare.md"
     echo "FAIL effects: --into changed a page without markers"; }
 printf '<!-- claim:c -->\nold\n<!-- /claim:c -->\n' > "$dir/claim.md"
 /usr/bin/python3 scripts/effects.py --claim "$dir/claim.md" c "$dir" 'bpb 1x full,bpb 4x full vs 1x' grape-m:rope rope \
-  rope:nosuch 2>&1
+  rope:nosuch nosuch:qk_gain=pair:rope:qk_gain=pair xpos:qk_gain=pair 2>&1
 claim=$(cat "$dir/claim.md")
 ccheck() { grep -qF -- "$2" <<<"$claim" && echo "PASS effects: --claim $1" || echo "FAIL effects: --claim $1 (no line: $2)"; }
 ccheck "paired row" "| grape-m − rope | bpb 1x full | -0.0967 | -0.1000, -0.0900, -0.1000 | 0.0153 | effect |"
 ccheck "paired change from 1x" "| grape-m − rope | bpb 4x full vs 1x | -0.0633 | -0.0500, -0.0800, -0.0600 | 0.0153 | effect |"
 ccheck "one encoding's change from 1x" "| rope | bpb 4x full vs 1x | +0.1133 | +0.1000, +0.1300, +0.1100 | 0.0153 | effect |"
-ccheck "a row without runs" "| rope:nosuch | | | not in the results yet | | |"
+ccheck "a pair without runs" "| rope − nosuch | | | not in the results yet | | |"
+ccheck "a pair of options without runs" "| nosuch:qk_gain=pair − rope:qk_gain=pair | | | not in the results yet | | |"
+ccheck "an encoding without runs" "| xpos:qk_gain=pair | | | not in the results yet | | |"
 grep -q '^old$' "$dir/claim.md" && echo "FAIL effects: --claim kept the old block" || echo "PASS effects: --claim replaced the block"
 cp "$dir/claim.md" "$dir/claim.before"
 /usr/bin/python3 scripts/effects.py --claim "$dir/claim.md" c "$dir" 'bpb 4x ful' rope >/dev/null 2>&1 &&
