@@ -2,7 +2,7 @@
 // kill -9 at 20 moments drawn from a seeded generator; after every kill the run directory holds a complete
 // checkpoint, never a torn one (grape_model_load and `grape eval` load it, ckpt_check_resumable accepts it, its
 // step never goes back), the next `grape train --resume` continues from it, and a last resume runs to its end
-// with a metrics.jsonl of strictly increasing steps. The moments alternate between "0-300 ms after the start"
+// with a metrics.jsonl of strictly increasing steps and no temp file of a killed save left in the directory. The moments alternate between "0-300 ms after the start"
 // (start-up, loading, the first steps) and "0-20 ms after the run's next metrics line" (inside the step and save
 // loop, where with a save every step most of the time goes to writing and syncing the checkpoint).
 #include <jansson.h>
@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
     int64_t last = -1, first = -1;
     int all_whole = 1, monotone = 1, kept = 1, in_flight = 0;
     for (int k = 0; k < KILLS; k++) {
-        int lines = t_count_lines(metrics), had = access(ckpt, F_OK) == 0, before = t_count_temp_files(dir), rc;
+        int lines = t_count_lines(metrics), had = access(ckpt, F_OK) == 0, rc;
         double ms = t_uniform(&r) * (k % 2 ? 300 : 20);
         pid_t pid = start(argv[0], "1000000000");
         if (k % 2 == 0) // after the run's next metrics line (up to 60 s)
@@ -87,7 +87,9 @@ int main(int argc, char **argv) {
         sleep_ms(ms);
         kill(pid, SIGKILL);
         waitpid(pid, &rc, 0);
-        in_flight += t_count_temp_files(dir) > before; // the kill left a partly written checkpoint behind
+        char tmp[450];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", ckpt, (long)pid);
+        in_flight += access(tmp, F_OK) == 0; // the kill left a partly written checkpoint behind
         if (access(ckpt, F_OK) != 0) { // killed before its first save: nothing to check, unless one existed
             kept &= !had;
             continue;
@@ -113,6 +115,8 @@ int main(int argc, char **argv) {
     waitpid(pid, &rc, 0);
     t_true("kill -9: a last --resume runs to its end (3 more steps)",
            WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && t_saved_step(dir) == last + 3 && whole(argv[0]));
+    t_true("kill -9: the temp files of the killed saves are gone after the last resume's saves",
+           t_count_temp_files(dir) == 0);
     t_true("kill -9: metrics.jsonl holds whole lines of strictly increasing steps", metrics_increasing());
     tmp_remove();
     return t_finish();

@@ -3,7 +3,8 @@
 // a checkpoint write that fails (GRAPE_FAULT_WRITE_BYTES: ENOSPC past N bytes) reports what failed and leaves
 // the previous checkpoint byte-identical with no temp file; a mapped corpus (GRAPE_DATA_COPY_MAX=0) truncated
 // during the run stops it at the next step with GRAPE_ERR_IO naming the corpus, no SIGBUS, the last checkpoint
-// intact; `grape train` saves and exits 143 on SIGTERM and 130 on SIGINT, and the saved checkpoint loads.
+// intact; a temp file left by a killed writer (PATH.tmp.PID of a PID that no longer runs) is removed by the next
+// write of PATH, and no other file is; `grape train` saves and exits 143 on SIGTERM and 130 on SIGINT, and the saved checkpoint loads.
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "tmpdir.h"
 #include "train/checkpoint.h"
 #include "train_util.h"
@@ -92,6 +94,38 @@ static void test_failing_write(void) {
     free(after);
 }
 
+static void touch(const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f || fputs("partial", f) < 0 || fclose(f)) exit(2);
+}
+
+// Temp files of a writer that died (a child that exited), of one that runs (our parent), one whose suffix is not
+// a PID and one of another target: only the first goes when the target is written.
+static void test_stale_temps(void) {
+    char dir[300], target[400], dead_tmp[450], live_tmp[450], odd_tmp[450], other_tmp[450];
+    snprintf(dir, sizeof dir, "%s", tmp_path("stale"));
+    snprintf(target, sizeof target, "%s/model.safetensors", dir);
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    if (dead < 0 || waitpid(dead, NULL, 0) != dead || atomic_mkdirs(dir)) exit(2);
+    snprintf(dead_tmp, sizeof dead_tmp, "%s.tmp.%ld", target, (long)dead);
+    snprintf(live_tmp, sizeof live_tmp, "%s.tmp.%ld", target, (long)getppid());
+    snprintf(odd_tmp, sizeof odd_tmp, "%s.tmp.12x", target);
+    snprintf(other_tmp, sizeof other_tmp, "%s/optim.bin.tmp.%ld", dir, (long)dead);
+    touch(dead_tmp);
+    touch(live_tmp);
+    touch(odd_tmp);
+    touch(other_tmp);
+    long n;
+    grape_status s = atomic_write_file(target, "new", 3);
+    unsigned char *got = t_read_file(target, &n);
+    t_true("killed writer: its temp file is removed by the next write of the same file",
+           !s && got && n == 3 && !memcmp(got, "new", 3) && access(dead_tmp, F_OK) != 0);
+    t_true("killed writer: a running writer's temp file, a non-PID suffix and another file's temp file are kept",
+           access(live_tmp, F_OK) == 0 && access(odd_tmp, F_OK) == 0 && access(other_tmp, F_OK) == 0);
+    free(got);
+}
+
 static int truncate_at_step2(const grape_train_report *r, void *ctx) {
     if (r->step == 2 && truncate(ctx, 0)) exit(2);
     return 0;
@@ -146,6 +180,7 @@ int main(int argc, char **argv) {
     write_corpus();
     test_nonfinite();
     test_failing_write();
+    test_stale_temps();
     test_shrinking_corpus();
     test_signals(argv[0]);
     tmp_remove();

@@ -2,8 +2,10 @@
 #include "core/atomic_file.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +19,31 @@ static uint64_t fault_budget(void) {
     return e && *e ? strtoull(e, NULL, 10) : UINT64_MAX;
 }
 
+// A writer killed between atomic_open and atomic_finish (SIGKILL, power loss) leaves PATH.tmp.PID behind. Remove
+// those of path whose PID no longer runs on this host, so repeated kills do not pile up checkpoint-sized files.
+static void remove_stale_temps(const char *path) {
+    char dir[4096], base[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    DIR *d = opendir(dirname(dir));
+    if (!d) return;
+    const char *name = basename(base);
+    size_t n = strlen(name);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, name, n) != 0 || strncmp(e->d_name + n, ".tmp.", 5) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + n + 5, &end, 10);
+        if (*end == '\0' && pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            unlinkat(dirfd(d), e->d_name, 0);
+    }
+    closedir(d);
+}
+
 grape_status atomic_open(atomic_file *f, const char *path) {
     f->fd = -1;
     if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path)
         return error_fail(GRAPE_ERR_ARG, "path too long: '%s'", path);
+    remove_stale_temps(path);
     snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) return error_fail(GRAPE_ERR_IO, "cannot create '%s': %s", f->tmp, strerror(errno));

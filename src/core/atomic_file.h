@@ -1,6 +1,8 @@
 // atomic_file.h — the one way grape writes a file: a temp file beside the target, every write checked, fsync,
 // rename over the target, fsync of the directory. A reader sees the old file or the new one, never a half-written
-// one, and a failure anywhere removes the temp file and leaves the old file as it was.
+// one, and a failure anywhere removes the temp file and leaves the old file as it was. The temp file is PATH.tmp.PID;
+// one left by a writer that was killed is removed by the next atomic_open of the same PATH when no process of that
+// PID runs on this host (on a file system shared between hosts, two hosts must not write the same PATH).
 // Fault injection for the tests (tests/test_train_faults.c): with GRAPE_FAULT_WRITE_BYTES=N in the environment, a
 // file's writes past its first N bytes fail with ENOSPC, as on a full disk. Unset: no limit.
 #ifndef GRAPE_CORE_ATOMIC_FILE_H
