@@ -1,0 +1,30 @@
+set terminal pngcairo size 1000,640 noenhanced
+set output 'bpb_vs_length.png'
+set title 'validation BPB vs window length (error bars: std over seeds)'
+set xlabel 'window length (bytes, log2)'
+set ylabel 'bits per byte'
+set key outside right top
+set grid
+set logscale x 2
+set offsets graph 0.04, graph 0.04, graph 0.05, graph 0.05
+$d0 << EOD
+256 1.930353 0.000000
+512 1.930366 0.000000
+1024 1.991839 0.000000
+2048 2.207137 0.000000
+4096 2.757226 0.000000
+EOD
+$d1 << EOD
+256 1.930353 0.000000
+512 1.904621 0.000000
+1024 1.894881 0.000000
+2048 1.887894 0.000000
+4096 1.872499 0.000000
+EOD
+plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'rope', \
+     $d1 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 1 title 'rope +BCA'
+set output 'bpb_vs_length_zoom.png'
+set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
+set offsets 0, 0, 0, 0
+set yrange [1.8538:2.2470]
+replot

@@ -1,0 +1,25 @@
+set terminal pngcairo size 1000,640 noenhanced
+set output 'effective_context.png'
+set title 'loss by context: mean over the octave (c/2, c], mean over seeds (effective context: the largest c still >= 0.01 bit below c/2)'
+set xlabel 'context c (bytes, log2)'
+set ylabel 'bits per byte'
+set key outside right top
+set grid
+set logscale x 2
+set title font ',10'
+$e0 << EOD
+1 3.719759
+2 3.133427
+4 3.330749
+8 2.202710
+16 1.929053
+32 1.980530
+64 1.896850
+128 1.921385
+256 1.834272
+512 1.858638
+1024 1.984725
+2048 2.323128
+4096 3.194140
+EOD
+plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope'

@@ -1,0 +1,30 @@
+set terminal pngcairo size 1000,640 noenhanced
+set output 'loss_curves.png'
+set title 'validation BPB during training (mean over seeds)'
+set xlabel 'step'
+set ylabel 'bits per byte'
+set key outside right top
+set grid
+$c0 << EOD
+100 3.048133
+200 2.482101
+300 2.252624
+400 2.121782
+500 2.023603
+600 1.934352
+700 1.887409
+800 1.832888
+900 1.797275
+1000 1.784092
+EOD
+$c1 << EOD
+EOD
+$c2 << EOD
+EOD
+$c3 << EOD
+EOD
+$c4 << EOD
+EOD
+$c5 << EOD
+EOD
+plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope'
