@@ -22,4 +22,20 @@ $e0 << EOD
 2048 2.323128
 4096 3.194140
 EOD
-plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope'
+$e1 << EOD
+1 3.785893
+2 3.468013
+4 3.574220
+8 2.388405
+16 2.064125
+32 2.170067
+64 2.037131
+128 1.964339
+256 1.882983
+512 1.847013
+1024 1.843795
+2048 1.794842
+4096 1.672990
+EOD
+plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
+     $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi'

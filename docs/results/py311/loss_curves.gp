@@ -18,6 +18,16 @@ $c0 << EOD
 1000 1.784092
 EOD
 $c1 << EOD
+100 3.217839
+200 2.759281
+300 2.487989
+400 2.293031
+500 2.178604
+600 2.083838
+700 1.997998
+800 1.912528
+900 1.868376
+1000 1.840537
 EOD
 $c2 << EOD
 EOD
@@ -27,4 +37,5 @@ $c4 << EOD
 EOD
 $c5 << EOD
 EOD
-plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope'
+plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
+     $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi'
