@@ -28,9 +28,17 @@ $d2 << EOD
 2048 1.935308 0.000000
 4096 1.920786 0.000000
 EOD
+$d3 << EOD
+256 1.978203 0.000000
+512 1.955825 0.000000
+1024 1.948630 0.000000
+2048 1.943474 0.000000
+4096 1.925803 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'rope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 1 title 'rope +BCA', \
-     $d2 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'alibi'
+     $d2 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'alibi', \
+     $d3 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 3 title 'fox'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

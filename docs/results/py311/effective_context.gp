@@ -37,5 +37,21 @@ $e1 << EOD
 2048 1.794842
 4096 1.672990
 EOD
+$e2 << EOD
+1 3.913974
+2 3.531542
+4 3.492970
+8 2.029867
+16 1.865680
+32 1.982267
+64 1.950056
+128 1.968411
+256 1.886996
+512 1.859233
+1024 1.862358
+2048 1.813379
+4096 1.720006
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
-     $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi'
+     $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
+     $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox'

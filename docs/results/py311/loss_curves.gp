@@ -30,6 +30,16 @@ $c1 << EOD
 1000 1.840537
 EOD
 $c2 << EOD
+100 2.806740
+200 2.453322
+300 2.270563
+400 2.148534
+500 2.070433
+600 1.994233
+700 1.944208
+800 1.876979
+900 1.849890
+1000 1.827162
 EOD
 $c3 << EOD
 EOD
@@ -38,4 +48,5 @@ EOD
 $c5 << EOD
 EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
-     $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi'
+     $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
+     $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox'
