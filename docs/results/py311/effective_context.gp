@@ -52,6 +52,22 @@ $e2 << EOD
 2048 1.813379
 4096 1.720006
 EOD
+$e3 << EOD
+1 3.712454
+2 3.163747
+4 3.271398
+8 2.196906
+16 1.896334
+32 1.998385
+64 1.909796
+128 1.923098
+256 1.830901
+512 1.825564
+1024 1.945267
+2048 2.257039
+4096 3.216262
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
-     $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox'
+     $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox', \
+     $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'

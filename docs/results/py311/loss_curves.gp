@@ -42,6 +42,16 @@ $c2 << EOD
 1000 1.827162
 EOD
 $c3 << EOD
+100 3.053155
+200 2.474573
+300 2.258246
+400 2.112197
+500 2.025653
+600 1.941013
+700 1.886816
+800 1.833444
+900 1.803345
+1000 1.784063
 EOD
 $c4 << EOD
 EOD
@@ -49,4 +59,5 @@ $c5 << EOD
 EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
      $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
-     $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox'
+     $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox', \
+     $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'
