@@ -49,12 +49,20 @@ $d5 << EOD
 2048 1.886148 0.000000
 4096 1.870114 0.000000
 EOD
+$d6 << EOD
+256 1.992317 0.000000
+512 1.943011 0.000000
+1024 1.923085 0.000000
+2048 1.911972 0.000000
+4096 1.894724 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'rope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 1 title 'rope +BCA', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'alibi', \
      $d3 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 3 title 'fox', \
      $d4 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#4daf4a' pt 4 title 'grape-m', \
-     $d5 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 4 title 'grape-m +BCA'
+     $d5 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 4 title 'grape-m +BCA', \
+     $d6 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#984ea3' pt 5 title 'grape-ap'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

@@ -67,7 +67,23 @@ $e3 << EOD
 2048 2.257039
 4096 3.216262
 EOD
+$e4 << EOD
+1 3.794469
+2 3.103160
+4 3.574725
+8 2.362496
+16 2.123965
+32 2.200125
+64 2.074562
+128 1.975220
+256 1.858062
+512 1.817632
+1024 1.796536
+2048 1.747196
+4096 1.626052
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox', \
-     $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'
+     $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
+     $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-ap'

@@ -54,10 +54,21 @@ $c3 << EOD
 1000 1.784063
 EOD
 $c4 << EOD
+100 3.204911
+200 2.766645
+300 2.520352
+400 2.332153
+500 2.215886
+600 2.072101
+700 1.976869
+800 1.898885
+900 1.846276
+1000 1.816131
 EOD
 $c5 << EOD
 EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
      $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
      $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox', \
-     $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m'
+     $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
+     $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-ap'
