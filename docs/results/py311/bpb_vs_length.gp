@@ -56,15 +56,31 @@ $d6 << EOD
 2048 1.911972 0.000000
 4096 1.894724 0.000000
 EOD
+$d7 << EOD
+256 1.926093 0.000000
+512 1.900811 0.000000
+1024 1.892511 0.000000
+2048 1.887033 0.000000
+4096 1.868338 0.000000
+EOD
+$d8 << EOD
+256 1.926093 0.000000
+512 1.900268 0.000000
+1024 1.891335 0.000000
+2048 1.885470 0.000000
+4096 1.866691 0.000000
+EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'rope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 1 title 'rope +BCA', \
      $d2 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 2 title 'alibi', \
      $d3 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 3 title 'fox', \
      $d4 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#4daf4a' pt 4 title 'grape-m', \
      $d5 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 4 title 'grape-m +BCA', \
-     $d6 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#984ea3' pt 5 title 'grape-ap'
+     $d6 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#984ea3' pt 5 title 'grape-ap', \
+     $d7 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#ff7f00' pt 6 title 'grape-m+grape-ap', \
+     $d8 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#ff7f00' pt 6 title 'grape-m+grape-ap +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0
-set yrange [1.8514:2.2441]
+set yrange [1.8480:2.2400]
 replot

@@ -82,8 +82,24 @@ $e4 << EOD
 2048 1.747196
 4096 1.626052
 EOD
+$e5 << EOD
+1 3.825194
+2 3.330838
+4 3.557723
+8 2.162266
+16 1.905231
+32 2.002363
+64 1.909313
+128 1.918484
+256 1.834302
+512 1.810299
+1024 1.807825
+2048 1.762348
+4096 1.660152
+EOD
 plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
      $e1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
      $e2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox', \
      $e3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
-     $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-ap'
+     $e4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-ap', \
+     $e5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m+grape-ap'

@@ -66,9 +66,20 @@ $c4 << EOD
 1000 1.816131
 EOD
 $c5 << EOD
+100 2.911016
+200 2.417618
+300 2.226655
+400 2.083252
+500 2.020436
+600 1.934352
+700 1.877856
+800 1.828385
+900 1.790599
+1000 1.776146
 EOD
 plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'rope', \
      $c1 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 2 title 'alibi', \
      $c2 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 3 title 'fox', \
      $c3 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 4 title 'grape-m', \
-     $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-ap'
+     $c4 using 1:2 with linespoints lw 2 lc rgb '#984ea3' pt 5 title 'grape-ap', \
+     $c5 using 1:2 with linespoints lw 2 lc rgb '#ff7f00' pt 6 title 'grape-m+grape-ap'

@@ -1,0 +1,40 @@
+set terminal pngcairo size 900,520 noenhanced
+set output 'passkey_grape-m_grape-ap.png'
+set title 'passkey accuracy: grape-m+grape-ap (full attention, seeds pooled)'
+set xlabel 'context length (bytes)'
+set ylabel 'needle depth (share of the filler)'
+set cbrange [0:1]
+set cblabel 'exact-match accuracy'
+set palette defined (0 '#b2182b', 0.5 '#f7f7f7', 1 '#2166ac')
+set xrange [-0.5:4.5]
+set yrange [-0.5:4.5]
+set xtics ("256" 0, "512" 1, "1024" 2, "2048" 3, "4096" 4)
+set ytics ("0" 0, "0.25" 1, "0.5" 2, "0.75" 3, "1" 4)
+$acc << EOD
+0 0 0.6000
+0 1 0.8500
+0 2 0.9000
+0 3 0.9000
+0 4 0.9500
+1 0 0.2000
+1 1 0.3500
+1 2 0.7000
+1 3 0.9000
+1 4 0.9500
+2 0 0.0000
+2 1 0.0000
+2 2 0.1000
+2 3 0.4500
+2 4 0.9500
+3 0 0.1000
+3 1 0.1000
+3 2 0.1000
+3 3 0.1500
+3 4 0.9500
+4 0 0.1500
+4 1 0.1500
+4 2 0.1500
+4 3 0.1500
+4 4 0.9000
+EOD
+plot $acc using 1:2:3 with image notitle, $acc using 1:2:(sprintf('%.2f', $3)) with labels notitle
