@@ -2,9 +2,10 @@
 // kill -9 at 20 moments drawn from a seeded generator; after every kill the run directory holds a complete
 // checkpoint, never a torn one (grape_model_load and `grape eval` load it, ckpt_check_resumable accepts it, its
 // step never goes back), the next `grape train --resume` continues from it, and a last resume runs to its end
-// with a metrics.jsonl of strictly increasing steps and no temp file of a killed save left in the directory. The moments alternate between "0-300 ms after the start"
-// (start-up, loading, the first steps) and "0-20 ms after the run's next metrics line" (inside the step and save
-// loop, where with a save every step most of the time goes to writing and syncing the checkpoint).
+// with a metrics.jsonl of strictly increasing steps and no temp file of a killed save left in the directory. The
+// moments alternate between "0-300 ms after the start" (start-up, loading, the first steps) and "0-20 ms after the
+// run's next metrics line" (inside the step and save loop, where with a save every step most of the time goes to
+// writing and syncing the checkpoint).
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>

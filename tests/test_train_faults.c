@@ -4,7 +4,8 @@
 // the previous checkpoint byte-identical with no temp file; a mapped corpus (GRAPE_DATA_COPY_MAX=0) truncated
 // during the run stops it at the next step with GRAPE_ERR_IO naming the corpus, no SIGBUS, the last checkpoint
 // intact; a temp file left by a killed writer (PATH.tmp.PID of a PID that no longer runs) is removed by the next
-// write of PATH, and no other file is; `grape train` saves and exits 143 on SIGTERM and 130 on SIGINT, and the saved checkpoint loads.
+// write of PATH, and no other file is; `grape train` saves and exits 143 on SIGTERM and 130 on SIGINT, and the
+// saved checkpoint loads.
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -94,11 +95,6 @@ static void test_failing_write(void) {
     free(after);
 }
 
-static void touch(const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f || fputs("partial", f) < 0 || fclose(f)) exit(2);
-}
-
 // Temp files of a writer that died (a child that exited), of one that runs (our parent), one whose suffix is not
 // a PID and one of another target: only the first goes when the target is written.
 static void test_stale_temps(void) {
@@ -112,10 +108,10 @@ static void test_stale_temps(void) {
     snprintf(live_tmp, sizeof live_tmp, "%s.tmp.%ld", target, (long)getppid());
     snprintf(odd_tmp, sizeof odd_tmp, "%s.tmp.12x", target);
     snprintf(other_tmp, sizeof other_tmp, "%s/optim.bin.tmp.%ld", dir, (long)dead);
-    touch(dead_tmp);
-    touch(live_tmp);
-    touch(odd_tmp);
-    touch(other_tmp);
+    t_write_words(dead_tmp, 64, 5);
+    t_write_words(live_tmp, 64, 5);
+    t_write_words(odd_tmp, 64, 5);
+    t_write_words(other_tmp, 64, 5);
     long n;
     grape_status s = atomic_write_file(target, "new", 3);
     unsigned char *got = t_read_file(target, &n);
