@@ -24,7 +24,7 @@ check "the page's kjv block holds the tables, the rest is kept" \
   "grep -q '^| rope | 1 |' '$dir/page.md' && ! grep -q 'old table' '$dir/page.md' && grep -q '^kept$' '$dir/page.md'"
 check "the page's claim block holds its verdict table" \
   "grep -q '^| alibi − rope | eff ctx text | ' '$dir/page.md' && ! grep -q 'old claim' '$dir/page.md' &&
-   grep -q '^| grape-a:alibi | | | not in the results yet' '$dir/page.md'"
+   grep -q '^| grape-a − alibi | | | not in the results yet' '$dir/page.md'"
 check "a claim without a block on the page is named and skipped" "grep -q 'no claim:kjv-perplexity block, skipped' <<<\"\$out\""
 check "a corpus without results is skipped, not an error" "grep -q 'none has no results.csv yet' <<<\"\$out\""
 out=$(env $(env_of b) scripts/publish_results.sh --restore 2>&1)
