@@ -173,6 +173,16 @@ static void test_init(void) {
     }
     const grape_tensor_info *g = find(a, "layers.0.ln2.weight");
     t_true("RMSNorm gains start at 1 and are not decayed", g && p[g->offset] == 1.0f && !g->weight_decay);
+    // FoX as the official GRAPE code sets it up (docs/RESULTS.md, FoX section): gate bias b_f = 0, decayed like
+    // every parameter but the RMSNorm gains, and so is the gate projection.
+    grape_model *fox = make("fox", 2, 32, 2, 1, 8);
+    const grape_tensor_info *bf = fox ? find(fox, "layers.1.attn.b_gate") : NULL;
+    const grape_tensor_info *wf = fox ? find(fox, "layers.1.attn.w_gate") : NULL;
+    const float *fp = fox ? grape_model_params(fox) : NULL;
+    t_true("FoX gate bias starts at 0 (both heads) and is decayed, and so is w_gate",
+           bf && wf && bf->shape[0] == 2 && fp[bf->offset] == 0.0f && fp[bf->offset + 1] == 0.0f &&
+               bf->weight_decay && wf->weight_decay);
+    grape_model_free(fox);
     uint8_t tok[128], tgt[128];
     t_rng r = t_seed(5);
     for (int i = 0; i < 128; i++) tok[i] = (uint8_t)t_randint(&r, 0, 255), tgt[i] = (uint8_t)t_randint(&r, 0, 255);
