@@ -5,7 +5,7 @@
 // budget; a different budget into the same directory is refused with a message; with --task-mix the passkey
 // columns, the effective-context columns and the heat-map appear; the report follows every finished run (a
 // compare failing on its second run keeps the first's tables and plots); a checkpoint that cannot be read stops
-// compare with a message and is left untouched.
+// compare with a message and is left untouched; the plots' legends stay readable with 20 encodings.
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +99,53 @@ static void test_record_bands(void) {
     }
 }
 
+// The plots' legends: a few encodings keep the key beside the plot; more than 12 lines (the science run has 32)
+// put it below on a taller canvas, and 20 encodings get 20 different colours.
+static int count_colours(const char *path) {
+    static char buf[1 << 16];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f) fclose(f);
+    char seen[32][8];
+    int k = 0;
+    for (const char *c = buf; (c = strstr(c, "lc rgb '#")) != NULL && k < 32; c += 9) {
+        int dup = 0;
+        for (int i = 0; i < k; i++) dup |= !strncmp(seen[i], c + 9, 6);
+        if (!dup) memcpy(seen[k], c + 9, 6), seen[k][6] = '\0', k++;
+    }
+    return k;
+}
+
+static void test_plot_keys(void) {
+    enum { N = 20 };
+    cmp_run *runs = calloc(N, sizeof *runs);
+    char(*pes)[CMP_NAME] = calloc(N, sizeof *pes);
+    if (!t_true("allocate 20 records", runs && pes)) {
+        free(runs), free(pes);
+        return;
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(pes[i], CMP_NAME, "pe%d", i);
+        memcpy(runs[i].pe, pes[i], CMP_NAME);
+        runs[i].seed = 1, runs[i].n_eval = 1;
+        runs[i].ev[0] = (cmp_eval){.length = 64, .bpb = 2.0 + 0.01 * i, .windows = 4, .bytes = 256};
+    }
+    cmp_budget bu = {.preset = "micro", .data = "data/kjv.txt", .batch = 4, .seq = 64, .steps = 6, .lr = 1e-3};
+    int len = 64;
+    char dir[300], p[512];
+    snprintf(dir, sizeof dir, "%s", tmp_path("keys"));
+    mkdir(dir, 0755);
+    snprintf(p, sizeof p, "%s/bpb_vs_length.gp", dir);
+    t_true("reports of 2 encodings written", !cmp_write_reports(dir, &bu, (const char(*)[CMP_NAME])pes, 2, runs, 2, &len, 1));
+    t_true("2 encodings: the key beside the plot", file_has(p, "set key outside right top\n"));
+    t_true("20 encodings: reports written", !cmp_write_reports(dir, &bu, (const char(*)[CMP_NAME])pes, N, runs, N, &len, 1));
+    t_true("20 encodings: the key below the plot, in three columns", file_has(p, "set key outside below center maxcols 3"));
+    t_true("20 encodings: the canvas grows by the key's 7 rows (600 + 7 x 18 px)", file_has(p, "size 1000,726 "));
+    t_check("20 encodings: 20 different line colours", abs(count_colours(p) - N), 0);
+    free(runs), free(pes);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[512], out[1 << 15], args[1024];
@@ -109,6 +156,7 @@ int main(int argc, char **argv) {
     if (!tmp_create()) return t_true("create a temporary directory", 0), t_finish();
     test_record_pk_rule();
     test_record_bands();
+    test_plot_keys();
     char dir[300];
     snprintf(dir, sizeof dir, "%s", tmp_path("cmp"));
     snprintf(args, sizeof args, "compare --pes rope,alibi --seeds 1 --out %s " BUDGET, dir);

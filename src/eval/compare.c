@@ -421,24 +421,41 @@ static void write_json(textbuf *b, const cmp_budget *bu, const cmp_run *runs, in
 // ---------------------------------------------------------------------------------------------------------------
 // gnuplot scripts (data inline, so each script re-plots on its own: gnuplot bpb_vs_length.gp)
 
-// One colour per encoding (its +BCA line shares it, dashed), distinct for up to 16 encodings.
+// One colour per encoding (its +BCA line shares it, dashed), distinct for up to 24 encodings (the science run
+// compares 20).
 static const char *gp_color(int p) {
     static const char *c[] = {"#000000", "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
                               "#f781bf", "#999999", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
-                              "#e6ab02", "#17becf"};
-    return c[p % 16];
+                              "#e6ab02", "#17becf", "#000080", "#808000", "#800000", "#6a3d9a", "#b2df8a",
+                              "#fb9a99", "#cab2d6", "#fdbf6f"};
+    return c[p % (int)(sizeof c / sizeof *c)];
 }
 
-static void gp_header(textbuf *b, const char *png, const char *title, const char *xl, const char *yl) {
-    tb_printf(b, "set terminal pngcairo size 1000,640 noenhanced\nset output '%s'\nset title '%s'\n"
-                 "set xlabel '%s'\nset ylabel '%s'\nset key outside right top\nset grid\n",
-              png, title, xl, yl);
+// n_keys legend entries: up to 12 fit beside the plot; more go below it in three columns on a taller canvas, so
+// the plot keeps the width of the page (a 32-entry key beside it squeezes it into a third).
+static void gp_header(textbuf *b, const char *png, const char *title, const char *xl, const char *yl, int n_keys) {
+    int below = n_keys > 12, rows = (n_keys + 2) / 3;
+    tb_printf(b, "set terminal pngcairo size 1000,%d noenhanced\nset output '%s'\nset title '%s'\n"
+                 "set xlabel '%s'\nset ylabel '%s'\nset key %s\nset grid\n",
+              below ? 600 + 18 * rows : 640, png, title, xl, yl,
+              below ? "outside below center maxcols 3 font ',10' samplen 3" : "outside right top");
+}
+
+// Legend entries of a plot with one line per encoding that `has` admits.
+static int gp_count_keys(const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs,
+                         int (*has)(const cmp_run *, int, const char *)) {
+    int n = 0;
+    for (int p = 0; p < n_pes; p++) n += has(runs, n_runs, pes[p]) != 0;
+    return n;
 }
 
 static void write_gp_length(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs,
                             const int *lengths, int n_len) {
+    int n_keys = 0; // a line per encoding with runs, and one more for its BCA evaluation
+    for (int p = 0; p < n_pes; p++)
+        if (has_runs(runs, n_runs, pes[p])) n_keys += 1 + (has_bca(runs, n_runs, pes[p]) != 0);
     gp_header(b, "bpb_vs_length.png", "validation BPB vs window length (error bars: std over seeds)",
-              "window length (bytes, log2)", "bits per byte");
+              "window length (bytes, log2)", "bits per byte", n_keys);
     tb_printf(b, "set logscale x 2\nset offsets graph 0.04, graph 0.04, graph 0.05, graph 0.05\n");
     // encodings without a finished run yet (a report written while a compare runs) get no line; colours stay
     // those of the encodings' places in the directory
@@ -490,7 +507,8 @@ static void gp_plot_lines(textbuf *b, char block, const char (*pes)[CMP_NAME], i
 }
 
 static void write_gp_curves(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, const cmp_run *runs, int n_runs) {
-    gp_header(b, "loss_curves.png", "validation BPB during training (mean over seeds)", "step", "bits per byte");
+    gp_header(b, "loss_curves.png", "validation BPB during training (mean over seeds)", "step", "bits per byte",
+              gp_count_keys(pes, n_pes, runs, n_runs, has_runs));
     for (int p = 0; p < n_pes; p++) {
         tb_printf(b, "$c%d << EOD\n", p);
         const cmp_run *first = NULL;
@@ -514,7 +532,7 @@ static void write_gp_effctx(textbuf *b, const char (*pes)[CMP_NAME], int n_pes, 
     gp_header(b, "effective_context.png",
               "loss by context: mean over the octave (c/2, c], mean over seeds (effective context: the largest c "
               "still >= 0.01 bit below c/2)",
-              "context c (bytes, log2)", "bits per byte");
+              "context c (bytes, log2)", "bits per byte", gp_count_keys(pes, n_pes, runs, n_runs, has_bands));
     tb_printf(b, "set logscale x 2\nset title font ',10'\n");
     for (int p = 0; p < n_pes; p++) {
         if (!has_bands(runs, n_runs, pes[p])) continue;
