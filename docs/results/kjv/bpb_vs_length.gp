@@ -1,9 +1,9 @@
-set terminal pngcairo size 1000,640 noenhanced
+set terminal pngcairo size 1000,798 noenhanced
 set output 'bpb_vs_length.png'
 set title 'validation BPB vs window length (error bars: std over seeds)'
 set xlabel 'window length (bytes, log2)'
 set ylabel 'bits per byte'
-set key outside right top
+set key outside below center maxcols 3 font ',10' samplen 3
 set grid
 set logscale x 2
 set offsets graph 0.04, graph 0.04, graph 0.05, graph 0.05
@@ -204,18 +204,18 @@ $d27 << EOD
 4096 1.598600 0.011000
 EOD
 $d28 << EOD
-256 1.661173 0.012628
-512 1.710327 0.040054
-1024 1.771889 0.015549
-2048 2.074876 0.014423
-4096 3.013663 0.128481
+256 1.653766 0.015630
+512 1.684299 0.053241
+1024 1.743129 0.051014
+2048 2.003486 0.124071
+4096 2.827348 0.335251
 EOD
 $d29 << EOD
-256 1.661173 0.012628
-512 1.641343 0.013732
-1024 1.632830 0.014105
-2048 1.628530 0.014089
-4096 1.613083 0.012922
+256 1.653766 0.015630
+512 1.634374 0.015492
+1024 1.625707 0.015865
+2048 1.621484 0.015754
+4096 1.606745 0.014283
 EOD
 $d30 << EOD
 256 1.659124 0.016783
@@ -255,14 +255,14 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'nop
      $d21 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap +BCA', \
      $d22 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#17becf' pt 3 title 'rope+fox', \
      $d23 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#17becf' pt 3 title 'rope+fox +BCA', \
-     $d24 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 4 title 'xpos+alibi', \
-     $d25 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 4 title 'xpos+alibi +BCA', \
-     $d26 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
-     $d27 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk +BCA', \
-     $d28 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair', \
-     $d29 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair +BCA', \
-     $d30 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair', \
-     $d31 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair +BCA'
+     $d24 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000080' pt 4 title 'xpos+alibi', \
+     $d25 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000080' pt 4 title 'xpos+alibi +BCA', \
+     $d26 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#808000' pt 5 title 'rope+grape-a-qk', \
+     $d27 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#808000' pt 5 title 'rope+grape-a-qk +BCA', \
+     $d28 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#800000' pt 6 title 'rope:qk_gain=pair', \
+     $d29 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#800000' pt 6 title 'rope:qk_gain=pair +BCA', \
+     $d30 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#6a3d9a' pt 7 title 'grape-m:qk_gain=pair', \
+     $d31 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#6a3d9a' pt 7 title 'grape-m:qk_gain=pair +BCA'
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0

@@ -1,9 +1,9 @@
-set terminal pngcairo size 1000,640 noenhanced
+set terminal pngcairo size 1000,726 noenhanced
 set output 'effective_context.png'
 set title 'loss by context: mean over the octave (c/2, c], mean over seeds (effective context: the largest c still >= 0.01 bit below c/2)'
 set xlabel 'context c (bytes, log2)'
 set ylabel 'bits per byte'
-set key outside right top
+set key outside below center maxcols 3 font ',10' samplen 3
 set grid
 set logscale x 2
 set title font ',10'
@@ -278,19 +278,19 @@ $e17 << EOD
 4096 1.550329
 EOD
 $e18 << EOD
-1 3.913960
-2 3.159447
-4 2.281077
-8 2.052589
-16 1.676205
-32 1.655811
-64 1.598532
-128 1.555172
-256 1.561481
-512 1.701290
-1024 1.771790
-2048 2.306476
-4096 3.877374
+1 3.899340
+2 3.151023
+4 2.276444
+8 2.028586
+16 1.672869
+32 1.642087
+64 1.587236
+128 1.553249
+256 1.553860
+512 1.645494
+1024 1.738521
+2048 2.190666
+4096 3.583421
 EOD
 $e19 << EOD
 1 3.917446
@@ -323,7 +323,7 @@ plot $e0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $e13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
      $e14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
      $e15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
-     $e16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
-     $e17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
-     $e18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair', \
-     $e19 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair'
+     $e16 using 1:2 with linespoints lw 2 lc rgb '#000080' pt 4 title 'xpos+alibi', \
+     $e17 using 1:2 with linespoints lw 2 lc rgb '#808000' pt 5 title 'rope+grape-a-qk', \
+     $e18 using 1:2 with linespoints lw 2 lc rgb '#800000' pt 6 title 'rope:qk_gain=pair', \
+     $e19 using 1:2 with linespoints lw 2 lc rgb '#6a3d9a' pt 7 title 'grape-m:qk_gain=pair'

@@ -1,9 +1,9 @@
-set terminal pngcairo size 1000,640 noenhanced
+set terminal pngcairo size 1000,726 noenhanced
 set output 'loss_curves.png'
 set title 'validation BPB during training (mean over seeds)'
 set xlabel 'step'
 set ylabel 'bits per byte'
-set key outside right top
+set key outside below center maxcols 3 font ',10' samplen 3
 set grid
 $c0 << EOD
 100 3.460519
@@ -222,16 +222,16 @@ $c17 << EOD
 1000 1.594568
 EOD
 $c18 << EOD
-100 2.615924
-200 2.179410
-300 2.005850
-400 1.902194
-500 1.819968
-600 1.765200
-700 1.705286
-800 1.658483
-900 1.629468
-1000 1.613704
+100 2.601885
+200 2.170043
+300 1.993545
+400 1.892310
+500 1.815187
+600 1.756062
+700 1.703357
+800 1.654482
+900 1.622780
+1000 1.606426
 EOD
 $c19 << EOD
 100 2.643238
@@ -261,7 +261,7 @@ plot $c0 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 1 title 'nope', \
      $c13 using 1:2 with linespoints lw 2 lc rgb '#66a61e' pt 1 title 'grape-ap', \
      $c14 using 1:2 with linespoints lw 2 lc rgb '#e6ab02' pt 2 title 'grape-m+grape-ap', \
      $c15 using 1:2 with linespoints lw 2 lc rgb '#17becf' pt 3 title 'rope+fox', \
-     $c16 using 1:2 with linespoints lw 2 lc rgb '#000000' pt 4 title 'xpos+alibi', \
-     $c17 using 1:2 with linespoints lw 2 lc rgb '#e41a1c' pt 5 title 'rope+grape-a-qk', \
-     $c18 using 1:2 with linespoints lw 2 lc rgb '#377eb8' pt 6 title 'rope:qk_gain=pair', \
-     $c19 using 1:2 with linespoints lw 2 lc rgb '#4daf4a' pt 7 title 'grape-m:qk_gain=pair'
+     $c16 using 1:2 with linespoints lw 2 lc rgb '#000080' pt 4 title 'xpos+alibi', \
+     $c17 using 1:2 with linespoints lw 2 lc rgb '#808000' pt 5 title 'rope+grape-a-qk', \
+     $c18 using 1:2 with linespoints lw 2 lc rgb '#800000' pt 6 title 'rope:qk_gain=pair', \
+     $c19 using 1:2 with linespoints lw 2 lc rgb '#6a3d9a' pt 7 title 'grape-m:qk_gain=pair'
