@@ -57,18 +57,18 @@ $d6 << EOD
 4096 1.890804 0.004603
 EOD
 $d7 << EOD
-256 1.918119 0.011277
-512 1.891744 0.012823
-1024 1.882751 0.013802
-2048 1.877290 0.013779
-4096 1.859981 0.011820
+256 1.894992 0.040844
+512 1.865210 0.046844
+1024 1.854636 0.049665
+2048 1.849077 0.049828
+4096 1.832243 0.048764
 EOD
 $d8 << EOD
-256 1.918119 0.011277
-512 1.891329 0.012642
-1024 1.881771 0.013525
-2048 1.875937 0.013481
-4096 1.858468 0.011628
+256 1.894992 0.040844
+512 1.865168 0.046185
+1024 1.853622 0.049686
+2048 1.847319 0.050477
+4096 1.830109 0.049804
 EOD
 plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'rope', \
      $d1 using 1:2:3 with yerrorlines lw 2 dt 2 lc rgb '#000000' pt 1 title 'rope +BCA', \
@@ -82,5 +82,5 @@ plot $d0 using 1:2:3 with yerrorlines lw 2 dt 1 lc rgb '#000000' pt 1 title 'rop
 set output 'bpb_vs_length_zoom.png'
 set title 'validation BPB vs window length, within 20% of the best (lines above leave the plot)'
 set offsets 0, 0, 0, 0
-set yrange [1.8399:2.2302]
+set yrange [1.8118:2.1961]
 replot
