@@ -140,8 +140,10 @@ static void test_plot_keys(void) {
     t_true("reports of 2 encodings written", !cmp_write_reports(dir, &bu, (const char(*)[CMP_NAME])pes, 2, runs, 2, &len, 1));
     t_true("2 encodings: the key beside the plot", file_has(p, "set key outside right top\n"));
     t_true("20 encodings: reports written", !cmp_write_reports(dir, &bu, (const char(*)[CMP_NAME])pes, N, runs, N, &len, 1));
-    t_true("20 encodings: the key below the plot, in three columns", file_has(p, "set key outside below center maxcols 3"));
-    t_true("20 encodings: the canvas grows by the key's 7 rows (600 + 7 x 18 px)", file_has(p, "size 1000,726 "));
+    t_true("20 encodings: the key below the plot, in three columns, one line taller",
+           file_has(p, "set key outside below center maxcols 3 font ',10' samplen 3 height 1\n"));
+    t_true("20 encodings: the canvas grows by the key's 7 rows and its extra line (600 + 8 x 18 px)",
+           file_has(p, "size 1000,744 "));
     t_check("20 encodings: 20 different line colours", abs(count_colours(p) - N), 0);
     free(runs), free(pes);
 }

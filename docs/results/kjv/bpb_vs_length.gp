@@ -1,9 +1,9 @@
-set terminal pngcairo size 1000,798 noenhanced
+set terminal pngcairo size 1000,816 noenhanced
 set output 'bpb_vs_length.png'
 set title 'validation BPB vs window length (error bars: std over seeds)'
 set xlabel 'window length (bytes, log2)'
 set ylabel 'bits per byte'
-set key outside below center maxcols 3 font ',10' samplen 3
+set key outside below center maxcols 3 font ',10' samplen 3 height 1
 set grid
 set logscale x 2
 set offsets graph 0.04, graph 0.04, graph 0.05, graph 0.05

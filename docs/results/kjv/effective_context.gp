@@ -1,9 +1,9 @@
-set terminal pngcairo size 1000,726 noenhanced
+set terminal pngcairo size 1000,744 noenhanced
 set output 'effective_context.png'
 set title 'loss by context: mean over the octave (c/2, c], mean over seeds (effective context: the largest c still >= 0.01 bit below c/2)'
 set xlabel 'context c (bytes, log2)'
 set ylabel 'bits per byte'
-set key outside below center maxcols 3 font ',10' samplen 3
+set key outside below center maxcols 3 font ',10' samplen 3 height 1
 set grid
 set logscale x 2
 set title font ',10'

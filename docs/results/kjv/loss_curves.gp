@@ -1,9 +1,9 @@
-set terminal pngcairo size 1000,726 noenhanced
+set terminal pngcairo size 1000,744 noenhanced
 set output 'loss_curves.png'
 set title 'validation BPB during training (mean over seeds)'
 set xlabel 'step'
 set ylabel 'bits per byte'
-set key outside below center maxcols 3 font ',10' samplen 3
+set key outside below center maxcols 3 font ',10' samplen 3 height 1
 set grid
 $c0 << EOD
 100 3.460519
