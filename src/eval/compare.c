@@ -433,7 +433,7 @@ static const char *gp_color(int p) {
 
 // n_keys legend entries: up to 12 fit beside the plot; more go below it in three columns on a taller canvas, so
 // the plot keeps the width of the page (a 32-entry key beside it squeezes it into a third). The key below gets one
-// extra line of height (half above, half below) so its first row clears the x label; the canvas grows by as much.
+// extra line of height so its first row clears the x label; the canvas grows by the same line.
 static void gp_header(textbuf *b, const char *png, const char *title, const char *xl, const char *yl, int n_keys) {
     int below = n_keys > 12, rows = (n_keys + 2) / 3;
     tb_printf(b, "set terminal pngcairo size 1000,%d noenhanced\nset output '%s'\nset title '%s'\n"
